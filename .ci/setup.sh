@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what Crater needs to build and test on Debian 12, only if missing.
+# Idempotent; run as root (or with sudo available).
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config libuv1-dev libluajit2-5.1-dev luajit2 node-llhttp
+      lua-busted lua-cjson curl wrk python3 ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,112 @@
+/* binding.c - the `crater.host` Lua module: what Lua may ask the C core
+ * about the request being handled, plus logging.
+ *
+ * Lua holds a request as (conn, seq): a light userdata and the request's
+ * number on that connection. Connection memory is pooled until the server is
+ * freed, so a stale pair is always safe to check, and a check that fails
+ * raises "request is no longer active" instead of reading another request. */
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+
+#include "conn.h"
+#include "vm.h"
+
+static crater__conn *check_conn(lua_State *L) {
+  crater__conn *c = lua_touserdata(L, 1);
+  uint64_t seq = (uint64_t)luaL_checknumber(L, 2);
+  if (!crater__conn_valid(c, seq)) luaL_error(L, "request is no longer active");
+  return c;
+}
+
+/* header(conn, seq, name) -> value | nil; name compared case-insensitively.
+ * Repeated fields are joined with ", " (RFC 9110 5.3), except Set-Cookie
+ * which never arrives in requests. */
+static int host_header(lua_State *L) {
+  crater__conn *c = check_conn(L);
+  size_t want_len;
+  const char *want = luaL_checklstring(L, 3, &want_len);
+  int n = crater__conn_nheaders(c), found = 0;
+  luaL_Buffer b;
+  for (int i = 0; i < n; i++) {
+    const char *name, *value;
+    size_t nlen, vlen;
+    crater__conn_header(c, i, &name, &nlen, &value, &vlen);
+    if (nlen != want_len || strncasecmp(name, want, nlen) != 0) continue;
+    if (found == 0) luaL_buffinit(L, &b);
+    else luaL_addlstring(&b, ", ", 2);
+    luaL_addlstring(&b, value, vlen);
+    found++;
+  }
+  if (found == 0) return 0;
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* headers(conn, seq) -> { name1, value1, name2, value2, ... } as received. */
+static int host_headers(lua_State *L) {
+  crater__conn *c = check_conn(L);
+  int n = crater__conn_nheaders(c);
+  lua_createtable(L, n * 2, 0);
+  for (int i = 0; i < n; i++) {
+    const char *name, *value;
+    size_t nlen, vlen;
+    crater__conn_header(c, i, &name, &nlen, &value, &vlen);
+    lua_pushlstring(L, name, nlen);
+    lua_rawseti(L, -2, 2 * i + 1);
+    lua_pushlstring(L, value, vlen);
+    lua_rawseti(L, -2, 2 * i + 2);
+  }
+  return 1;
+}
+
+static int host_body(lua_State *L) {
+  crater__conn *c = check_conn(L);
+  size_t len;
+  const char *body = crater__conn_body(c, &len);
+  lua_pushlstring(L, body, len);
+  return 1;
+}
+
+static int host_remote(lua_State *L) {
+  crater__conn *c = check_conn(L);
+  lua_pushstring(L, c->peer);
+  return 1;
+}
+
+static crater__gen *gen_of(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* log(level, message): level is "error", "warn", "info" or "debug". */
+static int host_log(lua_State *L) {
+  crater__gen *g = gen_of(L);
+  const char *level = luaL_checkstring(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  crater_log_level lv = CRATER_LOG_INFO;
+  if (strcmp(level, "error") == 0) lv = CRATER_LOG_ERROR;
+  else if (strcmp(level, "warn") == 0) lv = CRATER_LOG_WARN;
+  else if (strcmp(level, "debug") == 0) lv = CRATER_LOG_DEBUG;
+  crater__log(g->srv, lv, "%s", msg);
+  return 0;
+}
+
+int crater__binding_open(lua_State *L) {
+  crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
+  static const luaL_Reg fns[] = {
+    {"header", host_header},   {"headers", host_headers}, {"body", host_body},
+    {"remote", host_remote},   {NULL, NULL},
+  };
+  lua_createtable(L, 0, 8);
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushcfunction(L, f->func);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, host_log, 1);
+  lua_setfield(L, -2, "log");
+  lua_pushboolean(L, g->srv->cfg.dev);
+  lua_setfield(L, -2, "dev");
+  return 1;
+}

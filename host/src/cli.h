@@ -1,0 +1,23 @@
+/* cli.h - what the parts of the `crater` command share. */
+#ifndef CRATER_CLI_H
+#define CRATER_CLI_H
+
+#include "crater.h"
+
+typedef struct {
+  crater_config cfg;
+  const char *host;
+  int port;
+  int workers;
+  const char *command;  /* NULL (serve) or "routes" */
+  const char *app;
+} crater_cli_opts;
+
+/* Serves in this process until SIGTERM/SIGINT; returns the exit status.
+ * worker is 0 for a single process, else the worker's number (1..N). */
+int crater_cli_serve(const crater_cli_opts *o, int worker);
+
+/* Forks o->workers workers and supervises them; returns the exit status. */
+int crater_cli_supervise(const crater_cli_opts *o);
+
+#endif

@@ -1,0 +1,581 @@
+/* conn.c - one client connection, from accept to close.
+ *
+ * Bytes read are fed to llhttp; its callbacks copy the request line and
+ * headers into conn->head and the body into conn->body. When a message is
+ * complete it is dispatched to Lua at once and its response appended to
+ * conn->out, so pipelined requests are answered in order and the answers to
+ * one read go out in one write. */
+#include "conn.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "vm.h"
+
+#define MAX_HEADERS 128
+#define READ_BUF_SIZE (64 * 1024)
+#define OUT_HIGH_WATER (4u * 1024 * 1024) /* stop reading while this much is unsent */
+#define LINGER_MS 2000
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void write_cb(uv_write_t *req, int status);
+static void shutdown_cb(uv_shutdown_t *req, int status);
+static void timer_cb(uv_timer_t *t);
+static void close_cb(uv_handle_t *h);
+static void flush(crater__conn *c);
+static void finish_and_close(crater__conn *c);
+static void close_after_response(crater__conn *c);
+static void refuse(crater__conn *c, int status, const char *why);
+static void dispatch(crater__conn *c);
+static void reset_request(crater__conn *c);
+static int append_head(crater__conn *c, const char *at, size_t len);
+
+static int on_message_begin(llhttp_t *p);
+static int on_url(llhttp_t *p, const char *at, size_t len);
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+static int on_header_value(llhttp_t *p, const char *at, size_t len);
+static int on_headers_complete(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t len);
+static int on_message_complete(llhttp_t *p);
+
+static const llhttp_settings_t parser_settings = {
+  .on_message_begin = on_message_begin,
+  .on_url = on_url,
+  .on_header_field = on_header_field,
+  .on_header_value = on_header_value,
+  .on_headers_complete = on_headers_complete,
+  .on_body = on_body,
+  .on_message_complete = on_message_complete,
+};
+
+/* ===================================================================== */
+/*  Lifecycle                                                              */
+/* ===================================================================== */
+
+void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
+  crater__conn *c = srv->free_conns;
+  if (c != NULL) {
+    srv->free_conns = c->next;
+    uint64_t seq = c->seq; /* keep counting so stale Lua handles stay stale */
+    memset(c, 0, sizeof(*c));
+    c->seq = seq;
+  } else {
+    c = crater__calloc(1, sizeof(*c));
+  }
+  if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    /* Accept into a throwaway handle so libuv stops reporting it. */
+    crater__log(srv, CRATER_LOG_ERROR, "out of memory accepting a connection");
+    crater__free(c);
+    return;
+  }
+  c->srv = srv;
+  c->tcp.data = c;
+  c->timer.data = c;
+  uv_timer_init(srv->loop, &c->timer);
+  c->closing_handles = 0;
+
+  c->next = srv->conns;
+  c->prev = NULL;
+  if (srv->conns) srv->conns->prev = c;
+  srv->conns = c;
+  srv->stats.connections_open++;
+  srv->stats.connections_total++;
+
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    crater__conn_close(c);
+    return;
+  }
+  if (srv->stats.connections_open > srv->cfg.max_connections || srv->closing) {
+    srv->stats.requests_refused++;
+    crater__log(srv, CRATER_LOG_WARN, "connection refused: %s",
+                srv->closing ? "shutting down" : "too many open connections (--max-connections)");
+    crater__conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+
+  struct sockaddr_storage ss;
+  int sslen = sizeof(ss);
+  c->peer[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+    char ip[48] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+  }
+
+  llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  c->parser.data = c;
+  c->state = CONN_IDLE;
+  /* The first request must arrive within the header timeout. */
+  uv_timer_start(&c->timer, timer_cb, srv->cfg.header_timeout_ms, 0);
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+void crater__conn_drain(crater__conn *c) {
+  if (c->flags & CONN_F_CLOSED) return;
+  if (c->state == CONN_IDLE && !(c->flags & CONN_F_WRITING) && c->out.len == 0) {
+    crater__conn_close(c);
+    return;
+  }
+  /* The response in progress will carry Connection: close. */
+  c->flags |= CONN_F_CLOSE_AFTER;
+}
+
+void crater__conn_close(crater__conn *c) {
+  if (c->flags & CONN_F_CLOSED) return;
+  c->flags |= CONN_F_CLOSED;
+  c->closing_handles = 2;
+  uv_close((uv_handle_t *)&c->timer, close_cb);
+  uv_close((uv_handle_t *)&c->tcp, close_cb);
+}
+
+static void close_cb(uv_handle_t *h) {
+  crater__conn *c = h->data;
+  if (--c->closing_handles > 0) return;
+  crater__buf_free(&c->head);
+  crater__buf_free(&c->body);
+  crater__buf_free(&c->out);
+  crater__buf_free(&c->wbuf);
+  crater__free(c->headers);
+  c->headers = NULL;
+  c->capheaders = 0;
+  c->seq++; /* invalidate any (conn, seq) still held by Lua */
+  crater__server_conn_closed(c->srv, c);
+}
+
+/* Connection: close after a complete request: everything the client sent
+ * was read, so once the response is written the socket can simply close. */
+static void close_after_response(crater__conn *c) {
+  c->flags |= CONN_F_CLOSE_AFTER;
+  if (c->flags & CONN_F_WRITING) return; /* write_cb closes */
+  if (c->out.len > 0) {
+    flush(c);
+    return;
+  }
+  crater__conn_close(c);
+}
+
+/* Sends what is queued, then half-closes and discards whatever the client
+ * still sends for a moment: closing with unread bytes in the socket would
+ * make the kernel send RST and the client could lose our last response. */
+static void finish_and_close(crater__conn *c) {
+  c->flags |= CONN_F_CLOSE_AFTER | CONN_F_FINISH;
+  if (c->flags & CONN_F_WRITING) return; /* write_cb comes back here */
+  if (c->out.len > 0) {
+    flush(c);
+    return;
+  }
+  if (c->state == CONN_LINGER || (c->flags & CONN_F_CLOSED)) return;
+  c->state = CONN_LINGER;
+  if (c->flags & CONN_F_READ_STOPPED) {
+    c->flags &= ~CONN_F_READ_STOPPED;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  }
+  uv_timer_start(&c->timer, timer_cb, LINGER_MS, 0);
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) crater__conn_close(c);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  crater__conn *c = req->data;
+  if (status != 0 && status != UV_ECANCELED) crater__conn_close(c);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  crater__conn *c = t->data;
+  switch (c->state) {
+    case CONN_HEAD:
+    case CONN_BODY:
+      refuse(c, 408, "request not received within the header timeout (--header-timeout)");
+      flush(c);
+      finish_and_close(c);
+      break;
+    case CONN_IDLE:
+      if (c->flags & CONN_F_WRITING) {
+        c->flags |= CONN_F_CLOSE_AFTER;
+        break;
+      }
+      crater__conn_close(c); /* idle keep-alive connection: close quietly */
+      break;
+    default:
+      crater__conn_close(c); /* end of lingering */
+      break;
+  }
+}
+
+/* ===================================================================== */
+/*  Reading and parsing                                                    */
+/* ===================================================================== */
+
+/* One read buffer per connection would cost 64 KiB each; the data is copied
+ * out by the parser callbacks before read_cb returns, so all connections of
+ * a server can share one. */
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  crater__conn *c = h->data;
+  crater_server *srv = c->srv;
+  (void)suggested;
+  if (srv->read_buf == NULL) srv->read_buf = crater__malloc(READ_BUF_SIZE);
+  buf->base = srv->read_buf;
+  buf->len = srv->read_buf ? READ_BUF_SIZE : 0;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  crater__conn *c = s->data;
+  if (nread < 0) {
+    crater__conn_close(c); /* EOF or error: nothing more can be answered */
+    return;
+  }
+  if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
+  if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
+
+  llhttp_errno_t err = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+  if (err == HPE_PAUSED) {
+    /* on_message_complete paused: this response closes the connection. */
+    close_after_response(c);
+    return;
+  }
+  if (err != HPE_OK) {
+    int status = 400;
+    const char *why = llhttp_get_error_reason(&c->parser);
+    if (c->refuse != 0) {
+      status = c->refuse;
+      why = c->refuse_why;
+    } else if (err == HPE_INVALID_METHOD) {
+      status = 501;
+      why = "unknown request method";
+    }
+    refuse(c, status, why ? why : llhttp_errno_name(err));
+    finish_and_close(c);
+    return;
+  }
+  flush(c);
+  if (c->out.len + c->wbuf.len > OUT_HIGH_WATER && !(c->flags & CONN_F_READ_STOPPED)) {
+    uv_read_stop(s);
+    c->flags |= CONN_F_READ_STOPPED;
+  }
+}
+
+static int on_message_begin(llhttp_t *p) {
+  crater__conn *c = p->data;
+  reset_request(c);
+  c->state = CONN_HEAD;
+  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.header_timeout_ms, 0);
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  if (append_head(c, at, len) != 0) return -1;
+  c->url_len += len;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  if (c->in_value || c->nheaders == 0) {
+    if (c->nheaders == MAX_HEADERS) {
+      c->refuse = 431;
+      c->refuse_why = "too many header fields";
+      return -1;
+    }
+    if (c->nheaders == c->capheaders) {
+      int cap = c->capheaders ? c->capheaders * 2 : 16;
+      crater__header *h = crater__realloc(c->headers, sizeof(*h) * (size_t)cap);
+      if (h == NULL) return -1;
+      c->headers = h;
+      c->capheaders = cap;
+    }
+    crater__header *h = &c->headers[c->nheaders++];
+    h->name_off = (uint32_t)c->head.len;
+    h->name_len = 0;
+    h->value_off = 0;
+    h->value_len = 0;
+    c->in_value = 0;
+  }
+  if (append_head(c, at, len) != 0) return -1;
+  c->headers[c->nheaders - 1].name_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  crater__header *h = &c->headers[c->nheaders - 1];
+  if (!c->in_value) {
+    h->value_off = (uint32_t)c->head.len;
+    c->in_value = 1;
+  }
+  if (append_head(c, at, len) != 0) return -1;
+  h->value_len += (uint32_t)len;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  crater__conn *c = p->data;
+  crater_server *srv = c->srv;
+  if (p->http_major != 1 || p->http_minor > 1) {
+    c->refuse = 505;
+    c->refuse_why = "only HTTP/1.0 and HTTP/1.1 are supported";
+    return -1;
+  }
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->cfg.max_body_bytes) {
+    c->refuse = 413;
+    c->refuse_why = "request body larger than the limit (--max-body)";
+    return -1;
+  }
+  c->state = CONN_BODY;
+  uv_timer_start(&c->timer, timer_cb, srv->cfg.header_timeout_ms, 0);
+  /* Expect: 100-continue: the client waits for this before sending the body. */
+  for (int i = 0; i < c->nheaders; i++) {
+    const crater__header *h = &c->headers[i];
+    if (h->name_len == 6 && strncasecmp(c->head.data + h->name_off, "expect", 6) == 0 &&
+        h->value_len == 12 && strncasecmp(c->head.data + h->value_off, "100-continue", 12) == 0 &&
+        p->http_minor >= 1) {
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      crater__buf_append(&c->out, cont, sizeof(cont) - 1);
+      flush(c);
+    }
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  if (c->body.len + len > c->srv->cfg.max_body_bytes) {
+    c->refuse = 413;
+    c->refuse_why = "request body larger than the limit (--max-body)";
+    return -1;
+  }
+  if (crater__buf_append(&c->body, at, len) != 0) return -1;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  crater__conn *c = p->data;
+  c->seq++;
+  c->flags &= ~CONN_F_KEEPALIVE;
+  if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
+    c->flags |= CONN_F_KEEPALIVE;
+  dispatch(c);
+  c->state = CONN_IDLE;
+  if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
+  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+  return 0;
+}
+
+static int append_head(crater__conn *c, const char *at, size_t len) {
+  if (c->head.len + len > c->srv->cfg.max_header_bytes) {
+    c->refuse = 431;
+    c->refuse_why = "request line and headers larger than the limit (--max-header)";
+    return -1;
+  }
+  return crater__buf_append(&c->head, at, len);
+}
+
+static void reset_request(crater__conn *c) {
+  c->head.len = 0;
+  c->url_len = 0;
+  c->nheaders = 0;
+  c->in_value = 0;
+  c->body.len = 0;
+  c->refuse = 0;
+  c->refuse_why = NULL;
+}
+
+/* ===================================================================== */
+/*  Answering                                                              */
+/* ===================================================================== */
+
+static int is_header(const char *name, size_t nlen, const char *want) {
+  size_t wlen = strlen(want);
+  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
+}
+
+static int has_crlf(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+static void write_response(crater__conn *c, const crater__response *res, int head_only) {
+  crater_server *srv = c->srv;
+  crater__buf *out = &c->out;
+  const char *date = crater__http_date_get(&srv->date);
+  int status = res->status;
+  crater__http_status_line(out, status, date);
+  if (res->ctype != NULL) {
+    crater__buf_append(out, "Content-Type: ", 14);
+    crater__buf_append(out, res->ctype, res->ctype_len);
+    crater__buf_append(out, "\r\n", 2);
+  }
+  for (int i = 0; i < res->nheaders; i++) {
+    const char *name, *value;
+    size_t nlen, vlen;
+    crater__gen_header(res, i, &name, &nlen, &value, &vlen);
+    if (nlen == 0 || has_crlf(name, nlen) || has_crlf(value, vlen)) {
+      crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
+      continue;
+    }
+    /* Framing is ours: the body length is known exactly. */
+    if (is_header(name, nlen, "content-length") || is_header(name, nlen, "transfer-encoding"))
+      continue;
+    if (is_header(name, nlen, "connection")) {
+      if (vlen == 5 && strncasecmp(value, "close", 5) == 0) c->flags &= ~CONN_F_KEEPALIVE;
+      continue;
+    }
+    crater__buf_append(out, name, nlen);
+    crater__buf_append(out, ": ", 2);
+    crater__buf_append(out, value, vlen);
+    crater__buf_append(out, "\r\n", 2);
+  }
+  int bodyless = status < 200 || status == 204 || status == 304;
+  if (!bodyless) {
+    crater__buf_append(out, "Content-Length: ", 16);
+    crater__buf_append_u64(out, res->body_len);
+    crater__buf_append(out, "\r\n", 2);
+  }
+  if (!(c->flags & CONN_F_KEEPALIVE))
+    crater__buf_append(out, "Connection: close\r\n", 19);
+  else if (c->parser.http_minor == 0)
+    crater__buf_append(out, "Connection: keep-alive\r\n", 24);
+  crater__buf_append(out, "\r\n", 2);
+  if (!bodyless && !head_only) crater__buf_append(out, res->body, res->body_len);
+}
+
+static void dispatch(crater__conn *c) {
+  crater_server *srv = c->srv;
+  crater__gen *g = srv->gen;
+  srv->stats.requests_total++;
+  if (g == NULL) {
+    refuse(c, 503, "no application loaded");
+    return;
+  }
+  const char *url = c->head.data;
+  size_t url_len = c->url_len;
+  /* absolute-form (GET http://host/path): keep only the path. */
+  if (url_len > 7 && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
+    const char *s = memchr(url + 8, '/', url_len - 8);
+    size_t skip = s ? (size_t)(s - url) : url_len;
+    url += skip;
+    url_len -= skip;
+    if (url_len == 0) {
+      url = "/";
+      url_len = 1;
+    }
+  }
+  const char *q = memchr(url, '?', url_len);
+  crater__reqinfo ri;
+  ri.method = llhttp_method_name((llhttp_method_t)c->parser.method);
+  ri.path = url;
+  ri.path_len = q ? (size_t)(q - url) : url_len;
+  ri.query = q ? q + 1 : "";
+  ri.query_len = q ? url_len - ri.path_len - 1 : 0;
+  const char *hash = memchr(ri.query, '#', ri.query_len);
+  if (hash) ri.query_len = (size_t)(hash - ri.query);
+  ri.conn = c;
+  ri.seq = c->seq;
+
+  crater__response res;
+  crater__gen_ref(g);
+  if (crater__gen_call(g, &ri, &res) != 0) {
+    crater__gen_unref(g);
+    refuse(c, 500, "the application's dispatcher failed; see the server log");
+    return;
+  }
+  write_response(c, &res, c->parser.method == HTTP_HEAD);
+  crater__gen_done(g, &res);
+  crater__gen_unref(g);
+}
+
+/* A request the core answers itself; the connection closes after it unless
+ * the status is one a client can recover from on the same connection. */
+static void refuse(crater__conn *c, int status, const char *why) {
+  crater_server *srv = c->srv;
+  srv->stats.requests_refused++;
+  int close = status != 503 && status != 500;
+  if (close) {
+    c->flags &= ~CONN_F_KEEPALIVE;
+    c->flags |= CONN_F_CLOSE_AFTER;
+  }
+  crater__log(srv, status >= 500 ? CRATER_LOG_ERROR : CRATER_LOG_WARN, "refused %d from %s: %s",
+              status, c->peer, why);
+  crater__http_problem(&c->out, status, why, crater__http_date_get(&srv->date),
+                       close || !(c->flags & CONN_F_KEEPALIVE));
+}
+
+/* ===================================================================== */
+/*  Writing                                                                */
+/* ===================================================================== */
+
+static void flush(crater__conn *c) {
+  if ((c->flags & (CONN_F_WRITING | CONN_F_CLOSED)) || c->out.len == 0) return;
+  crater__buf tmp = c->wbuf;
+  c->wbuf = c->out;
+  c->out = tmp;
+  c->out.len = 0;
+  uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+    crater__conn_close(c);
+    return;
+  }
+  c->flags |= CONN_F_WRITING;
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  crater__conn *c = req->data;
+  c->flags &= ~CONN_F_WRITING;
+  c->wbuf.len = 0;
+  if (status != 0 || (c->flags & CONN_F_CLOSED)) {
+    crater__conn_close(c);
+    return;
+  }
+  if (c->out.len > 0) {
+    flush(c);
+    return;
+  }
+  if (c->flags & CONN_F_FINISH) {
+    finish_and_close(c);
+    return;
+  }
+  if ((c->flags & CONN_F_CLOSE_AFTER) && c->state == CONN_IDLE) {
+    crater__conn_close(c);
+    return;
+  }
+  if (c->flags & CONN_F_READ_STOPPED) {
+    c->flags &= ~CONN_F_READ_STOPPED;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  }
+}
+
+/* ===================================================================== */
+/*  What the Lua bindings read                                             */
+/* ===================================================================== */
+
+int crater__conn_valid(const crater__conn *c, uint64_t seq) {
+  return c != NULL && c->seq == seq && !(c->flags & CONN_F_CLOSED);
+}
+
+int crater__conn_nheaders(const crater__conn *c) { return c->nheaders; }
+
+void crater__conn_header(const crater__conn *c, int i, const char **name, size_t *nlen,
+                         const char **value, size_t *vlen) {
+  const crater__header *h = &c->headers[i];
+  *name = c->head.data + h->name_off;
+  *nlen = h->name_len;
+  *value = h->value_len ? c->head.data + h->value_off : "";
+  *vlen = h->value_len;
+}
+
+const char *crater__conn_body(const crater__conn *c, size_t *len) {
+  *len = c->body.len;
+  return c->body.len ? c->body.data : "";
+}

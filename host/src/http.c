@@ -1,0 +1,50 @@
+/* http.c - status lines, Date caching and problem+json for refusals. */
+#include "http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *crater__http_reason(int status) {
+  switch (status) {
+#define XX(code, text) case code: return text;
+    CRATER_HTTP_STATUS_MAP(XX)
+#undef XX
+  }
+  return "Unknown";
+}
+
+const char *crater__http_date_get(crater__http_date *d) {
+  time_t now = time(NULL);
+  if (now != d->sec || d->text[0] == '\0') {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(d->text, sizeof(d->text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    d->sec = now;
+  }
+  return d->text;
+}
+
+int crater__http_status_line(crater__buf *out, int status, const char *date) {
+  char line[128];
+  int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nServer: crater\r\nDate: %s\r\n",
+                   status, crater__http_reason(status), date);
+  return crater__buf_append(out, line, (size_t)n);
+}
+
+/* detail is produced by the core itself, never from request bytes, so it
+ * needs no JSON escaping beyond what we control; still, refuse quotes. */
+int crater__http_problem(crater__buf *out, int status, const char *detail,
+                         const char *date, int close) {
+  char body[512];
+  int blen = snprintf(body, sizeof(body),
+                      "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
+                      crater__http_reason(status), status, detail);
+  if (blen < 0 || (size_t)blen >= sizeof(body)) return -1;
+  char head[256];
+  int hlen = snprintf(head, sizeof(head),
+                      "Content-Type: application/problem+json\r\nContent-Length: %d\r\n%s\r\n",
+                      blen, close ? "Connection: close\r\n" : "");
+  if (crater__http_status_line(out, status, date) != 0) return -1;
+  if (crater__buf_append(out, head, (size_t)hlen) != 0) return -1;
+  return crater__buf_append(out, body, (size_t)blen);
+}

@@ -1,0 +1,84 @@
+/* http.h - HTTP/1.1 response framing: status lines, the Date cache, and the
+ * problem+json answers the C core gives when it refuses a request. */
+#ifndef CRATER_HTTP_H
+#define CRATER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* One list gives status codes and reason phrases. */
+#define CRATER_HTTP_STATUS_MAP(XX)             \
+  XX(100, "Continue")                          \
+  XX(101, "Switching Protocols")               \
+  XX(200, "OK")                                \
+  XX(201, "Created")                           \
+  XX(202, "Accepted")                          \
+  XX(203, "Non-Authoritative Information")     \
+  XX(204, "No Content")                        \
+  XX(205, "Reset Content")                     \
+  XX(206, "Partial Content")                   \
+  XX(300, "Multiple Choices")                  \
+  XX(301, "Moved Permanently")                 \
+  XX(302, "Found")                             \
+  XX(303, "See Other")                         \
+  XX(304, "Not Modified")                      \
+  XX(307, "Temporary Redirect")                \
+  XX(308, "Permanent Redirect")                \
+  XX(400, "Bad Request")                       \
+  XX(401, "Unauthorized")                      \
+  XX(402, "Payment Required")                  \
+  XX(403, "Forbidden")                         \
+  XX(404, "Not Found")                         \
+  XX(405, "Method Not Allowed")                \
+  XX(406, "Not Acceptable")                    \
+  XX(408, "Request Timeout")                   \
+  XX(409, "Conflict")                          \
+  XX(410, "Gone")                              \
+  XX(411, "Length Required")                   \
+  XX(412, "Precondition Failed")               \
+  XX(413, "Content Too Large")                 \
+  XX(414, "URI Too Long")                      \
+  XX(415, "Unsupported Media Type")            \
+  XX(416, "Range Not Satisfiable")             \
+  XX(417, "Expectation Failed")                \
+  XX(418, "I'm a teapot")                      \
+  XX(422, "Unprocessable Content")             \
+  XX(423, "Locked")                            \
+  XX(425, "Too Early")                         \
+  XX(426, "Upgrade Required")                  \
+  XX(428, "Precondition Required")             \
+  XX(429, "Too Many Requests")                 \
+  XX(431, "Request Header Fields Too Large")   \
+  XX(451, "Unavailable For Legal Reasons")     \
+  XX(500, "Internal Server Error")             \
+  XX(501, "Not Implemented")                   \
+  XX(502, "Bad Gateway")                       \
+  XX(503, "Service Unavailable")               \
+  XX(504, "Gateway Timeout")                   \
+  XX(505, "HTTP Version Not Supported")
+
+/* Reason phrase for a status ("Unknown" when not in the list). */
+const char *crater__http_reason(int status);
+
+/* The cached IMF-fixdate value for the Date header, refreshed at most once a
+ * second: formatting a date per response costs more than the rest of a
+ * plaintext response together. */
+typedef struct {
+  time_t sec;      /* second the text below is for */
+  char text[32];   /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+} crater__http_date;
+
+const char *crater__http_date_get(crater__http_date *d);
+
+/* Appends "HTTP/1.1 <status> <reason>\r\nServer: crater\r\nDate: ...\r\n". */
+int crater__http_status_line(crater__buf *out, int status, const char *date);
+
+/* Appends a complete problem+json response (RFC 9457) with the given status
+ * and detail, and "Connection: close" when close is set. */
+int crater__http_problem(crater__buf *out, int status, const char *detail,
+                         const char *date, int close);
+
+#endif

@@ -1,0 +1,179 @@
+/* main.c - the `crater` command: parse flags, then serve, list routes or
+ * supervise workers. It uses libcrater like any embedder does; signals are
+ * its business, not the library's. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "crater.h"
+#include "server.h"
+#include "vm.h"
+
+static const char usage[] =
+    "usage: crater [options] APP.lua        serve the app\n"
+    "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
+    "       crater --help | --version\n"
+    "\n"
+    "options:\n"
+    "  --host ADDR            address to listen on (default 127.0.0.1)\n"
+    "  --port N               port (default 8080; 0 picks a free one)\n"
+    "  --workers N            N worker processes sharing the port with SO_REUSEPORT\n"
+    "                         (default 1: serve in this process)\n"
+    "  --dev                  development mode: tracebacks in 500 responses\n"
+    "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
+    "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
+    "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
+    "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
+    "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s)\n"
+    "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
+    "  --log-level LEVEL      error, warn, info or debug (default info)\n"
+    "\n"
+    "SIZE is bytes with an optional k or m suffix (16k); TIME is seconds with an\n"
+    "optional ms or s suffix (10s, 500ms).\n";
+
+/* Returns 0 and sets *out, or -1 when text is not a size. */
+static int parse_size(const char *text, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno != 0 || end == text || text[0] == '-') return -1;
+  if (*end == 'k' || *end == 'K') v *= 1024, end++;
+  else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
+  if (*end != '\0' || v == 0) return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+static int parse_time_ms(const char *text, uint64_t *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno != 0 || end == text || v <= 0) return -1;
+  if (strcmp(end, "ms") == 0) *out = (uint64_t)v;
+  else if (strcmp(end, "s") == 0 || *end == '\0') *out = (uint64_t)(v * 1000);
+  else return -1;
+  return *out > 0 ? 0 : -1;
+}
+
+static int parse_int(const char *text, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < min || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int bad_value(const char *flag, const char *value, const char *want) {
+  fprintf(stderr, "crater: invalid value for %s: '%s' (expected %s)\n", flag, value, want);
+  return 2;
+}
+
+/* Parses argv into opts. Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, crater_cli_opts *o) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (strcmp(a, "--version") == 0) {
+      printf("crater %s\n", crater_version());
+      return 0;
+    }
+    if (strcmp(a, "--dev") == 0) {
+      o->cfg.dev = 1;
+      continue;
+    }
+    if (a[0] == '-' && a[1] == '-') {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "crater: %s needs a value\n", a);
+        return 2;
+      }
+      const char *v = argv[++i];
+      long n;
+      if (strcmp(a, "--host") == 0) o->host = v;
+      else if (strcmp(a, "--port") == 0) {
+        if (parse_int(v, 0, 65535, &n) != 0) return bad_value(a, v, "a port 0-65535");
+        o->port = (int)n;
+      } else if (strcmp(a, "--workers") == 0) {
+        if (parse_int(v, 1, 256, &n) != 0) return bad_value(a, v, "a number 1-256");
+        o->workers = (int)n;
+      } else if (strcmp(a, "--max-header") == 0) {
+        if (parse_size(v, &o->cfg.max_header_bytes) != 0) return bad_value(a, v, "a size like 16k");
+      } else if (strcmp(a, "--max-body") == 0) {
+        if (parse_size(v, &o->cfg.max_body_bytes) != 0) return bad_value(a, v, "a size like 1m");
+      } else if (strcmp(a, "--header-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.header_timeout_ms) != 0) return bad_value(a, v, "a time like 10s");
+      } else if (strcmp(a, "--idle-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.idle_timeout_ms) != 0) return bad_value(a, v, "a time like 75s");
+      } else if (strcmp(a, "--grace") == 0) {
+        if (parse_time_ms(v, &o->cfg.grace_ms) != 0) return bad_value(a, v, "a time like 10s");
+      } else if (strcmp(a, "--max-connections") == 0) {
+        if (parse_int(v, 1, 10000000, &n) != 0) return bad_value(a, v, "a number >= 1");
+        o->cfg.max_connections = (unsigned)n;
+      } else if (strcmp(a, "--log-level") == 0) {
+        if (strcmp(v, "error") == 0) o->cfg.log_level = CRATER_LOG_ERROR;
+        else if (strcmp(v, "warn") == 0) o->cfg.log_level = CRATER_LOG_WARN;
+        else if (strcmp(v, "info") == 0) o->cfg.log_level = CRATER_LOG_INFO;
+        else if (strcmp(v, "debug") == 0) o->cfg.log_level = CRATER_LOG_DEBUG;
+        else return bad_value(a, v, "error, warn, info or debug");
+      } else {
+        fprintf(stderr, "crater: unknown option %s (see crater --help)\n", a);
+        return 2;
+      }
+      continue;
+    }
+    if (o->command == NULL && o->app == NULL && strcmp(a, "routes") == 0) {
+      o->command = a;
+      continue;
+    }
+    if (o->app != NULL) {
+      fprintf(stderr, "crater: more than one app given ('%s' and '%s')\n", o->app, a);
+      return 2;
+    }
+    o->app = a;
+  }
+  if (o->app == NULL) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  return -1;
+}
+
+static int list_routes(crater_cli_opts *o) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  crater_server *srv;
+  int rc = crater_new(&srv, &loop, &o->cfg);
+  if (rc == 0) rc = crater_load(srv, o->app);
+  crater__buf out = {0};
+  if (rc == 0) rc = crater__gen_describe(srv->gen, "routes", &out);
+  if (rc != 0) fprintf(stderr, "crater: %s\n", srv ? crater_last_error(srv) : crater_strerror(rc));
+  else fwrite(out.data, 1, out.len, stdout);
+  crater__buf_free(&out);
+  crater_free(srv);
+  uv_loop_close(&loop);
+  return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  crater_cli_opts o;
+  memset(&o, 0, sizeof(o));
+  o.cfg = crater_config_default();
+  o.host = "127.0.0.1";
+  o.port = 8080;
+  o.workers = 1;
+  int rc = parse_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  if (access(o.app, R_OK) != 0) {
+    fprintf(stderr, "crater: cannot read app '%s': %s\n", o.app, strerror(errno));
+    return 1;
+  }
+  if (o.command != NULL) return list_routes(&o);
+  if (o.workers > 1) return crater_cli_supervise(&o);
+  return crater_cli_serve(&o, 0);
+}

@@ -1,0 +1,347 @@
+--- crater.app: the application object -- routes, hooks, error handlers --
+--- and the dispatcher the C core calls once per request.
+--
+-- The dispatcher receives (method, path, raw_query, conn, seq) and returns
+-- (status, body, content_type, headers) where headers is nil or a flat array
+-- { name1, value1, name2, value2, ... }. The C core does the framing.
+
+local router = require "crater.router"
+local request = require "crater.request"
+local response = require "crater.response"
+local json = require "crater.json"
+local host = require "crater.host"
+
+local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
+local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
+local format, upper = string.format, string.upper
+local concat, sort = table.concat, table.sort
+local traceback, getinfo = debug.traceback, debug.getinfo
+local json_encode = json.encode
+local new_request = request.new
+local log = host.log
+local dev = host.dev
+
+local _M = { version = "0.1.0" }
+
+local App = {}
+App.__index = App
+
+local TEXT = "text/plain; charset=utf-8"
+local JSON = "application/json"
+local PROBLEM = "application/problem+json"
+
+-- Methods the core answers 405 for (when the path exists); any other method
+-- no route declares is answered 501 Not Implemented.
+local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
+                   PATCH = true, OPTIONS = true, TRACE = true, CONNECT = true }
+
+local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
+
+--- Creates an application.
+---@param opts? { title?: string, version?: string, description?: string }
+---@return table app
+function _M.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
+  opts = opts or {}
+  return setmetatable({
+    title = opts.title or "Crater app",
+    version = opts.version or "0.1.0",
+    description = opts.description,
+    _router = router.new(),
+    _routes = {},
+    _before = {},
+    _after = {},
+    _errors = {},
+    _methods = {},
+  }, App)
+end
+
+-- Does the work of App:route and the verb methods. `level` 3 makes errors
+-- and the recorded file:line point at the app's own call.
+local function add_route(self, method, path, opts, handler)
+  if handler == nil then opts, handler = nil, opts end
+  if type(handler) ~= "function" then error("route handler must be a function", 3) end
+  if opts ~= nil and type(opts) ~= "table" then error("route options must be a table", 3) end
+  if type(path) ~= "string" then error("route path must be a string", 3) end
+  local methods = type(method) == "table" and method or { method }
+  local info = getinfo(3, "Sl")
+  local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  for _, m in ipairs(methods) do
+    if type(m) ~= "string" or m == "" then error("route method must be a string", 3) end
+    m = upper(m)
+    local rec = { method = m, path = path, handler = handler, opts = opts or {}, where = where }
+    local ok, err = pcall(self._router.add, self._router, m, path, rec)
+    if not ok then error((tostring(err):gsub("^[^:]+:%d+: ", "")), 3) end
+    self._routes[#self._routes + 1] = rec
+    self._methods[m] = true
+  end
+  return self
+end
+
+--- Adds a route. `opts` is optional: app:route("GET", "/x", fn).
+---@param method string|string[] an HTTP method or a list of them
+---@param path string a path template, e.g. "/users/{id}" or "/static/{path...}"
+---@param opts? table route options (summary, tags, name, ...)
+---@param handler fun(req: table): any
+---@return table app
+function App:route(method, path, opts, handler)
+  local app = add_route(self, method, path, opts, handler) -- not a tail call: keeps the level
+  return app
+end
+
+for _, m in ipairs({ "get", "post", "put", "patch", "delete", "options", "head" }) do
+  local M = upper(m)
+  App[m] = function(self, path, opts, handler)
+    local app = add_route(self, M, path, opts, handler)
+    return app
+  end
+end
+
+--- Runs fn(req) before every handler. A non-nil return is the response and
+--- the handler is skipped (auth, rate limits, CORS preflight).
+---@param fn fun(req: table): any
+function App:before(fn)
+  if type(fn) ~= "function" then error("before hook must be a function", 2) end
+  self._before[#self._before + 1] = fn
+  return self
+end
+
+--- Runs fn(req, res) after every handler (and error handler) with the
+--- response object; it may change res (add headers) or return a new response.
+---@param fn fun(req: table, res: table): any
+function App:after(fn)
+  if type(fn) ~= "function" then error("after hook must be a function", 2) end
+  self._after[#self._after + 1] = fn
+  return self
+end
+
+--- Handles errors: `status` is an HTTP status (404, 405, 500, ...) or "*"
+--- for any. fn(req, err) gets err = { status, title, detail, message? } and
+--- returns a response like a handler does.
+---@param status integer|string
+---@param fn fun(req: table, err: table): any
+function App:error(status, fn)
+  if type(fn) ~= "function" then error("error handler must be a function", 2) end
+  if type(status) ~= "number" and status ~= "*" then
+    error("app:error: status must be an HTTP status number or \"*\"", 2)
+  end
+  self._errors[status] = fn
+  return self
+end
+
+-- --------------------------------------------------------------------------
+-- Turning handler results into (status, body, content_type, headers)
+-- --------------------------------------------------------------------------
+
+local function flatten_headers(h, ctype)
+  if h == nil then return nil, ctype end
+  local flat, n = {}, 0
+  for k, v in pairs(h) do
+    if type(k) == "string" then
+      local lk = k:lower()
+      if lk == "content-type" then
+        ctype = tostring(v)
+      elseif type(v) == "table" then
+        for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
+      else
+        flat[n + 1], flat[n + 2], n = k, tostring(v), n + 2
+      end
+    end
+  end
+  return flat, ctype
+end
+
+local function encode_body(body)
+  local t = type(body)
+  if t == "string" then return body, TEXT end
+  if t == "table" then return json_encode(body), JSON end
+  if body == nil then return "", nil end
+  if t == "number" or t == "boolean" then return json_encode(body), JSON end
+  error("a handler returned a " .. t .. " as body", 0)
+end
+
+local function finish(a, b, c)
+  if getmetatable(a) == response.mt then return a:_finish() end
+  local status, body, headers = 200, a, nil
+  if type(a) == "number" then status, body, headers = a, b, c end
+  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
+  local text, ctype = encode_body(body)
+  local flat
+  flat, ctype = flatten_headers(headers, ctype)
+  return status, text, ctype, flat
+end
+
+local function as_response(a, b, c)
+  if getmetatable(a) == response.mt then return a end
+  local status, body, headers = 200, a, nil
+  if type(a) == "number" then status, body, headers = a, b, c end
+  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
+  return response.new(body, status, headers)
+end
+
+local TITLES = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Content Too Large",
+  [415] = "Unsupported Media Type", [422] = "Unprocessable Content", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [501] = "Not Implemented", [503] = "Service Unavailable",
+}
+
+-- The members of a problem in the order RFC 9457 lists them; extensions
+-- follow in name order, so the same problem always encodes the same way.
+local PROBLEM_KEYS = { "type", "title", "status", "detail", "instance" }
+local PROBLEM_SET = { type = true, title = true, status = true, detail = true, instance = true }
+
+local function encode_problem(p)
+  local parts = {}
+  for _, k in ipairs(PROBLEM_KEYS) do
+    if p[k] ~= nil then parts[#parts + 1] = json_encode(k) .. ":" .. json_encode(p[k]) end
+  end
+  local extra = {}
+  for k in pairs(p) do
+    if not PROBLEM_SET[k] then extra[#extra + 1] = k end
+  end
+  sort(extra)
+  for _, k in ipairs(extra) do parts[#parts + 1] = json_encode(k) .. ":" .. json_encode(p[k]) end
+  return "{" .. concat(parts, ",") .. "}"
+end
+_M.encode_problem = encode_problem
+
+--- A problem+json body (RFC 9457) as a Lua table.
+local function problem(status, detail, extra)
+  local p = { type = "about:blank", title = TITLES[status] or "Error", status = status, detail = detail }
+  if extra then for k, v in pairs(extra) do p[k] = v end end
+  return p
+end
+_M.problem = problem
+
+-- --------------------------------------------------------------------------
+-- The dispatcher
+-- --------------------------------------------------------------------------
+
+local function handler_traceback(err)
+  if type(err) == "table" and err.crater_http_error then return err end
+  return { message = tostring(err), traceback = traceback(tostring(err), 2) }
+end
+
+-- Answers an error through the app's error handler for its status (or "*"),
+-- or with the default problem+json. Returns a response object.
+local function error_response(app, req, status, detail, headers, extra)
+  local err = problem(status, detail, extra)
+  local h = app._errors[status] or app._errors["*"]
+  if h then
+    local ok, a, b, c = xpcall(h, handler_traceback, req, err)
+    if ok then return as_response(a, b, c) end
+    log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
+    err = problem(500, "the error handler failed")
+    status, headers = 500, nil
+  end
+  local res = response.new(encode_problem(err), status, headers)
+  res.content_type = PROBLEM
+  return res
+end
+
+local function handler_failed(app, req, e)
+  if e.crater_http_error then
+    return error_response(app, req, e.status, e.detail, e.headers, e.extra)
+  end
+  log("error", format("handler for %s %s failed: %s", req.method, req.path, e.traceback))
+  local detail = "the server failed to answer this request"
+  local extra
+  if dev then detail, extra = e.message, { traceback = e.traceback } end
+  return error_response(app, req, 500, detail, nil, extra)
+end
+
+local function run_after(app, req, res)
+  for i = 1, #app._after do
+    local r = app._after[i](req, res)
+    if r ~= nil then res = as_response(r) end
+  end
+  return res:_finish()
+end
+
+--- Returns the dispatcher for an app (called once per generation).
+---@param app table
+---@param path string the app file, for messages
+function _M.entry(app, path)
+  if getmetatable(app) ~= App then
+    error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
+  end
+  local r = app._router
+  local match = r.match
+  local before, after = app._before, app._after
+  local nbefore = #before
+
+  return function(method, p, q, conn, seq)
+    local route, params, allow = match(r, method, p)
+    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq)
+    local res
+    if route == nil then
+      if params == "method_not_allowed" then
+        if method == "OPTIONS" then
+          res = response.new(nil, 204, { Allow = allow })
+        elseif not STANDARD[method] and not app._methods[method] then
+          res = error_response(app, req, 501, "method " .. method .. " is not implemented")
+        else
+          res = error_response(app, req, 405, "method " .. method .. " is not allowed here",
+            { Allow = allow })
+        end
+      elseif not STANDARD[method] and not app._methods[method] then
+        res = error_response(app, req, 501, "method " .. method .. " is not implemented")
+      else
+        res = error_response(app, req, 404, "no route for " .. p)
+      end
+      if #after > 0 then return run_after(app, req, res) end
+      return res:_finish()
+    end
+    req.route = route
+    for i = 1, nbefore do
+      local ok, a, b, c = xpcall(before[i], handler_traceback, req)
+      if not ok then
+        res = handler_failed(app, req, a)
+        break
+      elseif a ~= nil then
+        res = as_response(a, b, c)
+        break
+      end
+    end
+    if res == nil then
+      local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
+      if not ok then
+        res = handler_failed(app, req, a)
+      elseif #after == 0 then
+        local ok2, s, body, ctype, h = pcall(finish, a, b, c)
+        if ok2 then return s, body, ctype, h end
+        res = handler_failed(app, req, handler_traceback(s))
+      else
+        res = as_response(a, b, c)
+      end
+    end
+    if #after > 0 then
+      local ok, s, body, ctype, h = xpcall(run_after, handler_traceback, app, req, res)
+      if ok then return s, body, ctype, h end
+      res = handler_failed(app, req, s)
+    end
+    return res:_finish()
+  end
+end
+
+--- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line).
+function _M.describe(app, what)
+  if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
+  local rows, w = {}, 6
+  for _, rec in ipairs(app._routes) do
+    rows[#rows + 1] = rec
+    if #rec.method > w then w = #rec.method end
+  end
+  local pw = 4
+  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
+  local out = {}
+  for _, rec in ipairs(rows) do
+    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
+  end
+  out[#out + 1] = ""
+  return concat(out, "\n")
+end
+
+_M.App = App
+return _M

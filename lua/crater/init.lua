@@ -1,0 +1,29 @@
+--- crater: the Lua framework of the Crater HTTP server.
+--
+--   local crater = require "crater"
+--   local app = crater.app { title = "Shop" }
+--   app:get("/hello/{name}", function(req) return "Hello, " .. req.params.name end)
+--   return app
+
+local app = require "crater.app"
+local response = require "crater.response"
+local json = require "crater.json"
+
+local _M = { version = "0.1.0" }
+
+_M.app = app.new
+_M.json = json
+_M.response = response.new
+_M.problem = app.problem
+
+--- Stops the handler and answers `status` with a problem+json body
+--- (or the app's error handler for that status).
+---@param status integer
+---@param detail? string
+---@param headers? table<string, string>
+function _M.abort(status, detail, headers)
+  if type(status) ~= "number" then error("crater.abort: status must be a number", 2) end
+  error({ crater_http_error = true, status = status, detail = detail, headers = headers }, 0)
+end
+
+return _M

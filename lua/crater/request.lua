@@ -1,0 +1,131 @@
+--- crater.request: the request object a handler receives.
+--
+-- Built once per request from what the C core passes (method, path, raw
+-- query, and a handle on the connection). Everything that costs something to
+-- build -- parsed query, headers table, body, remote address -- is computed on
+-- first access and cached in the object, so a handler pays only for what it
+-- reads.
+
+local host = require "crater.host"
+local json = require "crater.json"
+
+local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
+local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
+local tonumber = tonumber
+local host_header, host_headers, host_body, host_remote = host.header, host.headers, host.body, host.remote
+
+local _M = { version = "0.1.0" }
+
+local function unescape(s)
+  if find(s, "+", 1, true) then s = gsub(s, "+", " ") end
+  if find(s, "%", 1, true) then
+    s = gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end)
+  end
+  return s
+end
+_M.unescape = unescape
+
+--- Parses "a=1&b=2&a=3" into { a = {"1", "3"}, b = "2" }: a key seen once is a
+--- string, a repeated key an array of strings in order; "flag" alone is "".
+---@param q string
+---@return table<string, string|string[]>
+function _M.parse_query(q)
+  local t = {}
+  if q == nil or q == "" then return t end
+  local pos, n = 1, #q
+  while pos <= n do
+    local amp = find(q, "&", pos, true) or n + 1
+    if amp > pos then
+      local pair = sub(q, pos, amp - 1)
+      local eq = find(pair, "=", 1, true)
+      local k, v
+      if eq then k, v = unescape(sub(pair, 1, eq - 1)), unescape(sub(pair, eq + 1))
+      else k, v = unescape(pair), "" end
+      local old = t[k]
+      if old == nil then t[k] = v
+      elseif type(old) == "table" then old[#old + 1] = v
+      else t[k] = { old, v } end
+    end
+    pos = amp + 1
+  end
+  return t
+end
+
+-- Header lookups ignore case: req.headers["Content-Type"] works too.
+local headers_mt = {
+  __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    local lk = lower(k)
+    if lk == k then return nil end
+    return rawget(t, lk)
+  end,
+}
+
+local function build_headers(conn, seq)
+  local flat = host_headers(conn, seq)
+  local t = {}
+  for i = 1, #flat, 2 do
+    local k, v = lower(flat[i]), flat[i + 1]
+    local old = t[k]
+    if old == nil then t[k] = v
+    elseif k == "cookie" then t[k] = old .. "; " .. v
+    else t[k] = old .. ", " .. v end
+  end
+  return setmetatable(t, headers_mt)
+end
+
+local lazy = {
+  query = function(r) return _M.parse_query(r.raw_query) end,
+  headers = function(r) return build_headers(r._conn, r._seq) end,
+  body = function(r) return host_body(r._conn, r._seq) end,
+  remote_addr = function(r) return host_remote(r._conn, r._seq) end,
+}
+
+local Request = {}
+
+local request_mt = {
+  __index = function(r, k)
+    local m = Request[k]
+    if m ~= nil then return m end
+    local f = lazy[k]
+    if f == nil then return nil end
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end,
+}
+
+--- Value of one request header (case-insensitive), repeated fields joined
+--- with ", "; nil when absent.
+---@param name string
+---@return string|nil
+function Request:header(name)
+  local h = rawget(self, "headers")
+  if h then return h[lower(name)] end
+  return host_header(self._conn, self._seq, name)
+end
+
+--- The body decoded as JSON. Raises a 400 error (answered as problem+json)
+--- when the body is not valid JSON.
+---@return any
+function Request:json()
+  local cached = rawget(self, "_json")
+  if cached ~= nil then return cached end
+  local body = self.body
+  local v, err = json.decode(body)
+  if v == nil and err ~= nil then
+    error({ crater_http_error = true, status = 400, detail = "malformed JSON body: " .. err }, 0)
+  end
+  rawset(self, "_json", v)
+  return v
+end
+
+--- Creates the request object for one call of the dispatcher.
+function _M.new(method, path, raw_query, params, conn, seq)
+  return setmetatable({
+    method = method, path = path, raw_query = raw_query, params = params,
+    _conn = conn, _seq = seq,
+  }, request_mt)
+end
+
+return _M

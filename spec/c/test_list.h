@@ -1,0 +1,13 @@
+/* test_list.h - every C unit test, by name. */
+#define CRATER_TEST_LIST(XX) \
+  XX(buf_append_grows)       \
+  XX(buf_append_u64)         \
+  XX(http_reason)            \
+  XX(http_status_line)       \
+  XX(http_problem)           \
+  XX(http_date_cached)       \
+  XX(config_defaults)        \
+  XX(strerror_names)         \
+  XX(server_new_free)        \
+  XX(server_load_error_names_line) \
+  XX(server_listen_bad_host)

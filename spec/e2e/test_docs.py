@@ -1,0 +1,114 @@
+"""Runs the examples in docs/*.md, so the documentation cannot drift from
+what Crater does.
+
+- A ```lua app block is a complete app: it is written to a file and served.
+- A ```console block after it holds `$ curl ...` lines, each followed by the
+  exact output expected; `localhost:8080` is replaced by the server's port.
+  A `$ crater ...` line runs the binary (with the app file as APP.lua).
+  An expected line `Name: *` matches any value of that header.
+- A ```lua test block is a standalone script run with luajit (crater.json and
+  the pure-Lua modules are on the path); it passes when it exits 0.
+"""
+import glob
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN, ROOT, Server, run
+
+BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
+
+
+def blocks(path):
+    with open(path) as f:
+        text = f.read()
+    for m in BLOCK.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        yield m.group(1).strip(), m.group(2), line
+
+
+class Docs(unittest.TestCase):
+    pass
+
+
+def make_test(md):
+    def test(self):
+        srv, app_file, ran = None, None, 0
+        try:
+            for info, body, line in blocks(md):
+                where = "%s:%d" % (os.path.relpath(md, ROOT), line)
+                if info == "lua app":
+                    if srv:
+                        srv.stop()
+                    fd, app_file = tempfile.mkstemp(suffix=".lua", prefix="docapp-")
+                    with os.fdopen(fd, "w") as f:
+                        f.write(body)
+                    srv = Server(app_file)
+                    ran += 1
+                elif info == "console":
+                    self.run_console(srv, app_file, body, where)
+                    ran += 1
+                elif info == "lua test":
+                    env = dict(os.environ)
+                    build = os.path.dirname(BIN)
+                    env["LUA_PATH"] = "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT)
+                    env["LUA_CPATH"] = "%s/lua/?.so;;" % build
+                    out = subprocess.run(["luajit", "-"], input=body.encode(), env=env,
+                                         capture_output=True, cwd=ROOT)
+                    self.assertEqual(out.returncode, 0, "%s: lua test block failed:\n%s" %
+                                     (where, out.stderr.decode()))
+                    ran += 1
+        finally:
+            if srv:
+                srv.stop()
+        return ran
+
+    return test
+
+
+def run_console(self, srv, app_file, body, where):
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.startswith("$ "):
+            i += 1
+            continue
+        cmd = line[2:]
+        expected = []
+        i += 1
+        while i < len(lines) and not lines[i].startswith("$ "):
+            expected.append(lines[i])
+            i += 1
+        while expected and expected[-1] == "":
+            expected.pop()
+        argv = shlex.split(cmd)
+        if argv[0] == "curl":
+            self.assertIsNotNone(srv, "%s: curl before any app block" % where)
+            argv = [a.replace("localhost:8080", "127.0.0.1:%d" % srv.port) for a in argv]
+        elif argv[0] == "crater":
+            argv = [BIN] + [app_file if a == "APP.lua" else a for a in argv[1:]]
+        else:
+            self.fail("%s: only curl and crater commands are run: %s" % (where, cmd))
+        out = subprocess.run(argv, capture_output=True, cwd=ROOT, timeout=30)
+        got = (out.stdout + out.stderr).decode().rstrip("\n").split("\n")
+        if app_file:
+            got = [g.replace(app_file, "APP.lua") for g in got]
+        got = [g.rstrip() for g in got]
+        want = [e.rstrip() for e in expected]
+        # "Date: *" stands for any value of that header.
+        got = [re.sub(r"^([A-Za-z-]+): .*$", r"\1: *", g) if re.match(r"^([A-Za-z-]+): \*$", w) else g
+               for g, w in zip(got, want + [""] * len(got))]
+        self.assertEqual(got, want, "%s: output of `%s`" % (where, cmd))
+
+
+Docs.run_console = run_console
+for md in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+    name = "test_" + re.sub(r"\W", "_", os.path.basename(md)[:-3])
+    setattr(Docs, name, make_test(md))
+
+if __name__ == "__main__":
+    run()

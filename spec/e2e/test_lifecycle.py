@@ -1,0 +1,180 @@
+"""Process lifecycle: load errors, graceful stop on SIGTERM/SIGINT, workers
+with SO_REUSEPORT and restart, the `routes`, `--help` and `--version`
+commands."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import BIN, ROOT, Server, example, read_response, recv_all, run
+
+APP = example("bench", "app.lua")
+
+
+def write_app(src):
+    fd, path = tempfile.mkstemp(suffix=".lua", prefix="lifecycle-")
+    with os.fdopen(fd, "w") as f:
+        f.write(src)
+    return path
+
+
+def crater(*args, timeout=20):
+    return subprocess.run([BIN, *args], capture_output=True, timeout=timeout, cwd=ROOT)
+
+
+class LoadErrors(unittest.TestCase):
+    def check_fails(self, src, pattern):
+        path = write_app(src)
+        try:
+            out = crater("--port", "0", path)
+            self.assertEqual(out.returncode, 1, out)
+            self.assertRegex(out.stderr.decode(), pattern)
+        finally:
+            os.unlink(path)
+
+    def test_syntax_error_names_file_and_line(self):
+        self.check_fails("local crater = require 'crater'\nlocal x = = 1\n", r"lifecycle-\w+\.lua:2:")
+
+    def test_runtime_error_at_load_names_file_and_line(self):
+        self.check_fails("local crater = require 'crater'\n\nlocal t = nil\nprint(t.x)\n", r"lifecycle-\w+\.lua:4:")
+
+    def test_not_an_app(self):
+        self.check_fails("return 42\n", r"must return a crater app")
+
+    def test_duplicate_route_names_line(self):
+        self.check_fails("local app = require('crater').app()\napp:get('/a', function() end)\n"
+                         "app:get('/a', function() end)\nreturn app\n", r"lifecycle-\w+\.lua:3:.*already defined")
+
+    def test_missing_file(self):
+        out = crater("/nonexistent/app.lua")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"/nonexistent/app.lua", out.stderr)
+
+    def test_port_in_use(self):
+        with Server(APP) as srv:
+            out = crater("--port", str(srv.port), APP)
+            self.assertEqual(out.returncode, 1)
+            self.assertIn(b"address already in use", out.stderr)
+
+
+class Commands(unittest.TestCase):
+    def test_help_and_version(self):
+        out = crater("--help")
+        self.assertEqual(out.returncode, 0)
+        for flag in (b"--host", b"--port", b"--workers", b"--max-body", b"--header-timeout", b"routes"):
+            self.assertIn(flag, out.stdout)
+        out = crater("--version")
+        self.assertEqual(out.returncode, 0)
+        self.assertRegex(out.stdout.decode(), r"^crater \d+\.\d+\.\d+\n$")
+
+    def test_routes_lists_method_path_file_line(self):
+        out = crater("routes", example("hello", "app.lua"))
+        self.assertEqual(out.returncode, 0, out)
+        lines = out.stdout.decode().splitlines()
+        self.assertRegex(lines[0], r"^GET\s+/\s+\(.*examples/hello/app\.lua:\d+\)$")
+        self.assertTrue(any(re.match(r"^POST\s+/notes\s+\(.*app\.lua:\d+\)$", l) for l in lines), lines)
+
+    def test_no_app_is_usage_error(self):
+        out = crater()
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"usage", out.stderr)
+
+
+class GracefulStop(unittest.TestCase):
+    def test_sigterm_with_idle_keepalive_exits_0(self):
+        srv = Server(APP)
+        s = srv.connect()
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(read_response(s.makefile("rb"))[0], 200)
+        t0 = time.time()
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        self.assertLess(time.time() - t0, 5)
+        s.settimeout(2)
+        self.assertEqual(s.recv(10), b"")
+
+    def test_sigint_exits_0(self):
+        srv = Server(APP)
+        self.assertEqual(srv.get("/plaintext")[0], 200)
+        self.assertEqual(srv.stop(signal.SIGINT), 0)
+
+    def test_request_in_flight_finishes(self):
+        srv = Server(APP, "--grace", "5s")
+        s = srv.connect()
+        s.sendall(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"name\":\"x\",")
+        time.sleep(0.2)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # New connections are refused once it stopped listening.
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1)
+        s.sendall(b"\"price\":1}")
+        st, h, body = read_response(s.makefile("rb"))
+        self.assertEqual(st, 201)
+        self.assertEqual(h["connection"], "close")
+        self.assertEqual(srv.stop(), 0)
+
+    def test_grace_period_ends_stuck_connections(self):
+        srv = Server(APP, "--grace", "300ms", "--header-timeout", "60s")
+        s = srv.connect()
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n")  # never finished
+        time.sleep(0.1)
+        t0 = time.time()
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        self.assertLess(time.time() - t0, 5)
+        self.assertIn("grace period over", srv.log())
+
+
+class Workers(unittest.TestCase):
+    def worker_pids(self, parent):
+        out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True)
+        return sorted(int(p) for p in out.stdout.split())
+
+    def wait_for(self, cond, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if cond():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def test_workers_serve_restart_and_stop(self):
+        # Pick a port: workers bind it with SO_REUSEPORT, so it must be fixed.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        srv = Server(APP, "--workers", "2", port=port, wait=False)
+        srv.port = port
+        self.assertTrue(self.wait_for(lambda: srv.log().count("worker") >= 2 and "serving" in srv.log()), srv.log())
+        self.assertTrue(self.wait_for(lambda: len(self.worker_pids(srv.proc.pid)) == 2))
+        time.sleep(0.2)
+        for _ in range(20):
+            self.assertEqual(srv.get("/plaintext")[2], b"Hello, World!")
+        pids = self.worker_pids(srv.proc.pid)
+        os.kill(pids[0], signal.SIGKILL)
+        self.assertTrue(self.wait_for(lambda: len(self.worker_pids(srv.proc.pid)) == 2
+                                      and pids[0] not in self.worker_pids(srv.proc.pid)), srv.log())
+        self.assertIn("killed by signal 9, restarting", srv.log())
+        time.sleep(0.3)
+        for _ in range(20):
+            self.assertEqual(srv.get("/json")[0], 200)
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        for p in self.worker_pids(srv.proc.pid):
+            self.fail("worker %d still alive" % p)
+
+    def test_workers_broken_app_fails_fast(self):
+        path = write_app("local x = = 1\n")
+        try:
+            out = crater("--workers", "2", "--port", "0", path)
+            self.assertEqual(out.returncode, 1)
+            self.assertRegex(out.stderr.decode(), r"lifecycle-\w+\.lua:1:")
+        finally:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    run()
