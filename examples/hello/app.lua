@@ -61,6 +61,15 @@ app:get("/files/{path...}", function(req)
   return "you asked for " .. req.params.path .. "\n"
 end)
 
+-- A streamed body: each write() reaches the client as a chunk
+-- (Transfer-Encoding: chunked), at the client's pace.
+app:get("/count/{n}", function(req)
+  local n = math.min(tonumber(req.params.n) or 3, 1000)
+  return crater.stream(function(write)
+    for i = 1, n do write(i .. "\n") end
+  end)
+end)
+
 -- A handler error is a 500 problem+json; the traceback goes to the log
 -- (and into the body only with --dev).
 app:get("/boom", function()

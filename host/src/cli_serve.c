@@ -56,6 +56,7 @@ int crater_cli_serve(const crater_cli_opts *o, int worker) {
   rc = crater_listen(st.srv, o->host, o->port);
   if (rc != 0) {
     fprintf(stderr, "crater: %s\n", crater_last_error(st.srv));
+    uv_run(&loop, UV_RUN_DEFAULT); /* lets the failed listener's close complete */
     crater_free(st.srv);
     uv_loop_close(&loop);
     return 1;

@@ -7,8 +7,11 @@
  * one read go out in one write. */
 #include "conn.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <lua.h>
 
 #include "alloc.h"
 #include "vm.h"
@@ -20,6 +23,10 @@
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void process_input(crater__conn *c, const char *data, size_t len);
+static void stream_start(crater__conn *c, crater__gen *g, const crater__response *res);
+static void stream_pump(crater__conn *c);
+static void stream_end(crater__conn *c, int ok);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
@@ -133,6 +140,13 @@ void crater__conn_drain(crater__conn *c) {
 void crater__conn_close(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
   c->flags |= CONN_F_CLOSED;
+  if (c->flags & CONN_F_STREAMING) {
+    crater__log(c->srv, CRATER_LOG_INFO, "client %s went away during a streamed response", c->peer);
+    crater__gen_abandon(c->stream_gen, &c->stream);
+    crater__gen_unref(c->stream_gen);
+    c->stream_gen = NULL;
+    c->flags &= ~(CONN_F_STREAMING | CONN_F_STREAM_WAIT);
+  }
   c->closing_handles = 2;
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
@@ -145,6 +159,7 @@ static void close_cb(uv_handle_t *h) {
   crater__buf_free(&c->body);
   crater__buf_free(&c->out);
   crater__buf_free(&c->wbuf);
+  crater__buf_free(&c->pending);
   crater__free(c->headers);
   c->headers = NULL;
   c->capheaders = 0;
@@ -236,10 +251,39 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
   if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
+  if (c->flags & CONN_F_STREAMING) {
+    /* Reading stops when a stream starts, but a read may already be under
+     * way: keep the bytes for after the stream. */
+    crater__buf_append(&c->pending, buf->base, (size_t)nread);
+    return;
+  }
+  process_input(c, buf->base, (size_t)nread);
+}
 
-  llhttp_errno_t err = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+/* Feeds bytes to the parser; complete requests are answered as they are found. */
+static void process_input(crater__conn *c, const char *data, size_t len) {
+  c->in_parser = 1;
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  c->in_parser = 0;
+  if (err == HPE_PAUSED && (c->flags & CONN_F_STREAMING)) {
+    /* A handler started streaming: keep what follows the request for later
+     * and stop reading until the stream ends. */
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (pos != NULL && pos >= data && pos < data + len)
+      crater__buf_append(&c->pending, pos, (size_t)(data + len - pos));
+    if (!(c->flags & CONN_F_READ_STOPPED)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->flags |= CONN_F_READ_STOPPED;
+    }
+    flush(c);
+    return;
+  }
   if (err == HPE_PAUSED) {
     /* on_message_complete paused: this response closes the connection. */
+    if (c->flags & CONN_F_FINISH) {
+      finish_and_close(c);
+      return;
+    }
     close_after_response(c);
     return;
   }
@@ -259,7 +303,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   flush(c);
   if (c->out.len + c->wbuf.len > OUT_HIGH_WATER && !(c->flags & CONN_F_READ_STOPPED)) {
-    uv_read_stop(s);
+    uv_read_stop((uv_stream_t *)&c->tcp);
     c->flags |= CONN_F_READ_STOPPED;
   }
 }
@@ -365,7 +409,8 @@ static int on_message_complete(llhttp_t *p) {
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
   dispatch(c);
-  c->state = CONN_IDLE;
+  if (c->state != CONN_LINGER) c->state = CONN_IDLE;
+  if (c->flags & (CONN_F_STREAMING | CONN_F_FINISH)) return HPE_PAUSED; /* stream_end resumes parsing */
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
   uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
   return 0;
@@ -437,7 +482,11 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
     crater__buf_append(out, "\r\n", 2);
   }
   int bodyless = status < 200 || status == 204 || status == 304;
-  if (!bodyless) {
+  if (res->streaming) {
+    /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
+    if (c->parser.http_minor == 0) c->flags &= ~CONN_F_KEEPALIVE;
+    else if (!bodyless) crater__buf_append(out, "Transfer-Encoding: chunked\r\n", 28);
+  } else if (!bodyless) {
     crater__buf_append(out, "Content-Length: ", 16);
     crater__buf_append_u64(out, res->body_len);
     crater__buf_append(out, "\r\n", 2);
@@ -490,6 +539,10 @@ static void dispatch(crater__conn *c) {
     refuse(c, 500, "the application's dispatcher failed; see the server log");
     return;
   }
+  if (res.streaming) {
+    stream_start(c, g, &res); /* keeps the reference on g until the stream ends */
+    return;
+  }
   write_response(c, &res, c->parser.method == HTTP_HEAD);
   crater__gen_done(g, &res);
   crater__gen_unref(g);
@@ -509,6 +562,91 @@ static void refuse(crater__conn *c, int status, const char *why) {
               status, c->peer, why);
   crater__http_problem(&c->out, status, why, crater__http_date_get(&srv->date),
                        close || !(c->flags & CONN_F_KEEPALIVE));
+}
+
+/* ===================================================================== */
+/*  Streamed responses                                                     */
+/* ===================================================================== */
+
+/* The handler's coroutine yielded the response head: write it, then pull
+ * chunks. Parsing stays paused (pipelined requests wait their turn). */
+static void stream_start(crater__conn *c, crater__gen *g, const crater__response *res) {
+  c->stream = *res;
+  c->stream_gen = g;
+  c->stream_head_only = c->parser.method == HTTP_HEAD;
+  c->flags |= CONN_F_STREAMING;
+  uv_timer_stop(&c->timer);
+  write_response(c, res, 1);
+  c->stream_chunked = c->parser.http_minor >= 1;
+  lua_settop(res->T, 0);
+  stream_pump(c);
+}
+
+#define STREAM_HIGH_WATER (64 * 1024)
+
+/* Resumes the coroutine for chunks until it ends or enough is queued; then
+ * waits for the write to complete (the client's pace sets the handler's). */
+static void stream_pump(crater__conn *c) {
+  while (c->flags & CONN_F_STREAMING) {
+    const char *chunk;
+    size_t len;
+    int rc = crater__gen_resume(c->stream_gen, &c->stream, &chunk, &len);
+    if (rc < 0) {
+      stream_end(c, 0);
+      return;
+    }
+    if (rc == 0) {
+      stream_end(c, 1);
+      return;
+    }
+    if (len == 0 || c->stream_head_only) continue; /* an empty chunk would end the body */
+    if (c->stream_chunked) {
+      char size[24];
+      int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+      crater__buf_append(&c->out, size, (size_t)n);
+      crater__buf_append(&c->out, chunk, len);
+      crater__buf_append(&c->out, "\r\n", 2);
+    } else {
+      crater__buf_append(&c->out, chunk, len);
+    }
+    if (c->out.len >= STREAM_HIGH_WATER || (c->flags & CONN_F_WRITING)) {
+      flush(c);
+      c->flags |= CONN_F_STREAM_WAIT;
+      return;
+    }
+  }
+}
+
+static void stream_end(crater__conn *c, int ok) {
+  crater__gen_unref(c->stream_gen);
+  c->stream_gen = NULL;
+  c->flags &= ~(CONN_F_STREAMING | CONN_F_STREAM_WAIT);
+  if (!ok) {
+    /* The head is gone already; closing without the last chunk is how the
+     * client learns the body is incomplete. */
+    c->flags &= ~CONN_F_KEEPALIVE;
+    finish_and_close(c);
+    return;
+  }
+  if (c->stream_chunked && !c->stream_head_only) crater__buf_append(&c->out, "0\r\n\r\n", 5);
+  if (c->in_parser) return; /* ended within dispatch: on_message_complete carries on */
+  if (!(c->flags & CONN_F_KEEPALIVE)) {
+    close_after_response(c);
+    return;
+  }
+  /* Back to serving this connection: parse what arrived meanwhile. */
+  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+  llhttp_resume(&c->parser);
+  crater__buf rest = c->pending;
+  memset(&c->pending, 0, sizeof(c->pending));
+  if (rest.len > 0) process_input(c, rest.data, rest.len);
+  crater__buf_free(&rest);
+  flush(c);
+  if ((c->flags & (CONN_F_READ_STOPPED | CONN_F_STREAMING | CONN_F_CLOSED | CONN_F_FINISH |
+                   CONN_F_CLOSE_AFTER)) == CONN_F_READ_STOPPED) {
+    c->flags &= ~CONN_F_READ_STOPPED;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  }
 }
 
 /* ===================================================================== */
@@ -538,6 +676,11 @@ static void write_cb(uv_write_t *req, int status) {
     crater__conn_close(c);
     return;
   }
+  if (c->flags & CONN_F_STREAM_WAIT) {
+    c->flags &= ~CONN_F_STREAM_WAIT;
+    stream_pump(c);
+    return;
+  }
   if (c->out.len > 0) {
     flush(c);
     return;
@@ -550,7 +693,7 @@ static void write_cb(uv_write_t *req, int status) {
     crater__conn_close(c);
     return;
   }
-  if (c->flags & CONN_F_READ_STOPPED) {
+  if ((c->flags & CONN_F_READ_STOPPED) && !(c->flags & CONN_F_STREAMING)) {
     c->flags &= ~CONN_F_READ_STOPPED;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   }

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "server.h"
+#include "vm.h"
 
 typedef struct {
   uint32_t name_off, name_len;  /* into conn->head */
@@ -26,6 +27,8 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_READ_STOPPED 0x08u  /* reading paused for backpressure */
 #define CONN_F_KEEPALIVE    0x10u  /* the request being answered keeps the connection */
 #define CONN_F_FINISH       0x20u  /* write what is queued, then lingering close */
+#define CONN_F_STREAMING    0x40u  /* a handler is streaming the body; parsing is paused */
+#define CONN_F_STREAM_WAIT  0x80u  /* the stream resumes when the current write completes */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */
@@ -36,6 +39,7 @@ struct crater__conn {
   unsigned flags;               /* CONN_F_* */
   int state;                    /* CONN_* */
   int closing_handles;          /* handles whose close callback is pending */
+  int in_parser;                /* inside llhttp_execute: callbacks must not re-enter it */
   uint64_t seq;                 /* request number on this connection; Lua bindings check it */
 
   /* The request being parsed. */
@@ -53,6 +57,15 @@ struct crater__conn {
   crater__buf wbuf;             /* bytes of the write in flight */
   uv_write_t wreq;
   uv_shutdown_t sreq;
+
+  /* A streamed response (CONN_F_STREAMING): the suspended coroutine, the
+   * generation it runs on (referenced), and input that arrived after the
+   * request and waits until the stream ends (pipelining). */
+  crater__response stream;
+  crater__gen *stream_gen;
+  int stream_chunked;           /* 1: Transfer-Encoding: chunked; 0: body ends at close (HTTP/1.0) */
+  int stream_head_only;         /* HEAD: run the stream, send no body */
+  crater__buf pending;
 
   char peer[64];                /* "ip:port" of the client */
 };

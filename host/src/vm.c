@@ -106,6 +106,18 @@ int crater__gen_call(crater__gen *g, const crater__reqinfo *ri, crater__response
   int st = lua_resume(T, 5);
   res->T = T;
   res->thread_ref = ref;
+  res->streaming = 0;
+  if (st == LUA_YIELD && lua_gettop(T) >= 4 && lua_isnumber(T, 1) && lua_isboolean(T, 2)) {
+    /* yield(status, false, content_type, headers) starts a streamed body. */
+    res->status = (int)lua_tointeger(T, 1);
+    res->body = NULL;
+    res->body_len = 0;
+    res->ctype = lua_tolstring(T, 3, &res->ctype_len);
+    res->nheaders = lua_istable(T, 4) ? (int)lua_objlen(T, 4) / 2 : 0;
+    res->streaming = 1;
+    if (res->status < 100 || res->status > 999) res->status = 500;
+    return 0;
+  }
   if (st == 0) {
     res->status = (int)lua_tointeger(T, 1);
     res->body = lua_tolstring(T, 2, &res->body_len);
@@ -122,9 +134,41 @@ int crater__gen_call(crater__gen *g, const crater__reqinfo *ri, crater__response
   luaL_traceback(g->L, T, msg ? msg : "(error object is not a string)", 0);
   crater__log(g->srv, CRATER_LOG_ERROR, "dispatcher failed: %s", lua_tostring(g->L, -1));
   lua_pop(g->L, 1);
-  luaL_unref(g->L, LUA_REGISTRYINDEX, ref); /* a dead coroutine can't be reused */
+  luaL_unref(g->L, LUA_REGISTRYINDEX, ref); /* a dead or suspended coroutine can't be reused */
   res->T = NULL;
   return CRATER_EHANDLER;
+}
+
+int crater__gen_resume(crater__gen *g, crater__response *res, const char **chunk, size_t *len) {
+  lua_State *T = res->T;
+  lua_settop(T, 0);
+  int st = lua_resume(T, 0);
+  if (st == LUA_YIELD) {
+    *chunk = lua_tolstring(T, 1, len);
+    if (*chunk == NULL) {
+      *chunk = "";
+      *len = 0;
+    }
+    return 1;
+  }
+  if (st == 0) {
+    /* The dispatcher returns -1 when the stream failed after the head was sent. */
+    int failed = lua_gettop(T) >= 1 && lua_tonumber(T, 1) == -1;
+    crater__gen_done(g, res);
+    return failed ? -1 : 0;
+  }
+  const char *msg = lua_tostring(T, -1);
+  luaL_traceback(g->L, T, msg ? msg : "(error object is not a string)", 0);
+  crater__log(g->srv, CRATER_LOG_ERROR, "stream failed: %s", lua_tostring(g->L, -1));
+  lua_pop(g->L, 1);
+  crater__gen_abandon(g, res);
+  return -1;
+}
+
+void crater__gen_abandon(crater__gen *g, crater__response *res) {
+  if (res->T == NULL) return;
+  luaL_unref(g->L, LUA_REGISTRYINDEX, res->thread_ref);
+  res->T = NULL;
 }
 
 void crater__gen_header(const crater__response *res, int i, const char **name, size_t *nlen,

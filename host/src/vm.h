@@ -40,6 +40,7 @@ typedef struct {
   const char *body;  size_t body_len;
   const char *ctype; size_t ctype_len;   /* NULL: no Content-Type */
   int nheaders;                          /* extra header pairs */
+  int streaming;                         /* 1: the body follows as chunks, see crater__gen_resume() */
   lua_State *T;                          /* the request's coroutine */
   int thread_ref;
 } crater__response;
@@ -56,6 +57,16 @@ int crater__gen_call(crater__gen *g, const crater__reqinfo *ri, crater__response
 void crater__gen_header(const crater__response *res, int i, const char **name, size_t *nlen,
                         const char **value, size_t *vlen);
 void crater__gen_done(crater__gen *g, crater__response *res);
+
+/* For a streaming response: resumes the request's coroutine for its next
+ * chunk. Returns 1 with *chunk set (valid until the next resume), 0 when the
+ * stream ended (the coroutine is released), or -1 when it failed (logged; the
+ * coroutine is released). */
+int crater__gen_resume(crater__gen *g, crater__response *res, const char **chunk, size_t *len);
+
+/* Releases a suspended stream's coroutine without finishing it (the client
+ * went away). */
+void crater__gen_abandon(crater__gen *g, crater__response *res);
 
 /* Asks crater.app to describe the app ("routes"): appends the text to out.
  * Returns 0, or CRATER_ELOAD with the error in srv->last_error. */

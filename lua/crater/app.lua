@@ -16,6 +16,7 @@ local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
 local format, upper = string.format, string.upper
 local concat, sort = table.concat, table.sort
 local traceback, getinfo = debug.traceback, debug.getinfo
+local yield = coroutine.yield
 local json_encode = json.encode
 local new_request = request.new
 local log = host.log
@@ -251,12 +252,38 @@ local function handler_failed(app, req, e)
   return error_response(app, req, 500, detail, nil, extra)
 end
 
+local function write_chunk(chunk)
+  if chunk == nil or chunk == "" then return end
+  if type(chunk) ~= "string" then chunk = tostring(chunk) end
+  yield(chunk)
+end
+
+-- A streamed body: yield the head to the core (status, false, type,
+-- headers), then one yield per chunk; the core resumes us when the client
+-- has taken the previous ones. Returns -1 when the stream failed midway.
+local function run_stream(req, res)
+  local status, _, ctype, h = res:_finish()
+  if res.content_type == nil then ctype = TEXT end
+  yield(status, false, ctype, h)
+  local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
+  if not ok then
+    log("error", format("stream for %s %s failed: %s", req.method, req.path,
+      err.traceback or tostring(err.detail)))
+    return -1
+  end
+end
+
+local function respond(req, res)
+  if res._stream then return run_stream(req, res) end
+  return res:_finish()
+end
+
 local function run_after(app, req, res)
   for i = 1, #app._after do
     local r = app._after[i](req, res)
     if r ~= nil then res = as_response(r) end
   end
-  return res:_finish()
+  return res
 end
 
 --- Returns the dispatcher for an app (called once per generation).
@@ -290,8 +317,8 @@ function _M.entry(app, path)
       else
         res = error_response(app, req, 404, "no route for " .. p)
       end
-      if #after > 0 then return run_after(app, req, res) end
-      return res:_finish()
+      if #after > 0 then res = run_after(app, req, res) end
+      return respond(req, res)
     end
     req.route = route
     for i = 1, nbefore do
@@ -308,7 +335,7 @@ function _M.entry(app, path)
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
-      elseif #after == 0 then
+      elseif #after == 0 and not (getmetatable(a) == response.mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
         res = handler_failed(app, req, handler_traceback(s))
@@ -317,11 +344,10 @@ function _M.entry(app, path)
       end
     end
     if #after > 0 then
-      local ok, s, body, ctype, h = xpcall(run_after, handler_traceback, app, req, res)
-      if ok then return s, body, ctype, h end
-      res = handler_failed(app, req, s)
+      local ok, r = xpcall(run_after, handler_traceback, app, req, res)
+      if ok then res = r else res = handler_failed(app, req, r) end
     end
-    return res:_finish()
+    return respond(req, res)
   end
 end
 

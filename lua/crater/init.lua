@@ -14,6 +14,7 @@ local _M = { version = "0.1.0" }
 _M.app = app.new
 _M.json = json
 _M.response = response.new
+_M.stream = response.stream
 _M.problem = app.problem
 
 --- Stops the handler and answers `status` with a problem+json body

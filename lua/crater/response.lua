@@ -126,6 +126,21 @@ function Response:text(s)
   return self
 end
 
+--- A streamed response: fn(write, req) calls write(chunk) for each piece of
+--- the body; the client receives each chunk as it is written
+--- (Transfer-Encoding: chunked). write waits while the client is slower
+--- than the handler, so memory stays bounded.
+---@param fn fun(write: fun(chunk: string), req: table)
+---@param status? integer default 200
+---@param headers? table<string, string|string[]>
+---@return table res
+function _M.stream(fn, status, headers)
+  if type(fn) ~= "function" then error("crater.stream: expects a function", 2) end
+  local res = _M.new(nil, status, headers)
+  res._stream = fn
+  return res
+end
+
 -- (status, body, content_type, flat headers) for the C core.
 function Response:_finish()
   local body, ctype = self.body, self.content_type
