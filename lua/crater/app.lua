@@ -354,7 +354,7 @@ end
 --- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line).
 function _M.describe(app, what)
   if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
-  local rows, w = {}, 6
+  local rows, w = {}, 3
   for _, rec in ipairs(app._routes) do
     rows[#rows + 1] = rec
     if #rec.method > w then w = #rec.method end

@@ -65,6 +65,19 @@ class HelloApp(unittest.TestCase):
         self.assertEqual(h["content-type"], "application/problem+json")
         self.assertEqual(json.loads(body)["status"], 400)
 
+    def test_invalid_utf8_json_is_400(self):
+        st, h, body = self.srv.request("POST", "/notes", body=b'{"text":"\xff\xfe"}',
+                                       headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 400)
+        self.assertIn("UTF-8", json.loads(body)["detail"])
+
+    def test_json_round_trip_exact(self):
+        text = 'caf\u00e9 / \U0001F600 "q" \\ \n'
+        st, h, body = self.srv.request("POST", "/notes", body={"text": text})
+        self.assertEqual(st, 201)
+        self.assertNotIn(b"\\/", body)  # '/' is not escaped
+        self.assertEqual(json.loads(body)["text"], text)
+
     def test_abort_422(self):
         st, h, body = self.srv.request("POST", "/notes", body={"text": 5})
         self.assertEqual(st, 422)

@@ -1,0 +1,18 @@
+/* json.h - the C half of crater.json: a JSON codec exposed to Lua as the
+ * module "crater._json" (lua/crater/json.lua is the public face).
+ *
+ * The VM registers crater__json_open in package.preload; json.c built with
+ * -DCRATER_JSON_MODULE is the same codec as a loadable crater/_json.so for
+ * the stock luajit interpreter (the Lua specs use that). */
+#ifndef CRATER_JSON_H
+#define CRATER_JSON_H
+
+#include <lua.h>
+
+/* Pushes a new module table { encode, decode, is_array, null, array_mt,
+ * max_depth } and returns 1. Each call makes its own encode buffer and its
+ * own array_mt, so call it once per lua_State (require does). Raises a Lua
+ * error only when memory runs out. */
+int crater__json_open(lua_State *L);
+
+#endif

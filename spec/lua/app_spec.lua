@@ -1,0 +1,171 @@
+-- crater.app: route definition, the dispatcher's return conventions, hooks
+-- and error handlers, against a fake `crater.host`.
+local host = require("fake_host").install()
+local crater = require "crater"
+local json = crater.json
+local call = host.call
+
+local function dispatcher(app) return require("crater.app").entry(app, "spec") end
+
+describe("crater.app", function()
+  local app, dispatch
+  before_each(function()
+    host.logged = {}
+    app = crater.app { title = "T" }
+    app:get("/text", function() return "hi" end)
+    app:get("/table", function() return { a = 1 } end)
+    app:get("/status", function() return 201, { ok = true }, { Location = "/x", ["Set-Cookie"] = { "a=1", "b=2" } } end)
+    app:get("/nothing", function() end)
+    app:get("/users/{id}", function(req) return req.params.id end)
+    app:post("/echo", function(req) return 200, req:json() end)
+    app:get("/q", function(req) return req.query end)
+    app:get("/h", function(req) return { ua = req.headers["User-Agent"], one = req:header("x-one") } end)
+    app:get("/boom", function() error("kaput") end)
+    app:get("/abort", function() crater.abort(409, "taken") end)
+    app:get("/res", function()
+      local res = crater.response("body", 202)
+      res:header("X-A", "1"):header("X-A", "2")
+      res:set_cookie("sid", "v", { http_only = true, same_site = "Lax" })
+      return res
+    end)
+    dispatch = dispatcher(app)
+  end)
+
+  it("answers a string as text/plain", function()
+    local st, body, ctype = call(dispatch, "GET", "/text")
+    assert.same({ 200, "hi", "text/plain; charset=utf-8" }, { st, body, ctype })
+  end)
+
+  it("answers a table as JSON", function()
+    local st, body, ctype = call(dispatch, "GET", "/table")
+    assert.same({ 200, '{"a":1}', "application/json" }, { st, body, ctype })
+  end)
+
+  it("takes status, body, headers with multi-valued headers", function()
+    local st, _, _, h = call(dispatch, "GET", "/status")
+    assert.equal(201, st)
+    assert.equal("/x", h.location)
+    assert.equal("a=1\nb=2", h["set-cookie"])
+  end)
+
+  it("answers no return value with 204", function()
+    local st, body = call(dispatch, "GET", "/nothing")
+    assert.same({ 204, "" }, { st, body })
+  end)
+
+  it("passes path params", function()
+    assert.equal("42", select(2, call(dispatch, "GET", "/users/42")))
+  end)
+
+  it("decodes JSON bodies and answers malformed JSON with 400", function()
+    local st, body = call(dispatch, "POST", "/echo", { body = '{"x":[1,2]}' })
+    assert.same({ 200, '{"x":[1,2]}' }, { st, body })
+    local st2, body2, ctype2 = call(dispatch, "POST", "/echo", { body = '{"x":' })
+    assert.equal(400, st2)
+    assert.equal("application/problem+json", ctype2)
+    assert.equal(400, json.decode(body2).status)
+  end)
+
+  it("parses the query with repeated keys", function()
+    local _, body = call(dispatch, "GET", "/q?a=1&b=x+y&b=%41")
+    assert.same({ a = "1", b = { "x y", "A" } }, json.decode(body))
+  end)
+
+  it("reads headers case-insensitively", function()
+    local _, body = call(dispatch, "GET", "/h", { headers = { "user-agent", "t/1", "X-One", "1", "x-one", "2" } })
+    assert.same({ ua = "t/1", one = "1, 2" }, json.decode(body))
+  end)
+
+  it("answers 404, 405 with Allow, OPTIONS and 501", function()
+    local st, body, ctype = call(dispatch, "GET", "/missing")
+    assert.same({ 404, "application/problem+json" }, { st, ctype })
+    assert.equal("Not Found", json.decode(body).title)
+    local st2, _, _, h2 = call(dispatch, "DELETE", "/text")
+    assert.equal(405, st2)
+    assert.equal("GET, HEAD, OPTIONS", h2.allow)
+    local st3, _, _, h3 = call(dispatch, "OPTIONS", "/text")
+    assert.same({ 204, "GET, HEAD, OPTIONS" }, { st3, h3.allow })
+    assert.equal(501, (call(dispatch, "BREW", "/text")))
+  end)
+
+  it("turns a handler error into a logged 500 without details", function()
+    local st, body = call(dispatch, "GET", "/boom")
+    assert.equal(500, st)
+    assert.is_nil(body:find("kaput"))
+    assert.truthy(host.logged[1]:find("app_spec.lua:%d+: kaput"))
+    assert.truthy(host.logged[1]:find("stack traceback", 1, true))
+  end)
+
+  it("turns crater.abort into a problem", function()
+    local st, body = call(dispatch, "GET", "/abort")
+    assert.equal(409, st)
+    assert.same({ type = "about:blank", title = "Conflict", status = 409, detail = "taken" }, json.decode(body))
+  end)
+
+  it("encodes problem members in RFC order", function()
+    local _, body = call(dispatch, "GET", "/abort")
+    assert.equal('{"type":"about:blank","title":"Conflict","status":409,"detail":"taken"}', body)
+  end)
+
+  it("builds responses with repeated headers and cookies", function()
+    local st, body, _, h = call(dispatch, "GET", "/res")
+    assert.same({ 202, "body" }, { st, body })
+    assert.equal("1\n2", h["x-a"])
+    assert.equal("sid=v; HttpOnly; SameSite=Lax", h["set-cookie"])
+  end)
+
+  it("runs before hooks, which can answer instead", function()
+    app:before(function(req) if req.path == "/text" then return 401, { no = true } end end)
+    dispatch = dispatcher(app)
+    assert.equal(401, (call(dispatch, "GET", "/text")))
+    assert.equal(200, (call(dispatch, "GET", "/table")))
+  end)
+
+  it("runs after hooks on answers and errors", function()
+    app:after(function(_, res) res:header("X-After", "yes") end)
+    dispatch = dispatcher(app)
+    local _, _, _, h = call(dispatch, "GET", "/text")
+    assert.equal("yes", h["x-after"])
+    local st, _, _, h2 = call(dispatch, "GET", "/missing")
+    assert.same({ 404, "yes" }, { st, h2["x-after"] })
+  end)
+
+  it("uses error handlers by status and *", function()
+    app:error(404, function(req) return 404, { gone = req.path } end)
+    app:error("*", function(_, err) return err.status, "status " .. err.status end)
+    dispatch = dispatcher(app)
+    assert.equal('{"gone":"/nope"}', select(2, call(dispatch, "GET", "/nope")))
+    assert.equal("status 500", select(2, call(dispatch, "GET", "/boom")))
+  end)
+
+  it("rejects duplicate routes naming the caller's line", function()
+    local ok, err = pcall(function() app:get("/text", function() end) end)
+    assert.is_false(ok)
+    assert.truthy(err:find("app_spec.lua:%d+: .*already defined"))
+  end)
+
+  it("rejects bad arguments", function()
+    assert.has_error(function() app:get("/x") end)
+    assert.has_error(function() app:get(5, function() end) end)
+    assert.has_error(function() app:error("oops", function() end) end)
+    assert.has_error(function() require("crater.app").entry({}, "x.lua") end)
+  end)
+
+  it("streams by yielding the head, then chunks", function()
+    app:get("/s", function() return crater.stream(function(write) write("a") write("b") end) end)
+    dispatch = dispatcher(app)
+    local co = coroutine.create(dispatch)
+    local conn = { seq = 1, headers = {} }
+    local ok, st, body, ctype = coroutine.resume(co, "GET", "/s", "", conn, 1)
+    assert.same({ true, 200, false, "text/plain; charset=utf-8" }, { ok, st, body, ctype })
+    assert.same({ true, "a" }, { coroutine.resume(co) })
+    assert.same({ true, "b" }, { coroutine.resume(co) })
+    assert.same({ true }, { coroutine.resume(co) })
+    assert.equal("dead", coroutine.status(co))
+  end)
+
+  it("lists routes with file:line", function()
+    local text = require("crater.app").describe(app, "routes")
+    assert.truthy(text:find("GET%s+/text%s+%(.-app_spec.lua:%d+%)"))
+  end)
+end)

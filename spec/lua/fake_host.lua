@@ -1,0 +1,52 @@
+-- A stand-in for the C core's `crater.host` module, so the app layer can be
+-- specified in stock luajit: a "connection" is a Lua table holding the
+-- request's headers (flat name/value list), body and peer.
+local M = { dev = false, logged = {} }
+
+local function check(conn, seq)
+  if type(conn) ~= "table" or conn.seq ~= seq then error("request is no longer active", 2) end
+  return conn
+end
+
+function M.header(conn, seq, name)
+  local c, found = check(conn, seq), nil
+  for i = 1, #c.headers, 2 do
+    if c.headers[i]:lower() == name:lower() then
+      found = found and (found .. ", " .. c.headers[i + 1]) or c.headers[i + 1]
+    end
+  end
+  return found
+end
+
+function M.headers(conn, seq) return { unpack(check(conn, seq).headers) } end
+function M.body(conn, seq) return check(conn, seq).body or "" end
+function M.remote(conn, seq) check(conn, seq) return "127.0.0.1:40000" end
+function M.log(level, msg) M.logged[#M.logged + 1] = level .. ": " .. msg end
+
+--- Installs the fake as `crater.host` (before crater.* is first required).
+function M.install()
+  package.loaded["crater.host"] = M
+  return M
+end
+
+--- Calls an app's dispatcher like the core does; returns status, body,
+--- content type and headers as a name -> value table (repeats joined by "\n").
+function M.call(dispatch, method, path, opts)
+  opts = opts or {}
+  local query = ""
+  local q = path:find("?", 1, true)
+  if q then path, query = path:sub(1, q - 1), path:sub(q + 1) end
+  local conn = { seq = 1, headers = opts.headers or {}, body = opts.body }
+  local co = coroutine.create(dispatch)
+  local ok, status, body, ctype, flat = coroutine.resume(co, method, path, query, conn, 1)
+  assert(ok, status)
+  local h = {}
+  for i = 1, #(flat or {}), 2 do
+    local k = flat[i]:lower()
+    h[k] = h[k] and (h[k] .. "\n" .. flat[i + 1]) or flat[i + 1]
+  end
+  conn.seq = 2 -- the request is over
+  return status, body, ctype, h, co
+end
+
+return M
