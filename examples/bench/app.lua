@@ -19,7 +19,8 @@ app:get("/users/{id}", function(req)
     crater.abort(404, "user id must be an integer")
   end
   id = tonumber(id)
-  return { id = id, name = "user" .. id }
+  -- %d, not .., so 15-digit ids do not print as 1.2345678901235e+14
+  return { id = id, name = string.format("user%d", id) }
 end)
 
 -- Validated by hand until crater.schema exists (the schema issue).

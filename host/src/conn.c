@@ -30,6 +30,7 @@ static void stream_end(crater__conn *c, int ok);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
+static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
 static void finish_and_close(crater__conn *c);
@@ -123,7 +124,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
   c->parser.data = c;
   c->state = CONN_IDLE;
   /* The first request must arrive within the header timeout. */
-  uv_timer_start(&c->timer, timer_cb, srv->cfg.header_timeout_ms, 0);
+  arm(c, srv->cfg.header_timeout_ms);
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
@@ -195,7 +196,7 @@ static void finish_and_close(crater__conn *c) {
     c->flags &= ~CONN_F_READ_STOPPED;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   }
-  uv_timer_start(&c->timer, timer_cb, LINGER_MS, 0);
+  arm(c, LINGER_MS);
   c->sreq.data = c;
   if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) crater__conn_close(c);
 }
@@ -205,8 +206,27 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
   if (status != 0 && status != UV_ECANCELED) crater__conn_close(c);
 }
 
+/* Sets the connection's one timeout to end `ms` from now. Every request
+ * moves it three times (first byte, headers done, response sent) and
+ * re-arming a uv timer is a heap delete + insert each time; so a later
+ * deadline is only recorded here, and timer_cb re-arms for the rest when
+ * the earlier one fires. Only an earlier deadline touches the timer. */
+static void arm(crater__conn *c, uint64_t ms) {
+  uint64_t due = uv_now(c->srv->loop) + ms;
+  c->deadline = due;
+  if (uv_is_active((uv_handle_t *)&c->timer) && c->timer_due <= due) return;
+  c->timer_due = due;
+  uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
 static void timer_cb(uv_timer_t *t) {
   crater__conn *c = t->data;
+  uint64_t now = uv_now(c->srv->loop);
+  if (c->deadline > now) {
+    c->timer_due = c->deadline;
+    uv_timer_start(t, timer_cb, c->deadline - now, 0);
+    return;
+  }
   switch (c->state) {
     case CONN_HEAD:
     case CONN_BODY:
@@ -312,7 +332,7 @@ static int on_message_begin(llhttp_t *p) {
   crater__conn *c = p->data;
   reset_request(c);
   c->state = CONN_HEAD;
-  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.header_timeout_ms, 0);
+  arm(c, c->srv->cfg.header_timeout_ms);
   return 0;
 }
 
@@ -376,7 +396,7 @@ static int on_headers_complete(llhttp_t *p) {
     return -1;
   }
   c->state = CONN_BODY;
-  uv_timer_start(&c->timer, timer_cb, srv->cfg.header_timeout_ms, 0);
+  arm(c, srv->cfg.header_timeout_ms);
   /* Expect: 100-continue: the client waits for this before sending the body. */
   for (int i = 0; i < c->nheaders; i++) {
     const crater__header *h = &c->headers[i];
@@ -412,7 +432,7 @@ static int on_message_complete(llhttp_t *p) {
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
   if (c->flags & (CONN_F_STREAMING | CONN_F_FINISH)) return HPE_PAUSED; /* stream_end resumes parsing */
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
-  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+  arm(c, c->srv->cfg.idle_timeout_ms);
   return 0;
 }
 
@@ -635,7 +655,7 @@ static void stream_end(crater__conn *c, int ok) {
     return;
   }
   /* Back to serving this connection: parse what arrived meanwhile. */
-  uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+  arm(c, c->srv->cfg.idle_timeout_ms);
   llhttp_resume(&c->parser);
   crater__buf rest = c->pending;
   memset(&c->pending, 0, sizeof(c->pending));

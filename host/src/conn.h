@@ -32,7 +32,9 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */
-  uv_timer_t timer;             /* header/body read timeout, then idle timeout */
+  uv_timer_t timer;
+  uint64_t deadline;  /* loop time the current timeout ends (see arm() in conn.c) */
+  uint64_t timer_due; /* loop time the timer is set to fire: <= deadline */             /* header/body read timeout, then idle timeout */
   crater_server *srv;
   crater__conn *next, *prev;    /* server's open list, or its free list (next only) */
   llhttp_t parser;

@@ -139,8 +139,8 @@ local function flatten_headers(h, ctype)
   local flat, n = {}, 0
   for k, v in pairs(h) do
     if type(k) == "string" then
-      local lk = k:lower()
-      if lk == "content-type" then
+      -- only a 12-byte name can be Content-Type: spare lower() for the rest
+      if #k == 12 and (k == "Content-Type" or k:lower() == "content-type") then
         ctype = tostring(v)
       elseif type(v) == "table" then
         for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
