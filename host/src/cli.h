@@ -9,7 +9,7 @@ typedef struct {
   const char *host;
   int port;
   int workers;
-  const char *command;  /* NULL (serve) or "routes" */
+  const char *command;  /* NULL (serve), "routes" or "openapi" */
   const char *app;
 } crater_cli_opts;
 

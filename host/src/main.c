@@ -15,6 +15,7 @@
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
+    "       crater openapi APP.lua          print the app's OpenAPI 3.1 document\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
@@ -127,7 +128,8 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       }
       continue;
     }
-    if (o->command == NULL && o->app == NULL && strcmp(a, "routes") == 0) {
+    if (o->command == NULL && o->app == NULL &&
+        (strcmp(a, "routes") == 0 || strcmp(a, "openapi") == 0)) {
       o->command = a;
       continue;
     }
@@ -144,14 +146,14 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
   return -1;
 }
 
-static int list_routes(crater_cli_opts *o) {
+static int describe_app(crater_cli_opts *o) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   crater_server *srv;
   int rc = crater_new(&srv, &loop, &o->cfg);
   if (rc == 0) rc = crater_load(srv, o->app);
   crater__buf out = {0};
-  if (rc == 0) rc = crater__gen_describe(srv->gen, "routes", &out);
+  if (rc == 0) rc = crater__gen_describe(srv->gen, o->command, &out);
   if (rc != 0) fprintf(stderr, "crater: %s\n", srv ? crater_last_error(srv) : crater_strerror(rc));
   else fwrite(out.data, 1, out.len, stdout);
   crater__buf_free(&out);
@@ -173,7 +175,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "crater: cannot read app '%s': %s\n", o.app, strerror(errno));
     return 1;
   }
-  if (o.command != NULL) return list_routes(&o);
+  if (o.command != NULL) return describe_app(&o);
   if (o.workers > 1) return crater_cli_supervise(&o);
   return crater_cli_serve(&o, 0);
 }

@@ -10,6 +10,8 @@ local request = require "crater.request"
 local response = require "crater.response"
 local json = require "crater.json"
 local host = require "crater.host"
+local route_schema = require "crater.route_schema"
+local openapi = require "crater.openapi"
 
 local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
 local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
@@ -39,12 +41,12 @@ local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = tr
 local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
 
 --- Creates an application.
----@param opts? { title?: string, version?: string, description?: string }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table<string, table> }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
   opts = opts or {}
-  return setmetatable({
+  local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
@@ -54,7 +56,19 @@ function _M.new(opts)
     _after = {},
     _errors = {},
     _methods = {},
+    _openapi = opts.openapi,   -- crater.openapi's options (false: no document, no docs pages)
+    _schemas = {},             -- name -> schema table (components), see App:schema
+    _schema_names = {},        -- the names in the order they were registered
+    _error_docs = {},          -- status -> { schema, content_type, description } of app:error handlers
   }, App)
+  if opts.schemas ~= nil then
+    if type(opts.schemas) ~= "table" then error("crater.app: schemas must be a table of name = schema", 2) end
+    local names = {}
+    for name in pairs(opts.schemas) do names[#names + 1] = name end
+    sort(names)
+    for _, name in ipairs(names) do app:schema(name, opts.schemas[name]) end
+  end
+  return app
 end
 
 -- Does the work of App:route and the verb methods. `level` 3 makes errors
@@ -67,10 +81,17 @@ local function add_route(self, method, path, opts, handler)
   local methods = type(method) == "table" and method or { method }
   local info = getinfo(3, "Sl")
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  local user_handler, schemas = handler, nil
+  do
+    local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler)
+    if not ok then error(format("route %s: %s", path, tostring(h)), 3) end
+    handler, schemas = h, sc
+  end
   for _, m in ipairs(methods) do
     if type(m) ~= "string" or m == "" then error("route method must be a string", 3) end
     m = upper(m)
-    local rec = { method = m, path = path, handler = handler, opts = opts or {}, where = where }
+    local rec = { method = m, path = path, handler = handler, opts = opts or {}, where = where,
+                  schemas = schemas, user_handler = user_handler }
     local ok, err = pcall(self._router.add, self._router, m, path, rec)
     if not ok then error((tostring(err):gsub("^[^:]+:%d+: ", "")), 3) end
     self._routes[#self._routes + 1] = rec
@@ -118,16 +139,36 @@ end
 
 --- Handles errors: `status` is an HTTP status (404, 405, 500, ...) or "*"
 --- for any. fn(req, err) gets err = { status, title, detail, message? } and
---- returns a response like a handler does.
+--- returns a response like a handler does. `doc` tells the OpenAPI document
+--- what the handler answers: { schema = tbl, content_type = "...", description = "..." }.
 ---@param status integer|string
 ---@param fn fun(req: table, err: table): any
-function App:error(status, fn)
+---@param doc? { schema?: table, content_type?: string, description?: string }
+function App:error(status, fn, doc)
   if type(fn) ~= "function" then error("error handler must be a function", 2) end
   if type(status) ~= "number" and status ~= "*" then
     error("app:error: status must be an HTTP status number or \"*\"", 2)
   end
+  if doc ~= nil and type(doc) ~= "table" then error("app:error: doc must be a table", 2) end
   self._errors[status] = fn
+  self._error_docs[status] = doc
   return self
+end
+
+--- Registers a named schema: the OpenAPI document lists it under
+--- components.schemas and refers to it with $ref wherever this table is
+--- used; route schemas can $ref it by name. Returns the schema.
+---@param name string
+---@param schema table
+---@return table schema
+function App:schema(name, schema)
+  if type(name) ~= "string" or not name:find("^[%w%.%-_]+$") then
+    error("app:schema: name must be a string of letters, digits, '.', '-' or '_'", 2)
+  end
+  if type(schema) ~= "table" then error("app:schema: schema must be a table", 2) end
+  if self._schemas[name] == nil then self._schema_names[#self._schema_names + 1] = name end
+  self._schemas[name] = schema
+  return schema
 end
 
 -- --------------------------------------------------------------------------
@@ -240,6 +281,7 @@ local function error_response(app, req, status, detail, headers, extra)
   res.content_type = PROBLEM
   return res
 end
+_M.error_response = error_response
 
 local function handler_failed(app, req, e)
   if e.crater_http_error then
@@ -293,6 +335,7 @@ function _M.entry(app, path)
   if getmetatable(app) ~= App then
     error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
   end
+  openapi.mount(app)
   local r = app._router
   local match = r.match
   local before, after = app._before, app._after
@@ -351,8 +394,10 @@ function _M.entry(app, path)
   end
 end
 
---- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line).
+--- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
+--- "openapi" is the OpenAPI document (crater.openapi).
 function _M.describe(app, what)
+  if what == "openapi" then return openapi.encode(app) end
   if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
   local rows, w = {}, 3
   for _, rec in ipairs(app._routes) do

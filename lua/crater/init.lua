@@ -16,6 +16,9 @@ _M.json = json
 _M.response = response.new
 _M.stream = response.stream
 _M.problem = app.problem
+--- The JSON Schema of the problem+json bodies Crater answers errors with
+--- (for route `responses`, e.g. `[404] = crater.Problem`).
+_M.Problem = require("crater.problem").Problem
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

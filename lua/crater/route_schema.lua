@@ -1,0 +1,291 @@
+--- crater.route_schema: the schemas a route declares (params, query,
+--- headers, body, responses) turned into one wrapper around its handler.
+--
+-- Everything is compiled once, when the route is defined. Per request the
+-- wrapper:
+--   1. for a route with a body: checks the Content-Type is JSON (else 415)
+--      and decodes the body (malformed: 400 with the byte offset);
+--   2. coerces path params, query and declared headers from strings to the
+--      declared types, fills defaults, and validates them and the body;
+--      every error of every part is collected, and any error answers 422
+--      with them all;
+--   3. calls the handler with req.params/query/headers/body typed and valid;
+--   4. shapes the handler's answer with the schema declared for its status:
+--      fields the schema does not declare are dropped. With --dev the shaped
+--      answer is also validated (a violation is a 500 saying why), and what
+--      shaping dropped is logged once per route and field.
+-- The error answers go through crater.app's error handlers, so an app that
+-- replaces the problem format with app:error(...) gets its own format here
+-- too (and declares its schema for the OpenAPI document, see crater.openapi).
+
+local json = require "crater.json"
+local host = require "crater.host"
+local response = require "crater.response"
+
+local type, pairs, error, tostring, tonumber, pcall = type, pairs, error, tostring, tonumber, pcall
+local floor = math.floor
+local getmetatable, setmetatable, rawset, rawget = getmetatable, setmetatable, rawset, rawget
+local format, lower, match, gsub, find = string.format, string.lower, string.match, string.gsub, string.find
+local sort, concat = table.sort, table.concat
+local json_decode, array_mt = json.decode, json.array_mt
+local log, dev = host.log, host.dev
+
+local _M = { version = "0.1.0" }
+
+--- Where each part of a request is, in OpenAPI's words.
+_M.IN = { params = "path", query = "query", headers = "header" }
+
+local PARTS = { "params", "query", "headers" }
+
+-- ---------------------------------------------------------------------------
+-- Route options -> object schemas
+-- ---------------------------------------------------------------------------
+
+local function is_schema_object(t)
+  return t.type == "object" or t["$ref"] ~= nil or t.allOf ~= nil or t.anyOf ~= nil or t.oneOf ~= nil
+end
+
+-- A parameter may be left out when it says so (s.optional) or has a default.
+local function optional(s)
+  if type(s) ~= "table" then return false end
+  return s.default ~= nil or s._optional == true or s["x-optional"] == true
+end
+
+-- `params`, `query` and `headers` are a map of name -> schema, or a whole
+-- object schema; both become an object schema. Names not declared pass
+-- through unchecked (a client may send more query keys and headers).
+local function object_of(spec, where, all_required)
+  if spec == nil then return nil end
+  if type(spec) ~= "table" then error(format("route option %s must be a table of schemas", where), 0) end
+  if is_schema_object(spec) then return spec end
+  local props, required = {}, setmetatable({}, array_mt)
+  for name, s in pairs(spec) do
+    if type(name) ~= "string" then error(format("route option %s: names must be strings", where), 0) end
+    props[name] = s
+    if all_required or not optional(s) then required[#required + 1] = name end
+  end
+  sort(required)
+  local obj = { type = "object", properties = props }
+  if #required > 0 then obj.required = required end
+  return obj
+end
+
+--- The route options' input schemas as { params, query, headers, body },
+--- params/query/headers as object schemas (nil when not declared).
+---@param opts table route options
+---@return table
+function _M.normalize(opts)
+  return {
+    params = object_of(opts.params, "params", true),
+    query = object_of(opts.query, "query", false),
+    headers = object_of(opts.headers, "headers", false),
+    body = opts.body,
+  }
+end
+
+-- Names of the properties declared as arrays: a query key given once
+-- arrives as a string and is wrapped into a one-element array.
+local function array_props(obj)
+  local names = {}
+  for name, s in pairs(obj.properties or {}) do
+    if type(s) == "table" and (s.type == "array" or (type(s.type) == "table" and s.type[1] == "array")) then
+      names[#names + 1] = name
+    end
+  end
+  return names
+end
+
+-- The response schema for a status: [201], ["201"], ["2XX"], or default.
+local function response_schema(responses, status)
+  local v = responses[status]
+  if v == nil then v = responses[tostring(status)] end
+  if v == nil then v = responses[format("%dXX", floor(status / 100))] end
+  if v == nil then v = responses.default end
+  if type(v) ~= "table" then return nil end
+  if v.schema ~= nil and v.type == nil and v["$ref"] == nil then return v.schema end
+  return v
+end
+
+-- ---------------------------------------------------------------------------
+-- Requests
+-- ---------------------------------------------------------------------------
+
+-- "application/json", "application/problem+json; charset=utf-8", ...
+local function is_json(ctype)
+  if ctype == nil then return false end
+  local mt = lower(match(ctype, "^%s*([^;%s]+)") or "")
+  return mt == "application/json" or (find(mt, "^application/[%w%.%-]+%+json$") ~= nil)
+end
+_M.is_json = is_json
+
+local function collect(errs, where, list)
+  errs = errs or {}
+  for i = 1, #list do
+    local e = list[i]
+    errs[#errs + 1] = { ["in"] = where, pointer = e.pointer or "", message = e.message,
+                        keyword = e.keyword }
+  end
+  return errs
+end
+
+local function compile(schema, tbl, opts)
+  local ok, v = pcall(schema.compile, tbl, opts)
+  if not ok then error(tostring(v), 0) end
+  return v
+end
+
+--- Compiles a route's schemas and returns the handler that checks its input
+--- and shapes its output around `handler`, or `handler` itself when the
+--- route declares no schema. Raises (with a message naming the option) when
+--- a schema cannot be compiled.
+---@param app table the crater.app
+---@param opts table route options
+---@param handler function
+---@return function handler
+---@return table|nil schemas the normalized input schemas
+function _M.prepare(app, opts, handler)
+  local spec = _M.normalize(opts)
+  local responses = opts.responses
+  if not (spec.params or spec.query or spec.headers or spec.body ~= nil or responses) then
+    return handler, nil
+  end
+  local schema = require "crater.schema"
+  local comps = app._schemas
+  local coerce = { coerce = true, defaults = true, components = comps }
+  local vparams = spec.params and compile(schema, spec.params, coerce)
+  local vquery = spec.query and compile(schema, spec.query, coerce)
+  local vheaders = spec.headers and compile(schema, spec.headers, coerce)
+  local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps })
+  local query_arrays = spec.query and array_props(spec.query) or {}
+  local nquery_arrays = #query_arrays
+  local header_names = {}
+  if spec.headers then
+    for name in pairs(spec.headers.properties or {}) do header_names[name] = lower(name) end
+  end
+
+  -- status -> { shape, check }; built on first use of each status
+  local out = {}
+  local function output(status)
+    local o = out[status]
+    if o == nil then
+      o = false
+      local s = responses and response_schema(responses, status)
+      if s ~= nil then
+        local shaper = schema.shaper and schema.shaper(s, { components = comps })
+        o = { shape = shaper, check = dev and compile(schema, s, { components = comps }) or nil }
+      end
+      out[status] = o
+    end
+    return o
+  end
+  if responses then -- compile now, so a bad response schema fails at load
+    for status in pairs(responses) do
+      local n = tonumber(status)
+      if n then output(n) end
+    end
+  end
+
+  local fail = require("crater.app").error_response
+  local dropped_logged = {}
+
+  local function shape(req, a, b, c)
+    local is_res = getmetatable(a) == response.mt
+    local status, body
+    if is_res then status, body = a.status, a.body
+    elseif type(a) == "number" then status, body = a, b
+    else status, body = (a == nil) and 204 or 200, a end
+    if body == nil or type(body) == "string" then return a, b, c end
+    local o = out[status]
+    if o == nil then o = output(status) end
+    if not o then return a, b, c end
+    local new, dropped = body, nil
+    if o.shape then new, dropped = o.shape(body) end
+    if dev then
+      if dropped and #dropped > 0 then
+        local route = req.route
+        for i = 1, #dropped do
+          local field = gsub(dropped[i], "/%d+", "/*")
+          local key = status .. field
+          if not dropped_logged[key] then
+            dropped_logged[key] = true
+            log("warn", format("%s %s: response %d: dropped %s (not in the response schema)",
+              route.method, route.path, status, field))
+          end
+        end
+      end
+      local ok, errs = o.check(new)
+      if not ok then
+        local parts = {}
+        for i = 1, #errs do parts[i] = (errs[i].pointer or "") .. ": " .. tostring(errs[i].message) end
+        local why = format("the response %d does not match its schema: %s", status, concat(parts, "; "))
+        log("error", format("%s %s: %s", req.method, req.path, why))
+        return fail(app, req, 500, why)
+      end
+    end
+    if is_res then a.body = new return a end
+    if type(a) == "number" then return a, new, c end
+    return new
+  end
+
+  local function checked(req)
+    local errs, body
+    if vbody then
+      -- a body that cannot be read at all is answered before anything else
+      local ctype = req:header("content-type")
+      if not is_json(ctype) then
+        return fail(app, req, 415, ctype and ("expected an application/json body, got " .. ctype)
+          or "expected an application/json body (no Content-Type given)")
+      end
+      local raw = req.body
+      local err, offset
+      body, err, offset = json_decode(raw)
+      if body == nil and err ~= nil then
+        return fail(app, req, 400, "malformed JSON body: " .. err, nil, { offset = offset })
+      end
+      rawset(req, "raw_body", raw)
+    end
+    if vparams then
+      local ok, e, value = vparams(req.params)
+      if ok then req.params = value else errs = collect(errs, "params", e) end
+    end
+    if vquery then
+      local q = req.query
+      for i = 1, nquery_arrays do
+        local k = query_arrays[i]
+        if type(q[k]) == "string" then q[k] = { q[k] } end
+      end
+      local ok, e, value = vquery(q)
+      if ok then rawset(req, "query", value) else errs = collect(errs, "query", e) end
+    end
+    if vheaders then
+      local h, given = req.headers, {}
+      for name, lname in pairs(header_names) do given[name] = rawget(h, lname) end
+      local ok, e, value = vheaders(given)
+      if ok then
+        for name, lname in pairs(header_names) do rawset(h, lname, value[name]) end
+      else
+        errs = collect(errs, "headers", e)
+      end
+    end
+    if vbody then
+      local ok, e, value = vbody(body)
+      if ok then
+        rawset(req, "body", value)
+        rawset(req, "_json", value)
+      else
+        errs = collect(errs, "body", e)
+      end
+    end
+    if errs then
+      local n = #errs
+      return fail(app, req, 422, format("the request is invalid (%d error%s)", n, n == 1 and "" or "s"),
+        nil, { errors = setmetatable(errs, array_mt) })
+    end
+    if responses then return shape(req, handler(req)) end
+    return handler(req)
+  end
+
+  return checked, spec
+end
+
+return _M
