@@ -6,7 +6,9 @@
 #     and redoc, which `crater` serves itself under /docs/assets and
 #     /redoc/assets so the docs pages work offline (docs/openapi.md).
 #   $CRATER_TOOLS (default /usr/local/share/crater/tools): @redocly/cli, the
-#     independent OpenAPI 3.1 validator spec/e2e/test_openapi.py runs.
+#     independent OpenAPI 3.1 validator spec/e2e/test_openapi.py runs, and
+#     ajv, which checks the server's real error answers against the
+#     document's problem schema.
 #
 # Idempotent; a failure here is reported but does not stop the build: the
 # server falls back to the CDN and the tests that need a package skip.
@@ -14,7 +16,7 @@ set -uo pipefail
 ASSETS=${CRATER_ASSETS:-/usr/local/share/crater/assets}
 TOOLS=${CRATER_TOOLS:-/usr/local/share/crater/tools}
 ASSET_PKGS=(swagger-ui-dist@5.35.0 redoc@2.5.4)
-TOOL_PKGS=(@redocly/cli@2.77.0)
+TOOL_PKGS=(@redocly/cli@2.77.0 ajv@8.17.1)
 
 have() { # dir pkg@version -> 0 when that version is installed there
   local name=${2%@*} want=${2##*@}

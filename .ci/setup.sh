@@ -3,7 +3,8 @@
 # Idempotent; run as root (or with sudo available).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev libluajit2-5.1-dev luajit2 node-llhttp
-      lua-busted lua-cjson curl wrk python3 ca-certificates)
+      lua-busted lua-cjson curl wrk python3 ca-certificates
+      chromium fonts-dejavu-core)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,3 +15,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# npm packages (docs assets, the OpenAPI validator) go to cache folders
+# outside the repository; see the script.
+bash "$(dirname "$0")/setup-npm.sh"

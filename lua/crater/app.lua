@@ -168,6 +168,8 @@ function App:schema(name, schema)
   if type(schema) ~= "table" then error("app:schema: schema must be a table", 2) end
   if self._schemas[name] == nil then self._schema_names[#self._schema_names + 1] = name end
   self._schemas[name] = schema
+  local ok, mod = pcall(require, "crater.schema")
+  if ok and mod.define then mod.define(name, schema) end -- so it keeps its name where it is used
   return schema
 end
 

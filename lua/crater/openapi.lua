@@ -64,6 +64,13 @@ local LIST = { prefixItems = true, allOf = true, anyOf = true, oneOf = true }
 -- Data keywords that are always JSON arrays, even when empty.
 local ARRAYS = { required = true, enum = true, examples = true }
 
+-- crater.schema's s.define names tables; without that module only the
+-- app's registered schemas have names.
+local function schema_name_of()
+  local ok, schema = pcall(require, "crater.schema")
+  return ok and schema.name_of or nil
+end
+
 local function is_array(t)
   return getmetatable(t) == array_mt or (next(t) ~= nil and json.is_array(t))
 end
@@ -76,14 +83,14 @@ local function copy_data(v)
   return out
 end
 
--- Copies a schema for the document. ctx.names maps a registered table to its
--- component name; such a table (other than the one being exported as that
--- component, `root`) becomes a $ref. Keys starting with "_" are private
--- annotations of the DSL and are left out, as are values JSON cannot hold.
+-- Copies a schema for the document. A table with a component name (see
+-- ctx.name) other than the one being exported as that component (`root`)
+-- becomes a $ref. Keys starting with "_" are private annotations and are
+-- left out, as are values JSON cannot hold.
 local function export(s, ctx, root)
   if type(s) ~= "table" then return s end -- true / false schemas
   if s ~= root then
-    local name = ctx.names[s]
+    local name = ctx.name(s)
     if name then
       ctx.used[name] = true
       return { ["$ref"] = "#/components/schemas/" .. name }
@@ -285,20 +292,32 @@ local ORDER = setmetatable({}, { __mode = "k" })
 ---@return table doc
 function _M.document(app)
   local cfg = type(app._openapi) == "table" and app._openapi or {}
-  local names, comp_order = {}, {}
-  local ctx = { names = names, used = {}, ids = {} }
-  for _, n in ipairs(app._schema_names or {}) do names[app._schemas[n]] = n end
-  local builtin = { Problem = problem.Problem, ValidationError = problem.ValidationError }
-  for n, t in pairs(builtin) do
-    if not (app._schemas and app._schemas[n]) then names[t] = n end
+  -- Components: name -> table, and table -> name. The app's registered
+  -- schemas come first, always listed; then the built-in problem schemas
+  -- and tables named with s.define, listed when something uses them.
+  local by_name, names, comp_order = {}, {}, {}
+  local ctx = { used = {}, ids = {} }
+  local function add_component(n, t)
+    if by_name[n] ~= nil and by_name[n] ~= t then
+      error(format("two different schemas are named %q", n), 0)
+    end
+    if by_name[n] == nil then comp_order[#comp_order + 1] = n end
+    by_name[n], names[t] = t, n
+  end
+  for _, n in ipairs(app._schema_names or {}) do add_component(n, app._schemas[n]) end
+  for _, n in ipairs({ "Problem", "ValidationError" }) do
+    if by_name[n] == nil then add_component(n, problem[n]) end
+  end
+  local name_of = schema_name_of()
+  ctx.name = function(t)
+    local n = names[t]
+    if n == nil and name_of then
+      n = name_of(t)
+      if n then add_component(n, t) end
+    end
+    return n
   end
   ctx.ref = function(ref)
-    -- bare names and "#/$defs/Name" of a registered component point at it
-    local n = match(ref, "^#/%$defs/([^/]+)$") or match(ref, "^([%w_%.%-]+)$")
-    if n and ((app._schemas and app._schemas[n]) or builtin[n]) then
-      ctx.used[n] = true
-      return "#/components/schemas/" .. n
-    end
     local c = match(ref, "^#/components/schemas/([^/]+)$")
     if c then ctx.used[c] = true end
     return ref
@@ -343,26 +362,25 @@ function _M.document(app)
   if #tag_list > 0 then doc.tags = tag_list end
   if cfg.servers then doc.servers = copy_data(cfg.servers) end
 
-  -- Components: the ones the app registered, plus the built-in problem
-  -- schemas when something refers to them. Exporting one may use another.
-  local schemas = {}
-  for _, n in ipairs(app._schema_names or {}) do
-    schemas[n] = export(app._schemas[n], ctx, app._schemas[n])
-    comp_order[#comp_order + 1] = n
-  end
+  -- Exporting a component may use more of them: go until nothing is new.
+  local registered = {}
+  for _, n in ipairs(app._schema_names or {}) do registered[n] = true end
+  local schemas, listed = {}, {}
   local again = true
   while again do
     again = false
-    for _, n in ipairs({ "Problem", "ValidationError" }) do
-      if ctx.used[n] and not schemas[n] then
-        schemas[n] = export(builtin[n], ctx, builtin[n])
-        comp_order[#comp_order + 1] = n
+    for _, n in ipairs(comp_order) do
+      if schemas[n] == nil and (registered[n] or ctx.used[n]) then
+        schemas[n] = export(by_name[n], ctx, by_name[n])
         again = true
       end
     end
   end
-  if next(schemas) then
-    ORDER[schemas] = comp_order
+  for _, n in ipairs(comp_order) do
+    if schemas[n] ~= nil then listed[#listed + 1] = n end
+  end
+  if #listed > 0 then
+    ORDER[schemas] = listed
     doc.components = { schemas = schemas }
   end
   return doc

@@ -45,10 +45,11 @@ local function is_schema_object(t)
   return t.type == "object" or t["$ref"] ~= nil or t.allOf ~= nil or t.anyOf ~= nil or t.oneOf ~= nil
 end
 
--- A parameter may be left out when it says so (s.optional) or has a default.
-local function optional(s)
-  if type(s) ~= "table" then return false end
-  return s.default ~= nil or s._optional == true or s["x-optional"] == true
+-- s.optional(x) is a wrapper { x } whose metatable is named so (crater.schema).
+local function unwrap_optional(s)
+  local mt = type(s) == "table" and getmetatable(s)
+  if mt and mt.__name == "crater.schema.optional" then return s[1], true end
+  return s, false
 end
 
 -- `params`, `query` and `headers` are a map of name -> schema, or a whole
@@ -61,8 +62,15 @@ local function object_of(spec, where, all_required)
   local props, required = {}, setmetatable({}, array_mt)
   for name, s in pairs(spec) do
     if type(name) ~= "string" then error(format("route option %s: names must be strings", where), 0) end
-    props[name] = s
-    if all_required or not optional(s) then required[#required + 1] = name end
+    local inner, opt = unwrap_optional(s)
+    if type(inner) ~= "table" and type(inner) ~= "boolean" then
+      error(format("route option %s: %s must be a schema", where, name), 0)
+    end
+    props[name] = inner
+    -- a parameter with a default may be left out too: the default fills it
+    if all_required or not (opt or (type(inner) == "table" and inner.default ~= nil)) then
+      required[#required + 1] = name
+    end
   end
   sort(required)
   local obj = { type = "object", properties = props }
@@ -81,18 +89,6 @@ function _M.normalize(opts)
     headers = object_of(opts.headers, "headers", false),
     body = opts.body,
   }
-end
-
--- Names of the properties declared as arrays: a query key given once
--- arrives as a string and is wrapped into a one-element array.
-local function array_props(obj)
-  local names = {}
-  for name, s in pairs(obj.properties or {}) do
-    if type(s) == "table" and (s.type == "array" or (type(s.type) == "table" and s.type[1] == "array")) then
-      names[#names + 1] = name
-    end
-  end
-  return names
 end
 
 -- The response schema for a status: [201], ["201"], ["2XX"], or default.
@@ -128,6 +124,15 @@ local function collect(errs, where, list)
   return errs
 end
 
+-- What s.ref("Name") may point at: the app's registered schemas, and the
+-- schemas named with s.define that the route uses.
+local function components(schema, app, spec, responses)
+  local found = schema.collect and schema.collect(spec.params or {}, spec.query or {}, spec.headers or {},
+    type(spec.body) == "table" and spec.body or {}, responses or {}) or {}
+  for name, t in pairs(app._schemas) do found[name] = t end
+  return found
+end
+
 local function compile(schema, tbl, opts)
   local ok, v = pcall(schema.compile, tbl, opts)
   if not ok then error(tostring(v), 0) end
@@ -150,14 +155,12 @@ function _M.prepare(app, opts, handler)
     return handler, nil
   end
   local schema = require "crater.schema"
-  local comps = app._schemas
+  local comps = components(schema, app, spec, responses)
   local coerce = { coerce = true, defaults = true, components = comps }
   local vparams = spec.params and compile(schema, spec.params, coerce)
   local vquery = spec.query and compile(schema, spec.query, coerce)
   local vheaders = spec.headers and compile(schema, spec.headers, coerce)
   local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps })
-  local query_arrays = spec.query and array_props(spec.query) or {}
-  local nquery_arrays = #query_arrays
   local header_names = {}
   if spec.headers then
     for name in pairs(spec.headers.properties or {}) do header_names[name] = lower(name) end
@@ -249,12 +252,9 @@ function _M.prepare(app, opts, handler)
       if ok then req.params = value else errs = collect(errs, "params", e) end
     end
     if vquery then
-      local q = req.query
-      for i = 1, nquery_arrays do
-        local k = query_arrays[i]
-        if type(q[k]) == "string" then q[k] = { q[k] } end
-      end
-      local ok, e, value = vquery(q)
+      -- a key given once is a string, repeated an array of strings; the
+      -- validator's coercion turns a lone string into [string] for arrays
+      local ok, e, value = vquery(req.query)
       if ok then rawset(req, "query", value) else errs = collect(errs, "query", e) end
     end
     if vheaders then
