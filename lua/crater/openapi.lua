@@ -462,9 +462,11 @@ end
 
 -- Where the npm packages are: the app's `openapi.assets`, else
 -- $CRATER_ASSETS, else the folders .ci/setup-npm.sh installs into. A folder
--- may hold the packages directly or under node_modules/.
+-- may hold the packages directly or under node_modules/. `assets = false`
+-- means never local: the pages always load from the CDN.
 local function candidates(cfg)
   local list = {}
+  if cfg.assets == false then return list end -- the CDN only
   if cfg.assets then list[#list + 1] = cfg.assets end
   local env = getenv("CRATER_ASSETS")
   if env and env ~= "" then list[#list + 1] = env end
