@@ -44,9 +44,10 @@ class BenchApp(unittest.TestCase):
             self.assertEqual(st, 200)
             self.assertEqual(json.loads(body), {"id": int(uid), "name": "user" + uid})
 
-    def test_users_not_an_integer_404(self):
+    def test_users_not_an_integer_422(self):
         for uid in ("abc", "1.5", "12a", "1234567890123456"):
-            self.problem(self.srv.get("/users/" + uid), 404)
+            doc = self.problem(self.srv.get("/users/" + uid), 422)
+            self.assertEqual([(e["in"], e["pointer"]) for e in doc["errors"]], [("params", "/id")])
 
     def test_items_valid_201_echo(self):
         item = {"name": "lamp", "price": 12.5, "tags": ["home", "light"]}
@@ -75,7 +76,18 @@ class BenchApp(unittest.TestCase):
         ]
         for item, pointer in cases:
             doc = self.problem(self.post(json.dumps(item)), 422)
-            self.assertEqual(doc["errors"][0]["pointer"], pointer, item)
+            self.assertEqual([(e["in"], e["pointer"]) for e in doc["errors"]], [("body", pointer)], item)
+
+    def test_items_every_error_reported(self):
+        doc = self.problem(self.post(json.dumps({"name": "", "price": -1, "tags": [1]})), 422)
+        self.assertEqual(sorted(e["pointer"] for e in doc["errors"]), ["/name", "/price", "/tags/0"])
+
+    def test_items_undeclared_fields_dropped(self):
+        st, _, body = self.post(json.dumps({"name": "x", "price": 1, "secret": True}))
+        self.assertEqual((st, json.loads(body)), (201, {"name": "x", "price": 1, "tags": []}))
+
+    def test_items_wrong_content_type_415(self):
+        self.problem(self.post('{"name":"x","price":1}', "text/plain"), 415)
 
     def test_items_name_counts_code_points(self):
         st, _, _ = self.post(json.dumps({"name": "é" * 50, "price": 1}, ensure_ascii=False).encode())
@@ -84,6 +96,7 @@ class BenchApp(unittest.TestCase):
     def test_items_malformed_json_400(self):
         doc = self.problem(self.post('{"name": "x", '), 400)
         self.assertIn("byte", doc["detail"])
+        self.assertEqual(doc["offset"], 15)
 
     def test_still_serving_after_bad_input(self):
         self.post("{nope")
