@@ -83,7 +83,7 @@ local function add_route(self, method, path, opts, handler)
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
   local user_handler, schemas = handler, nil
   do
-    local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler)
+    local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler, path)
     if not ok then error(format("route %s: %s", path, tostring(h)), 3) end
     handler, schemas = h, sc
   end

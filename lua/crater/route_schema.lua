@@ -108,6 +108,7 @@ end
 
 -- "application/json", "application/problem+json; charset=utf-8", ...
 local function is_json(ctype)
+  if ctype == "application/json" then return true end -- what nearly every client sends
   if ctype == nil then return false end
   local mt = lower(match(ctype, "^%s*([^;%s]+)") or "")
   return mt == "application/json" or (find(mt, "^application/[%w%.%-]+%+json$") ~= nil)
@@ -146,10 +147,18 @@ end
 ---@param app table the crater.app
 ---@param opts table route options
 ---@param handler function
+---@param path string the route's template, e.g. "/items/{id}"
 ---@return function handler
 ---@return table|nil schemas the normalized input schemas
-function _M.prepare(app, opts, handler)
+function _M.prepare(app, opts, handler, path)
   local spec = _M.normalize(opts)
+  if spec.params and spec.params.properties then
+    for name in pairs(spec.params.properties) do
+      if not find(path, "{" .. name .. "}", 1, true) and not find(path, "{" .. name .. "...}", 1, true) then
+        error(format("params declares '%s', which is not a parameter of the path", name), 0)
+      end
+    end
+  end
   local responses = opts.responses
   if not (spec.params or spec.query or spec.headers or spec.body ~= nil or responses) then
     return handler, nil
