@@ -49,8 +49,8 @@ do
   end
 end
 
---- The value JSON null is (crater.json.null / cjson.null).
-_M.null = null
+--- The value JSON null is (crater.json.null / cjson.null). (`s.null` is the DSL.)
+_M.json_null = null
 --- The metatable that marks a table as a JSON array.
 _M.array_mt = array_mt
 --- True when decoded arrays carry `array_mt`, so `[]` and `{}` differ.
