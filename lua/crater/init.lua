@@ -8,6 +8,7 @@
 local app = require "crater.app"
 local response = require "crater.response"
 local json = require "crater.json"
+local schema = require "crater.schema"
 
 local _M = { version = "0.1.0" }
 
@@ -16,6 +17,7 @@ _M.json = json
 _M.response = response.new
 _M.stream = response.stream
 _M.problem = app.problem
+_M.schema = schema
 --- The JSON Schema of the problem+json bodies Crater answers errors with
 --- (for route `responses`, e.g. `[404] = crater.Problem`).
 _M.Problem = require("crater.problem").Problem

@@ -1,0 +1,1369 @@
+--- crater.schema: JSON Schema 2020-12 for Lua -- a DSL that builds schema
+--- tables, a validator compiler and a response shaper.
+--
+-- Both compile() and shaper() generate Lua source for the schema and load()
+-- it once, the way ajv does for JavaScript: a request pays for the checks
+-- its schema has, never for walking the schema. The rules (keywords, error
+-- list, coercion, defaults, shaping, null and arrays, the regex dialect)
+-- are in docs/schemas.md.
+--
+-- JSON values in Lua: null is `json.null` (a lightuserdata, lua-cjson's
+-- cjson.null too); an array is a table with `json.array_mt` (crater.json's
+-- decode marks every array) or a non-empty table with keys 1..n; anything
+-- else that is a table is an object. Without crater.json (stock luajit with
+-- Debian's lua-cjson 2.1.0, whose decode marks nothing) an empty unmarked
+-- table cannot be told apart, so it is accepted as both an array and an
+-- object: see "Null and arrays" in docs/schemas.md.
+
+local regex = require "crater.regex"
+local formats = require "crater.formats"
+
+local type, pairs, ipairs, next, tostring, tonumber, error, select =
+  type, pairs, ipairs, next, tostring, tonumber, error, select
+local setmetatable, getmetatable, rawget, load, pcall = setmetatable, getmetatable, rawget, load, pcall
+local floor, abs, huge = math.floor, math.abs, math.huge
+local format, byte, find, gsub, sub = string.format, string.byte, string.find, string.gsub, string.sub
+local concat, sort = table.concat, table.sort
+
+local _M = { version = "0.1.0" }
+
+-- --------------------------------------------------------------------------
+-- JSON flavour: which null and which array marker we speak
+-- --------------------------------------------------------------------------
+
+local null, array_mt, marked
+do
+  local ok, cj = pcall(require, "crater.json")
+  if ok then
+    null, array_mt, marked = cj.null, cj.array_mt, true
+  else
+    local ok2, cjson = pcall(require, "cjson")
+    if ok2 then
+      null = cjson.null
+      array_mt = cjson.array_mt                 -- OpenResty's lua-cjson has one
+      marked = array_mt ~= nil and cjson.decode_array_with_array_mt ~= nil
+      if marked then cjson.decode_array_with_array_mt(true) end
+    end
+    null = null or setmetatable({}, { __tostring = function() return "null" end })
+    array_mt = array_mt or { __name = "crater.schema.array" }
+  end
+end
+
+--- The value JSON null is (crater.json.null / cjson.null). (`s.null` is the DSL.)
+_M.json_null = null
+--- The metatable that marks a table as a JSON array.
+_M.array_mt = array_mt
+--- True when decoded arrays carry `array_mt`, so `[]` and `{}` differ.
+_M.arrays_marked = marked
+
+local function mark(t) return setmetatable(t, array_mt) end
+
+-- A table that is a sequence 1..n with no other keys. Without a marking
+-- decoder an empty table counts too (it may have been `[]`).
+local function is_seq(t)
+  local n = #t
+  if n == 0 then return not marked and next(t) == nil end
+  local c = 0
+  for _ in next, t do c = c + 1 end
+  return c == n
+end
+
+local function is_array(x)
+  if type(x) ~= "table" then return false end
+  local mt = getmetatable(x)
+  if mt == array_mt then return true end
+  return is_seq(x)
+end
+
+local function is_object(x)
+  if type(x) ~= "table" or getmetatable(x) == array_mt then return false end
+  return x[1] == nil or not is_seq(x)
+end
+
+_M.is_array, _M.is_object = is_array, is_object
+
+-- Deep equality with JSON's meaning: 1 == 1.0, [] ~= {}, key order ignored.
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  local aa, ba = is_array(a), is_array(b)
+  if aa ~= ba then
+    -- An empty table in an unmarked world is both; compare as such.
+    if not (next(a) == nil and next(b) == nil) then return false end
+    return true
+  end
+  if aa then
+    local n = #a
+    if #b ~= n then return false end
+    for i = 1, n do
+      if not deep_equal(a[i], b[i]) then return false end
+    end
+    return true
+  end
+  for k, v in next, a do
+    local w = b[k]
+    if w == nil or not deep_equal(v, w) then return false end
+  end
+  for k in next, b do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+_M.equal = deep_equal
+
+local function deep_copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in next, v do t[k] = deep_copy(x) end
+  local mt = getmetatable(v)
+  if mt == array_mt then setmetatable(t, array_mt) end
+  return t
+end
+
+-- --------------------------------------------------------------------------
+-- The DSL: each function returns a plain JSON Schema table
+-- --------------------------------------------------------------------------
+
+-- Schemas given names with s.define, weakly, so a name never keeps a schema
+-- alive and no app sees another's tables. This is the module's only state.
+local names = setmetatable({}, { __mode = "k" })
+local OPTIONAL = { __name = "crater.schema.optional" }
+
+-- Keys whose values are JSON arrays: marked so they encode as [] when empty.
+local ARRAY_KEYS = { required = true, enum = true, prefixItems = true, anyOf = true,
+                     allOf = true, oneOf = true, examples = true, type = false }
+
+local function with(base, opts, who)
+  if opts ~= nil then
+    if type(opts) ~= "table" then error(who .. ": options must be a table", 3) end
+    for k, v in pairs(opts) do
+      if base[k] == nil then base[k] = v end
+    end
+  end
+  for k in pairs(ARRAY_KEYS) do
+    local v = base[k]
+    if type(v) == "table" and getmetatable(v) == nil then mark(v) end
+  end
+  return base
+end
+
+local function check_schema_arg(x, who, level)
+  if type(x) ~= "table" and type(x) ~= "boolean" then
+    error(who .. ": schema expected, got " .. type(x), level + 1)
+  end
+  if getmetatable(x) == OPTIONAL then
+    error(who .. ": s.optional() only makes sense as a property of s.object", level + 1)
+  end
+  return x
+end
+
+local function scalar(t, who)
+  return function(opts) return with({ type = t }, opts, who) end
+end
+
+local dsl = {}
+_M.dsl = dsl
+
+--- `{type="string"}` plus `opts` (minLength, maxLength, pattern, format, default, ...).
+dsl.string = scalar("string", "s.string")
+--- `{type="integer"}` plus `opts` (minimum, maximum, exclusiveMinimum, multipleOf, ...).
+dsl.integer = scalar("integer", "s.integer")
+--- `{type="number"}` plus `opts`.
+dsl.number = scalar("number", "s.number")
+--- `{type="boolean"}` plus `opts`.
+dsl.boolean = scalar("boolean", "s.boolean")
+--- `{type="null"}` plus `opts`.
+dsl.null = scalar("null", "s.null")
+
+--- Any value: `{}` plus `opts`.
+---@param opts? table
+function dsl.any(opts) return with({}, opts, "s.any") end
+
+--- An array of `items`; `opts` adds minItems, maxItems, uniqueItems, default...
+--- A `default` that is an empty table becomes an empty JSON array.
+---@param items? table|boolean
+---@param opts? table
+function dsl.array(items, opts)
+  local t = { type = "array" }
+  if items ~= nil then t.items = check_schema_arg(items, "s.array", 2) end
+  t = with(t, opts, "s.array")
+  if type(t.default) == "table" and getmetatable(t.default) == nil and next(t.default) == nil then
+    t.default = mark({})
+  end
+  return t
+end
+
+--- An object with these properties, all required except those wrapped in
+--- s.optional(). `opts` adds additionalProperties, minProperties, ...
+---@param props? table<string, table>
+---@param opts? table
+function dsl.object(props, opts)
+  local properties, required = {}, {}
+  if props ~= nil and type(props) ~= "table" then error("s.object: properties must be a table", 2) end
+  for name, p in pairs(props or {}) do
+    if type(name) ~= "string" then error("s.object: property names must be strings", 2) end
+    if type(p) == "table" and getmetatable(p) == OPTIONAL then
+      properties[name] = p[1]
+    else
+      properties[name] = check_schema_arg(p, "s.object: property '" .. name .. "'", 2)
+      required[#required + 1] = name
+    end
+  end
+  sort(required)
+  local t = { type = "object", properties = properties }
+  if #required > 0 then t.required = required end
+  return with(t, opts, "s.object")
+end
+
+--- Marks an s.object property as not required.
+---@param x table
+function dsl.optional(x)
+  return setmetatable({ check_schema_arg(x, "s.optional", 2) }, OPTIONAL)
+end
+
+--- One of these values (compared as JSON values).
+---@param values any[]
+---@param opts? table
+function dsl.enum(values, opts)
+  if type(values) ~= "table" then error("s.enum: a list of values expected", 2) end
+  local e = {}
+  for i = 1, #values do e[i] = values[i] end
+  return with({ enum = mark(e) }, opts, "s.enum")
+end
+
+--- Exactly this value.
+function dsl.const(v, opts)
+  if v == nil then v = null end
+  return with({ const = v }, opts, "s.const")
+end
+
+local function combinator(key, who)
+  return function(list, opts)
+    if type(list) ~= "table" then error(who .. ": a list of schemas expected", 2) end
+    local l = {}
+    for i = 1, #list do l[i] = check_schema_arg(list[i], who, 2) end
+    return with({ [key] = mark(l) }, opts, who)
+  end
+end
+dsl.any_of = combinator("anyOf", "s.any_of")
+dsl.one_of = combinator("oneOf", "s.one_of")
+dsl.all_of = combinator("allOf", "s.all_of")
+
+--- Anything but what `x` accepts.
+dsl["not"] = function(x, opts) return with({ ["not"] = check_schema_arg(x, "s.not", 2) }, opts, "s.not") end
+
+--- `x` or null. A schema with one `type` gets `"null"` added to it (and to its
+--- enum); others (named ones, combinators) become `anyOf: [x, {type: null}]`.
+---@param x table
+function dsl.nullable(x)
+  check_schema_arg(x, "s.nullable", 2)
+  if type(x) == "table" and type(x.type) == "string" and names[x] == nil and x.const == nil
+      and x["$ref"] == nil then
+    local t = {}
+    for k, v in pairs(x) do t[k] = v end
+    t.type = mark({ x.type, "null" })
+    if x.enum then
+      local e = mark({})
+      for i = 1, #x.enum do e[i] = x.enum[i] end
+      e[#e + 1] = null
+      t.enum = e
+    end
+    return t
+  end
+  return { anyOf = mark({ x, { type = "null" } }) }
+end
+
+--- A reference to the named schema `name`: `{"$ref": "#/components/schemas/<name>"}`.
+--- compile() resolves it through `opts.components`.
+---@param name string
+function dsl.ref(name)
+  if type(name) ~= "string" then error("s.ref: a schema name expected", 2) end
+  return { ["$ref"] = "#/components/schemas/" .. name }
+end
+
+--- Names a schema (for OpenAPI's components.schemas) and returns it.
+---@param name string
+---@param x table
+---@return table
+function dsl.define(name, x)
+  if type(name) ~= "string" or not find(name, "^[%w%.%-_]+$") then
+    error("s.define: name must match [A-Za-z0-9._-]+", 2)
+  end
+  check_schema_arg(x, "s.define", 2)
+  if type(x) ~= "table" then error("s.define: a table schema expected", 2) end
+  names[x] = name
+  if x.title == nil then x.title = name end
+  return x
+end
+dsl.named = dsl.define
+
+--- The name given to `x` by s.define, or nil.
+---@param x any
+---@return string|nil
+function _M.name_of(x) return names[x] end
+
+--- Finds every named schema reachable from `roots` (a schema or a list of
+--- schemas): a table name -> schema, for compile's `components`. Raises if
+--- two different schemas share a name.
+---@param ... table
+---@return table<string, table>
+function _M.collect(...)
+  local out, seen = {}, {}
+  local function walk(x)
+    if type(x) ~= "table" or seen[x] then return end
+    seen[x] = true
+    local n = names[x]
+    if n then
+      if out[n] and out[n] ~= x then error("crater.schema: two schemas named '" .. n .. "'", 3) end
+      out[n] = x
+    end
+    for k, v in pairs(x) do
+      if k ~= "enum" and k ~= "const" and k ~= "default" and k ~= "examples" then walk(v) end
+    end
+  end
+  for i = 1, select("#", ...) do walk((select(i, ...))) end
+  return out
+end
+
+for k, f in pairs(dsl) do _M[k] = f end
+
+-- --------------------------------------------------------------------------
+-- Code generation: shared pieces
+-- --------------------------------------------------------------------------
+
+-- Runtime helpers the generated code receives.
+local function esc(k)
+  k = tostring(k)
+  if find(k, "[~/]") then k = gsub(gsub(k, "~", "~0"), "/", "~1") end
+  return k
+end
+
+local function add_error(E, pointer, keyword, message)
+  if E == nil then E = {} end
+  E[#E + 1] = { pointer = pointer, keyword = keyword, message = message }
+  return E
+end
+
+local function prefix(E, from, seg)
+  for i = from + 1, #E do E[i].pointer = seg .. E[i].pointer end
+end
+
+-- Unicode code points in a UTF-8 string: bytes that are not continuation bytes.
+local function ulen(s)
+  local n = 0
+  for i = 1, #s do
+    local b = byte(s, i)
+    if b < 0x80 or b >= 0xC0 then n = n + 1 end
+  end
+  return n
+end
+
+local function unique(a)
+  local n = #a
+  for i = 1, n - 1 do
+    local x = a[i]
+    for j = i + 1, n do
+      local y = a[j]
+      if x == y or (type(x) == "table" and type(y) == "table" and deep_equal(x, y)) then
+        return false, i, j
+      end
+    end
+  end
+  return true
+end
+
+-- Strings as query/path/header values give numbers when they are written the
+-- way JSON writes numbers (no hex, no "inf", no spaces).
+local function str_number(s)
+  if not find(s, "^%-?%d+%.?%d*[eE]?[-+]?%d*$") and not find(s, "^%-?%.%d+$") then return nil end
+  local n = tonumber(s)
+  if n == nil or n ~= n or n == huge or n == -huge then return nil end
+  return n
+end
+
+local function multiple_of(v, m)
+  local q = v / m
+  if q == huge or q == -huge or q ~= q then return false end
+  if q == floor(q) then return true end
+  -- Binary floating point: 0.0075 / 0.0001 is 74.99999999999999. A quotient
+  -- within 1e-9 of an integer counts (ajv's multipleOfPrecision idea).
+  local r = abs(q - floor(q + 0.5))
+  return r < 1e-9 * (abs(q) > 1 and abs(q) or 1)
+end
+
+local function shallow(t)
+  local c = {}
+  for k, x in next, t do c[k] = x end
+  if getmetatable(t) == array_mt then setmetatable(c, array_mt) end
+  return c
+end
+
+local function add_dropped(D, p)
+  if D == nil then D = {} end
+  D[#D + 1] = p
+  return D
+end
+
+local RT = {
+  type = type, next = next, getmetatable = getmetatable, setmetatable = setmetatable,
+  floor = floor, null = null, AMT = array_mt, is_array = is_array, is_object = is_object,
+  is_seq = is_seq, deq = deep_equal, copy = deep_copy, err = add_error, prefix = prefix,
+  esc = esc, ulen = ulen, unique = unique, str_number = str_number,
+  multiple_of = multiple_of, mark = mark, shallow = shallow, drop = add_dropped,
+  prefix_list = function(D, from, seg) for i = from + 1, #D do D[i] = seg .. D[i] end end,
+}
+
+local PRELUDE = [[
+local R, K, F = ...
+local type, next, getmetatable, setmetatable, floor = R.type, R.next, R.getmetatable, R.setmetatable, R.floor
+local null, AMT, is_array, is_object, is_seq, deq = R.null, R.AMT, R.is_array, R.is_object, R.is_seq, R.deq
+local copy, err, prefix, esc, ulen, unique = R.copy, R.err, R.prefix, R.esc, R.ulen, R.unique
+local str_number, multiple_of, mark = R.str_number, R.multiple_of, R.mark
+local shallow, drop, prefix_list = R.shallow, R.drop, R.prefix_list
+]]
+
+local function lit_string(s) return format("%q", s) end
+
+-- --------------------------------------------------------------------------
+-- Schema checks at compile time (a bad schema is the programmer's error)
+-- --------------------------------------------------------------------------
+
+local function bad(path, msg)
+  error({ crater_schema_error = true, message = "invalid schema at " .. (path == "" and "/" or path) .. ": " .. msg }, 0)
+end
+
+local function is_nonneg_int(x) return type(x) == "number" and x >= 0 and x == floor(x) end
+
+-- --------------------------------------------------------------------------
+-- The compiler
+-- --------------------------------------------------------------------------
+
+local Compiler = {}
+Compiler.__index = Compiler
+
+local TYPES = { string = true, number = true, integer = true, boolean = true, null = true,
+                array = true, object = true }
+
+local function new_compiler(root, opts)
+  local c = setmetatable({
+    root = root,
+    opts = opts,
+    components = opts.components or {},
+    formats = opts.formats or {},
+    K = {}, kindex = {},
+    src = {}, nfun = 0, fid = {},
+    nv = 0,
+  }, Compiler)
+  return c
+end
+
+function Compiler:const(v)
+  local i = self.kindex[v]
+  if i then return "K[" .. i .. "]" end
+  i = #self.K + 1
+  self.K[i] = v
+  if type(v) == "table" or type(v) == "function" then self.kindex[v] = i end
+  return "K[" .. i .. "]"
+end
+
+function Compiler:lit(v)
+  local t = type(v)
+  if t == "string" then return lit_string(v) end
+  if t == "number" then
+    if v ~= v then return "(0/0)" end
+    if v == huge then return "(1/0)" elseif v == -huge then return "(-1/0)" end
+    if v == floor(v) and abs(v) < 2 ^ 53 then return format("%d", v) end
+    return format("%.17g", v)
+  end
+  if t == "boolean" then return tostring(v) end
+  if v == null then return "null" end
+  return self:const(v)
+end
+
+function Compiler:var(base)
+  self.nv = self.nv + 1
+  return (base or "x") .. self.nv
+end
+
+-- Resolves a $ref string to the schema table it names.
+function Compiler:resolve(ref, path)
+  if type(ref) ~= "string" then bad(path, "$ref must be a string") end
+  local name = ref:match("^#/components/schemas/(.+)$")
+  if name then
+    name = gsub(gsub(name, "~1", "/"), "~0", "~")
+    local t = self.components[name]
+    if t == nil and type(self.root) == "table" and type(self.root.components) == "table"
+        and type(self.root.components.schemas) == "table" then
+      t = self.root.components.schemas[name]
+    end
+    if t == nil then bad(path, "$ref to unknown component '" .. name .. "' (pass it in opts.components)") end
+    return t
+  end
+  if sub(ref, 1, 1) ~= "#" then bad(path, "only local $ref ('#...') is supported: " .. ref) end
+  local node = self.root
+  local p = sub(ref, 2)
+  if p == "" then return node end
+  if sub(p, 1, 1) ~= "/" then bad(path, "$ref '" .. ref .. "': anchors are not supported") end
+  for seg in (p:sub(2) .. "/"):gmatch("([^/]*)/") do
+    seg = gsub(seg, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+    seg = gsub(gsub(seg, "~1", "/"), "~0", "~")
+    if type(node) ~= "table" then bad(path, "$ref '" .. ref .. "' does not resolve") end
+    local nx = node[seg]
+    if nx == nil and find(seg, "^%d+$") then nx = node[tonumber(seg) + 1] end
+    node = nx
+  end
+  if node == nil then bad(path, "$ref '" .. ref .. "' does not resolve") end
+  return node
+end
+
+-- The schema at a location, following $ref chains (for coercion and
+-- defaults, which need to know the declared type).
+function Compiler:deref(s, path)
+  local n = 0
+  while type(s) == "table" and s["$ref"] ~= nil and n < 32 do
+    s = self:resolve(s["$ref"], path)
+    n = n + 1
+  end
+  return s
+end
+
+-- Keywords that make a schema need its own function rather than inline code.
+local COMPLEX = { properties = true, patternProperties = true, additionalProperties = true,
+  items = true, prefixItems = true, allOf = true, anyOf = true, oneOf = true, ["not"] = true,
+  ["if"] = true, ["$ref"] = true, dependentSchemas = true, propertyNames = true,
+  contains = true, unevaluatedProperties = true, ["$defs"] = false }
+
+local function is_simple(s)
+  if type(s) ~= "table" then return true end
+  for k in pairs(s) do
+    if COMPLEX[k] then return false end
+  end
+  return true
+end
+
+-- mode: "full" applies coercion/defaults as opts say; "pure" never changes
+-- the value (subschemas of anyOf/oneOf/not/if, whose outcome is discarded).
+function Compiler:fn(s, mode, path)
+  local byMode = self.fid[s]
+  if byMode == nil then byMode = {}; self.fid[s] = byMode end
+  local id = byMode[mode]
+  if id then return id end
+  self.nfun = self.nfun + 1
+  id = self.nfun
+  byMode[mode] = id
+  local out = {}
+  out[#out + 1] = "F[" .. id .. "] = function(v, E)"
+  self:body(s, "v", '""', mode, path, out)
+  out[#out + 1] = "return E end"
+  self.src[#self.src + 1] = concat(out, "\n")
+  return id
+end
+
+-- Emits code that validates the child value in variable `x` (found at
+-- pointer `P` .. `seg`) against `s`, inline when simple.
+function Compiler:child(s, x, P, seg, mode, path, out)
+  local Pc = P == '""' and seg or (P .. " .. " .. seg)
+  if s == true then return end
+  if is_simple(s) then
+    return self:body(s, x, Pc, mode, path, out)
+  end
+  local id = self:fn(s, mode, path)
+  local n0 = self:var("n")
+  out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+  out[#out + 1] = "E = F[" .. id .. "](" .. x .. ", E)"
+  out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. Pc .. ") end"
+end
+
+-- Same location, other schema (allOf, $ref).
+function Compiler:here(s, v, P, mode, path, out)
+  if s == true then return end
+  if is_simple(s) then return self:body(s, v, P, mode, path, out) end
+  local id = self:fn(s, mode, path)
+  if P == '""' then
+    out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
+  else
+    local n0 = self:var("n")
+    out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+    out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
+    out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end"
+  end
+end
+
+-- An isolated test: an expression true when `v` is valid against `s`,
+-- with no side effects (for anyOf, oneOf, not, if, contains).
+function Compiler:test(s, v, path)
+  if s == true then return "true" end
+  if s == false then return "false" end
+  local id = self:fn(s, "pure", path)
+  return "(F[" .. id .. "](" .. v .. ", nil) == nil)"
+end
+
+local TYPE_TEST = {
+  string = function(v) return "type(" .. v .. ') == "string"' end,
+  number = function(v) return "type(" .. v .. ') == "number"' end,
+  integer = function(v) return "(type(" .. v .. ') == "number" and ' .. v .. " % 1 == 0)" end,
+  boolean = function(v) return "type(" .. v .. ') == "boolean"' end,
+  null = function(v) return v .. " == null" end,
+  array = function(v) return "is_array(" .. v .. ")" end,
+  object = function(v) return "is_object(" .. v .. ")" end,
+}
+
+-- Emits coercion of the string in `x` to the declared type of `s`, then
+-- `assign` (Lua code storing x back where it came from).
+function Compiler:coerce(s, x, assign, path, out)
+  s = self:deref(s, path)
+  if type(s) ~= "table" or s.type == nil then return end
+  local types = type(s.type) == "table" and s.type or { s.type }
+  local has = {}
+  for _, t in ipairs(types) do has[t] = true end
+  if has.string then return end
+  local lines = {}
+  for _, t in ipairs(types) do
+    if t == "integer" or t == "number" then
+      local c = self:var("c")
+      lines[#lines + 1] = "local " .. c .. " = str_number(" .. x .. ")"
+      lines[#lines + 1] = "if " .. c .. (t == "integer" and (" and " .. c .. " % 1 == 0") or "")
+        .. " then " .. x .. " = " .. c .. "; " .. assign .. " end"
+    elseif t == "boolean" then
+      lines[#lines + 1] = "if " .. x .. ' == "true" then ' .. x .. " = true; " .. assign ..
+        " elseif " .. x .. ' == "false" then ' .. x .. " = false; " .. assign .. " end"
+    elseif t == "null" then
+      lines[#lines + 1] = "if " .. x .. ' == "" then ' .. x .. " = null; " .. assign .. " end"
+    elseif t == "array" then
+      lines[#lines + 1] = x .. " = setmetatable({ " .. x .. " }, AMT); " .. assign
+    end
+    -- Later types only apply when the earlier ones left a string.
+    lines[#lines + 1] = "if type(" .. x .. ') == "string" then'
+  end
+  out[#out + 1] = "if type(" .. x .. ') == "string" then'
+  for _, l in ipairs(lines) do out[#out + 1] = l end
+  for _ = 1, #types do out[#out + 1] = "end" end
+  out[#out + 1] = "end"
+end
+
+local function type_name_list(types)
+  if #types == 1 then return types[1] end
+  return concat(types, ", ", 1, #types - 1) .. " or " .. types[#types]
+end
+
+local function describe(v)
+  local ok, json = pcall(require, "crater.json")
+  if ok then
+    local ok2, s = pcall(json.encode, v)
+    if ok2 then return s end
+  end
+  if type(v) == "string" then return '"' .. v .. '"' end
+  return tostring(v)
+end
+
+-- The checks of schema `s` on the value in variable `v`, at pointer `P`.
+function Compiler:body(s, v, P, mode, path, out)
+  if s == true then return end
+  if s == false then
+    out[#out + 1] = "E = err(E, " .. P .. ', "false", "no value is allowed here")'
+    return
+  end
+  if type(s) ~= "table" then bad(path, "a schema must be an object or a boolean") end
+
+  -- $ref: in 2020-12 it sits beside other keywords.
+  if s["$ref"] ~= nil then
+    local target = self:resolve(s["$ref"], path)
+    self:here(target, v, P, mode, path .. "/$ref", out)
+  end
+
+  -- enum / const
+  if s.enum ~= nil then
+    if type(s.enum) ~= "table" then bad(path .. "/enum", "must be an array") end
+    local alts = {}
+    for i = 1, #s.enum do
+      local e = s.enum[i]
+      if type(e) == "table" then alts[#alts + 1] = "deq(" .. v .. ", " .. self:const(e) .. ")"
+      else alts[#alts + 1] = v .. " == " .. self:lit(e) end
+    end
+    if #alts == 0 then alts[1] = "false" end
+    local shown = {}
+    for i = 1, #s.enum do shown[i] = describe(s.enum[i]) end
+    out[#out + 1] = "if not (" .. concat(alts, " or ") .. ") then E = err(E, " .. P .. ', "enum", '
+      .. lit_string("must be one of: " .. concat(shown, ", ")) .. ") end"
+  end
+  if s.const ~= nil then
+    local c = s.const
+    local test = type(c) == "table" and ("deq(" .. v .. ", " .. self:const(c) .. ")") or (v .. " == " .. self:lit(c))
+    out[#out + 1] = "if not (" .. test .. ") then E = err(E, " .. P .. ', "const", '
+      .. lit_string("must be " .. describe(c)) .. ") end"
+  end
+
+  -- type
+  local types, tset, known = nil, nil, nil
+  if s.type ~= nil then
+    types = type(s.type) == "table" and s.type or { s.type }
+    tset = {}
+    if #types == 0 and type(s.type) == "table" then bad(path .. "/type", "must not be empty") end
+    for _, t in ipairs(types) do
+      if not TYPES[t] then bad(path .. "/type", "unknown type '" .. tostring(t) .. "'") end
+      tset[t] = true
+    end
+    local tests = {}
+    for _, t in ipairs(types) do
+      if not (t == "integer" and tset.number) then tests[#tests + 1] = TYPE_TEST[t](v) end
+    end
+    out[#out + 1] = "if not (" .. concat(tests, " or ") .. ") then E = err(E, " .. P ..
+      ', "type", "must be ' .. (#types == 1 and "" or "one of ") .. type_name_list(types) .. '")'
+    -- With one type, the keywords for that type need no guard of their own.
+    if #types == 1 then known = types[1]; out[#out + 1] = "else" else out[#out + 1] = "end" end
+  end
+
+  self:string_checks(s, v, P, path, out, known == "string")
+  self:number_checks(s, v, P, path, out, known == "number" or known == "integer")
+  self:object_checks(s, v, P, mode, path, out, known == "object")
+  self:array_checks(s, v, P, mode, path, out, known == "array")
+  if known then out[#out + 1] = "end" end
+  self:combinators(s, v, P, mode, path, out)
+end
+
+function Compiler:string_checks(s, v, P, path, out, known)
+  local minL, maxL, pat, fmt = s.minLength, s.maxLength, s.pattern, s.format
+  if minL == nil and maxL == nil and pat == nil and fmt == nil then return end
+  out[#out + 1] = known and "do" or ("if type(" .. v .. ') == "string" then')
+  if minL ~= nil or maxL ~= nil then
+    local n = self:var("len")
+    out[#out + 1] = "local " .. n .. " = #" .. v
+    if minL ~= nil then
+      if not is_nonneg_int(minL) then bad(path .. "/minLength", "must be a non-negative integer") end
+      -- Bytes >= code points >= bytes / 4: count only when it can matter.
+      out[#out + 1] = format("if %s < %d or (%s < %d and ulen(%s) < %d) then E = err(E, %s, \"minLength\", %s) end",
+        n, minL, n, 4 * minL, v, minL, P,
+        lit_string(format("must have at least %d character%s", minL, minL == 1 and "" or "s")))
+    end
+    if maxL ~= nil then
+      if not is_nonneg_int(maxL) then bad(path .. "/maxLength", "must be a non-negative integer") end
+      out[#out + 1] = format("if %s > %d and ulen(%s) > %d then E = err(E, %s, \"maxLength\", %s) end",
+        n, maxL, v, maxL, P,
+        lit_string(format("must have at most %d character%s", maxL, maxL == 1 and "" or "s")))
+    end
+  end
+  if pat ~= nil then
+    if type(pat) ~= "string" then bad(path .. "/pattern", "must be a string") end
+    local ok, re = pcall(regex.compile, pat)
+    if not ok then bad(path .. "/pattern", tostring(re):gsub("^.-: ", "", 1)) end
+    out[#out + 1] = "if not " .. self:const(re.test) .. "(" .. v .. ") then E = err(E, " .. P
+      .. ', "pattern", ' .. lit_string("must match the pattern " .. pat) .. ") end"
+  end
+  if fmt ~= nil then
+    if type(fmt) ~= "string" then bad(path .. "/format", "must be a string") end
+    local check = self.formats[fmt] or formats[fmt]
+    if check ~= nil then
+      out[#out + 1] = "if not " .. self:const(check) .. "(" .. v .. ") then E = err(E, " .. P
+        .. ', "format", ' .. lit_string("must be a valid " .. fmt) .. ") end"
+    elseif self.opts.strict_formats then
+      bad(path .. "/format", "unknown format '" .. fmt .. "'")
+    end
+  end
+  out[#out + 1] = "end"
+end
+
+local function num_kw(s, k, path)
+  local x = s[k]
+  if x ~= nil and type(x) ~= "number" then bad(path .. "/" .. k, "must be a number") end
+  return x
+end
+
+function Compiler:number_checks(s, v, P, path, out, known)
+  local mn, mx = num_kw(s, "minimum", path), num_kw(s, "maximum", path)
+  local emn, emx = num_kw(s, "exclusiveMinimum", path), num_kw(s, "exclusiveMaximum", path)
+  local mul = num_kw(s, "multipleOf", path)
+  if mn == nil and mx == nil and emn == nil and emx == nil and mul == nil then return end
+  out[#out + 1] = known and "do" or ("if type(" .. v .. ') == "number" then')
+  local function cmp(op, lim, kw, msg)
+    out[#out + 1] = "if " .. v .. " " .. op .. " " .. self:lit(lim) .. " then E = err(E, " .. P .. ', "'
+      .. kw .. '", ' .. lit_string(msg .. " " .. describe(lim)) .. ") end"
+  end
+  if mn ~= nil then cmp("<", mn, "minimum", "must be >=") end
+  if mx ~= nil then cmp(">", mx, "maximum", "must be <=") end
+  if emn ~= nil then cmp("<=", emn, "exclusiveMinimum", "must be >") end
+  if emx ~= nil then cmp(">=", emx, "exclusiveMaximum", "must be <") end
+  if mul ~= nil then
+    if mul <= 0 then bad(path .. "/multipleOf", "must be > 0") end
+    local test
+    if mul == floor(mul) and mul < 2 ^ 53 then
+      test = "(" .. v .. " % " .. self:lit(mul) .. " == 0 or multiple_of(" .. v .. ", " .. self:lit(mul) .. "))"
+    else
+      test = "multiple_of(" .. v .. ", " .. self:lit(mul) .. ")"
+    end
+    out[#out + 1] = "if not " .. test .. " then E = err(E, " .. P .. ', "multipleOf", '
+      .. lit_string("must be a multiple of " .. describe(mul)) .. ") end"
+  end
+  out[#out + 1] = "end"
+end
+
+local OBJECT_KW = { "properties", "required", "additionalProperties", "patternProperties",
+  "minProperties", "maxProperties", "propertyNames", "dependentRequired", "dependentSchemas",
+  "unevaluatedProperties" }
+
+function Compiler:object_checks(s, v, P, mode, path, out, known)
+  local any = false
+  for _, k in ipairs(OBJECT_KW) do if s[k] ~= nil then any = true break end end
+  if not any then return end
+  local props, req = s.properties, s.required
+  if props ~= nil and type(props) ~= "table" then bad(path .. "/properties", "must be an object") end
+  if req ~= nil and type(req) ~= "table" then bad(path .. "/required", "must be an array") end
+  props = props or {}
+  local fill = mode == "full" and self.opts.defaults
+  local coerce = mode == "full" and self.opts.coerce
+  out[#out + 1] = known and "do" or ("if is_object(" .. v .. ") then")
+
+  local reqset = {}
+  for _, name in ipairs(req or {}) do
+    if type(name) ~= "string" then bad(path .. "/required", "must hold strings") end
+    reqset[name] = true
+  end
+  -- Properties in a stable order, so generated code is reproducible.
+  local pnames = {}
+  for name in pairs(props) do pnames[#pnames + 1] = name end
+  sort(pnames)
+  for _, name in ipairs(pnames) do
+    local ps = props[name]
+    local ppath = path .. "/properties/" .. esc(name)
+    local x = self:var()
+    local key = lit_string(name)
+    out[#out + 1] = "do local " .. x .. " = " .. v .. "[" .. key .. "]"
+    out[#out + 1] = "if " .. x .. " == nil then"
+    local target = fill and self:deref(ps, ppath)
+    if fill and type(target) == "table" and target.default ~= nil then
+      local d = target.default
+      if type(d) == "table" then
+        out[#out + 1] = v .. "[" .. key .. "] = copy(" .. self:const(d) .. ")"
+      else
+        out[#out + 1] = v .. "[" .. key .. "] = " .. self:lit(d)
+      end
+    elseif reqset[name] then
+      out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name))
+        .. ', "required", "is required")'
+    end
+    out[#out + 1] = "else"
+    if coerce then self:coerce(ps, x, v .. "[" .. key .. "] = " .. x, ppath, out) end
+    self:child(ps, x, P, lit_string("/" .. esc(name)), mode, ppath, out)
+    out[#out + 1] = "end end"
+  end
+  for _, name in ipairs(req or {}) do
+    if props[name] == nil then
+      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] == nil then E = err(E, "
+        .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name)) .. ', "required", "is required") end'
+    end
+  end
+
+  if s.dependentRequired ~= nil then
+    for name, list in pairs(s.dependentRequired) do
+      for _, other in ipairs(list) do
+        out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] ~= nil and " .. v .. "[" .. lit_string(other)
+          .. "] == nil then E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(other))
+          .. ', "dependentRequired", ' .. lit_string("is required when " .. name .. " is present") .. ") end"
+      end
+    end
+  end
+  if s.dependentSchemas ~= nil then
+    for name, sub_s in pairs(s.dependentSchemas) do
+      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] ~= nil then"
+      self:here(sub_s, v, P, mode, path .. "/dependentSchemas/" .. esc(name), out)
+      out[#out + 1] = "end"
+    end
+  end
+
+  local ap, pp, pn = s.additionalProperties, s.patternProperties, s.propertyNames
+  local minP, maxP = s.minProperties, s.maxProperties
+  local up = s.unevaluatedProperties
+  if minP ~= nil and not is_nonneg_int(minP) then bad(path .. "/minProperties", "must be a non-negative integer") end
+  if maxP ~= nil and not is_nonneg_int(maxP) then bad(path .. "/maxProperties", "must be a non-negative integer") end
+  if ap ~= nil or pp ~= nil or pn ~= nil or minP ~= nil or maxP ~= nil or up ~= nil then
+    local cnt = self:var("count")
+    out[#out + 1] = "local " .. cnt .. " = 0"
+    out[#out + 1] = "for k, x in next, " .. v .. " do"
+    out[#out + 1] = cnt .. " = " .. cnt .. " + 1"
+    local seg = '"/" .. esc(k)'
+    if pn ~= nil then
+      self:child(pn, "k", P, seg, "pure", path .. "/propertyNames", out)
+    end
+    local matched = self:var("m")
+    out[#out + 1] = "local " .. matched .. " = false"
+    if #pnames > 0 then
+      local tests = {}
+      if #pnames <= 8 then
+        for _, name in ipairs(pnames) do tests[#tests + 1] = "k == " .. lit_string(name) end
+        out[#out + 1] = "if " .. concat(tests, " or ") .. " then " .. matched .. " = true end"
+      else
+        local set = {}
+        for _, name in ipairs(pnames) do set[name] = true end
+        out[#out + 1] = "if " .. self:const(set) .. "[k] then " .. matched .. " = true end"
+      end
+    end
+    if pp ~= nil then
+      if type(pp) ~= "table" then bad(path .. "/patternProperties", "must be an object") end
+      local pats = {}
+      for pat in pairs(pp) do pats[#pats + 1] = pat end
+      sort(pats)
+      for _, pat in ipairs(pats) do
+        local ok, re = pcall(regex.compile, pat)
+        if not ok then bad(path .. "/patternProperties", tostring(re)) end
+        out[#out + 1] = "if type(k) == \"string\" and " .. self:const(re.test) .. "(k) then " .. matched .. " = true"
+        self:child(pp[pat], "x", P, seg, mode == "full" and "pure" or mode, path .. "/patternProperties/" .. esc(pat), out)
+        out[#out + 1] = "end"
+      end
+    end
+    if ap ~= nil then
+      out[#out + 1] = "if not " .. matched .. " then"
+      if ap == false then
+        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+          ', "additionalProperties", "is not allowed (additional property)")'
+      else
+        self:child(ap, "x", P, seg, mode == "full" and "pure" or mode, path .. "/additionalProperties", out)
+      end
+      out[#out + 1] = "end"
+    end
+    if up ~= nil then
+      local ev = self:evaluated_test(s, v, path)
+      out[#out + 1] = "if not " .. matched .. " and not (" .. ev .. ") then"
+      if up == false then
+        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+          ', "unevaluatedProperties", "is not allowed (unevaluated property)")'
+      else
+        self:child(up, "x", P, seg, "pure", path .. "/unevaluatedProperties", out)
+      end
+      out[#out + 1] = "end"
+    end
+    out[#out + 1] = "end"
+    if minP ~= nil then
+      out[#out + 1] = format('if %s < %d then E = err(E, %s, "minProperties", %s) end', cnt, minP, P,
+        lit_string(format("must have at least %d propert%s", minP, minP == 1 and "y" or "ies")))
+    end
+    if maxP ~= nil then
+      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxProperties", %s) end', cnt, maxP, P,
+        lit_string(format("must have at most %d propert%s", maxP, maxP == 1 and "y" or "ies")))
+    end
+  end
+  out[#out + 1] = "end"
+end
+
+-- unevaluatedProperties: an expression true when key `k` of object `v` was
+-- evaluated by an in-place subschema (allOf always; anyOf/oneOf/if/$ref
+-- branches when they are valid). `properties`, `patternProperties` and
+-- `additionalProperties` of `s` itself are already in the `matched` flag.
+function Compiler:evaluated_test(s, v, path)
+  local parts = {}
+  local function covers(sub_s, p, depth)
+    -- Keys sub_s evaluates (statically), as an expression over k.
+    sub_s = self:deref(sub_s, p)
+    if type(sub_s) ~= "table" or depth > 8 then return "false" end
+    local e = {}
+    if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
+    if type(sub_s.properties) == "table" then
+      local set = {}
+      for name in pairs(sub_s.properties) do set[name] = true end
+      e[#e + 1] = self:const(set) .. "[k]"
+    end
+    if type(sub_s.patternProperties) == "table" then
+      for pat in pairs(sub_s.patternProperties) do
+        e[#e + 1] = "(type(k) == \"string\" and " .. self:const(regex.compile(pat).test) .. "(k))"
+      end
+    end
+    for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
+      if type(sub_s[kw]) == "table" then
+        for i, b in ipairs(sub_s[kw]) do
+          local inner = covers(b, p .. "/" .. kw .. "/" .. (i - 1), depth + 1)
+          if inner ~= "false" then
+            if kw == "allOf" then e[#e + 1] = inner
+            else e[#e + 1] = "(" .. self:test(b, v, p) .. " and " .. inner .. ")" end
+          end
+        end
+      end
+    end
+    if #e == 0 then return "false" end
+    return "(" .. concat(e, " or ") .. ")"
+  end
+  for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
+    if type(s[kw]) == "table" then
+      for i, b in ipairs(s[kw]) do
+        local inner = covers(b, path, 1)
+        if inner ~= "false" then
+          if kw == "allOf" then parts[#parts + 1] = inner
+          else parts[#parts + 1] = "(" .. self:test(b, v, path .. "/" .. kw .. "/" .. (i - 1)) .. " and " .. inner .. ")" end
+        end
+      end
+    end
+  end
+  if s["$ref"] ~= nil then
+    local inner = covers(self:resolve(s["$ref"], path), path, 1)
+    if inner ~= "false" then parts[#parts + 1] = inner end
+  end
+  if #parts == 0 then return "false" end
+  return concat(parts, " or ")
+end
+
+function Compiler:array_checks(s, v, P, mode, path, out, known)
+  local items, prefixItems = s.items, s.prefixItems
+  local minI, maxI, uniq = s.minItems, s.maxItems, s.uniqueItems
+  local contains = s.contains
+  if items == nil and prefixItems == nil and minI == nil and maxI == nil and not uniq and contains == nil then
+    return
+  end
+  if minI ~= nil and not is_nonneg_int(minI) then bad(path .. "/minItems", "must be a non-negative integer") end
+  if maxI ~= nil and not is_nonneg_int(maxI) then bad(path .. "/maxItems", "must be a non-negative integer") end
+  local coerce = mode == "full" and self.opts.coerce
+  out[#out + 1] = known and "do" or ("if is_array(" .. v .. ") then")
+  local n = self:var("n")
+  out[#out + 1] = "local " .. n .. " = #" .. v
+  if minI ~= nil then
+    out[#out + 1] = format('if %s < %d then E = err(E, %s, "minItems", %s) end', n, minI, P,
+      lit_string(format("must have at least %d item%s", minI, minI == 1 and "" or "s")))
+  end
+  if maxI ~= nil then
+    out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxItems", %s) end', n, maxI, P,
+      lit_string(format("must have at most %d item%s", maxI, maxI == 1 and "" or "s")))
+  end
+  local np = 0
+  if prefixItems ~= nil then
+    if type(prefixItems) ~= "table" then bad(path .. "/prefixItems", "must be an array") end
+    np = #prefixItems
+    for i, ps in ipairs(prefixItems) do
+      local x = self:var()
+      out[#out + 1] = "if " .. n .. " >= " .. i .. " then local " .. x .. " = " .. v .. "[" .. i .. "]"
+      if coerce then self:coerce(ps, x, v .. "[" .. i .. "] = " .. x, path, out) end
+      self:child(ps, x, P, lit_string("/" .. (i - 1)), mode, path .. "/prefixItems/" .. (i - 1), out)
+      out[#out + 1] = "end"
+    end
+  end
+  if items ~= nil and items ~= true then
+    if items == false then
+      out[#out + 1] = format('if %s > %d then E = err(E, %s, "items", %s) end', n, np,
+        (P == '""' and "" or P .. " .. ") .. lit_string("/" .. np),
+        lit_string(np == 0 and "no items are allowed" or format("must have at most %d item%s", np, np == 1 and "" or "s")))
+    else
+      local i, x = self:var("i"), self:var()
+      out[#out + 1] = "for " .. i .. " = " .. (np + 1) .. ", " .. n .. " do local " .. x .. " = " .. v .. "[" .. i .. "]"
+      if coerce then self:coerce(items, x, v .. "[" .. i .. "] = " .. x, path .. "/items", out) end
+      self:child(items, x, P, '"/" .. (' .. i .. " - 1)", mode, path .. "/items", out)
+      out[#out + 1] = "end"
+    end
+  end
+  if contains ~= nil then
+    local c, i = self:var("c"), self:var("i")
+    local minC, maxC = s.minContains or 1, s.maxContains
+    out[#out + 1] = "local " .. c .. " = 0"
+    out[#out + 1] = "for " .. i .. " = 1, " .. n .. " do if " .. self:test(contains, v .. "[" .. i .. "]", path .. "/contains")
+      .. " then " .. c .. " = " .. c .. " + 1 end end"
+    out[#out + 1] = format('if %s < %d then E = err(E, %s, "contains", %s) end', c, minC, P,
+      lit_string(format("must contain at least %d matching item%s", minC, minC == 1 and "" or "s")))
+    if maxC ~= nil then
+      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxContains", %s) end', c, maxC, P,
+        lit_string(format("must contain at most %d matching item%s", maxC, maxC == 1 and "" or "s")))
+    end
+  end
+  if uniq == true then
+    local ok, a, b = self:var("u"), self:var("a"), self:var("b")
+    out[#out + 1] = "local " .. ok .. ", " .. a .. ", " .. b .. " = unique(" .. v .. ")"
+    out[#out + 1] = "if not " .. ok .. " then E = err(E, " .. P .. ', "uniqueItems", "must not contain duplicates (items " .. ('
+      .. a .. " - 1) .. \" and \" .. (" .. b .. ' - 1) .. " are equal)") end'
+  end
+  out[#out + 1] = "end"
+end
+
+function Compiler:combinators(s, v, P, mode, path, out)
+  if s.allOf ~= nil then
+    if type(s.allOf) ~= "table" or #s.allOf == 0 then bad(path .. "/allOf", "must be a non-empty array") end
+    for i, b in ipairs(s.allOf) do
+      self:here(b, v, P, mode, path .. "/allOf/" .. (i - 1), out)
+    end
+  end
+  for _, kw in ipairs({ "anyOf", "oneOf" }) do
+    local list = s[kw]
+    if list ~= nil then
+      if type(list) ~= "table" or #list == 0 then bad(path .. "/" .. kw, "must be a non-empty array") end
+      local c = self:var("c")
+      out[#out + 1] = "local " .. c .. " = 0"
+      local ids = {}
+      for i, b in ipairs(list) do
+        local bp = path .. "/" .. kw .. "/" .. (i - 1)
+        if b == true or b == false then
+          if b then out[#out + 1] = c .. " = " .. c .. " + 1" end
+          ids[i] = false
+        else
+          ids[i] = self:fn(b, "pure", bp)
+          if kw == "anyOf" and i > 1 then
+            out[#out + 1] = "if " .. c .. " == 0 and F[" .. ids[i] .. "](" .. v .. ", nil) == nil then " .. c .. " = 1 end"
+          else
+            out[#out + 1] = "if F[" .. ids[i] .. "](" .. v .. ", nil) == nil then " .. c .. " = " .. c .. " + 1 end"
+          end
+        end
+      end
+      -- On failure, say why each branch failed (the error path may be slower).
+      local branch_errors = {}
+      for _, id in ipairs(ids) do
+        if id then
+          branch_errors[#branch_errors + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
+        end
+      end
+      local fail_first = function()
+        local n0 = self:var("n")
+        out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+        for _, l in ipairs(branch_errors) do out[#out + 1] = l end
+        if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+      end
+      out[#out + 1] = "if " .. c .. " == 0 then"
+      fail_first()
+      out[#out + 1] = "E = err(E, " .. P .. ', "' .. kw .. '", "must match ' ..
+        (kw == "anyOf" and "at least one" or "exactly one") .. ' schema in ' .. kw .. '")'
+      if kw == "oneOf" then
+        out[#out + 1] = "elseif " .. c .. " > 1 then E = err(E, " .. P .. ', "oneOf", "must match exactly one schema in oneOf (matches " .. '
+          .. c .. ' .. ")")'
+      end
+      out[#out + 1] = "end"
+      -- In "full" mode, coercion and defaults of the branch that matched are
+      -- not applied: the branches ran pure. Documented in docs/schemas.md.
+    end
+  end
+  if s["not"] ~= nil then
+    out[#out + 1] = "if " .. self:test(s["not"], v, path .. "/not") .. " then E = err(E, " .. P
+      .. ', "not", "must not be valid against the schema in not") end'
+  end
+  if s["if"] ~= nil and (s["then"] ~= nil or s["else"] ~= nil) then
+    out[#out + 1] = "if " .. self:test(s["if"], v, path .. "/if") .. " then"
+    if s["then"] ~= nil then self:here(s["then"], v, P, mode, path .. "/then", out) end
+    out[#out + 1] = "else"
+    if s["else"] ~= nil then self:here(s["else"], v, P, mode, path .. "/else", out) end
+    out[#out + 1] = "end"
+  end
+end
+
+local function load_chunk(src, name, K)
+  local f, e = load(src, "=" .. name)
+  if not f then error("crater.schema: generated code does not load (a bug): " .. e, 0) end
+  local F = {}
+  f(RT, K, F)
+  return F
+end
+
+local function check_opts(opts, who)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(who .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if k ~= "coerce" and k ~= "defaults" and k ~= "components" and k ~= "formats" and k ~= "name"
+        and k ~= "strict_formats" then
+      error(who .. ": unknown option '" .. tostring(k) .. "'", 3)
+    end
+  end
+  return opts
+end
+
+local function rethrow(e, who, level)
+  if type(e) == "table" and e.crater_schema_error then error(who .. ": " .. e.message, level + 1) end
+  error(e, 0)
+end
+
+--- Compiles a schema (DSL or raw JSON Schema table, or a boolean) into
+--- `validate(value) -> ok, errors, value`. `errors` is nil when ok, else a
+--- list of `{ pointer, keyword, message }`, every error found. `value` is
+--- the value, coerced and with defaults filled in when those options are
+--- on (tables are changed in place). Raises on an invalid schema.
+---@param s table|boolean
+---@param opts? { coerce?: boolean, defaults?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, name?: string }
+---@return fun(value: any): boolean, table|nil, any
+---@return string source the generated Lua code
+function _M.compile(s, opts)
+  opts = check_opts(opts, "crater.schema.compile")
+  if type(s) ~= "table" and type(s) ~= "boolean" then
+    error("crater.schema.compile: schema expected, got " .. type(s), 2)
+  end
+  local c = new_compiler(s, opts)
+  local ok, e = pcall(function()
+    local root = c:fn(s, "full", "")
+    local out = { "F[0] = function(v)", "local E" }
+    if opts.coerce then c:coerce(s, "v", "", "", out) end
+    out[#out + 1] = "E = F[" .. root .. "](v, nil)"
+    out[#out + 1] = "if E == nil then return true, nil, v end"
+    out[#out + 1] = "return false, E, v end"
+    c.src[#c.src + 1] = concat(out, "\n")
+  end)
+  if not ok then rethrow(e, "crater.schema.compile", 2) end
+  local src = PRELUDE .. concat(c.src, "\n")
+  local F = load_chunk(src, opts.name or "crater.schema", c.K)
+  return F[0], src
+end
+
+--- Checks a schema without keeping the validator: true, or nil and a message.
+---@param s table|boolean
+---@param opts? table
+---@return boolean|nil ok
+---@return string|nil err
+function _M.check(s, opts)
+  local ok, e = pcall(_M.compile, s, opts)
+  if ok then return true end
+  return nil, (tostring(e):gsub("^crater%.schema%.compile: ", ""))
+end
+
+-- --------------------------------------------------------------------------
+-- The shaper: drop what the schema does not declare
+-- --------------------------------------------------------------------------
+
+-- The object view of a schema for shaping: declared properties (merged
+-- over allOf and $ref), patterns, and whether other keys are kept.
+function Compiler:object_view(s, path, view, depth)
+  view = view or { props = {}, names = {}, patterns = {}, keep = false, any = false }
+  s = self:deref(s, path)
+  if type(s) ~= "table" or depth > 16 then return view end
+  if s.properties ~= nil then
+    view.any = true
+    local ns = {}
+    for name in pairs(s.properties) do ns[#ns + 1] = name end
+    sort(ns)
+    for _, name in ipairs(ns) do
+      if view.props[name] == nil then view.names[#view.names + 1] = name end
+      view.props[name] = view.props[name] or s.properties[name]
+    end
+  end
+  if s.patternProperties ~= nil then
+    view.any = true
+    for pat, ps in pairs(s.patternProperties) do view.patterns[#view.patterns + 1] = { pat, ps } end
+  end
+  if s.additionalProperties ~= nil and s.additionalProperties ~= false then
+    view.keep = view.keep or s.additionalProperties
+  end
+  if s.type == "object" or (type(s.type) == "table" and (function()
+      for _, t in ipairs(s.type) do if t == "object" then return true end end end)()) then
+    view.any = true
+  end
+  if type(s.allOf) == "table" then
+    for i, b in ipairs(s.allOf) do self:object_view(b, path .. "/allOf/" .. (i - 1), view, depth + 1) end
+  end
+  return view
+end
+
+-- Emits a shaper function for schema `s`: F[id](v, D) -> v2, D.
+function Compiler:shape_fn(s, path)
+  local id = self.fid[s] and self.fid[s].shape
+  if id then return id end
+  self.fid[s] = self.fid[s] or {}
+  self.nfun = self.nfun + 1
+  id = self.nfun
+  self.fid[s].shape = id
+  local out = { "F[" .. id .. "] = function(v, D)" }
+  local d = self:deref(s, path)
+  if type(d) == "table" then
+    -- anyOf/oneOf: shape with the first branch the value is valid against.
+    for _, kw in ipairs({ "oneOf", "anyOf" }) do
+      if type(d[kw]) == "table" then
+        for i, b in ipairs(d[kw]) do
+          local bp = path .. "/" .. kw .. "/" .. (i - 1)
+          local vid = self:fn(b, "pure", bp)
+          local sid = self:shape_fn(b, bp)
+          out[#out + 1] = "if F[" .. vid .. "](v, nil) == nil then return F[" .. sid .. "](v, D) end"
+        end
+      end
+    end
+    local view = self:object_view(d, path, nil, 0)
+    if view.any then
+      out[#out + 1] = "if is_object(v) then local o = nil"
+      out[#out + 1] = "for k, x in next, v do"
+      local first = true
+      for _, name in ipairs(view.names) do
+        local ps = view.props[name]
+        out[#out + 1] = (first and "if" or "elseif") .. " k == " .. lit_string(name) .. " then"
+        first = false
+        if self:shapes_anything(ps, path, 0) then
+          local cid = self:shape_fn(ps, path .. "/properties/" .. esc(name))
+          out[#out + 1] = "local n0 = D and #D or 0; local y; y, D = F[" .. cid .. "](x, D)"
+          out[#out + 1] = "if D and #D > n0 then prefix_list(D, n0, " .. lit_string("/" .. esc(name)) .. ") end"
+          out[#out + 1] = "if y ~= x then o = o or shallow(v); o[k] = y end"
+        end
+      end
+      for _, pe in ipairs(view.patterns) do
+        local re = regex.compile(pe[1])
+        out[#out + 1] = (first and "if" or "elseif") .. " type(k) == \"string\" and " .. self:const(re.test) .. "(k) then"
+        first = false
+        if self:shapes_anything(pe[2], path, 0) then
+          local cid = self:shape_fn(pe[2], path .. "/patternProperties")
+          out[#out + 1] = "local n0 = D and #D or 0; local y; y, D = F[" .. cid .. "](x, D)"
+          out[#out + 1] = "if D and #D > n0 then prefix_list(D, n0, \"/\" .. esc(k)) end"
+          out[#out + 1] = "if y ~= x then o = o or shallow(v); o[k] = y end"
+        end
+      end
+      if view.keep then
+        if not first then out[#out + 1] = "else" end
+        if view.keep ~= true and self:shapes_anything(view.keep, path, 0) then
+          local cid = self:shape_fn(view.keep, path .. "/additionalProperties")
+          out[#out + 1] = "local n0 = D and #D or 0; local y; y, D = F[" .. cid .. "](x, D)"
+          out[#out + 1] = "if D and #D > n0 then prefix_list(D, n0, \"/\" .. esc(k)) end"
+          out[#out + 1] = "if y ~= x then o = o or shallow(v); o[k] = y end"
+        end
+        if not first then out[#out + 1] = "end" end
+      else
+        out[#out + 1] = (first and "do" or "else") .. " o = o or shallow(v); o[k] = nil; D = drop(D, \"/\" .. esc(k))"
+        out[#out + 1] = "end"
+      end
+      out[#out + 1] = "end"
+      out[#out + 1] = "return o or v, D end"
+    end
+    local items, pitems = d.items, d.prefixItems
+    local is_arr_schema = d.type == "array" or items ~= nil or pitems ~= nil
+    if is_arr_schema then
+      out[#out + 1] = "if type(v) == \"table\" and getmetatable(v) ~= AMT and next(v) == nil then return setmetatable({}, AMT), D end"
+      local parts = {}
+      if type(pitems) == "table" then
+        for i, ps in ipairs(pitems) do
+          if self:shapes_anything(ps, path, 0) then parts[#parts + 1] = { i, i, self:shape_fn(ps, path .. "/prefixItems/" .. (i - 1)) } end
+        end
+      end
+      if type(items) == "table" and self:shapes_anything(items, path, 0) then
+        parts[#parts + 1] = { (type(pitems) == "table" and #pitems or 0) + 1, nil, self:shape_fn(items, path .. "/items") }
+      end
+      if #parts > 0 then
+        out[#out + 1] = "if is_array(v) then local o = nil"
+        for _, pt in ipairs(parts) do
+          out[#out + 1] = "for i = " .. pt[1] .. ", " .. (pt[2] or "#v") .. " do local x = v[i]"
+          out[#out + 1] = "local n0 = D and #D or 0; local y; y, D = F[" .. pt[3] .. "](x, D)"
+          out[#out + 1] = "if D and #D > n0 then prefix_list(D, n0, \"/\" .. (i - 1)) end"
+          out[#out + 1] = "if y ~= x then o = o or shallow(v); o[i] = y end end"
+        end
+        out[#out + 1] = "return o or v, D end"
+      end
+    end
+  end
+  out[#out + 1] = "return v, D end"
+  self.src[#self.src + 1] = concat(out, "\n")
+  return id
+end
+
+-- Whether shaping with `s` can change anything (else children are skipped).
+function Compiler:shapes_anything(s, path, depth)
+  s = self:deref(s, path)
+  if type(s) ~= "table" or depth > 16 then return false end
+  if s.properties ~= nil or s.patternProperties ~= nil or s.type == "object" or s.type == "array"
+      or s.items ~= nil or s.prefixItems ~= nil or s.anyOf ~= nil or s.oneOf ~= nil or s.allOf ~= nil then
+    return true
+  end
+  if type(s.type) == "table" then
+    for _, t in ipairs(s.type) do if t == "object" or t == "array" then return true end end
+  end
+  return false
+end
+
+--- Compiles a shaper: `shape(value) -> new_value, dropped`. Object keys the
+--- schema does not declare (in properties, patternProperties, or by an
+--- additionalProperties that is not false) are removed, at every depth.
+--- The input is never changed: what changes is copied (copy on write), so
+--- a value with nothing to drop comes back as the same table. `dropped` is
+--- nil or the list of JSON Pointers removed. Empty tables where the
+--- schema says array become marked arrays (so they encode as `[]`).
+---@param s table|boolean
+---@param opts? { components?: table<string, table>, formats?: table, name?: string }
+---@return fun(value: any): any, string[]|nil
+function _M.shaper(s, opts)
+  opts = check_opts(opts, "crater.schema.shaper")
+  local c = new_compiler(s, opts)
+  local root
+  local ok, e = pcall(function() root = c:shape_fn(s, "") end)
+  if not ok then rethrow(e, "crater.schema.shaper", 2) end
+  local F = load_chunk(PRELUDE .. concat(c.src, "\n"), opts.name or "crater.schema.shaper", c.K)
+  local f = F[root]
+  return function(v) return f(v, nil) end
+end
+
+return _M

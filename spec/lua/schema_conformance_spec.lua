@@ -1,0 +1,99 @@
+-- crater.schema against the official JSON-Schema-Test-Suite (draft 2020-12):
+-- every case of every file in the suite directory must pass.
+--
+-- The suite lives outside the repository, in ../shared/conformance/ next to
+-- the clone (or wherever $CRATER_JSON_SCHEMA_SUITE says). If it cannot be
+-- found this spec fails: a conformance run that silently tests nothing is
+-- worse than none.
+local schema = require "crater.schema"
+local json = require "crater.json"
+
+-- Cases we do not run, by "file: group: case", each with the reason.
+local EXCLUDED = {
+}
+
+local function repo_root()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  local dir = src:match("^(.*)/spec/lua/[^/]+$")
+  if dir == nil or dir == "" then dir = "." end
+  return dir
+end
+
+local function suite_dir()
+  local env = os.getenv("CRATER_JSON_SCHEMA_SUITE")
+  if env and env ~= "" then return env, "$CRATER_JSON_SCHEMA_SUITE" end
+  return repo_root() .. "/../shared/conformance/json-schema/draft2020-12", "<repo>/../shared/conformance"
+end
+
+local function list_json(dir)
+  local files = {}
+  local ok, lfs = pcall(require, "lfs")
+  if ok then
+    local ok2, iter, st = pcall(lfs.dir, dir)
+    if not ok2 then return nil end
+    for f in iter, st do
+      if f:match("%.json$") then files[#files + 1] = f end
+    end
+  else
+    local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
+    for f in p:lines() do
+      if f:match("%.json$") then files[#files + 1] = f end
+    end
+    p:close()
+    if #files == 0 then return nil end
+  end
+  table.sort(files)
+  return files
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+describe("JSON Schema conformance (draft 2020-12)", function()
+  local dir, from = suite_dir()
+  local files = list_json(dir)
+
+  it("finds the test suite", function()
+    assert(files and #files > 0, "no JSON-Schema-Test-Suite files in " .. dir .. " (from " .. from ..
+      "); set CRATER_JSON_SCHEMA_SUITE to the suite's tests/draft2020-12 directory")
+  end)
+
+  local total, excluded_seen = 0, 0
+  for _, file in ipairs(files or {}) do
+    local groups, err = json.decode(read(dir .. "/" .. file))
+    describe(file, function()
+      it("decodes", function() assert(groups, err) end)
+      for _, g in ipairs(groups or {}) do
+        local ok_compile, validate = pcall(schema.compile, g.schema)
+        for _, case in ipairs(g.tests) do
+          local name = file:gsub("%.json$", "") .. ": " .. g.description .. ": " .. case.description
+          total = total + 1
+          if EXCLUDED[name] then
+            excluded_seen = excluded_seen + 1
+          else
+            it(g.description .. ": " .. case.description, function()
+              assert(ok_compile, "schema does not compile: " .. tostring(validate))
+              local ok, errors = validate(case.data)
+              if ok ~= case.valid then
+                error(("%s\n  expected %s, got %s\n  schema: %s\n  data: %s\n  errors: %s"):format(name,
+                  case.valid and "valid" or "invalid", ok and "valid" or "invalid",
+                  json.encode(g.schema), json.encode(case.data), errors and json.encode(errors) or "none"), 0)
+              end
+              assert.are.equal(ok, errors == nil)
+            end)
+          end
+        end
+      end
+    end)
+  end
+
+  it("every exclusion names a real case", function()
+    local n = 0
+    for _ in pairs(EXCLUDED) do n = n + 1 end
+    assert.are.equal(n, excluded_seen)
+  end)
+end)

@@ -1,0 +1,287 @@
+-- crater.schema: the DSL, compile (errors, coercion, defaults, $ref,
+-- formats, patterns) and the shaper. The keyword semantics themselves are
+-- checked case by case in schema_conformance_spec.lua.
+local schema = require "crater.schema"
+local json = require "crater.json"
+local s = schema
+
+local function errs(list)
+  local out = {}
+  for i, e in ipairs(list or {}) do out[i] = e.pointer .. " " .. e.keyword end
+  table.sort(out)
+  return out
+end
+
+local Item = s.object {
+  name = s.string { minLength = 1, maxLength = 50 },
+  price = s.number { exclusiveMinimum = 0 },
+  tags = s.array(s.string(), { maxItems = 10, default = {} }),
+}
+
+describe("crater.schema DSL", function()
+  it("builds plain JSON Schema tables", function()
+    assert.are.same({ type = "string", minLength = 1 }, s.string { minLength = 1 })
+    assert.are.same({ type = "integer" }, s.integer())
+    assert.are.same({}, s.any())
+    assert.are.same({ type = "array", items = { type = "number" }, maxItems = 3 }, s.array(s.number(), { maxItems = 3 }))
+    assert.are.same({ enum = { "a", "b" } }, s.enum { "a", "b" })
+    assert.are.same({ const = 3 }, s.const(3))
+    assert.are.equal(json.null, s.const(nil).const)
+    assert.are.same({ ["$ref"] = "#/components/schemas/Item" }, s.ref("Item"))
+  end)
+
+  it("makes every property required unless optional", function()
+    local o = s.object { a = s.string(), b = s.optional(s.integer()), c = s.boolean() }
+    assert.are.same({ "a", "c" }, o.required)
+    assert.are.same({ type = "integer" }, o.properties.b)
+    assert.is_nil(s.object { x = s.optional(s.any()) }.required)
+  end)
+
+  it("encodes to JSON with arrays as arrays", function()
+    assert.are.equal('{"type":"array","default":[]}', json.encode({ type = "array", default = Item.properties.tags.default }))
+    assert.are.equal('["name","price","tags"]', json.encode(Item.required))
+    assert.are.equal('{"enum":[]}', json.encode(s.enum {}))
+    local decoded = json.decode(json.encode(Item))
+    assert.are.same(errs(select(2, schema.compile(decoded)({ name = "" }))),
+                    errs(select(2, schema.compile(Item)({ name = "" }))))
+  end)
+
+  it("nullable adds null to a single type, else wraps in anyOf", function()
+    local n = s.nullable(s.string { enum = { "a" } })
+    assert.are.same({ "string", "null" }, n.type)
+    assert.are.equal(json.null, n.enum[2])
+    local Named = s.define("Named", s.object { a = s.integer() })
+    assert.are.equal(Named, s.nullable(Named).anyOf[1])
+    local v = schema.compile(s.nullable(Named))
+    assert.is_true((v(json.null)))
+    assert.is_true((v({ a = 1 })))
+    assert.is_false((v({ a = "x" })))
+  end)
+
+  it("names schemas with define, without global names", function()
+    local A = s.define("A", s.object { id = s.integer() })
+    assert.are.equal("A", schema.name_of(A))
+    assert.are.equal("A", A.title)
+    local Wrap = s.object { a = A, list = s.array(A) }
+    assert.are.same({ A = A }, schema.collect(Wrap))
+    assert.has_error(function() s.define("bad name!", {}) end)
+  end)
+
+  it("rejects misuse at the caller's line", function()
+    assert.has_error(function() s.array(42) end, "s.array: schema expected, got number")
+    assert.has_error(function() s.any_of { s.optional(s.string()) } end)
+    assert.has_error(function() s.string("x") end, "s.string: options must be a table")
+  end)
+end)
+
+describe("crater.schema.compile", function()
+  it("returns ok, nil, value for valid input", function()
+    local v = schema.compile(Item)
+    local value = { name = "a", price = 1, tags = json.array { "x" } }
+    local ok, e, out = v(value)
+    assert.is_true(ok)
+    assert.is_nil(e)
+    assert.are.equal(value, out)
+  end)
+
+  it("lists every error with a JSON Pointer, keyword and message", function()
+    local v = schema.compile(Item)
+    local tags = json.array {}
+    for i = 1, 12 do tags[i] = i == 4 and 7 or "t" end
+    local ok, e = v({ name = "", price = 0, tags = tags })
+    assert.is_false(ok)
+    assert.are.same({ "/name minLength", "/price exclusiveMinimum", "/tags maxItems", "/tags/3 type" }, errs(e))
+    for _, x in ipairs(e) do assert.are.equal("string", type(x.message)) end
+    ok, e = v({})
+    assert.are.same({ "/name required", "/price required", "/tags required" }, errs(e))
+    ok, e = v("nope")
+    assert.are.same({ " type" }, errs(e))
+    assert.are.equal("must be object", e[1].message)
+  end)
+
+  it("escapes pointers (RFC 6901)", function()
+    local v = schema.compile({ additionalProperties = false })
+    local _, e = v({ ["a/b~c"] = 1 })
+    assert.are.equal("/a~1b~0c", e[1].pointer)
+  end)
+
+  it("prefixes pointers through nesting", function()
+    local Order = s.object { lines = s.array(s.object { qty = s.integer { minimum = 1 } }) }
+    local _, e = schema.compile(Order)({ lines = json.array { { qty = 1 }, { qty = 0 }, { qty = 1.5 } } })
+    assert.are.same({ "/lines/1/qty minimum", "/lines/2/qty type" }, errs(e))
+  end)
+
+  it("counts string length in code points", function()
+    local v = schema.compile(s.string { minLength = 2, maxLength = 3 })
+    assert.is_true((v("éé")))
+    assert.is_true((v("😀😀😀")))
+    assert.is_false((v("😀")))
+    assert.is_false((v("abcd")))
+  end)
+
+  it("tells [] from {} and null from missing", function()
+    local v = schema.compile(s.object({ a = s.nullable(s.integer()) }))
+    assert.is_true((v(json.decode('{"a":null}'))))
+    assert.is_false((v(json.decode('{}'))))
+    assert.is_false((v(json.decode('[]'))))
+    assert.is_true((schema.compile(s.array())(json.decode("[]"))))
+    assert.is_false((schema.compile(s.array())(json.decode("{}"))))
+    assert.is_true((schema.compile(s.array())({ 1, 2 })))
+  end)
+
+  it("coerces strings to the declared types", function()
+    local v = schema.compile(s.object {
+      id = s.integer { minimum = 1 },
+      ratio = s.number(),
+      on = s.boolean(),
+      n = s.nullable(s.integer()),
+      ids = s.array(s.integer()),
+      name = s.string(),
+    }, { coerce = true })
+    local ok, e, out = v({ id = "42", ratio = "0.5", on = "true", n = "", ids = "7", name = "12" })
+    assert.is_true(ok, e and json.encode(e))
+    assert.are.equal(42, out.id)
+    assert.are.equal(0.5, out.ratio)
+    assert.is_true(out.on)
+    assert.are.equal(json.null, out.n)
+    assert.are.equal("[7]", json.encode(out.ids))
+    assert.are.equal("12", out.name)
+    ok, e = v({ id = "4x", ratio = "0x10", on = "yes", n = "1.5", ids = json.array { "1", "b" }, name = "" })
+    assert.is_false(ok)
+    assert.are.same({ "/id type", "/ids/1 type", "/n type", "/on type", "/ratio type" }, errs(e))
+    local top = schema.compile(s.integer(), { coerce = true })
+    assert.are.same({ true, nil, 5 }, { top("5") })
+  end)
+
+  it("fills defaults (copies, never shares)", function()
+    local v = schema.compile(s.object {
+      tags = s.array(s.string(), { default = {} }),
+      page = s.optional(s.integer { default = 1 }),
+      opts = s.optional(s.object({ x = s.integer() }, { default = { x = 1 } })),
+    }, { defaults = true })
+    local ok, _, out = v({})
+    assert.is_true(ok)
+    assert.are.equal("[]", json.encode(out.tags))
+    assert.are.equal(1, out.page)
+    out.opts.x = 99
+    local _, _, again = v({})
+    assert.are.equal(1, again.opts.x)
+    local plain = schema.compile(s.object { page = s.optional(s.integer { default = 1 }) })
+    local _, _, untouched = plain({})
+    assert.is_nil(untouched.page)
+  end)
+
+  it("resolves $ref to $defs and to components", function()
+    local v = schema.compile({ ["$defs"] = { pos = { type = "integer", minimum = 0 } },
+      properties = { a = { ["$ref"] = "#/$defs/pos" } } })
+    assert.is_true((v({ a = 1 })))
+    assert.is_false((v({ a = -1 })))
+    local Node = s.object { value = s.integer(), children = s.optional(s.array(s.ref("Node"))) }
+    local tree = schema.compile(Node, { components = { Node = Node } })
+    assert.is_true((tree({ value = 1, children = json.array { { value = 2, children = json.array { { value = 3 } } } } })))
+    local ok, e = tree({ value = 1, children = json.array { { value = "x" } } })
+    assert.is_false(ok)
+    assert.are.same({ "/children/0/value type" }, errs(e))
+    assert.has_error(function() schema.compile(s.ref("Nope")) end)
+  end)
+
+  it("reports anyOf/oneOf failures with the branches' errors", function()
+    local v = schema.compile(s.one_of { s.integer(), s.string { minLength = 3 } })
+    assert.is_true((v(5)))
+    local ok, e = v("ab")
+    assert.is_false(ok)
+    assert.are.equal("oneOf", e[#e].keyword)
+    assert.is_true(#e >= 2)
+  end)
+
+  it("checks formats, and takes extra ones", function()
+    local function ok(fmt, x) return (schema.compile(s.string { format = fmt })(x)) end
+    assert.is_true(ok("email", "a.b@example.com"))
+    assert.is_false(ok("email", "a@@b"))
+    assert.is_true(ok("uuid", "123e4567-e89b-12d3-a456-426614174000"))
+    assert.is_false(ok("uuid", "123e4567e89b12d3a456426614174000"))
+    assert.is_true(ok("date", "2024-02-29"))
+    assert.is_false(ok("date", "2023-02-29"))
+    assert.is_true(ok("date-time", "2024-01-02T03:04:05.5+01:00"))
+    assert.is_false(ok("date-time", "2024-01-02 03:04:05"))
+    assert.is_true(ok("ipv4", "192.168.0.1"))
+    assert.is_false(ok("ipv4", "256.1.1.1"))
+    assert.is_true(ok("ipv6", "::1"))
+    assert.is_true(ok("ipv6", "2001:db8::8a2e:370:7334"))
+    assert.is_false(ok("ipv6", "2001:db8:::1"))
+    assert.is_true(ok("uri", "https://example.com/a?b=c#d"))
+    assert.is_false(ok("uri", "/relative"))
+    assert.is_true(ok("unknown-format", "anything"))
+    local v = schema.compile(s.string { format = "even" }, { formats = { even = function(x) return #x % 2 == 0 end } })
+    assert.is_true((v("ab")))
+    assert.is_false((v("abc")))
+  end)
+
+  it("matches patterns as ECMA-262 does", function()
+    local v = schema.compile(s.string { pattern = "^(ab|cd)+[0-9]{2}$" })
+    assert.is_true((v("abcd12")))
+    assert.is_false((v("abc12")))
+    assert.is_true((schema.compile(s.string { pattern = "\\p{Lu}" })("xÉy")))
+  end)
+
+  it("raises on invalid schemas, naming where", function()
+    assert.has_error(function() schema.compile({ minLength = -1 }) end,
+      "crater.schema.compile: invalid schema at /minLength: must be a non-negative integer")
+    assert.has_error(function() schema.compile({ properties = { a = { type = "strin" } } }) end,
+      "crater.schema.compile: invalid schema at /properties/a/type: unknown type 'strin'")
+    assert.has_error(function() schema.compile({ pattern = "(" }) end)
+    assert.has_error(function() schema.compile(Item, { coerse = true }) end,
+      "crater.schema.compile: unknown option 'coerse'")
+    local ok, msg = schema.check({ maxItems = "3" })
+    assert.is_nil(ok)
+    assert.are.equal("invalid schema at /maxItems: must be a non-negative integer", msg)
+  end)
+end)
+
+describe("crater.schema.shaper", function()
+  local User = s.object {
+    id = s.integer(), name = s.string(),
+    roles = s.array(s.object { name = s.string() }),
+    tags = s.optional(s.array(s.string())),
+  }
+
+  it("drops undeclared fields at every depth, without changing the input", function()
+    local row = { id = 1, name = "a", password = "secret",
+                  roles = json.array { { name = "admin", internal = true } } }
+    local shape = schema.shaper(User)
+    local out, dropped = shape(row)
+    assert.are.same({ id = 1, name = "a", roles = { { name = "admin" } } }, out)
+    table.sort(dropped)
+    assert.are.same({ "/password", "/roles/0/internal" }, dropped)
+    assert.are.equal("secret", row.password)
+    assert.is_true(row.roles[1].internal)
+    assert.are.equal('[{"name":"admin"}]', json.encode(out.roles))
+  end)
+
+  it("returns the same table when nothing is dropped", function()
+    local row = { id = 1, name = "a", roles = json.array {} }
+    local out, dropped = schema.shaper(User)(row)
+    assert.are.equal(row, out)
+    assert.is_nil(dropped)
+  end)
+
+  it("turns empty tables into arrays where the schema says array", function()
+    local out = schema.shaper(User)({ id = 1, name = "a", roles = {}, tags = {} })
+    assert.are.equal("[]", json.encode(out.roles))
+    assert.are.equal("[]", json.encode(out.tags))
+  end)
+
+  it("keeps what additionalProperties allows, follows $ref, allOf and anyOf", function()
+    local Base = s.define("Base", s.object { id = s.integer() })
+    local Both = s.all_of { s.ref("Base"), s.object { name = s.string() } }
+    local out, dropped = schema.shaper(Both, { components = { Base = Base } })({ id = 1, name = "x", pw = 1 })
+    assert.are.same({ id = 1, name = "x" }, out)
+    assert.are.same({ "/pw" }, dropped)
+    out = schema.shaper(s.object({ a = s.integer() }, { additionalProperties = true }))({ a = 1, b = 2 })
+    assert.are.same({ a = 1, b = 2 }, out)
+    local either = schema.shaper(s.any_of { s.object { kind = s.const("a"), a = s.integer() },
+                                            s.object { kind = s.const("b"), b = s.integer() } })
+    out = either({ kind = "b", b = 2, a = 1, z = 0 })
+    assert.are.same({ kind = "b", b = 2 }, out)
+  end)
+end)
