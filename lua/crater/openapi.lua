@@ -52,6 +52,17 @@ local TITLES = {
 -- Schema tables -> JSON Schema for the document
 -- ---------------------------------------------------------------------------
 
+-- Tables whose keys are written in a given order (paths in declaration
+-- order, property names in name order); see write().
+local ORDER = setmetatable({}, { __mode = "k" })
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
 -- Keywords whose value is a schema, a map of name -> schema, or an array of
 -- schemas. Everything else is data (enum, const, default, required, ...)
 -- and is copied as it is.
@@ -106,6 +117,7 @@ local function export(s, ctx, root)
     elseif MAP[k] and tv == "table" then
       local m = {}
       for name, sub_schema in pairs(v) do m[name] = export(sub_schema, ctx) end
+      ORDER[m] = sorted_keys(m) -- names chosen by the app: plain name order
       out[k] = m
     elseif LIST[k] and tv == "table" then
       local l = setmetatable({}, array_mt)
@@ -145,13 +157,6 @@ end
 -- OpenAPI has no catch-all: "{path...}" is documented as "{path}".
 local function doc_path(template)
   return (gsub(template, "{([%w_]+)%.%.%.}", "{%1}"))
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
 end
 
 local function parameters(rec, ctx)
@@ -280,12 +285,11 @@ end
 local KEY_RANK = {}
 for i, k in ipairs({
   "openapi", "info", "jsonSchemaDialect", "servers", "tags", "paths", "components", "name", "in",
-  "title", "summary", "version", "description", "operationId", "deprecated", "parameters",
-  "requestBody", "responses", "required", "schema", "content",
-  "$ref", "type", "enum", "const", "format", "properties", "items",
+  "$ref", "type", "title", "summary", "version", "description", "operationId", "deprecated",
+  "required", "parameters", "requestBody", "responses", "schema", "content",
+  "enum", "const", "format", "properties", "items",
 }) do KEY_RANK[k] = i end
 
-local ORDER = setmetatable({}, { __mode = "k" })
 
 --- The OpenAPI 3.1.0 document of an app, as a Lua table.
 ---@param app table a crater.app

@@ -41,7 +41,7 @@ _M.Problem = {
     status = { type = "integer", minimum = 100, maximum = 599 },
     detail = { type = "string", description = "what went wrong with this request" },
     instance = { type = "string" },
-    errors = { type = "array", items = { ["$ref"] = "#/components/schemas/ValidationError" },
+    errors = { type = "array", items = _M.ValidationError,
                description = "422: every invalid value in the request, not only the first" },
     offset = { type = "integer", minimum = 1,
                description = "400 for malformed JSON: the 1-based byte offset of the error in the body" },

@@ -136,7 +136,7 @@ end
 
 local function compile(schema, tbl, opts)
   local ok, v = pcall(schema.compile, tbl, opts)
-  if not ok then error(tostring(v), 0) end
+  if not ok then error((tostring(v):gsub("^[^:]+:%d+: ", "")), 0) end
   return v
 end
 
@@ -183,7 +183,8 @@ function _M.prepare(app, opts, handler, path)
       o = false
       local s = responses and response_schema(responses, status)
       if s ~= nil then
-        local shaper = schema.shaper and schema.shaper(s, { components = comps })
+        local ok, shaper = pcall(schema.shaper, s, { components = comps })
+        if not ok then error((tostring(shaper):gsub("^[^:]+:%d+: ", "")), 0) end
         o = { shape = shaper, check = dev and compile(schema, s, { components = comps }) or nil }
       end
       out[status] = o
