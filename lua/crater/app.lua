@@ -235,17 +235,43 @@ local TITLES = {
 local PROBLEM_KEYS = { "type", "title", "status", "detail", "instance" }
 local PROBLEM_SET = { type = true, title = true, status = true, detail = true, instance = true }
 
+-- '"type":"about:blank","title":"...","status":N' per status: most problems
+-- start so, and JSON-encoding those three members one call at a time was
+-- most of the cost of answering a 404 or a 422.
+local heads = {}
+
 local function encode_problem(p)
-  local parts = {}
-  for _, k in ipairs(PROBLEM_KEYS) do
-    if p[k] ~= nil then parts[#parts + 1] = json_encode(k) .. ":" .. json_encode(p[k]) end
+  local parts, n = {}, 0
+  local status = p.status
+  local head = p.type == "about:blank" and type(status) == "number" and p.title ~= nil
+    and p.title == TITLES[status] and heads[status]
+  if head == nil or head == false then
+    for i = 1, 3 do
+      local k = PROBLEM_KEYS[i]
+      if p[k] ~= nil then n = n + 1; parts[n] = json_encode(k) .. ":" .. json_encode(p[k]) end
+    end
+    if p.type == "about:blank" and type(status) == "number" and p.title ~= nil and p.title == TITLES[status] then
+      heads[status] = concat(parts, ",")
+    end
+  else
+    n = 1
+    parts[1] = head
   end
-  local extra = {}
+  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. json_encode(p.detail) end
+  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. json_encode(p.instance) end
+  local extra, m = nil, 0
   for k in pairs(p) do
-    if not PROBLEM_SET[k] then extra[#extra + 1] = k end
+    if not PROBLEM_SET[k] then
+      m = m + 1
+      if m == 1 then extra = { k } else extra[m] = k end
+    end
   end
-  sort(extra)
-  for _, k in ipairs(extra) do parts[#parts + 1] = json_encode(k) .. ":" .. json_encode(p[k]) end
+  if m > 1 then sort(extra) end
+  for i = 1, m do
+    local k = extra[i]
+    n = n + 1
+    parts[n] = json_encode(k) .. ":" .. json_encode(p[k])
+  end
   return "{" .. concat(parts, ",") .. "}"
 end
 _M.encode_problem = encode_problem

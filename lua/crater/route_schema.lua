@@ -115,15 +115,26 @@ local function is_json(ctype)
 end
 _M.is_json = is_json
 
+-- The validator's error tables become the 422's entries: each gets its `in`.
 local function collect(errs, where, list)
-  errs = errs or {}
+  if errs == nil then
+    for i = 1, #list do list[i]["in"] = where end
+    return list
+  end
+  local n = #errs
   for i = 1, #list do
     local e = list[i]
-    errs[#errs + 1] = { ["in"] = where, pointer = e.pointer or "", message = e.message,
-                        keyword = e.keyword }
+    e["in"] = where
+    errs[n + i] = e
   end
   return errs
 end
+
+local details = setmetatable({}, { __index = function(t, n)
+  local d = format("the request is invalid (%d error%s)", n, n == 1 and "" or "s")
+  if n <= 64 then t[n] = d end
+  return d
+end })
 
 -- What s.ref("Name") may point at: the app's registered schemas, and the
 -- schemas named with s.define that the route uses.
@@ -287,9 +298,7 @@ function _M.prepare(app, opts, handler, path)
       end
     end
     if errs then
-      local n = #errs
-      return fail(app, req, 422, format("the request is invalid (%d error%s)", n, n == 1 and "" or "s"),
-        nil, { errors = setmetatable(errs, array_mt) })
+      return fail(app, req, 422, details[#errs], nil, { errors = setmetatable(errs, array_mt) })
     end
     if responses then return shape(req, handler(req)) end
     return handler(req)
