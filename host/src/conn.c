@@ -673,8 +673,31 @@ static void stream_end(crater__conn *c, int ok) {
 /*  Writing                                                                */
 /* ===================================================================== */
 
+/* Flags under which a finished write has follow-up work (write_cb's). */
+#define CONN_F_AFTER_WRITE \
+  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_STREAMING | CONN_F_STREAM_WAIT)
+
 static void flush(crater__conn *c) {
   if ((c->flags & (CONN_F_WRITING | CONN_F_CLOSED)) || c->out.len == 0) return;
+  if (!(c->flags & CONN_F_AFTER_WRITE)) {
+    /* Most responses fit in the socket buffer. Writing them directly skips
+     * libuv's write request, whose completion re-queues the fd's epoll
+     * registration: one epoll_ctl per response otherwise. */
+    uv_buf_t d = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &d, 1);
+    if (n == (int)c->out.len) {
+      c->out.len = 0;
+      return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      crater__conn_close(c);
+      return;
+    }
+    if (n > 0) {
+      memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+      c->out.len -= (size_t)n;
+    }
+  }
   crater__buf tmp = c->wbuf;
   c->wbuf = c->out;
   c->out = tmp;
