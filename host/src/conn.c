@@ -520,42 +520,17 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
 }
 
 static void dispatch(crater__conn *c) {
-  crater_server *srv = c->srv;
-  crater__gen *g = srv->gen;
-  srv->stats.requests_total++;
-  if (g == NULL) {
+  crater__reqinfo ri;
+  crater__reqinfo_init(&ri, llhttp_method_name((llhttp_method_t)c->parser.method), c->head.data,
+                       c->url_len, c, c->seq);
+  crater__response res;
+  crater__gen *g;
+  int rc = crater__dispatch(c->srv, &ri, &res, &g);
+  if (rc == CRATER_ENOAPP) {
     refuse(c, 503, "no application loaded");
     return;
   }
-  const char *url = c->head.data;
-  size_t url_len = c->url_len;
-  /* absolute-form (GET http://host/path): keep only the path. */
-  if (url_len > 7 && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
-    const char *s = memchr(url + 8, '/', url_len - 8);
-    size_t skip = s ? (size_t)(s - url) : url_len;
-    url += skip;
-    url_len -= skip;
-    if (url_len == 0) {
-      url = "/";
-      url_len = 1;
-    }
-  }
-  const char *q = memchr(url, '?', url_len);
-  crater__reqinfo ri;
-  ri.method = llhttp_method_name((llhttp_method_t)c->parser.method);
-  ri.path = url;
-  ri.path_len = q ? (size_t)(q - url) : url_len;
-  ri.query = q ? q + 1 : "";
-  ri.query_len = q ? url_len - ri.path_len - 1 : 0;
-  const char *hash = memchr(ri.query, '#', ri.query_len);
-  if (hash) ri.query_len = (size_t)(hash - ri.query);
-  ri.conn = c;
-  ri.seq = c->seq;
-
-  crater__response res;
-  crater__gen_ref(g);
-  if (crater__gen_call(g, &ri, &res) != 0) {
-    crater__gen_unref(g);
+  if (rc != 0) {
     refuse(c, 500, "the application's dispatcher failed; see the server log");
     return;
   }

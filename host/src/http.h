@@ -81,4 +81,7 @@ int crater__http_status_line(crater__buf *out, int status, const char *date);
 int crater__http_problem(crater__buf *out, int status, const char *detail,
                          const char *date, int close);
 
+/* Appends only the problem+json body of the above (injected requests). */
+int crater__http_problem_body(crater__buf *out, int status, const char *detail);
+
 #endif

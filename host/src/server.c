@@ -1,6 +1,7 @@
 /* server.c - the crater_server object: create, load, listen, close. */
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -16,7 +17,7 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
   if (srv == NULL) return CRATER_ENOMEM;
   srv->loop = loop;
   srv->cfg = cfg ? *cfg : crater_config_default();
-  srv->lua_path = crater__strdup(srv->cfg.lua_path ? srv->cfg.lua_path : CRATER_LUA_DIR);
+  srv->lua_path = crater__strdup(crater__lua_dir(srv->cfg.lua_path));
   if (srv->lua_path == NULL) {
     crater__free(srv);
     return CRATER_ENOMEM;
@@ -162,6 +163,7 @@ static void grace_timer_cb(uv_timer_t *t) {
 
 void crater__server_maybe_done(crater_server *srv) {
   if (!srv->closing || srv->conns != NULL) return;
+  if (crater__inject_pending(srv)) return; /* the last injection calls back here */
   /* Only the grace timer left: close it; its callback finishes the close. */
   if (srv->open_handles == 1 && !uv_is_closing((uv_handle_t *)&srv->grace_timer)) {
     uv_close((uv_handle_t *)&srv->grace_timer, grace_closed);
@@ -190,6 +192,7 @@ void crater_free(crater_server *srv) {
   }
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
+  crater__registry_free(srv);
   crater__free(srv);
 }
 
@@ -198,3 +201,56 @@ void crater_get_stats(const crater_server *srv, crater_stats *out) { *out = srv-
 void crater_set_data(crater_server *srv, void *data) { srv->data = data; }
 
 void *crater_get_data(const crater_server *srv) { return srv->data; }
+
+/* ===================================================================== */
+/*  Embedding: more ways to load and to listen                             */
+/* ===================================================================== */
+
+int crater_load_string(crater_server *srv, const char *chunkname, const char *code, size_t len) {
+  if (srv == NULL || chunkname == NULL || code == NULL) return CRATER_EINVAL;
+  srv->last_error[0] = '\0';
+  crater__gen *g;
+  int rc = crater__gen_load_string(srv, chunkname, code, len, &g);
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", chunkname, srv->last_error);
+    return rc;
+  }
+  crater__gen *old = srv->gen;
+  srv->gen = g;
+  srv->stats.generation = g->id;
+  crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu", chunkname,
+              (unsigned long long)g->id);
+  if (old != NULL) crater__gen_unref(old);
+  return 0;
+}
+
+int crater_listen_fd(crater_server *srv, int fd) {
+  if (srv == NULL || fd < 0) return CRATER_EINVAL;
+  if (srv->closing || srv->nlisteners == CRATER__MAX_LISTENERS) {
+    close(fd);
+    return CRATER_ESTATE;
+  }
+  uv_tcp_t *t = crater__calloc(1, sizeof(*t));
+  if (t == NULL) {
+    close(fd);
+    return CRATER_ENOMEM;
+  }
+  int rc = uv_tcp_init(srv->loop, t);
+  if (rc != 0) {
+    crater__free(t);
+    close(fd);
+    crater__set_error(srv, "socket: %s", uv_strerror(rc));
+    return CRATER_ELISTEN;
+  }
+  t->data = srv;
+  rc = uv_tcp_open(t, fd);
+  if (rc != 0) close(fd); /* not the handle's yet */
+  if (rc == 0) rc = uv_listen((uv_stream_t *)t, 1024, on_connection);
+  if (rc != 0) {
+    crater__set_error(srv, "listen on fd %d: %s", fd, uv_strerror(rc));
+    uv_close((uv_handle_t *)t, (uv_close_cb)crater__free);
+    return CRATER_ELISTEN;
+  }
+  srv->listeners[srv->nlisteners++] = t;
+  return 0;
+}

@@ -42,6 +42,10 @@ struct crater_server {
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
+
+  /* Embedding (register.c, inject.c). */
+  struct crater__registry *registry; /* C modules to preload into every new Lua state */
+  int injecting;                 /* crater_inject() jobs queued; crater_close() waits for them */
 };
 
 void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ...)
@@ -53,5 +57,8 @@ void crater__set_error(crater_server *srv, const char *fmt, ...)
 void crater__server_conn_closed(crater_server *srv, crater__conn *c);
 /* Called when something that may end a shutdown happened. */
 void crater__server_maybe_done(crater_server *srv);
+
+/* The directory of the crater/ Lua modules (luadir.c). */
+const char *crater__lua_dir(const char *configured);
 
 #endif

@@ -72,6 +72,40 @@ void crater__gen_abandon(crater__gen *g, crater__response *res);
  * Returns 0, or CRATER_ELOAD with the error in srv->last_error. */
 int crater__gen_describe(crater__gen *g, const char *what, crater__buf *out);
 
+/* dispatch.c: what socket and injected requests share. reqinfo_init splits
+ * url into path and query (dropping an absolute-form's scheme and host and a
+ * fragment). dispatch counts the request and runs the current generation's
+ * dispatcher: 0 with *res filled and *gen referenced (the caller ends with
+ * crater__gen_done or the stream, then crater__gen_unref); CRATER_ENOAPP
+ * (answer 503) or CRATER_EHANDLER / CRATER_ENOMEM (answer 500). */
+void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *url, size_t url_len,
+                          crater__conn *conn, uint64_t seq);
+int crater__dispatch(crater_server *srv, const crater__reqinfo *ri, crater__response *res,
+                     crater__gen **gen);
+
+/* Like crater__gen_call with a dispatcher other than the app's: fn_ref is a
+ * registry reference in g->L (crater.test's client of an app object). */
+int crater__gen_call_ref(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
+
+/* Loads an app from memory (crater_load_string). */
+int crater__gen_load_string(crater_server *srv, const char *name, const char *code, size_t len,
+                            crater__gen **out);
+
+/* Runs a script (not an app) in a fresh state set up like a generation's,
+ * with crater.host and the registered modules: `crater test`. Returns 0, or
+ * CRATER_ELOAD with "file:line: message" and a traceback in last_error. */
+int crater__gen_run_script(crater_server *srv, const char *path);
+
+/* register.c: preloads the embedder's modules into L and records the server
+ * for crater_lua_server(). Called wherever a state is created. */
+void crater__registry_apply(crater_server *srv, lua_State *L);
+void crater__registry_free(crater_server *srv);
+
+/* inject.c: crater.host.inject, for crater.test. */
+int crater__inject_lua(lua_State *L);
+/* inject.c: 1 while crater_inject jobs are queued (crater_close waits). */
+int crater__inject_pending(const crater_server *srv);
+
 /* The crater.host module (binding.c). */
 int crater__binding_open(lua_State *L);
 
