@@ -20,4 +20,7 @@ int crater_cli_serve(const crater_cli_opts *o, int worker);
 /* Forks o->workers workers and supervises them; returns the exit status. */
 int crater_cli_supervise(const crater_cli_opts *o);
 
+/* `crater test SPEC...`: runs each spec script in a Crater VM; exit status. */
+int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs);
+
 #endif

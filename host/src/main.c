@@ -15,6 +15,7 @@
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
+    "       crater test SPEC.lua...         run specs that use crater.test (no sockets)\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
@@ -127,11 +128,11 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       }
       continue;
     }
-    if (o->command == NULL && o->app == NULL && strcmp(a, "routes") == 0) {
+    if (o->command == NULL && o->app == NULL && (strcmp(a, "routes") == 0 || strcmp(a, "test") == 0)) {
       o->command = a;
       continue;
     }
-    if (o->app != NULL) {
+    if (o->app != NULL && !(o->command != NULL && strcmp(o->command, "test") == 0)) {
       fprintf(stderr, "crater: more than one app given ('%s' and '%s')\n", o->app, a);
       return 2;
     }
@@ -160,6 +161,27 @@ static int list_routes(crater_cli_opts *o) {
   return rc == 0 ? 0 : 1;
 }
 
+/* `crater test`: every non-option argument after "test" is a spec. */
+static int run_tests(int argc, char **argv, crater_cli_opts *o) {
+  char **specs = calloc((size_t)argc, sizeof(*specs));
+  int n = 0, seen = 0;
+  if (specs == NULL) return 1;
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1] == '-') {
+      if (strcmp(argv[i], "--dev") != 0) i++; /* its value */
+      continue;
+    }
+    if (!seen && strcmp(argv[i], "test") == 0) {
+      seen = 1;
+      continue;
+    }
+    specs[n++] = argv[i];
+  }
+  int rc = crater_cli_test(o, n, specs);
+  free(specs);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   crater_cli_opts o;
   memset(&o, 0, sizeof(o));
@@ -169,6 +191,7 @@ int main(int argc, char **argv) {
   o.workers = 1;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
+  if (o.command != NULL && strcmp(o.command, "test") == 0) return run_tests(argc, argv, &o);
   if (access(o.app, R_OK) != 0) {
     fprintf(stderr, "crater: cannot read app '%s': %s\n", o.app, strerror(errno));
     return 1;

@@ -17,7 +17,7 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
   if (srv == NULL) return CRATER_ENOMEM;
   srv->loop = loop;
   srv->cfg = cfg ? *cfg : crater_config_default();
-  srv->lua_path = crater__strdup(crater__lua_dir(srv->cfg.lua_path));
+  srv->lua_path = crater__lua_dir(srv->cfg.lua_path);
   if (srv->lua_path == NULL) {
     crater__free(srv);
     return CRATER_ENOMEM;

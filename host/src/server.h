@@ -59,6 +59,6 @@ void crater__server_conn_closed(crater_server *srv, crater__conn *c);
 void crater__server_maybe_done(crater_server *srv);
 
 /* The directory of the crater/ Lua modules (luadir.c). */
-const char *crater__lua_dir(const char *configured);
+char *crater__lua_dir(const char *configured); /* owned copy, NULL: out of memory */
 
 #endif

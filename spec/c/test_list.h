@@ -10,4 +10,13 @@
   XX(strerror_names)         \
   XX(server_new_free)        \
   XX(server_load_error_names_line) \
-  XX(server_listen_bad_host)
+  XX(server_listen_bad_host) \
+  XX(embed_two_servers_one_loop) \
+  XX(embed_two_threads) \
+  XX(embed_load_close_load) \
+  XX(embed_inject_matches_socket) \
+  XX(embed_inject_checks_and_limits) \
+  XX(embed_inject_async_and_close) \
+  XX(embed_register_modules) \
+  XX(embed_listen_fd_and_several_listeners) \
+  XX(embed_log_cb_gets_every_line)
