@@ -8,10 +8,13 @@
  *  - Functions that can fail return 0 or a negative CRATER_E* code; the
  *    message for a code is crater_strerror(code). Details of the last load
  *    error (file:line: message) are available from crater_last_error(srv).
- *  - Handles are opaque. A server belongs to the thread running its loop: no
- *    function here may be called on one server from two threads at once.
- *    Different servers on different loops/threads are independent (the
- *    library keeps no global mutable state).
+ *  - Handles are opaque. Thread safety: a server belongs to the thread
+ *    running its loop; call its functions, and expect its callbacks, on that
+ *    thread only (no function here may be called on one server from two
+ *    threads at once). Different servers on different loops/threads are
+ *    independent: the library keeps no global mutable state. The functions
+ *    taking no server (crater_version, crater_strerror, crater_err_name,
+ *    crater_config_default) are safe from any thread.
  *  - The library never installs signal handlers, never calls exit().
  *  - Callbacks never run inside the call that registers them.
  */
@@ -235,9 +238,10 @@ CRATER_EXTERN int crater_inject(crater_server *srv, const crater_request *req,
 
 /* Runs the request now, inside this call, and sets *out to a response the
  * caller frees with crater_response_free(). Needs no running loop (tests,
- * a request from a C function called by Lua). Returns 0, CRATER_EINVAL,
- * CRATER_ENOMEM, or CRATER_ESTATE when the handler suspended itself to wait
- * for the loop, which only crater_inject() can wait for. */
+ * a request from a C function called by Lua). Returns 0, CRATER_EINVAL or
+ * CRATER_ENOMEM. NOTE: a handler that yields to wait on the loop is answered
+ * 500 today, as over a socket; once handlers can wait, this call will return
+ * CRATER_ESTATE for them and only crater_inject() will wait. */
 CRATER_EXTERN int crater_inject_sync(crater_server *srv, const crater_request *req,
                                      crater_response **out);
 
