@@ -100,6 +100,7 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
 
 failed_lua:
   lua_close(g->L);
+  crater__free(g->idle); /* the chunk may have run requests (crater.test) */
   crater__free(g->app_path);
   crater__free(g);
   return CRATER_ELOAD;

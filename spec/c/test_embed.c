@@ -589,3 +589,34 @@ TEST(embed_log_cb_gets_every_line) {
   crater_free(srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
+
+/* ===================================================================== */
+
+TEST(embed_lua_path_config_and_env) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  crater_config cfg = quiet_config();
+  cfg.lua_path = "/nonexistent/crater-lua";
+  crater_server *srv;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  ASSERT_EQ_INT(crater_load(srv, HELLO_APP), CRATER_ELOAD);
+  ASSERT_TRUE(strstr(crater_last_error(srv), "/nonexistent/crater-lua/crater.lua") != NULL);
+  crater_free(srv);
+  /* The environment variable applies when the config leaves it unset... */
+  setenv("CRATER_LUA_PATH", "/nonexistent/from-env", 1);
+  cfg.lua_path = NULL;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  int rc = crater_load(srv, HELLO_APP);
+  int named = strstr(crater_last_error(srv), "/nonexistent/from-env/crater.lua") != NULL;
+  crater_free(srv);
+  /* ...and the config wins over it. */
+  cfg.lua_path = CRATER_SOURCE_DIR "/lua";
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  int rc2 = crater_load(srv, HELLO_APP);
+  crater_free(srv);
+  unsetenv("CRATER_LUA_PATH");
+  ASSERT_EQ_INT(rc, CRATER_ELOAD);
+  ASSERT_TRUE(named);
+  ASSERT_EQ_INT(rc2, 0);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}

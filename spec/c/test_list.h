@@ -19,4 +19,5 @@
   XX(embed_inject_async_and_close) \
   XX(embed_register_modules) \
   XX(embed_listen_fd_and_several_listeners) \
-  XX(embed_log_cb_gets_every_line)
+  XX(embed_log_cb_gets_every_line) \
+  XX(embed_lua_path_config_and_env)
