@@ -24,8 +24,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+/* LuaJIT's headers have no C++ guard of their own. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include <lua.h>
 #include <lauxlib.h>
+#ifdef __cplusplus
+}
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,7 +160,7 @@ CRATER_EXTERN int crater_load_string(crater_server *srv, const char *chunkname, 
 /* Serves on a socket the caller already bound and put in listening state
  * (socket activation, privileged ports). The server owns fd from then on and
  * closes it in crater_close(), also when this call fails. Can be mixed with
- * crater_listen(); CRATER__MAX_LISTENERS (16) listeners at most. */
+ * crater_listen(); 16 listeners at most. */
 CRATER_EXTERN int crater_listen_fd(crater_server *srv, int fd);
 
 /* ------------------------------------------------------------------------ */

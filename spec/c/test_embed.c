@@ -531,7 +531,7 @@ TEST(embed_listen_fd_and_several_listeners) {
   ASSERT_EQ_INT(listen(fd, 16), 0);
   ASSERT_EQ_INT(crater_listen_fd(srv, fd), 0);
   ASSERT_EQ_INT(crater_listen(srv, "127.0.0.1", 0), 0);
-  ASSERT_EQ_INT(crater_listen(srv, "::1", 0) == 0 || 1, 1); /* IPv6 may be off: not required */
+  (void)crater_listen(srv, "::1", 0); /* a third, if IPv6 is on here: not required */
   ASSERT_EQ_INT(crater_listen_fd(srv, -1), CRATER_EINVAL);
   for (int i = 0; i < 2; i++) {
     size_t len;
