@@ -190,9 +190,9 @@ void crater_free(crater_server *srv) {
     crater__free(c);
     c = next;
   }
+  crater__registry_free(srv);
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
-  crater__registry_free(srv);
   crater__free(srv);
 }
 

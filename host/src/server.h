@@ -38,14 +38,14 @@ struct crater_server {
 
   char *read_buf;                /* shared by all connections: parsed before read_cb returns */
 
+  /* Embedding (register.c, inject.c). */
+  struct crater__registry *registry; /* C modules to preload into every new Lua state */
+  int injecting;                 /* crater_inject() jobs queued; crater_close() waits for them */
+
   crater_stats stats;
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
-
-  /* Embedding (register.c, inject.c). */
-  struct crater__registry *registry; /* C modules to preload into every new Lua state */
-  int injecting;                 /* crater_inject() jobs queued; crater_close() waits for them */
 };
 
 void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ...)

@@ -8,9 +8,6 @@
   XX(http_date_cached)       \
   XX(config_defaults)        \
   XX(strerror_names)         \
-  XX(server_new_free)        \
-  XX(server_load_error_names_line) \
-  XX(server_listen_bad_host) \
   XX(embed_two_servers_one_loop) \
   XX(embed_two_threads) \
   XX(embed_load_close_load) \
@@ -20,4 +17,7 @@
   XX(embed_register_modules) \
   XX(embed_listen_fd_and_several_listeners) \
   XX(embed_log_cb_gets_every_line) \
-  XX(embed_lua_path_config_and_env)
+  XX(embed_lua_path_config_and_env) \
+  XX(server_new_free)        \
+  XX(server_load_error_names_line) \
+  XX(server_listen_bad_host)
