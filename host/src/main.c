@@ -14,8 +14,8 @@
 
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
-    "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
     "       crater test SPEC.lua...         run specs that use crater.test (no sockets)\n"
+    "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
@@ -77,6 +77,10 @@ static int bad_value(const char *flag, const char *value, const char *want) {
 static int parse_args(int argc, char **argv, crater_cli_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (o->command == NULL && o->app == NULL && strcmp(a, "test") == 0) {
+      o->command = a; /* `crater test SPEC...`: every later argument is a spec */
+      continue;
+    }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(usage, stdout);
       return 0;
@@ -128,7 +132,7 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       }
       continue;
     }
-    if (o->command == NULL && o->app == NULL && (strcmp(a, "routes") == 0 || strcmp(a, "test") == 0)) {
+    if (o->command == NULL && o->app == NULL && strcmp(a, "routes") == 0) {
       o->command = a;
       continue;
     }
