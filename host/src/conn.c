@@ -520,17 +520,20 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
 }
 
 static void dispatch(crater__conn *c) {
-  crater__reqinfo ri;
-  crater__reqinfo_init(&ri, llhttp_method_name((llhttp_method_t)c->parser.method), c->head.data,
-                       c->url_len, c, c->seq);
-  crater__response res;
-  crater__gen *g;
-  int rc = crater__dispatch(c->srv, &ri, &res, &g);
-  if (rc == CRATER_ENOAPP) {
+  crater_server *srv = c->srv;
+  crater__gen *g = srv->gen;
+  srv->stats.requests_total++;
+  if (g == NULL) {
     refuse(c, 503, "no application loaded");
     return;
   }
-  if (rc != 0) {
+  const char *url = c->head.data;
+  size_t url_len = c->url_len;
+  crater__reqinfo ri; /* URL splitting and the call are shared with inject.c */
+  crater__reqinfo_init(&ri, llhttp_method_name((llhttp_method_t)c->parser.method), url, url_len,
+                       c, c->seq);
+  crater__response res;
+  if (crater__dispatch(g, LUA_NOREF, &ri, &res) != 0) {
     refuse(c, 500, "the application's dispatcher failed; see the server log");
     return;
   }

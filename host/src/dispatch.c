@@ -1,7 +1,7 @@
 /* dispatch.c - the part of answering a request that does not care where the
  * request came from: a socket (conn.c) or crater_inject (inject.c). Both
- * split the URL here and enter the current generation here, so an injected
- * request meets the same routing, hooks and refusals as a socket one. */
+ * split the URL here and enter the generation here, so an injected request
+ * meets the same routing, hooks and error handling as a socket one. */
 #include <string.h>
 #include <strings.h>
 
@@ -32,18 +32,9 @@ void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *u
   ri->seq = seq;
 }
 
-int crater__dispatch(crater_server *srv, const crater__reqinfo *ri, crater__response *res,
-                     crater__gen **gen) {
-  crater__gen *g = srv->gen;
-  srv->stats.requests_total++;
-  *gen = NULL;
-  if (g == NULL) return CRATER_ENOAPP;
+int crater__dispatch(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res) {
   crater__gen_ref(g);
-  int rc = crater__gen_call(g, ri, res);
-  if (rc != 0) {
-    crater__gen_unref(g);
-    return rc;
-  }
-  *gen = g;
-  return 0;
+  int rc = crater__gen_call_ref(g, fn_ref == LUA_NOREF ? g->dispatch_ref : fn_ref, ri, res);
+  if (rc != 0) crater__gen_unref(g);
+  return rc;
 }

@@ -372,14 +372,9 @@ static int run(crater_server *srv, crater__gen *gfix, int fn_ref, const crater_r
     crater__reqinfo ri;
     crater__reqinfo_init(&ri, req->method, c->head.data, c->url_len, c, c->seq);
     crater__response res;
-    crater__gen *g = gfix;
-    if (gfix != NULL) {
-      crater__gen_ref(gfix);
-      rc = crater__gen_call_ref(gfix, fn_ref, &ri, &res);
-      if (rc != 0) crater__gen_unref(gfix);
-    } else {
-      rc = crater__dispatch(srv, &ri, &res, &g);
-    }
+    crater__gen *g = gfix != NULL ? gfix : srv->gen;
+    if (gfix == NULL) srv->stats.requests_total++; /* a crater.test app is not the server's */
+    rc = g == NULL ? CRATER_ENOAPP : crater__dispatch(g, fn_ref, &ri, &res);
     if (rc == CRATER_ENOAPP) {
       refused(srv, &b, 503, "no application loaded");
     } else if (rc != 0) {

@@ -74,14 +74,14 @@ int crater__gen_describe(crater__gen *g, const char *what, crater__buf *out);
 
 /* dispatch.c: what socket and injected requests share. reqinfo_init splits
  * url into path and query (dropping an absolute-form's scheme and host and a
- * fragment). dispatch counts the request and runs the current generation's
- * dispatcher: 0 with *res filled and *gen referenced (the caller ends with
- * crater__gen_done or the stream, then crater__gen_unref); CRATER_ENOAPP
- * (answer 503) or CRATER_EHANDLER / CRATER_ENOMEM (answer 500). */
+ * fragment). dispatch references g and runs its app's dispatcher (or the one
+ * at registry ref fn_ref, unless LUA_NOREF): 0 with *res filled and g
+ * referenced (the caller ends with crater__gen_done or the stream, then
+ * crater__gen_unref); CRATER_EHANDLER or CRATER_ENOMEM (answer 500, g not
+ * referenced). The caller counts the request and answers 503 without a g. */
 void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *url, size_t url_len,
                           crater__conn *conn, uint64_t seq);
-int crater__dispatch(crater_server *srv, const crater__reqinfo *ri, crater__response *res,
-                     crater__gen **gen);
+int crater__dispatch(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
 
 /* Like crater__gen_call with a dispatcher other than the app's: fn_ref is a
  * registry reference in g->L (crater.test's client of an app object). */
