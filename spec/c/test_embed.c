@@ -620,3 +620,45 @@ TEST(embed_lua_path_config_and_env) {
   ASSERT_EQ_INT(rc2, 0);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
+
+/* ===================================================================== */
+
+static const char nested_app[] =
+    "local crater = require 'crater'\n"
+    "local app = crater.app()\n"
+    "app:get('/inner', function(req) return 'inner ' .. (req.query.n or '') end)\n"
+    "app:get('/outer', function()\n"
+    "  local res = require('crater.test').client():get('/inner', { query = { n = 1 } })\n"
+    "  return 'outer(' .. res.status .. ' ' .. res.body .. ')'\n"
+    "end)\n"
+    "app:get('/broken-stream', function()\n"
+    "  return crater.stream(function(write) write('first;') error('stream broke') end)\n"
+    "end)\n"
+    "return app\n";
+
+TEST(embed_inject_nested_and_truncated_stream) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  crater_config cfg = quiet_config();
+  crater_server *srv;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  ASSERT_EQ_INT(crater_load_string(srv, "nested", nested_app, sizeof(nested_app) - 1), 0);
+  /* A handler injecting into its own server (a coroutine inside a coroutine). */
+  char body[256];
+  ASSERT_EQ_INT(inject_get(srv, "GET", "/outer", NULL, body, sizeof(body)), 200);
+  ASSERT_EQ_STR(body, "outer(200 inner 1)");
+  crater_request req = {"GET", "/broken-stream", 0, NULL, 0, NULL, 0};
+  crater_response *res;
+  ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
+  ASSERT_EQ_INT(res->status, 200);
+  ASSERT_EQ_INT(res->truncated, 1);
+  ASSERT_EQ_STR(res->body, "first;");
+  crater_response_free(res);
+  /* The server still answers afterwards. */
+  ASSERT_EQ_INT(inject_get(srv, "GET", "/inner", NULL, body, sizeof(body)), 200);
+  crater_stats st;
+  crater_get_stats(srv, &st);
+  ASSERT_EQ_INT(st.requests_injected, 4);
+  crater_free(srv);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
