@@ -238,7 +238,8 @@ typedef void (*crater_inject_cb)(crater_server *srv, int status, const crater_re
  * (URL splitting, routing, hooks, error handlers, problem+json answers,
  * 503 without an app). cb runs on the loop thread, on a later loop
  * iteration, never inside this call. Counts in stats.requests_total and
- * requests_injected; crater_close() waits for queued injections. Returns 0,
+ * requests_injected; crater_close() waits for queued injections (do not
+ * crater_free() a server with injections queued: close it first). Returns 0,
  * CRATER_EINVAL (bad method, url or arguments), CRATER_ENOMEM or
  * CRATER_ESTATE (the server is closing). */
 CRATER_EXTERN int crater_inject(crater_server *srv, const crater_request *req,
