@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "alloc.h"
+#include "reload.h"
 #include "vm.h"
 
 #define MAX_HEADERS 128
@@ -527,6 +528,10 @@ static void dispatch(crater__conn *c) {
     refuse(c, 503, "no application loaded");
     return;
   }
+  if (srv->stale_error != NULL &&
+      crater__reload_stale_answer(srv, &c->out, c->parser.method == HTTP_HEAD,
+                                  !(c->flags & CONN_F_KEEPALIVE)))
+    return; /* --dev: the last reload failed; say so rather than serve old code */
   const char *url = c->head.data;
   size_t url_len = c->url_len;
   /* absolute-form (GET http://host/path): keep only the path. */
