@@ -433,10 +433,11 @@ function _M.lifecycle(app, event, info)
   return #app._routes
 end
 
+local next = next
+
 --- app.state as JSON for the next generation, or nil when it is empty.
 ---@param app table
 ---@return string|nil
-local next = next
 function _M.save_state(app)
   local st = app.state
   if type(st) ~= "table" or next(st) == nil then return nil end
