@@ -10,4 +10,6 @@
   XX(strerror_names)         \
   XX(server_new_free)        \
   XX(server_load_error_names_line) \
-  XX(server_listen_bad_host)
+  XX(server_listen_bad_host)      \
+  XX(reload_swaps_generations_and_keeps_old_on_error) \
+  XX(reload_bad_arguments)
