@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Server, read_response, run
+from harness import BIN, Server, read_response, run
 
 WAIT = 20  # seconds any one reload may take to show (ASan builds are slow)
 
@@ -250,6 +250,17 @@ app:on_stop(function(i) io.stderr:write("on_stop ", i.generation, " ", i.reason,
         self.assertTrue(wait_for(lambda: "on_stop 1 reload" in self.srv.log()))
         self.assertEqual(self.srv.stop(), 0)
         self.assertIn("on_stop 2 shutdown", self.srv.log())
+
+
+class StartHook(unittest.TestCase):
+    def test_failing_on_start_stops_startup_with_file_line(self):
+        d = AppDir({"app.lua": app_src("v1", 'app:on_start(function() error("database unreachable") end)')})
+        try:
+            out = subprocess.run([BIN, "--port", "0", d.path()], capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 1, out)
+            self.assertRegex(out.stderr.decode(), r"app\.lua:5: database unreachable")
+        finally:
+            d.cleanup()
 
 
 class DevStale(Base):
