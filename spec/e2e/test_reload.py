@@ -337,6 +337,27 @@ class Sighup(unittest.TestCase):
             srv.stop()
             d.cleanup()
 
+    def test_reload_flag_in_every_worker(self):
+        d = AppDir({"app.lua": app_src("v1")})
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        srv = Server(d.path(), "--workers", "2", "--reload", port=port, wait=False)
+        srv.port = port
+        try:
+            self.assertTrue(wait_for(lambda: srv.log().count("watching ") == 2
+                                     and "worker 2 serving" in srv.log() and "worker 1 serving" in srv.log()),
+                            srv.log())
+            d.write("app.lua", app_src("v2"))
+            self.assertTrue(wait_for(lambda: srv.log().count("] reloaded ") == 2), srv.log())
+            for _ in range(20):
+                self.assertEqual(srv.get("/")[2], b"v2")
+            self.assertEqual(srv.stop(), 0)
+        finally:
+            srv.stop()
+            d.cleanup()
+
 
 if __name__ == "__main__":
     run()
