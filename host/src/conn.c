@@ -429,7 +429,11 @@ static int on_message_complete(llhttp_t *p) {
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
-  dispatch(c);
+  /* --dev after a failed reload: say so rather than serve the old code. */
+  if (c->srv->stale_error == NULL ||
+      !crater__reload_stale_answer(c->srv, &c->out, c->parser.method == HTTP_HEAD,
+                                   !(c->flags & CONN_F_KEEPALIVE)))
+    dispatch(c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
   if (c->flags & (CONN_F_STREAMING | CONN_F_FINISH)) return HPE_PAUSED; /* stream_end resumes parsing */
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
@@ -528,10 +532,6 @@ static void dispatch(crater__conn *c) {
     refuse(c, 503, "no application loaded");
     return;
   }
-  if (srv->stale_error != NULL &&
-      crater__reload_stale_answer(srv, &c->out, c->parser.method == HTTP_HEAD,
-                                  !(c->flags & CONN_F_KEEPALIVE)))
-    return; /* --dev: the last reload failed; say so rather than serve old code */
   const char *url = c->head.data;
   size_t url_len = c->url_len;
   /* absolute-form (GET http://host/path): keep only the path. */

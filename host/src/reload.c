@@ -106,6 +106,7 @@ void crater__reload_stop(crater__gen *g) {
 
 int crater__reload_stale_answer(crater_server *srv, crater__buf *out, int head_only, int close) {
   if (!srv->cfg.dev || srv->stale_error == NULL) return 0;
+  srv->stats.requests_total++;
   srv->stats.requests_refused++;
   crater__buf body = {0};
   crater__buf_appendz(&body, "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\","

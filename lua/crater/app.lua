@@ -48,13 +48,13 @@ function _M.new(opts)
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
+    state = {}, -- handed to the next generation on reload (see docs/reload.md)
     _router = router.new(),
     _routes = {},
     _before = {},
     _after = {},
     _errors = {},
     _methods = {},
-    state = {}, -- handed to the next generation on reload (see docs/reload.md)
   }, App)
 end
 
