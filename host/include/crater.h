@@ -121,7 +121,9 @@ CRATER_EXTERN const char *crater_last_error(const crater_server *srv);
 
 /* Starts listening on host:port (IPv4 or IPv6 literal, or "localhost").
  * May be called several times for several listeners. On failure the handle
- * it opened closes on the loop's next run: run the loop before freeing. */
+ * it opened closes on the loop's next run: run the loop before freeing.
+ * The first listen starts the loaded app: its on_start hooks run, and if
+ * one fails this returns CRATER_ELOAD (crater_last_error() says why). */
 CRATER_EXTERN int crater_listen(crater_server *srv, const char *host, int port);
 
 /* Stops accepting, lets in-flight requests finish (cfg.grace_ms at most),
