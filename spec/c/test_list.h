@@ -12,4 +12,5 @@
   XX(server_load_error_names_line) \
   XX(server_listen_bad_host)      \
   XX(reload_swaps_generations_and_keeps_old_on_error) \
-  XX(reload_bad_arguments)
+  XX(reload_bad_arguments) \
+  XX(reload_hooks_run_and_failing_hook_keeps_old)

@@ -93,3 +93,59 @@ TEST(reload_swaps_generations_and_keeps_old_on_error) {
 TEST(reload_bad_arguments) {
   ASSERT_EQ_INT(crater_reload(NULL), CRATER_EINVAL);
 }
+
+static void closed(crater_server *srv) { (void)srv; }
+
+/* A listening server runs hooks: on_start at the first listen, on_reload and
+ * on_start on the new generation at a reload; a failing hook fails the
+ * reload and the old generation stays. */
+TEST(reload_hooks_run_and_failing_hook_keeps_old) {
+  char path[] = "/tmp/crater-reload-XXXXXX.lua";
+  int fd = mkstemps(path, 4);
+  ASSERT_TRUE(fd >= 0);
+  close(fd);
+  static const char failing_start[] =
+      "local app = require('crater').app()\n"
+      "app:get('/', function() return 'v1' end)\n"
+      "app:on_start(function() error('no database') end)\n"
+      "return app\n";
+  static const char failing_reload[] =
+      "local app = require('crater').app()\n"
+      "app:get('/', function() return 'v2' end)\n"
+      "app:on_reload(function(info) error('cannot take over from ' .. info.previous) end)\n"
+      "return app\n";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  log_capture cap = {0};
+  crater_config cfg = crater_config_default();
+  cfg.log_cb = capture;
+  cfg.log_udata = &cap;
+  crater_server *srv;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+
+  ASSERT_EQ_INT(write_file(path, failing_start), 0);
+  ASSERT_EQ_INT(crater_load(srv, path), 0); /* not serving yet: hooks wait for listen */
+  ASSERT_EQ_INT(crater_listen(srv, "127.0.0.1", 0), CRATER_ELOAD);
+  ASSERT_TRUE(strstr(crater_last_error(srv), ".lua:3: no database") != NULL);
+
+  ASSERT_EQ_INT(write_file(path, app_v1), 0);
+  ASSERT_EQ_INT(crater_load(srv, path), 0);
+  ASSERT_EQ_INT(crater_listen(srv, "127.0.0.1", 0), 0);
+  crater_stats st;
+  crater_get_stats(srv, &st);
+  ASSERT_EQ_INT(st.generation, 2);
+
+  ASSERT_EQ_INT(write_file(path, failing_reload), 0);
+  ASSERT_EQ_INT(crater_reload(srv), CRATER_ELOAD);
+  ASSERT_TRUE(strstr(crater_last_error(srv), ".lua:3: cannot take over from 2") != NULL);
+  crater_get_stats(srv, &st);
+  ASSERT_EQ_INT(st.generation, 2);
+  ASSERT_EQ_INT(cap.failed, 1);
+
+  ASSERT_EQ_INT(crater_close(srv, closed), 0);
+  ASSERT_EQ_INT(crater_reload(srv), CRATER_ESTATE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  crater_free(srv);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  unlink(path);
+}
