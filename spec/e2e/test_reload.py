@@ -300,6 +300,7 @@ class Sighup(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
         finally:
             srv.stop()
+            os.unlink(srv.log_file.name)
             d.cleanup()
 
     def test_sighup_reaches_every_worker(self):
@@ -335,6 +336,7 @@ class Sighup(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
         finally:
             srv.stop()
+            os.unlink(srv.log_file.name)
             d.cleanup()
 
     def test_reload_flag_in_every_worker(self):
@@ -356,6 +358,7 @@ class Sighup(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
         finally:
             srv.stop()
+            os.unlink(srv.log_file.name)
             d.cleanup()
 
 
