@@ -120,12 +120,24 @@ CRATER_EXTERN int crater_new(crater_server **out, uv_loop_t *loop, const crater_
  * crater_last_error() says file:line and why. */
 CRATER_EXTERN int crater_load(crater_server *srv, const char *path);
 
+/* Reloads the app from the serving generation's file: builds a new
+ * generation (fresh lua_State and package.loaded, app loaded, hooks run)
+ * beside the serving one. Only if that succeeds do new requests go to it;
+ * requests in flight finish on the old one, which is closed after the last.
+ * On failure returns CRATER_ELOAD (or CRATER_ENOMEM), the old generation
+ * keeps serving, and crater_last_error() says file:line and why. Returns
+ * CRATER_ENOAPP when nothing is loaded, CRATER_ESTATE while closing.
+ * Safe to call from any callback on the loop, also while requests run. */
+CRATER_EXTERN int crater_reload(crater_server *srv);
+
 /* Message for the last failed call on this server ("" if none). Valid until the next call. */
 CRATER_EXTERN const char *crater_last_error(const crater_server *srv);
 
 /* Starts listening on host:port (IPv4 or IPv6 literal, or "localhost").
  * May be called several times for several listeners. On failure the handle
- * it opened closes on the loop's next run: run the loop before freeing. */
+ * it opened closes on the loop's next run: run the loop before freeing.
+ * The first listen starts the loaded app: its on_start hooks run, and if
+ * one fails this returns CRATER_ELOAD (crater_last_error() says why). */
 CRATER_EXTERN int crater_listen(crater_server *srv, const char *host, int port);
 
 /* Stops accepting, lets in-flight requests finish (cfg.grace_ms at most),

@@ -11,6 +11,7 @@ typedef struct {
   int workers;
   const char *command;  /* NULL (serve) or "routes" */
   const char *app;
+  int reload;           /* --reload: watch the app's directory and reload on change */
 } crater_cli_opts;
 
 /* Serves in this process until SIGTERM/SIGINT; returns the exit status.

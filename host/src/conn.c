@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "alloc.h"
+#include "reload.h"
 #include "vm.h"
 
 #define MAX_HEADERS 128
@@ -428,7 +429,11 @@ static int on_message_complete(llhttp_t *p) {
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
-  dispatch(c);
+  /* --dev after a failed reload: say so rather than serve the old code. */
+  if (c->srv->stale_error == NULL ||
+      !crater__reload_stale_answer(c->srv, &c->out, c->parser.method == HTTP_HEAD,
+                                   !(c->flags & CONN_F_KEEPALIVE)))
+    dispatch(c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
   if (c->flags & (CONN_F_STREAMING | CONN_F_FINISH)) return HPE_PAUSED; /* stream_end resumes parsing */
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;

@@ -24,6 +24,8 @@ static const char usage[] =
     "  --workers N            N worker processes sharing the port with SO_REUSEPORT\n"
     "                         (default 1: serve in this process)\n"
     "  --dev                  development mode: tracebacks in 500 responses\n"
+    "  --reload               reload when a .lua file under the app's directory changes\n"
+    "                         (SIGHUP reloads too, with or without this flag)\n"
     "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
     "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
     "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
@@ -91,6 +93,10 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
     }
     if (strcmp(a, "--dev") == 0) {
       o->cfg.dev = 1;
+      continue;
+    }
+    if (strcmp(a, "--reload") == 0) {
+      o->reload = 1;
       continue;
     }
     if (a[0] == '-' && a[1] == '-') {

@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "conn.h"
+#include "reload.h"
 #include "vm.h"
 
 static void on_connection(uv_stream_t *listener, int status);
@@ -37,12 +38,13 @@ int crater_load(crater_server *srv, const char *path) {
     crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", path, srv->last_error);
     return rc;
   }
-  crater__gen *old = srv->gen;
-  srv->gen = g;
-  srv->stats.generation = g->id;
+  rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", path, srv->last_error);
+    return rc;
+  }
   crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu in %.1f ms", path,
               (unsigned long long)g->id, (double)(uv_hrtime() - t0) / 1e6);
-  if (old != NULL) crater__gen_unref(old);
   return 0;
 }
 
@@ -51,6 +53,7 @@ const char *crater_last_error(const crater_server *srv) { return srv->last_error
 int crater_listen(crater_server *srv, const char *host, int port) {
   if (srv == NULL || host == NULL || port < 0 || port > 65535) return CRATER_EINVAL;
   if (srv->closing || srv->nlisteners == CRATER__MAX_LISTENERS) return CRATER_ESTATE;
+  if (crater__reload_start(srv) != 0) return CRATER_ELOAD; /* the app's on_start hooks */
   struct sockaddr_storage ss;
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
@@ -193,6 +196,7 @@ void crater_free(crater_server *srv) {
   crater__registry_free(srv);
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
+  crater__free(srv->stale_error);
   crater__free(srv);
 }
 

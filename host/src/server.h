@@ -46,6 +46,10 @@ struct crater_server {
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
+
+  /* Hot reload (reload.c). */
+  char *stale_error;             /* why the last crater_reload() failed while an older
+                                    generation serves; NULL once a load succeeds */
 };
 
 void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ...)

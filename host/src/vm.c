@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "json.h"
+#include "reload.h"
 
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int traceback(lua_State *L);
@@ -116,6 +117,7 @@ void crater__gen_ref(crater__gen *g) { g->refs++; }
 
 void crater__gen_unref(crater__gen *g) {
   if (--g->refs > 0) return;
+  crater__reload_stop(g); /* the app's on_stop hooks, if it ever served */
   lua_close(g->L);
   crater__free(g->idle);
   crater__free(g->app_path);

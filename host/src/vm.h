@@ -23,6 +23,8 @@ struct crater__gen {
   int *idle;              /* registry refs of finished coroutines, kept for reuse */
   int nidle, capidle;
   char *app_path;
+  int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
+  const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
 };
 
 /* What the core hands to Lua for one request. */

@@ -21,4 +21,7 @@
   XX(embed_inject_nested_and_truncated_stream) \
   XX(server_new_free)        \
   XX(server_load_error_names_line) \
-  XX(server_listen_bad_host)
+  XX(server_listen_bad_host)      \
+  XX(reload_swaps_generations_and_keeps_old_on_error) \
+  XX(reload_bad_arguments) \
+  XX(reload_hooks_run_and_failing_hook_keeps_old)
