@@ -126,7 +126,9 @@ CRATER_EXTERN int crater_load(crater_server *srv, const char *path);
  * requests in flight finish on the old one, which is closed after the last.
  * On failure returns CRATER_ELOAD (or CRATER_ENOMEM), the old generation
  * keeps serving, and crater_last_error() says file:line and why. Returns
- * CRATER_ENOAPP when nothing is loaded, CRATER_ESTATE while closing.
+ * CRATER_ENOAPP when nothing is loaded, CRATER_ESTATE while closing or when
+ * the app came from crater_load_string() (call that again instead: loading
+ * while serving is the same swap, hooks included).
  * Safe to call from any callback on the loop, also while requests run. */
 CRATER_EXTERN int crater_reload(crater_server *srv);
 

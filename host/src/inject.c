@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "conn.h"
+#include "reload.h"
 #include "vm.h"
 
 #define MAX_INJECT_HEADERS 128 /* as conn.c refuses more with 431 */
@@ -373,15 +374,23 @@ static int run(crater_server *srv, crater__gen *gfix, int fn_ref, const crater_r
     crater__reqinfo_init(&ri, req->method, c->head.data, c->url_len, c, c->seq);
     crater__response res;
     crater__gen *g = gfix != NULL ? gfix : srv->gen;
-    if (gfix == NULL) srv->stats.requests_total++; /* a crater.test app is not the server's */
-    rc = g == NULL ? CRATER_ENOAPP : crater__dispatch(g, fn_ref, &ri, &res);
-    if (rc == CRATER_ENOAPP) {
-      refused(srv, &b, 503, "no application loaded");
-    } else if (rc != 0) {
-      refused(srv, &b, 500, "the application's dispatcher failed; see the server log");
+    if (gfix == NULL && crater__reload_stale_body(srv, &b.body)) {
+      /* As over a socket: with --dev, a failed reload answers every request
+       * (counted there). */
+      b.status = 500;
+      add_header(&b, "Content-Type", 12, "application/problem+json", 24);
+      add_header(&b, "X-Crater-Stale", 14, "1", 1);
     } else {
-      collect(srv, g, &res, strcmp(req->method, "HEAD") == 0, &b);
-      crater__gen_unref(g);
+      if (gfix == NULL) srv->stats.requests_total++; /* a crater.test app is not the server's */
+      rc = g == NULL ? CRATER_ENOAPP : crater__dispatch(g, fn_ref, &ri, &res);
+      if (rc == CRATER_ENOAPP) {
+        refused(srv, &b, 503, "no application loaded");
+      } else if (rc != 0) {
+        refused(srv, &b, 500, "the application's dispatcher failed; see the server log");
+      } else {
+        collect(srv, g, &res, strcmp(req->method, "HEAD") == 0, &b);
+        crater__gen_unref(g);
+      }
     }
     rc = 0;
   }

@@ -32,6 +32,11 @@ int crater_reload(crater_server *srv) {
   if (srv == NULL) return CRATER_EINVAL;
   if (srv->gen == NULL) return CRATER_ENOAPP;
   if (srv->closing) return CRATER_ESTATE;
+  if (srv->gen->from_string) {
+    crater__set_error(srv, "%s was loaded from a string: reload it with crater_load_string()",
+                      srv->gen->app_path);
+    return CRATER_ESTATE;
+  }
   /* A copy: the serving generation's path is read once more after the swap,
    * when that generation may already be gone. */
   char *path = crater__strdup(srv->gen->app_path);
@@ -104,12 +109,11 @@ void crater__reload_stop(crater__gen *g) {
                 (unsigned long long)g->id, g->srv->last_error);
 }
 
-int crater__reload_stale_answer(crater_server *srv, crater__buf *out, int head_only, int close) {
+int crater__reload_stale_body(crater_server *srv, crater__buf *body) {
   if (!srv->cfg.dev || srv->stale_error == NULL) return 0;
   srv->stats.requests_total++;
   srv->stats.requests_refused++;
-  crater__buf body = {0};
-  crater__buf_appendz(&body, "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\","
+  crater__buf_appendz(body, "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\","
                              "\"status\":500,\"detail\":\"");
   /* JSON string escaping: the message quotes the app's source, so anything
    * may be in it. */
@@ -120,15 +124,21 @@ int crater__reload_stale_answer(crater_server *srv, crater__buf *out, int head_o
     if (ch == '"' || ch == '\\') {
       esc[0] = '\\';
       esc[1] = (char)ch;
-      crater__buf_append(&body, esc, 2);
+      crater__buf_append(body, esc, 2);
     } else if (ch < 0x20) {
       int k = snprintf(esc, sizeof(esc), "\\u%04x", ch);
-      crater__buf_append(&body, esc, (size_t)k);
+      crater__buf_append(body, esc, (size_t)k);
     } else {
-      crater__buf_append(&body, m + i, 1);
+      crater__buf_append(body, m + i, 1);
     }
   }
-  crater__buf_appendz(&body, "\",\"stale\":true}");
+  crater__buf_appendz(body, "\",\"stale\":true}");
+  return 1;
+}
+
+int crater__reload_stale_answer(crater_server *srv, crater__buf *out, int head_only, int close) {
+  crater__buf body = {0};
+  if (!crater__reload_stale_body(srv, &body)) return 0;
   crater__http_status_line(out, 500, crater__http_date_get(&srv->date));
   crater__buf_appendz(out, "Content-Type: application/problem+json\r\nX-Crater-Stale: 1\r\n"
                            "Content-Length: ");

@@ -27,6 +27,11 @@ int crater__reload_start(crater_server *srv);
  * just before closing the generation's lua_State. */
 void crater__reload_stop(crater__gen *g);
 
+/* With --dev, while the last reload failed, appends the problem+json body
+ * naming the error to body and returns 1 (counted as a refused request);
+ * else returns 0. */
+int crater__reload_stale_body(crater_server *srv, crater__buf *body);
+
 /* With --dev, while the last reload failed, requests are answered with its
  * error. Returns 1 and appends a complete 500 problem+json response with
  * X-Crater-Stale: 1 to out when that applies, else 0. */

@@ -219,12 +219,13 @@ int crater_load_string(crater_server *srv, const char *chunkname, const char *co
     crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", chunkname, srv->last_error);
     return rc;
   }
-  crater__gen *old = srv->gen;
-  srv->gen = g;
-  srv->stats.generation = g->id;
+  rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", chunkname, srv->last_error);
+    return rc;
+  }
   crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu", chunkname,
               (unsigned long long)g->id);
-  if (old != NULL) crater__gen_unref(old);
   return 0;
 }
 
@@ -233,6 +234,10 @@ int crater_listen_fd(crater_server *srv, int fd) {
   if (srv->closing || srv->nlisteners == CRATER__MAX_LISTENERS) {
     close(fd);
     return CRATER_ESTATE;
+  }
+  if (crater__reload_start(srv) != 0) { /* the app's on_start hooks */
+    close(fd);
+    return CRATER_ELOAD;
   }
   uv_tcp_t *t = crater__calloc(1, sizeof(*t));
   if (t == NULL) {

@@ -46,6 +46,7 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
   g->refs = 1;
   g->dispatch_ref = LUA_NOREF;
   g->app_path = crater__strdup(path);
+  g->from_string = code != NULL;
   g->L = luaL_newstate();
   if (g->L == NULL || g->app_path == NULL) goto failed_alloc;
   lua_State *L = g->L;

@@ -23,6 +23,7 @@ struct crater__gen {
   int *idle;              /* registry refs of finished coroutines, kept for reuse */
   int nidle, capidle;
   char *app_path;
+  int from_string;        /* loaded by crater_load_string: there is no file to reload */
   int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
   const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
 };

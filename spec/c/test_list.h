@@ -24,4 +24,5 @@
   XX(server_listen_bad_host)      \
   XX(reload_swaps_generations_and_keeps_old_on_error) \
   XX(reload_bad_arguments) \
-  XX(reload_hooks_run_and_failing_hook_keeps_old)
+  XX(reload_hooks_run_and_failing_hook_keeps_old) \
+  XX(reload_with_strings_fds_and_injection)
