@@ -464,17 +464,6 @@ static void reset_request(crater__conn *c) {
 /*  Answering                                                              */
 /* ===================================================================== */
 
-static int is_header(const char *name, size_t nlen, const char *want) {
-  size_t wlen = strlen(want);
-  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
-}
-
-static int has_crlf(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-  return 0;
-}
-
 static void write_response(crater__conn *c, const crater__response *res, int head_only) {
   crater_server *srv = c->srv;
   crater__buf *out = &c->out;
@@ -490,14 +479,14 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
     const char *name, *value;
     size_t nlen, vlen;
     crater__gen_header(res, i, &name, &nlen, &value, &vlen);
-    if (nlen == 0 || has_crlf(name, nlen) || has_crlf(value, vlen)) {
+    if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen)) {
       crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
       continue;
     }
     /* Framing is ours: the body length is known exactly. */
-    if (is_header(name, nlen, "content-length") || is_header(name, nlen, "transfer-encoding"))
+    if (crater__http_is_header(name, nlen, "content-length") || crater__http_is_header(name, nlen, "transfer-encoding"))
       continue;
-    if (is_header(name, nlen, "connection")) {
+    if (crater__http_is_header(name, nlen, "connection")) {
       if (vlen == 5 && strncasecmp(value, "close", 5) == 0) c->flags &= ~CONN_F_KEEPALIVE;
       continue;
     }

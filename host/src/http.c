@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *crater__http_reason(int status) {
   switch (status) {
@@ -58,4 +59,15 @@ int crater__http_problem(crater__buf *out, int status, const char *detail,
   if (rc == 0) rc = crater__buf_append(out, body.data, body.len);
   crater__buf_free(&body);
   return rc;
+}
+
+int crater__http_is_header(const char *name, size_t nlen, const char *want) {
+  size_t wlen = strlen(want);
+  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
+}
+
+int crater__http_has_crlf(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
 }

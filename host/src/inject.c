@@ -192,17 +192,6 @@ static void add_header(builder *b, const char *name, size_t nlen, const char *va
   add(b, &b->offs, (const char *)&o, sizeof(o));
 }
 
-static int is_header(const char *name, size_t nlen, const char *want) {
-  size_t wlen = strlen(want);
-  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
-}
-
-static int has_crlf(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-  return 0;
-}
-
 /* The answer the core gives itself (conn.c's refuse() for a socket). */
 static void refused(crater_server *srv, builder *b, int status, const char *why) {
   srv->stats.requests_refused++;
@@ -223,12 +212,12 @@ static void collect(crater_server *srv, crater__gen *g, crater__response *res, i
     const char *name, *value;
     size_t nlen, vlen;
     crater__gen_header(res, i, &name, &nlen, &value, &vlen);
-    if (nlen == 0 || has_crlf(name, nlen) || has_crlf(value, vlen)) {
+    if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen)) {
       crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
       continue;
     }
-    if (is_header(name, nlen, "content-length") || is_header(name, nlen, "transfer-encoding") ||
-        is_header(name, nlen, "connection"))
+    if (crater__http_is_header(name, nlen, "content-length") || crater__http_is_header(name, nlen, "transfer-encoding") ||
+        crater__http_is_header(name, nlen, "connection"))
       continue;
     add_header(b, name, nlen, value, vlen);
   }
@@ -442,7 +431,7 @@ static int check_request(crater_server *srv, const crater_request *req, size_t *
   for (size_t i = 0; i < req->nheaders; i++) {
     const crater_header *h = &req->headers[i];
     if (h->name == NULL || h->name_len == 0 || (h->value == NULL && h->value_len > 0) ||
-        has_crlf(h->name, h->name_len) || (h->value && has_crlf(h->value, h->value_len)) ||
+        crater__http_has_crlf(h->name, h->name_len) || (h->value && crater__http_has_crlf(h->value, h->value_len)) ||
         memchr(h->name, ':', h->name_len) != NULL) {
       crater__set_error(srv, "request header %zu has an empty name, a ':' in its name, or CR/LF/NUL", i);
       return CRATER_EINVAL;

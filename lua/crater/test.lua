@@ -56,14 +56,7 @@ function Response:header_values(name)
 end
 
 -- res.headers["Content-Type"] and res.headers["content-type"] both work.
-local headers_mt = {
-  __index = function(t, k)
-    if type(k) ~= "string" then return nil end
-    local lk = lower(k)
-    if lk == k then return nil end
-    return rawget(t, lk)
-  end,
-}
+local headers_mt = require("crater.request").headers_mt -- case-insensitive lookups
 
 local function new_response(status, body, flat, truncated)
   local h = {}
