@@ -8,10 +8,13 @@
  *  - Functions that can fail return 0 or a negative CRATER_E* code; the
  *    message for a code is crater_strerror(code). Details of the last load
  *    error (file:line: message) are available from crater_last_error(srv).
- *  - Handles are opaque. A server belongs to the thread running its loop: no
- *    function here may be called on one server from two threads at once.
- *    Different servers on different loops/threads are independent (the
- *    library keeps no global mutable state).
+ *  - Handles are opaque. Thread safety: a server belongs to the thread
+ *    running its loop; call its functions, and expect its callbacks, on that
+ *    thread only (no function here may be called on one server from two
+ *    threads at once). Different servers on different loops/threads are
+ *    independent: the library keeps no global mutable state. The functions
+ *    taking no server (crater_version, crater_strerror, crater_err_name,
+ *    crater_config_default) are safe from any thread.
  *  - The library never installs signal handlers, never calls exit().
  *  - Callbacks never run inside the call that registers them.
  */
@@ -21,6 +24,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+/* LuaJIT's headers have no C++ guard of their own. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+#include <lua.h>
+#include <lauxlib.h>
+#ifdef __cplusplus
+}
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,6 +101,7 @@ typedef struct {
   uint64_t requests_total;
   uint64_t requests_refused;    /* answered 4xx/5xx by the C core before Lua */
   uint64_t generation;          /* number of the serving Lua generation, 0 if none */
+  uint64_t requests_injected;   /* of requests_total, those that came through crater_inject*() */
 } crater_stats;
 
 CRATER_EXTERN const char *crater_version(void);
@@ -106,12 +120,26 @@ CRATER_EXTERN int crater_new(crater_server **out, uv_loop_t *loop, const crater_
  * crater_last_error() says file:line and why. */
 CRATER_EXTERN int crater_load(crater_server *srv, const char *path);
 
+/* Reloads the app from the serving generation's file: builds a new
+ * generation (fresh lua_State and package.loaded, app loaded, hooks run)
+ * beside the serving one. Only if that succeeds do new requests go to it;
+ * requests in flight finish on the old one, which is closed after the last.
+ * On failure returns CRATER_ELOAD (or CRATER_ENOMEM), the old generation
+ * keeps serving, and crater_last_error() says file:line and why. Returns
+ * CRATER_ENOAPP when nothing is loaded, CRATER_ESTATE while closing or when
+ * the app came from crater_load_string() (call that again instead: loading
+ * while serving is the same swap, hooks included).
+ * Safe to call from any callback on the loop, also while requests run. */
+CRATER_EXTERN int crater_reload(crater_server *srv);
+
 /* Message for the last failed call on this server ("" if none). Valid until the next call. */
 CRATER_EXTERN const char *crater_last_error(const crater_server *srv);
 
 /* Starts listening on host:port (IPv4 or IPv6 literal, or "localhost").
  * May be called several times for several listeners. On failure the handle
- * it opened closes on the loop's next run: run the loop before freeing. */
+ * it opened closes on the loop's next run: run the loop before freeing.
+ * The first listen starts the loaded app: its on_start hooks run, and if
+ * one fails this returns CRATER_ELOAD (crater_last_error() says why). */
 CRATER_EXTERN int crater_listen(crater_server *srv, const char *host, int port);
 
 /* Stops accepting, lets in-flight requests finish (cfg.grace_ms at most),
@@ -131,6 +159,117 @@ CRATER_EXTERN void crater_get_stats(const crater_server *srv, crater_stats *out)
 
 /* Number of the first port the server listens on (useful with port 0). */
 CRATER_EXTERN int crater_bound_port(const crater_server *srv);
+
+/* ------------------------------------------------------------------------ */
+/*  Loading and listening, more ways                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Like crater_load() for an app held in memory: `code` (`len` bytes) is the
+ * source of a chunk returning an app. `chunkname` names it in error messages
+ * ("name:3: ..."); `require` of the app's own modules searches the current
+ * directory. Returns 0, CRATER_EINVAL, CRATER_ENOMEM or CRATER_ELOAD. */
+CRATER_EXTERN int crater_load_string(crater_server *srv, const char *chunkname, const char *code,
+                                     size_t len);
+
+/* Serves on a socket the caller already bound and put in listening state
+ * (socket activation, privileged ports). The server owns fd from then on and
+ * closes it in crater_close(), also when this call fails. Can be mixed with
+ * crater_listen(); 16 listeners at most. */
+CRATER_EXTERN int crater_listen_fd(crater_server *srv, int fd);
+
+/* ------------------------------------------------------------------------ */
+/*  Exposing C to Lua                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Makes `require(name)` in the app call open(L) (with the name as argument 1)
+ * and return its result, like package.preload. Registrations are applied to
+ * every Lua state the server creates from then on: the next crater_load() and
+ * every reload. Names "crater" and "crater.*" are reserved (CRATER_EINVAL).
+ * Registering a name again replaces it for later generations. */
+CRATER_EXTERN int crater_register(crater_server *srv, const char *name, lua_CFunction open);
+
+/* Makes `require(name)` return a table of the functions in fns (terminated
+ * by {NULL, NULL}; copied, so it need not outlive the call). Each function
+ * gets `ctx` as its first upvalue: crater_lua_context(L) returns it. */
+CRATER_EXTERN int crater_register_module(crater_server *srv, const char *name, const luaL_Reg *fns,
+                                         void *ctx);
+
+/* Inside a function registered with crater_register_module(): its ctx. */
+CRATER_EXTERN void *crater_lua_context(lua_State *L);
+
+/* The server whose Lua state L (or a coroutine of it) is; NULL for a state
+ * the library did not create. With crater_get_data() this reaches the host's
+ * context from any C function, registered through either call. */
+CRATER_EXTERN crater_server *crater_lua_server(lua_State *L);
+
+/* ------------------------------------------------------------------------ */
+/*  Requests without a socket                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* One header field. Lengths are in bytes; strings need no NUL. */
+typedef struct {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} crater_header;
+
+/* For string literals: CRATER_HEADER("Accept", "application/json"). */
+#define CRATER_HEADER(n, v) { (n), sizeof(n) - 1, (v), sizeof(v) - 1 }
+
+/* An injected request. Everything is copied by the call that takes it. */
+typedef struct {
+  const char *method;            /* "GET", "POST", ...: an upper-case token */
+  const char *url;               /* origin form, with the query: "/items?limit=2" */
+  size_t url_len;                /* 0: strlen(url) */
+  const crater_header *headers;  /* may be NULL when nheaders is 0 */
+  size_t nheaders;
+  const char *body;              /* may be NULL when body_len is 0 */
+  size_t body_len;
+} crater_request;
+
+/* The answer, as a socket client would get it minus the framing: no Date,
+ * Server, Content-Length, Transfer-Encoding or Connection fields, and a
+ * streamed body already joined into one. Content-Type, when there is one, is
+ * headers[0]. Strings are NUL-terminated too. Read-only. */
+typedef struct {
+  int status;
+  const crater_header *headers;
+  size_t nheaders;
+  const char *body;
+  size_t body_len;
+  int truncated;                 /* 1: a streamed body failed midway (a socket
+                                    client would see the connection close) */
+} crater_response;
+
+/* Called with status 0 and the response, or with a negative CRATER_E* code
+ * and res NULL (then no response exists: out of memory, server closing).
+ * res is valid only during the call. */
+typedef void (*crater_inject_cb)(crater_server *srv, int status, const crater_response *res,
+                                 void *udata);
+
+/* Queues a request through the same pipeline as one read from a socket
+ * (URL splitting, routing, hooks, error handlers, problem+json answers,
+ * 503 without an app). cb runs on the loop thread, on a later loop
+ * iteration, never inside this call. Counts in stats.requests_total and
+ * requests_injected; crater_close() waits for queued injections (do not
+ * crater_free() a server with injections queued: close it first). Returns 0,
+ * CRATER_EINVAL (bad method, url or arguments), CRATER_ENOMEM or
+ * CRATER_ESTATE (the server is closing). */
+CRATER_EXTERN int crater_inject(crater_server *srv, const crater_request *req,
+                                crater_inject_cb cb, void *udata);
+
+/* Runs the request now, inside this call, and sets *out to a response the
+ * caller frees with crater_response_free(). Needs no running loop (tests,
+ * a request from a C function called by Lua). Returns 0, CRATER_EINVAL or
+ * CRATER_ENOMEM. NOTE: a handler that yields to wait on the loop is answered
+ * 500 today, as over a socket; once handlers can wait, this call will return
+ * CRATER_ESTATE for them and only crater_inject() will wait. */
+CRATER_EXTERN int crater_inject_sync(crater_server *srv, const crater_request *req,
+                                     crater_response **out);
+
+/* Frees a response from crater_inject_sync(). NULL is ignored. */
+CRATER_EXTERN void crater_response_free(crater_response *res);
 
 #ifdef __cplusplus
 }

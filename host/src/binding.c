@@ -106,6 +106,9 @@ int crater__binding_open(lua_State *L) {
   lua_pushlightuserdata(L, g);
   lua_pushcclosure(L, host_log, 1);
   lua_setfield(L, -2, "log");
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, crater__inject_lua, 1);
+  lua_setfield(L, -2, "inject");
   lua_pushboolean(L, g->srv->cfg.dev);
   lua_setfield(L, -2, "dev");
   return 1;

@@ -11,6 +11,7 @@ typedef struct {
   int workers;
   const char *command;  /* NULL (serve), "routes" or "openapi" */
   const char *app;
+  int reload;           /* --reload: watch the app's directory and reload on change */
 } crater_cli_opts;
 
 /* Serves in this process until SIGTERM/SIGINT; returns the exit status.
@@ -19,5 +20,8 @@ int crater_cli_serve(const crater_cli_opts *o, int worker);
 
 /* Forks o->workers workers and supervises them; returns the exit status. */
 int crater_cli_supervise(const crater_cli_opts *o);
+
+/* `crater test SPEC...`: runs each spec script in a Crater VM; exit status. */
+int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs);
 
 #endif

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "watch.h"
 
 typedef struct {
   crater_server *srv;
   uv_signal_t sigterm, sigint, sighup;
   int stopping;
+  crater__watch *watch;     /* --reload; NULL otherwise */
 } serve_state;
 
 static void on_closed(crater_server *srv) {
@@ -18,6 +20,7 @@ static void on_closed(crater_server *srv) {
   uv_close((uv_handle_t *)&st->sigterm, NULL);
   uv_close((uv_handle_t *)&st->sigint, NULL);
   uv_close((uv_handle_t *)&st->sighup, NULL);
+  crater__watch_stop(st->watch);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -30,8 +33,9 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
 }
 
 static void on_hup(uv_signal_t *h, int signum) {
-  (void)h;
-  (void)signum; /* reload arrives with the hot-reload work; ignore until then */
+  serve_state *st = h->data;
+  (void)signum;
+  if (!st->stopping) crater_reload(st->srv); /* logs the outcome; a failure keeps the old app */
 }
 
 int crater_cli_serve(const crater_cli_opts *o, int worker) {
@@ -69,6 +73,8 @@ int crater_cli_serve(const crater_cli_opts *o, int worker) {
   uv_signal_start(&st.sigterm, on_stop_signal, SIGTERM);
   uv_signal_start(&st.sigint, on_stop_signal, SIGINT);
   uv_signal_start(&st.sighup, on_hup, SIGHUP);
+  if (o->reload && crater__watch_start(st.srv, o->app, &st.watch) != 0)
+    fprintf(stderr, "crater: --reload: not watching %s (see above); SIGHUP still reloads\n", o->app);
   if (worker > 0)
     fprintf(stderr, "crater[%d]: worker %d serving %s on http://%s:%d\n", (int)getpid(), worker,
             o->app, o->host, crater_bound_port(st.srv));

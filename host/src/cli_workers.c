@@ -22,7 +22,9 @@ static pid_t spawn(const crater_cli_opts *o, int n) {
   if (pid == 0) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
+    /* Ignored, not default, until the worker's loop handles it: a reload
+     * relayed while a worker starts must not kill it. */
+    signal(SIGHUP, SIG_IGN);
     _exit(crater_cli_serve(o, n));
   }
   return pid;

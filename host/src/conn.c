@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "alloc.h"
+#include "reload.h"
 #include "vm.h"
 
 #define MAX_HEADERS 128
@@ -428,7 +429,11 @@ static int on_message_complete(llhttp_t *p) {
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
-  dispatch(c);
+  /* --dev after a failed reload: say so rather than serve the old code. */
+  if (c->srv->stale_error == NULL ||
+      !crater__reload_stale_answer(c->srv, &c->out, c->parser.method == HTTP_HEAD,
+                                   !(c->flags & CONN_F_KEEPALIVE)))
+    dispatch(c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
   if (c->flags & (CONN_F_STREAMING | CONN_F_FINISH)) return HPE_PAUSED; /* stream_end resumes parsing */
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
@@ -459,17 +464,6 @@ static void reset_request(crater__conn *c) {
 /*  Answering                                                              */
 /* ===================================================================== */
 
-static int is_header(const char *name, size_t nlen, const char *want) {
-  size_t wlen = strlen(want);
-  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
-}
-
-static int has_crlf(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-  return 0;
-}
-
 static void write_response(crater__conn *c, const crater__response *res, int head_only) {
   crater_server *srv = c->srv;
   crater__buf *out = &c->out;
@@ -485,14 +479,14 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
     const char *name, *value;
     size_t nlen, vlen;
     crater__gen_header(res, i, &name, &nlen, &value, &vlen);
-    if (nlen == 0 || has_crlf(name, nlen) || has_crlf(value, vlen)) {
+    if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen)) {
       crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
       continue;
     }
     /* Framing is ours: the body length is known exactly. */
-    if (is_header(name, nlen, "content-length") || is_header(name, nlen, "transfer-encoding"))
+    if (crater__http_is_header(name, nlen, "content-length") || crater__http_is_header(name, nlen, "transfer-encoding"))
       continue;
-    if (is_header(name, nlen, "connection")) {
+    if (crater__http_is_header(name, nlen, "connection")) {
       if (vlen == 5 && strncasecmp(value, "close", 5) == 0) c->flags &= ~CONN_F_KEEPALIVE;
       continue;
     }
@@ -529,33 +523,11 @@ static void dispatch(crater__conn *c) {
   }
   const char *url = c->head.data;
   size_t url_len = c->url_len;
-  /* absolute-form (GET http://host/path): keep only the path. */
-  if (url_len > 7 && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
-    const char *s = memchr(url + 8, '/', url_len - 8);
-    size_t skip = s ? (size_t)(s - url) : url_len;
-    url += skip;
-    url_len -= skip;
-    if (url_len == 0) {
-      url = "/";
-      url_len = 1;
-    }
-  }
-  const char *q = memchr(url, '?', url_len);
-  crater__reqinfo ri;
-  ri.method = llhttp_method_name((llhttp_method_t)c->parser.method);
-  ri.path = url;
-  ri.path_len = q ? (size_t)(q - url) : url_len;
-  ri.query = q ? q + 1 : "";
-  ri.query_len = q ? url_len - ri.path_len - 1 : 0;
-  const char *hash = memchr(ri.query, '#', ri.query_len);
-  if (hash) ri.query_len = (size_t)(hash - ri.query);
-  ri.conn = c;
-  ri.seq = c->seq;
-
+  crater__reqinfo ri; /* URL splitting and the call are shared with inject.c */
+  crater__reqinfo_init(&ri, llhttp_method_name((llhttp_method_t)c->parser.method), url, url_len,
+                       c, c->seq);
   crater__response res;
-  crater__gen_ref(g);
-  if (crater__gen_call(g, &ri, &res) != 0) {
-    crater__gen_unref(g);
+  if (crater__dispatch(g, LUA_NOREF, &ri, &res) != 0) {
     refuse(c, 500, "the application's dispatcher failed; see the server log");
     return;
   }
@@ -673,8 +645,31 @@ static void stream_end(crater__conn *c, int ok) {
 /*  Writing                                                                */
 /* ===================================================================== */
 
+/* Flags under which a finished write has follow-up work (write_cb's). */
+#define CONN_F_AFTER_WRITE \
+  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_STREAMING | CONN_F_STREAM_WAIT)
+
 static void flush(crater__conn *c) {
   if ((c->flags & (CONN_F_WRITING | CONN_F_CLOSED)) || c->out.len == 0) return;
+  if (!(c->flags & CONN_F_AFTER_WRITE)) {
+    /* Most responses fit in the socket buffer. Writing them directly skips
+     * libuv's write request, whose completion re-queues the fd's epoll
+     * registration: one epoll_ctl per response otherwise. */
+    uv_buf_t d = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &d, 1);
+    if (n == (int)c->out.len) {
+      c->out.len = 0;
+      return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      crater__conn_close(c);
+      return;
+    }
+    if (n > 0) {
+      memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+      c->out.len -= (size_t)n;
+    }
+  }
   crater__buf tmp = c->wbuf;
   c->wbuf = c->out;
   c->out = tmp;

@@ -81,4 +81,13 @@ int crater__http_status_line(crater__buf *out, int status, const char *date);
 int crater__http_problem(crater__buf *out, int status, const char *detail,
                          const char *date, int close);
 
+/* 1 when the header name (nlen bytes) is want, ignoring case. */
+int crater__http_is_header(const char *name, size_t nlen, const char *want);
+
+/* 1 when s holds CR, LF or NUL: such a header from Lua would split the response. */
+int crater__http_has_crlf(const char *s, size_t n);
+
+/* Appends only the problem+json body of the above (injected requests). */
+int crater__http_problem_body(crater__buf *out, int status, const char *detail);
+
 #endif

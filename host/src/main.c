@@ -14,6 +14,7 @@
 
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
+    "       crater test SPEC.lua...         run specs that use crater.test (no sockets)\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
     "       crater openapi APP.lua          print the app's OpenAPI 3.1 document\n"
     "       crater --help | --version\n"
@@ -24,6 +25,8 @@ static const char usage[] =
     "  --workers N            N worker processes sharing the port with SO_REUSEPORT\n"
     "                         (default 1: serve in this process)\n"
     "  --dev                  development mode: tracebacks in 500 responses\n"
+    "  --reload               reload when a .lua file under the app's directory changes\n"
+    "                         (SIGHUP reloads too, with or without this flag)\n"
     "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
     "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
     "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
@@ -77,6 +80,10 @@ static int bad_value(const char *flag, const char *value, const char *want) {
 static int parse_args(int argc, char **argv, crater_cli_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    if (o->command == NULL && o->app == NULL && strcmp(a, "test") == 0) {
+      o->command = a; /* `crater test SPEC...`: every later argument is a spec */
+      continue;
+    }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(usage, stdout);
       return 0;
@@ -87,6 +94,10 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
     }
     if (strcmp(a, "--dev") == 0) {
       o->cfg.dev = 1;
+      continue;
+    }
+    if (strcmp(a, "--reload") == 0) {
+      o->reload = 1;
       continue;
     }
     if (a[0] == '-' && a[1] == '-') {
@@ -133,7 +144,7 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       o->command = a;
       continue;
     }
-    if (o->app != NULL) {
+    if (o->app != NULL && !(o->command != NULL && strcmp(o->command, "test") == 0)) {
       fprintf(stderr, "crater: more than one app given ('%s' and '%s')\n", o->app, a);
       return 2;
     }
@@ -162,6 +173,27 @@ static int describe_app(crater_cli_opts *o) {
   return rc == 0 ? 0 : 1;
 }
 
+/* `crater test`: every non-option argument after "test" is a spec. */
+static int run_tests(int argc, char **argv, crater_cli_opts *o) {
+  char **specs = calloc((size_t)argc, sizeof(*specs));
+  int n = 0, seen = 0;
+  if (specs == NULL) return 1;
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1] == '-') {
+      if (strcmp(argv[i], "--dev") != 0) i++; /* its value */
+      continue;
+    }
+    if (!seen && strcmp(argv[i], "test") == 0) {
+      seen = 1;
+      continue;
+    }
+    specs[n++] = argv[i];
+  }
+  int rc = crater_cli_test(o, n, specs);
+  free(specs);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   crater_cli_opts o;
   memset(&o, 0, sizeof(o));
@@ -171,6 +203,7 @@ int main(int argc, char **argv) {
   o.workers = 1;
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
+  if (o.command != NULL && strcmp(o.command, "test") == 0) return run_tests(argc, argv, &o);
   if (access(o.app, R_OK) != 0) {
     fprintf(stderr, "crater: cannot read app '%s': %s\n", o.app, strerror(errno));
     return 1;

@@ -1,9 +1,11 @@
 /* server.c - the crater_server object: create, load, listen, close. */
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "conn.h"
+#include "reload.h"
 #include "vm.h"
 
 static void on_connection(uv_stream_t *listener, int status);
@@ -16,7 +18,7 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
   if (srv == NULL) return CRATER_ENOMEM;
   srv->loop = loop;
   srv->cfg = cfg ? *cfg : crater_config_default();
-  srv->lua_path = crater__strdup(srv->cfg.lua_path ? srv->cfg.lua_path : CRATER_LUA_DIR);
+  srv->lua_path = crater__lua_dir(srv->cfg.lua_path);
   if (srv->lua_path == NULL) {
     crater__free(srv);
     return CRATER_ENOMEM;
@@ -36,12 +38,13 @@ int crater_load(crater_server *srv, const char *path) {
     crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", path, srv->last_error);
     return rc;
   }
-  crater__gen *old = srv->gen;
-  srv->gen = g;
-  srv->stats.generation = g->id;
+  rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", path, srv->last_error);
+    return rc;
+  }
   crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu in %.1f ms", path,
               (unsigned long long)g->id, (double)(uv_hrtime() - t0) / 1e6);
-  if (old != NULL) crater__gen_unref(old);
   return 0;
 }
 
@@ -50,6 +53,7 @@ const char *crater_last_error(const crater_server *srv) { return srv->last_error
 int crater_listen(crater_server *srv, const char *host, int port) {
   if (srv == NULL || host == NULL || port < 0 || port > 65535) return CRATER_EINVAL;
   if (srv->closing || srv->nlisteners == CRATER__MAX_LISTENERS) return CRATER_ESTATE;
+  if (crater__reload_start(srv) != 0) return CRATER_ELOAD; /* the app's on_start hooks */
   struct sockaddr_storage ss;
   if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
@@ -162,6 +166,7 @@ static void grace_timer_cb(uv_timer_t *t) {
 
 void crater__server_maybe_done(crater_server *srv) {
   if (!srv->closing || srv->conns != NULL) return;
+  if (crater__inject_pending(srv)) return; /* the last injection calls back here */
   /* Only the grace timer left: close it; its callback finishes the close. */
   if (srv->open_handles == 1 && !uv_is_closing((uv_handle_t *)&srv->grace_timer)) {
     uv_close((uv_handle_t *)&srv->grace_timer, grace_closed);
@@ -188,8 +193,10 @@ void crater_free(crater_server *srv) {
     crater__free(c);
     c = next;
   }
+  crater__registry_free(srv);
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
+  crater__free(srv->stale_error);
   crater__free(srv);
 }
 
@@ -198,3 +205,61 @@ void crater_get_stats(const crater_server *srv, crater_stats *out) { *out = srv-
 void crater_set_data(crater_server *srv, void *data) { srv->data = data; }
 
 void *crater_get_data(const crater_server *srv) { return srv->data; }
+
+/* ===================================================================== */
+/*  Embedding: more ways to load and to listen                             */
+/* ===================================================================== */
+
+int crater_load_string(crater_server *srv, const char *chunkname, const char *code, size_t len) {
+  if (srv == NULL || chunkname == NULL || code == NULL) return CRATER_EINVAL;
+  srv->last_error[0] = '\0';
+  crater__gen *g;
+  int rc = crater__gen_load_string(srv, chunkname, code, len, &g);
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", chunkname, srv->last_error);
+    return rc;
+  }
+  rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
+  if (rc != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", chunkname, srv->last_error);
+    return rc;
+  }
+  crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu", chunkname,
+              (unsigned long long)g->id);
+  return 0;
+}
+
+int crater_listen_fd(crater_server *srv, int fd) {
+  if (srv == NULL || fd < 0) return CRATER_EINVAL;
+  if (srv->closing || srv->nlisteners == CRATER__MAX_LISTENERS) {
+    close(fd);
+    return CRATER_ESTATE;
+  }
+  if (crater__reload_start(srv) != 0) { /* the app's on_start hooks */
+    close(fd);
+    return CRATER_ELOAD;
+  }
+  uv_tcp_t *t = crater__calloc(1, sizeof(*t));
+  if (t == NULL) {
+    close(fd);
+    return CRATER_ENOMEM;
+  }
+  int rc = uv_tcp_init(srv->loop, t);
+  if (rc != 0) {
+    crater__free(t);
+    close(fd);
+    crater__set_error(srv, "socket: %s", uv_strerror(rc));
+    return CRATER_ELISTEN;
+  }
+  t->data = srv;
+  rc = uv_tcp_open(t, fd);
+  if (rc != 0) close(fd); /* not the handle's yet */
+  if (rc == 0) rc = uv_listen((uv_stream_t *)t, 1024, on_connection);
+  if (rc != 0) {
+    crater__set_error(srv, "listen on fd %d: %s", fd, uv_strerror(rc));
+    uv_close((uv_handle_t *)t, (uv_close_cb)crater__free);
+    return CRATER_ELISTEN;
+  }
+  srv->listeners[srv->nlisteners++] = t;
+  return 0;
+}

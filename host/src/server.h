@@ -38,10 +38,18 @@ struct crater_server {
 
   char *read_buf;                /* shared by all connections: parsed before read_cb returns */
 
+  /* Embedding (register.c, inject.c). */
+  struct crater__registry *registry; /* C modules to preload into every new Lua state */
+  int injecting;                 /* crater_inject() jobs queued; crater_close() waits for them */
+
   crater_stats stats;
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
+
+  /* Hot reload (reload.c). */
+  char *stale_error;             /* why the last crater_reload() failed while an older
+                                    generation serves; NULL once a load succeeds */
 };
 
 void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ...)
@@ -53,5 +61,8 @@ void crater__set_error(crater_server *srv, const char *fmt, ...)
 void crater__server_conn_closed(crater_server *srv, crater__conn *c);
 /* Called when something that may end a shutdown happened. */
 void crater__server_maybe_done(crater_server *srv);
+
+/* The directory of the crater/ Lua modules (luadir.c). */
+char *crater__lua_dir(const char *configured); /* owned copy, NULL: out of memory */
 
 #endif

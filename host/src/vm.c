@@ -9,20 +9,44 @@
 
 #include "alloc.h"
 #include "json.h"
+#include "reload.h"
 
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int traceback(lua_State *L);
+static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
 static int get_thread(crater__gen *g, lua_State **T, int *ref);
+static int load_gen(crater_server *srv, const char *path, const char *code, size_t len, int script,
+                    crater__gen **out);
 
 #define MAX_IDLE_THREADS 256
 
 int crater__gen_load(crater_server *srv, const char *path, crater__gen **out) {
+  return load_gen(srv, path, NULL, 0, 0, out);
+}
+
+int crater__gen_load_string(crater_server *srv, const char *name, const char *code, size_t len,
+                            crater__gen **out) {
+  return load_gen(srv, name, code, len, 0, out);
+}
+
+int crater__gen_run_script(crater_server *srv, const char *path) {
+  crater__gen *g;
+  int rc = load_gen(srv, path, NULL, 0, 1, &g);
+  if (rc == 0) crater__gen_unref(g);
+  return rc;
+}
+
+/* path names the app: the file read when code is NULL, else the chunk name.
+ * A script (`crater test`) runs like an app but need not return one. */
+static int load_gen(crater_server *srv, const char *path, const char *code, size_t len, int script,
+                    crater__gen **out) {
   crater__gen *g = crater__calloc(1, sizeof(*g));
   if (g == NULL) return CRATER_ENOMEM;
   g->srv = srv;
   g->refs = 1;
   g->dispatch_ref = LUA_NOREF;
   g->app_path = crater__strdup(path);
+  g->from_string = code != NULL;
   g->L = luaL_newstate();
   if (g->L == NULL || g->app_path == NULL) goto failed_alloc;
   lua_State *L = g->L;
@@ -36,18 +60,24 @@ int crater__gen_load(crater_server *srv, const char *path, crater__gen **out) {
   lua_pushcclosure(L, crater__binding_open, 1);
   lua_setfield(L, -2, "crater.host");
   lua_pop(L, 2);
-  if (set_package_path(L, srv->lua_path, path) != 0) goto failed_alloc;
+  crater__registry_apply(srv, L); /* the embedder's C modules, in every new state */
+  if (set_package_path(L, srv->lua_path, code ? "." : path) != 0) goto failed_alloc;
 
   /* Load the file, run it, and hand its result to crater.app's entry(),
    * which checks it is an app and returns the dispatcher. */
   lua_pushcfunction(L, traceback);
-  if (luaL_loadfile(L, path) != 0) {
+  if ((code ? load_chunk(L, path, code, len) : luaL_loadfile(L, path)) != 0) {
     crater__set_error(srv, "%s", lua_tostring(L, -1));
     goto failed_lua;
   }
   if (lua_pcall(L, 0, 1, 1) != 0) {
     crater__set_error(srv, "%s", lua_tostring(L, -1));
     goto failed_lua;
+  }
+  if (script) {
+    lua_settop(L, 0);
+    *out = g;
+    return 0;
   }
   lua_getglobal(L, "require");
   lua_pushliteral(L, "crater.app");
@@ -72,6 +102,7 @@ int crater__gen_load(crater_server *srv, const char *path, crater__gen **out) {
 
 failed_lua:
   lua_close(g->L);
+  crater__free(g->idle); /* the chunk may have run requests (crater.test) */
   crater__free(g->app_path);
   crater__free(g);
   return CRATER_ELOAD;
@@ -87,6 +118,7 @@ void crater__gen_ref(crater__gen *g) { g->refs++; }
 
 void crater__gen_unref(crater__gen *g) {
   if (--g->refs > 0) return;
+  crater__reload_stop(g); /* the app's on_stop hooks, if it ever served */
   lua_close(g->L);
   crater__free(g->idle);
   crater__free(g->app_path);
@@ -94,10 +126,14 @@ void crater__gen_unref(crater__gen *g) {
 }
 
 int crater__gen_call(crater__gen *g, const crater__reqinfo *ri, crater__response *res) {
+  return crater__gen_call_ref(g, g->dispatch_ref, ri, res);
+}
+
+int crater__gen_call_ref(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res) {
   lua_State *T;
   int ref;
   if (get_thread(g, &T, &ref) != 0) return CRATER_ENOMEM;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, g->dispatch_ref);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, fn_ref);
   lua_pushstring(T, ri->method);
   lua_pushlstring(T, ri->path, ri->path_len);
   lua_pushlstring(T, ri->query, ri->query_len);
@@ -218,6 +254,15 @@ static int get_thread(crater__gen *g, lua_State **T, int *ref) {
   if (*T == NULL) return -1;
   *ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
+}
+
+/* A string app's chunk name: "=name" makes messages read "name:3: ...". */
+static int load_chunk(lua_State *L, const char *name, const char *code, size_t len) {
+  if (name[0] == '=' || name[0] == '@') return luaL_loadbuffer(L, code, len, name);
+  lua_pushfstring(L, "=%s", name);
+  int rc = luaL_loadbuffer(L, code, len, lua_tostring(L, -1));
+  lua_remove(L, -2);
+  return rc;
 }
 
 static int traceback(lua_State *L) {

@@ -23,6 +23,9 @@ struct crater__gen {
   int *idle;              /* registry refs of finished coroutines, kept for reuse */
   int nidle, capidle;
   char *app_path;
+  int from_string;        /* loaded by crater_load_string: there is no file to reload */
+  int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
+  const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
 };
 
 /* What the core hands to Lua for one request. */
@@ -71,6 +74,40 @@ void crater__gen_abandon(crater__gen *g, crater__response *res);
 /* Asks crater.app to describe the app ("routes"): appends the text to out.
  * Returns 0, or CRATER_ELOAD with the error in srv->last_error. */
 int crater__gen_describe(crater__gen *g, const char *what, crater__buf *out);
+
+/* dispatch.c: what socket and injected requests share. reqinfo_init splits
+ * url into path and query (dropping an absolute-form's scheme and host and a
+ * fragment). dispatch references g and runs its app's dispatcher (or the one
+ * at registry ref fn_ref, unless LUA_NOREF): 0 with *res filled and g
+ * referenced (the caller ends with crater__gen_done or the stream, then
+ * crater__gen_unref); CRATER_EHANDLER or CRATER_ENOMEM (answer 500, g not
+ * referenced). The caller counts the request and answers 503 without a g. */
+void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *url, size_t url_len,
+                          crater__conn *conn, uint64_t seq);
+int crater__dispatch(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
+
+/* Like crater__gen_call with a dispatcher other than the app's: fn_ref is a
+ * registry reference in g->L (crater.test's client of an app object). */
+int crater__gen_call_ref(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
+
+/* Loads an app from memory (crater_load_string). */
+int crater__gen_load_string(crater_server *srv, const char *name, const char *code, size_t len,
+                            crater__gen **out);
+
+/* Runs a script (not an app) in a fresh state set up like a generation's,
+ * with crater.host and the registered modules: `crater test`. Returns 0, or
+ * CRATER_ELOAD with "file:line: message" and a traceback in last_error. */
+int crater__gen_run_script(crater_server *srv, const char *path);
+
+/* register.c: preloads the embedder's modules into L and records the server
+ * for crater_lua_server(). Called wherever a state is created. */
+void crater__registry_apply(crater_server *srv, lua_State *L);
+void crater__registry_free(crater_server *srv);
+
+/* inject.c: crater.host.inject, for crater.test. */
+int crater__inject_lua(lua_State *L);
+/* inject.c: 1 while crater_inject jobs are queued (crater_close waits). */
+int crater__inject_pending(const crater_server *srv);
 
 /* The crater.host module (binding.c). */
 int crater__binding_open(lua_State *L);

@@ -50,6 +50,7 @@ function _M.new(opts)
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
+    state = {}, -- handed to the next generation on reload (see docs/reload.md)
     _router = router.new(),
     _routes = {},
     _before = {},
@@ -440,6 +441,80 @@ function _M.describe(app, what)
   end
   out[#out + 1] = ""
   return concat(out, "\n")
+end
+
+-- --------------------------------------------------------------------------
+-- Lifecycle hooks (hot reload: the C core calls lifecycle(), see reload.c)
+-- --------------------------------------------------------------------------
+
+local function add_hook(self, event, fn)
+  if type(fn) ~= "function" then error("on_" .. event .. " hook must be a function", 3) end
+  local hooks = self._hooks
+  if hooks == nil then
+    hooks = { start = {}, reload = {}, stop = {} }
+    self._hooks = hooks
+  end
+  hooks[event][#hooks[event] + 1] = fn
+  return self
+end
+
+--- Runs fn(info) when this generation of the app starts serving: at
+--- startup and after every successful reload. info.generation is its
+--- number; info.previous the generation it replaces (nil at startup).
+--- An error here fails the start (or the reload: the old code keeps serving).
+---@param fn fun(info: { generation: integer, previous?: integer })
+function App:on_start(fn)
+  local app = add_hook(self, "start", fn)
+  return app
+end
+
+--- Runs fn(info) on the new generation when a reload replaces an older one,
+--- before on_start and before it takes requests. info.state is a copy of the
+--- old generation's app.state (copied as JSON; nil when empty or not
+--- encodable); info.previous is the old generation's number. An error here
+--- fails the reload: the old generation keeps serving.
+---@param fn fun(info: { generation: integer, previous: integer, state?: table })
+function App:on_reload(fn)
+  local app = add_hook(self, "reload", fn)
+  return app
+end
+
+--- Runs fn(info) when this generation is closed: after a reload, once its
+--- last request in flight has finished (info.reason "reload"), or when the
+--- server shuts down (info.reason "shutdown"). Errors are logged.
+---@param fn fun(info: { generation: integer, reason: string })
+function App:on_stop(fn)
+  local app = add_hook(self, "stop", fn)
+  return app
+end
+
+--- Runs the hooks for event ("start", "reload", "stop", or nil for none) in
+--- the order they were added, and returns the app's route count.
+---@param app table
+---@param event? string
+---@param info table
+---@return integer
+function _M.lifecycle(app, event, info)
+  if info.state_json ~= nil then
+    info.state = json.decode(info.state_json)
+    info.state_json = nil
+  end
+  local hooks = event and app._hooks and app._hooks[event]
+  if hooks then
+    for i = 1, #hooks do hooks[i](info) end
+  end
+  return #app._routes
+end
+
+local next = next
+
+--- app.state as JSON for the next generation, or nil when it is empty.
+---@param app table
+---@return string|nil
+function _M.save_state(app)
+  local st = app.state
+  if type(st) ~= "table" or next(st) == nil then return nil end
+  return json_encode(st)
 end
 
 _M.App = App

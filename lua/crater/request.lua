@@ -128,4 +128,8 @@ function _M.new(method, path, raw_query, params, conn, seq)
   }, request_mt)
 end
 
+--- The metatable of request (and crater.test response) header tables:
+--- lookups ignore case.
+_M.headers_mt = headers_mt
+
 return _M

@@ -8,6 +8,11 @@ what Crater does.
   An expected line `Name: *` matches any value of that header.
 - A ```lua test block is a standalone script run with luajit (crater.json and
   the pure-Lua modules are on the path); it passes when it exits 0.
+- A ```lua crater-test block is a spec run with `crater test` (inside a Crater
+  VM, so crater.test can inject requests); it passes when it exits 0.
+- A ```c embed block is a complete C program: it is compiled against the build
+  tree's library (build/dev/libcrater_dev.a, whose Lua files are the source
+  tree's) and run from the repository root; it passes when it exits 0.
 """
 import glob
 import json
@@ -62,6 +67,12 @@ def make_test(md):
                     self.assertEqual(out.returncode, 0, "%s: lua test block failed:\n%s" %
                                      (where, out.stderr.decode()))
                     ran += 1
+                elif info == "lua crater-test":
+                    self.run_crater_test(body, where)
+                    ran += 1
+                elif info == "c embed":
+                    self.run_c_embed(body, where)
+                    ran += 1
         finally:
             if srv:
                 srv.stop()
@@ -110,6 +121,43 @@ def run_console(self, srv, app_file, body, where):
         self.assertEqual(got, want, "%s: output of `%s`" % (where, cmd))
 
 
+def run_crater_test(self, body, where):
+    fd, path = tempfile.mkstemp(suffix="_spec.lua", prefix="docspec-")
+    with os.fdopen(fd, "w") as f:
+        f.write(body)
+    try:
+        out = subprocess.run([BIN, "test", path], capture_output=True, cwd=ROOT, timeout=60)
+    finally:
+        os.unlink(path)
+    self.assertEqual(out.returncode, 0, "%s: crater-test block failed:\n%s%s" %
+                     (where, out.stdout.decode(), out.stderr.decode()))
+
+
+def run_c_embed(self, body, where):
+    build = os.path.dirname(BIN)
+    lib = os.path.join(build, "dev", "libcrater_dev.a")
+    tmp = tempfile.mkdtemp(prefix="docembed-")
+    src, exe = os.path.join(tmp, "main.c"), os.path.join(tmp, "main")
+    with open(src, "w") as f:
+        f.write(body)
+    try:
+        deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit"],
+                              capture_output=True, check=True).stdout.decode().split()
+        cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
+                             "-I", os.path.join(ROOT, "host", "include"), src, "-o", exe, lib,
+                             *deps, "-lm", "-ldl", "-lpthread"], capture_output=True, timeout=120)
+        self.assertEqual(cc.returncode, 0, "%s: c embed block does not compile:\n%s" %
+                         (where, cc.stderr.decode()))
+        out = subprocess.run([exe], capture_output=True, cwd=ROOT, timeout=60)
+        self.assertEqual(out.returncode, 0, "%s: c embed block failed (%d):\n%s%s" %
+                         (where, out.returncode, out.stdout.decode(), out.stderr.decode()))
+    finally:
+        for f in (src, exe):
+            if os.path.exists(f):
+                os.unlink(f)
+        os.rmdir(tmp)
+
+
 def same_json(a, b):
     if not (a.startswith("{") and b.startswith("{")):
         return False
@@ -120,6 +168,8 @@ def same_json(a, b):
 
 
 Docs.run_console = run_console
+Docs.run_crater_test = run_crater_test
+Docs.run_c_embed = run_c_embed
 for md in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
     name = "test_" + re.sub(r"\W", "_", os.path.basename(md)[:-3])
     setattr(Docs, name, make_test(md))

@@ -23,6 +23,41 @@ function M.body(conn, seq) return check(conn, seq).body or "" end
 function M.remote(conn, seq) check(conn, seq) return "127.0.0.1:40000" end
 function M.log(level, msg) M.logged[#M.logged + 1] = level .. ": " .. msg end
 
+--- Like the core's inject (host/src/inject.c), for crater.test in stock
+--- luajit: runs the dispatcher in a coroutine, joins a streamed body, and
+--- returns status, body, flat headers (Content-Type first), truncated.
+function M.inject(dispatch, method, url, flat, body)
+  if dispatch == nil then
+    return 503, '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"no application loaded"}',
+      { "Content-Type", "application/problem+json" }, false
+  end
+  local path, query = url, ""
+  local q = url:find("?", 1, true)
+  if q then path, query = url:sub(1, q - 1), url:sub(q + 1) end
+  query = query:gsub("#.*$", "")
+  local conn = { seq = 1, headers = flat or {}, body = body }
+  local co = coroutine.create(dispatch)
+  local ok, status, rbody, ctype, h = coroutine.resume(co, method, path, query, conn, 1)
+  assert(ok, status)
+  local truncated = false
+  if coroutine.status(co) == "suspended" and rbody == false then
+    local parts = {}
+    while true do
+      local ok2, chunk = coroutine.resume(co)
+      assert(ok2, chunk)
+      if coroutine.status(co) == "dead" then truncated = chunk == -1 break end
+      parts[#parts + 1] = chunk
+    end
+    rbody = table.concat(parts)
+  end
+  conn.seq = 2
+  local out = {}
+  if ctype then out[1], out[2] = "Content-Type", ctype end
+  for i = 1, #(h or {}), 2 do out[#out + 1], out[#out + 2] = h[i], h[i + 1] end
+  if method == "HEAD" or status == 204 or status == 304 then rbody = "" end
+  return status, rbody or "", out, truncated
+end
+
 --- Installs the fake as `crater.host` (before crater.* is first required).
 function M.install()
   package.loaded["crater.host"] = M
