@@ -9,7 +9,7 @@ typedef struct {
   const char *host;
   int port;
   int workers;
-  const char *command;  /* NULL (serve), "routes" or "openapi" */
+  const char *command;  /* NULL (serve), "test", "routes" or "openapi" */
   const char *app;
   int reload;           /* --reload: watch the app's directory and reload on change */
 } crater_cli_opts;
