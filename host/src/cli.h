@@ -20,4 +20,8 @@ int crater_cli_serve(const crater_cli_opts *o, int worker);
 /* Forks o->workers workers and supervises them; returns the exit status. */
 int crater_cli_supervise(const crater_cli_opts *o);
 
+/* `crater validate ...`: argv[0] is "validate". Returns the exit status:
+ * 0 all valid, 1 any invalid, 2 bad schema, file or JSON. */
+int crater_cli_validate(int argc, char **argv);
+
 #endif

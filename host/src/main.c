@@ -15,6 +15,8 @@
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
+    "       crater validate --schema SCHEMA.json DATA.json...\n"
+    "                                       check JSON files against a JSON Schema\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
@@ -167,6 +169,7 @@ int main(int argc, char **argv) {
   o.host = "127.0.0.1";
   o.port = 8080;
   o.workers = 1;
+  if (argc > 1 && strcmp(argv[1], "validate") == 0) return crater_cli_validate(argc - 1, argv + 1);
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
   if (access(o.app, R_OK) != 0) {
