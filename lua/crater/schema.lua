@@ -586,13 +586,14 @@ end
 -- the whole pointer of every error, so no error list needs rewriting, and
 -- LuaJIT traces one function instead of following calls. Returns false
 -- when the caller should call a function instead.
-local MAX_INLINE = 8
+local MAX_INLINE, MAX_LINES = 8, 4000
 function Compiler:inline(s, v, P, mode, path, out)
   if is_simple(s) then
     self:body(s, v, P, mode, path, out)
     return true
   end
-  if self.depth >= MAX_INLINE or self.open[s] then return false end
+  -- Lua limits a function's jumps and constants: past MAX_LINES, call.
+  if self.depth >= MAX_INLINE or self.open[s] or #out > MAX_LINES then return false end
   self.depth = self.depth + 1
   self.open[s] = true
   self:body(s, v, P, mode, path, out)
@@ -823,32 +824,11 @@ function Compiler:number_checks(s, v, P, path, out, known)
   out[#out + 1] = "end"
 end
 
-local OBJECT_KW = { "properties", "required", "additionalProperties", "patternProperties",
-  "minProperties", "maxProperties", "propertyNames", "dependentRequired", "dependentSchemas",
-  "unevaluatedProperties" }
-
-function Compiler:object_checks(s, v, P, mode, path, out, known)
-  local any = false
-  for _, k in ipairs(OBJECT_KW) do if s[k] ~= nil then any = true break end end
-  if not any then return end
-  local props, req = s.properties, s.required
-  if props ~= nil and type(props) ~= "table" then bad(path .. "/properties", "must be an object") end
-  if req ~= nil and type(req) ~= "table" then bad(path .. "/required", "must be an array") end
-  props = props or {}
+-- The checks of the properties `names` of object `v` (see object_checks).
+function Compiler:property_checks(names, props, reqset, v, P, mode, path, out)
   local fill = mode == "full" and self.opts.defaults
   local coerce = mode == "full" and self.opts.coerce
-  out[#out + 1] = known and "do" or ("if is_object(" .. v .. ") then")
-
-  local reqset = {}
-  for _, name in ipairs(req or {}) do
-    if type(name) ~= "string" then bad(path .. "/required", "must hold strings") end
-    reqset[name] = true
-  end
-  -- Properties in a stable order, so generated code is reproducible.
-  local pnames = {}
-  for name in pairs(props) do pnames[#pnames + 1] = name end
-  sort(pnames)
-  for _, name in ipairs(pnames) do
+  for _, name in ipairs(names) do
     local ps = props[name]
     local ppath = path .. "/properties/" .. esc(name)
     local x = self:var()
@@ -871,6 +851,56 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     if coerce then self:coerce(ps, x, v .. "[" .. key .. "] = " .. x, ppath, out) end
     self:child(ps, x, P, lit_string("/" .. esc(name)), mode, ppath, out)
     out[#out + 1] = "end end"
+  end
+end
+
+local PROPS_PER_FN = 64
+
+local OBJECT_KW = { "properties", "required", "additionalProperties", "patternProperties",
+  "minProperties", "maxProperties", "propertyNames", "dependentRequired", "dependentSchemas",
+  "unevaluatedProperties" }
+
+function Compiler:object_checks(s, v, P, mode, path, out, known)
+  local any = false
+  for _, k in ipairs(OBJECT_KW) do if s[k] ~= nil then any = true break end end
+  if not any then return end
+  local props, req = s.properties, s.required
+  if props ~= nil and type(props) ~= "table" then bad(path .. "/properties", "must be an object") end
+  if req ~= nil and type(req) ~= "table" then bad(path .. "/required", "must be an array") end
+  props = props or {}
+  out[#out + 1] = known and "do" or ("if is_object(" .. v .. ") then")
+
+  local reqset = {}
+  for _, name in ipairs(req or {}) do
+    if type(name) ~= "string" then bad(path .. "/required", "must hold strings") end
+    reqset[name] = true
+  end
+  -- Properties in a stable order, so generated code is reproducible.
+  local pnames = {}
+  for name in pairs(props) do pnames[#pnames + 1] = name end
+  sort(pnames)
+  -- Lua limits how long one control structure may be: objects with many
+  -- properties check them in functions of PROPS_PER_FN properties each.
+  if #pnames <= PROPS_PER_FN then
+    self:property_checks(pnames, props, reqset, v, P, mode, path, out)
+  else
+    for first = 1, #pnames, PROPS_PER_FN do
+      local slice = {}
+      for j = first, math.min(first + PROPS_PER_FN - 1, #pnames) do slice[#slice + 1] = pnames[j] end
+      self.nfun = self.nfun + 1
+      local id = self.nfun
+      local fout = { "F[" .. id .. "] = function(v, E)" }
+      local saved_depth, saved_open = self.depth, self.open
+      self.depth, self.open = 0, { [props] = true }
+      self:property_checks(slice, props, reqset, "v", '""', mode, path, fout)
+      self.depth, self.open = saved_depth, saved_open
+      fout[#fout + 1] = "return E end"
+      self.src[#self.src + 1] = concat(fout, "\n")
+      local n0 = self:var("n")
+      out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+      out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
+      if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+    end
   end
   for _, name in ipairs(req or {}) do
     if props[name] == nil then
