@@ -24,4 +24,8 @@ int crater_cli_supervise(const crater_cli_opts *o);
 /* `crater test SPEC...`: runs each spec script in a Crater VM; exit status. */
 int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs);
 
+/* `crater validate ...`: argv[0] is "validate". Returns the exit status:
+ * 0 all valid, 1 any invalid, 2 bad schema, file or JSON. */
+int crater_cli_validate(int argc, char **argv);
+
 #endif

@@ -17,6 +17,8 @@ static const char usage[] =
     "       crater test SPEC.lua...         run specs that use crater.test (no sockets)\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
     "       crater openapi APP.lua          print the app's OpenAPI 3.1 document\n"
+    "       crater validate --schema SCHEMA.json DATA.json...\n"
+    "                                       check JSON files against a JSON Schema\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
@@ -201,6 +203,7 @@ int main(int argc, char **argv) {
   o.host = "127.0.0.1";
   o.port = 8080;
   o.workers = 1;
+  if (argc > 1 && strcmp(argv[1], "validate") == 0) return crater_cli_validate(argc - 1, argv + 1);
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) return rc;
   if (o.command != NULL && strcmp(o.command, "test") == 0) return run_tests(argc, argv, &o);

@@ -24,6 +24,10 @@ local setmetatable, getmetatable, rawget, load, pcall = setmetatable, getmetatab
 local floor, abs, huge = math.floor, math.abs, math.huge
 local format, byte, find, gsub, sub = string.format, string.byte, string.find, string.gsub, string.sub
 local concat, sort = table.concat, table.sort
+local new_tab = (function()
+  local ok, f = pcall(require, "table.new")
+  return ok and f or function() return {} end
+end)()
 
 local _M = { version = "0.1.0" }
 
@@ -409,7 +413,7 @@ local RT = {
   floor = floor, null = null, AMT = array_mt, is_array = is_array, is_object = is_object,
   is_seq = is_seq, deq = deep_equal, copy = deep_copy, err = add_error, prefix = prefix,
   esc = esc, ulen = ulen, unique = unique, str_number = str_number,
-  multiple_of = multiple_of, mark = mark, shallow = shallow, drop = add_dropped,
+  multiple_of = multiple_of, mark = mark, new_tab = new_tab, shallow = shallow, drop = add_dropped,
   prefix_list = function(D, from, seg) for i = from + 1, #D do D[i] = seg .. D[i] end end,
 }
 
@@ -419,7 +423,7 @@ local type, next, getmetatable, setmetatable, floor = R.type, R.next, R.getmetat
 local null, AMT, is_array, is_object, is_seq, deq = R.null, R.AMT, R.is_array, R.is_object, R.is_seq, R.deq
 local copy, err, prefix, esc, ulen, unique = R.copy, R.err, R.prefix, R.esc, R.ulen, R.unique
 local str_number, multiple_of, mark = R.str_number, R.multiple_of, R.mark
-local shallow, drop, prefix_list = R.shallow, R.drop, R.prefix_list
+local shallow, drop, prefix_list, new_tab = R.shallow, R.drop, R.prefix_list, R.new_tab
 ]]
 
 local function lit_string(s) return format("%q", s) end
@@ -452,7 +456,7 @@ local function new_compiler(root, opts)
     formats = opts.formats or {},
     K = {}, kindex = {},
     src = {}, nfun = 0, fid = {},
-    nv = 0,
+    nv = 0, depth = 0, open = {},
   }, Compiler)
   return c
 end
@@ -553,7 +557,11 @@ function Compiler:fn(s, mode, path)
   byMode[mode] = id
   local out = {}
   out[#out + 1] = "F[" .. id .. "] = function(v, E)"
+  -- A function inlines its subschemas (see Compiler:inline) afresh.
+  local saved_depth, saved_open = self.depth, self.open
+  self.depth, self.open = 0, { [s] = true }
   self:body(s, "v", '""', mode, path, out)
+  self.depth, self.open = saved_depth, saved_open
   out[#out + 1] = "return E end"
   self.src[#self.src + 1] = concat(out, "\n")
   return id
@@ -564,9 +572,7 @@ end
 function Compiler:child(s, x, P, seg, mode, path, out)
   local Pc = P == '""' and seg or (P .. " .. " .. seg)
   if s == true then return end
-  if is_simple(s) then
-    return self:body(s, x, Pc, mode, path, out)
-  end
+  if self:inline(s, x, Pc, mode, path, out) then return end
   local id = self:fn(s, mode, path)
   local n0 = self:var("n")
   out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
@@ -574,10 +580,32 @@ function Compiler:child(s, x, P, seg, mode, path, out)
   out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. Pc .. ") end"
 end
 
+-- Emits the checks of `s` right here when that is possible: always for a
+-- schema without subschemas, else up to MAX_INLINE levels deep and never
+-- for a schema already open above (a recursive $ref). Inlined code knows
+-- the whole pointer of every error, so no error list needs rewriting, and
+-- LuaJIT traces one function instead of following calls. Returns false
+-- when the caller should call a function instead.
+local MAX_INLINE, MAX_LINES = 8, 4000
+function Compiler:inline(s, v, P, mode, path, out)
+  if is_simple(s) then
+    self:body(s, v, P, mode, path, out)
+    return true
+  end
+  -- Lua limits a function's jumps and constants: past MAX_LINES, call.
+  if self.depth >= MAX_INLINE or self.open[s] or #out > MAX_LINES then return false end
+  self.depth = self.depth + 1
+  self.open[s] = true
+  self:body(s, v, P, mode, path, out)
+  self.open[s] = nil
+  self.depth = self.depth - 1
+  return true
+end
+
 -- Same location, other schema (allOf, $ref).
 function Compiler:here(s, v, P, mode, path, out)
   if s == true then return end
-  if is_simple(s) then return self:body(s, v, P, mode, path, out) end
+  if self:inline(s, v, P, mode, path, out) then return end
   local id = self:fn(s, mode, path)
   if P == '""' then
     out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
@@ -796,32 +824,11 @@ function Compiler:number_checks(s, v, P, path, out, known)
   out[#out + 1] = "end"
 end
 
-local OBJECT_KW = { "properties", "required", "additionalProperties", "patternProperties",
-  "minProperties", "maxProperties", "propertyNames", "dependentRequired", "dependentSchemas",
-  "unevaluatedProperties" }
-
-function Compiler:object_checks(s, v, P, mode, path, out, known)
-  local any = false
-  for _, k in ipairs(OBJECT_KW) do if s[k] ~= nil then any = true break end end
-  if not any then return end
-  local props, req = s.properties, s.required
-  if props ~= nil and type(props) ~= "table" then bad(path .. "/properties", "must be an object") end
-  if req ~= nil and type(req) ~= "table" then bad(path .. "/required", "must be an array") end
-  props = props or {}
+-- The checks of the properties `names` of object `v` (see object_checks).
+function Compiler:property_checks(names, props, reqset, v, P, mode, path, out)
   local fill = mode == "full" and self.opts.defaults
   local coerce = mode == "full" and self.opts.coerce
-  out[#out + 1] = known and "do" or ("if is_object(" .. v .. ") then")
-
-  local reqset = {}
-  for _, name in ipairs(req or {}) do
-    if type(name) ~= "string" then bad(path .. "/required", "must hold strings") end
-    reqset[name] = true
-  end
-  -- Properties in a stable order, so generated code is reproducible.
-  local pnames = {}
-  for name in pairs(props) do pnames[#pnames + 1] = name end
-  sort(pnames)
-  for _, name in ipairs(pnames) do
+  for _, name in ipairs(names) do
     local ps = props[name]
     local ppath = path .. "/properties/" .. esc(name)
     local x = self:var()
@@ -844,6 +851,56 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     if coerce then self:coerce(ps, x, v .. "[" .. key .. "] = " .. x, ppath, out) end
     self:child(ps, x, P, lit_string("/" .. esc(name)), mode, ppath, out)
     out[#out + 1] = "end end"
+  end
+end
+
+local PROPS_PER_FN = 64
+
+local OBJECT_KW = { "properties", "required", "additionalProperties", "patternProperties",
+  "minProperties", "maxProperties", "propertyNames", "dependentRequired", "dependentSchemas",
+  "unevaluatedProperties" }
+
+function Compiler:object_checks(s, v, P, mode, path, out, known)
+  local any = false
+  for _, k in ipairs(OBJECT_KW) do if s[k] ~= nil then any = true break end end
+  if not any then return end
+  local props, req = s.properties, s.required
+  if props ~= nil and type(props) ~= "table" then bad(path .. "/properties", "must be an object") end
+  if req ~= nil and type(req) ~= "table" then bad(path .. "/required", "must be an array") end
+  props = props or {}
+  out[#out + 1] = known and "do" or ("if is_object(" .. v .. ") then")
+
+  local reqset = {}
+  for _, name in ipairs(req or {}) do
+    if type(name) ~= "string" then bad(path .. "/required", "must hold strings") end
+    reqset[name] = true
+  end
+  -- Properties in a stable order, so generated code is reproducible.
+  local pnames = {}
+  for name in pairs(props) do pnames[#pnames + 1] = name end
+  sort(pnames)
+  -- Lua limits how long one control structure may be: objects with many
+  -- properties check them in functions of PROPS_PER_FN properties each.
+  if #pnames <= PROPS_PER_FN then
+    self:property_checks(pnames, props, reqset, v, P, mode, path, out)
+  else
+    for first = 1, #pnames, PROPS_PER_FN do
+      local slice = {}
+      for j = first, math.min(first + PROPS_PER_FN - 1, #pnames) do slice[#slice + 1] = pnames[j] end
+      self.nfun = self.nfun + 1
+      local id = self.nfun
+      local fout = { "F[" .. id .. "] = function(v, E)" }
+      local saved_depth, saved_open = self.depth, self.open
+      self.depth, self.open = 0, { [props] = true }
+      self:property_checks(slice, props, reqset, "v", '""', mode, path, fout)
+      self.depth, self.open = saved_depth, saved_open
+      fout[#fout + 1] = "return E end"
+      self.src[#self.src + 1] = concat(fout, "\n")
+      local n0 = self:var("n")
+      out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+      out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
+      if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+    end
   end
   for _, name in ipairs(req or {}) do
     if props[name] == nil then
@@ -1133,6 +1190,46 @@ function Compiler:combinators(s, v, P, mode, path, out)
   end
 end
 
+-- Rewrites every `E = err(E, pointer, keyword, message)` of the generated
+-- code into the statements themselves. A shared err() function called
+-- from everywhere becomes a hot root trace of its own, and LuaJIT's side
+-- traces out of it then run into the callers' loops and give up ("loop
+-- unroll limit"), which sent the whole error path back to the interpreter.
+local function inline_errors(src)
+  local out, pos = {}, 1
+  while true do
+    local a, b = find(src, "E = err(E, ", pos, true)
+    if not a then break end
+    out[#out + 1] = sub(src, pos, a - 1)
+    -- Split the three arguments at top-level commas, skipping strings.
+    local args, depth, i, start, n = {}, 0, b + 1, b + 1, #src
+    while i <= n do
+      local ch = sub(src, i, i)
+      if ch == '"' then
+        i = i + 1
+        while sub(src, i, i) ~= '"' do
+          if sub(src, i, i) == "\\" then i = i + 1 end
+          i = i + 1
+        end
+      elseif ch == "(" then depth = depth + 1
+      elseif ch == ")" then
+        if depth == 0 then break end
+        depth = depth - 1
+      elseif ch == "," and depth == 0 then
+        args[#args + 1] = sub(src, start, i - 1)
+        start = i + 2
+      end
+      i = i + 1
+    end
+    args[#args + 1] = sub(src, start, i - 1)
+    out[#out + 1] = "if E == nil then E = new_tab(4, 0) end; E[#E + 1] = { pointer = " .. args[1] .. ", keyword = "
+      .. args[2] .. ", message = " .. args[3] .. " }"
+    pos = i + 1
+  end
+  out[#out + 1] = sub(src, pos)
+  return concat(out)
+end
+
 local function load_chunk(src, name, K)
   local f, e = load(src, "=" .. name)
   if not f then error("crater.schema: generated code does not load (a bug): " .. e, 0) end
@@ -1183,7 +1280,7 @@ function _M.compile(s, opts)
     c.src[#c.src + 1] = concat(out, "\n")
   end)
   if not ok then rethrow(e, "crater.schema.compile", 2) end
-  local src = PRELUDE .. concat(c.src, "\n")
+  local src = PRELUDE .. inline_errors(concat(c.src, "\n"))
   local F = load_chunk(src, opts.name or "crater.schema", c.K)
   return F[0], src
 end

@@ -38,7 +38,7 @@ describe("crater.schema DSL", function()
   end)
 
   it("encodes to JSON with arrays as arrays", function()
-    assert.are.equal('{"type":"array","default":[]}', json.encode({ type = "array", default = Item.properties.tags.default }))
+    assert.are.equal('{"default":[]}', json.encode({ default = Item.properties.tags.default }))
     assert.are.equal('["name","price","tags"]', json.encode(Item.required))
     assert.are.equal('{"enum":[]}', json.encode(s.enum {}))
     local decoded = json.decode(json.encode(Item))
@@ -235,6 +235,68 @@ describe("crater.schema.compile", function()
     local ok, msg = schema.check({ maxItems = "3" })
     assert.is_nil(ok)
     assert.are.equal("invalid schema at /maxItems: must be a non-negative integer", msg)
+  end)
+end)
+
+describe("crater.schema.compile, more keywords", function()
+  it("if/then/else, contains, dependentRequired, unevaluatedProperties", function()
+    local v = schema.compile({ ["if"] = { properties = { kind = { const = "a" } } },
+      ["then"] = { required = { "a" } }, ["else"] = { required = { "b" } } })
+    assert.is_true((v({ kind = "a", a = 1 })))
+    assert.is_false((v({ kind = "a", b = 1 })))
+    assert.is_true((v({ kind = "x", b = 1 })))
+    local c = schema.compile({ contains = { type = "integer" }, minContains = 2 })
+    assert.is_true((c(json.array { 1, "a", 2 })))
+    assert.is_false((c(json.array { 1, "a" })))
+    local d = schema.compile({ dependentRequired = { card = { "cvv" } } })
+    assert.is_false((d({ card = "x" })))
+    local u = schema.compile({ allOf = { { properties = { a = true } } },
+      anyOf = { { properties = { b = { type = "integer" } }, required = { "b" } }, true },
+      unevaluatedProperties = false })
+    assert.is_true((u({ a = 1, b = 2 })))
+    assert.is_false((u({ a = 1, b = "x" })))   -- b's branch failed: b is unevaluated
+    local ok, e = u({ a = 1, c = 1 })
+    assert.is_false(ok)
+    assert.are.equal("/c", e[1].pointer)
+  end)
+
+  it("compiles large and deep schemas", function()
+    local props = {}
+    for i = 1, 500 do props["p" .. i] = s.object { a = s.array(s.object { c = s.integer { minimum = 0 } }) } end
+    local v = schema.compile(s.object { big = s.object(props) })
+    local value = {}
+    for i = 1, 500 do value["p" .. i] = { a = json.array { { c = 1 } } } end
+    assert.is_true((v({ big = value })))
+    value.p321.a[1].c = -1
+    local _, e = v({ big = value })
+    assert.are.same({ "/big/p321/a/0/c minimum" }, errs(e))
+    local deep, inst = s.string(), "x"
+    for _ = 1, 30 do deep = s.object { n = deep }; inst = { n = inst } end
+    assert.is_true((schema.compile(deep)(inst)))
+  end)
+
+  it("works in stock luajit with only lua-cjson", function()
+    -- No crater/_json.so on the path: the module falls back to cjson.null and
+    -- accepts an empty table as both array and object.
+    local script = [[
+      local s = require "crater.schema"
+      local cjson = require "cjson"
+      assert(not s.arrays_marked and s.json_null == cjson.null)
+      local v = s.compile(s.object { tags = s.array(s.string()), meta = s.object {}, n = s.null() })
+      assert(v(cjson.decode('{"tags":[],"meta":{},"n":null}')))
+      assert(v(cjson.decode('{"tags":{},"meta":[],"n":null}')))
+      assert(not v(cjson.decode('{"tags":[1],"meta":{},"n":null}')))
+      print("ok")
+    ]]
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(script)
+    f:close()
+    local p = io.popen("cd lua && LUA_PATH='./?.lua;;' LUA_CPATH='/nonexistent/?.so;;' luajit " .. path .. " 2>&1")
+    local out = p:read("*a")
+    p:close()
+    os.remove(path)
+    assert.are.equal("ok\n", out)
   end)
 end)
 

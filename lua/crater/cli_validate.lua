@@ -1,0 +1,124 @@
+--- crater.cli_validate: `crater validate --schema SCHEMA.json DATA.json...`
+--
+-- Runs inside the crater binary (host/src/cli_validate.c), which gives it
+-- crater.json and calls main(args). Validates each data file against one
+-- JSON Schema, prints what is wrong with each, and returns the exit
+-- status: 0 all valid, 1 any invalid, 2 a bad schema, unreadable file or
+-- malformed JSON (which wins over 1). Described in docs/schemas.md.
+
+local json = require "crater.json"
+local schema = require "crater.schema"
+
+local io, ipairs, pcall, tostring, concat = io, ipairs, pcall, tostring, table.concat
+
+local _M = { version = "0.1.0" }
+
+local USAGE = [[
+usage: crater validate --schema SCHEMA.json [options] DATA.json...
+
+Validates each DATA file against the JSON Schema (draft 2020-12) in SCHEMA.
+Exit status: 0 all valid, 1 any invalid, 2 bad schema, unreadable file or
+malformed JSON.
+
+options:
+  --schema FILE   the JSON Schema (required)
+  --coerce        convert strings to the declared types first (as for query strings)
+  --defaults      fill in defaults, and print each valid document with them
+  --json          one JSON object per file: {"file", "valid", "errors"}
+  -q, --quiet     print only errors
+]]
+
+local function read_json(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("*a")
+  f:close()
+  local v, derr = json.decode(text)
+  if v == nil then return nil, path .. ": " .. derr end
+  return v
+end
+
+--- Runs the command; `args` are the words after `validate`. `out` and
+--- `err` are writers (default io.stdout / io.stderr). Returns the exit status.
+---@param args string[]
+---@param out? file*
+---@param errout? file*
+---@return integer
+function _M.main(args, out, errout)
+  out, errout = out or io.stdout, errout or io.stderr
+  local schema_path, files = nil, {}
+  local opts = { coerce = false, defaults = false }
+  local as_json, quiet = false, false
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--schema" or a == "-s" then
+      schema_path = args[i + 1]
+      if schema_path == nil then
+        errout:write("crater validate: --schema needs a file\n")
+        return 2
+      end
+      i = i + 1
+    elseif a:match("^%-%-schema=") then
+      schema_path = a:sub(10)
+    elseif a == "--coerce" then opts.coerce = true
+    elseif a == "--defaults" then opts.defaults = true
+    elseif a == "--json" then as_json = true
+    elseif a == "-q" or a == "--quiet" then quiet = true
+    elseif a == "-h" or a == "--help" then
+      out:write(USAGE)
+      return 0
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      errout:write("crater validate: unknown option " .. a .. " (see crater validate --help)\n")
+      return 2
+    else
+      files[#files + 1] = a
+    end
+    i = i + 1
+  end
+  if schema_path == nil or #files == 0 then
+    errout:write(USAGE)
+    return 2
+  end
+
+  local s, err = read_json(schema_path)
+  if s == nil then
+    errout:write("crater validate: " .. err .. "\n")
+    return 2
+  end
+  local ok, validate = pcall(schema.compile, s, opts)
+  if not ok then
+    errout:write("crater validate: " .. schema_path .. ": "
+      .. tostring(validate):gsub("^crater%.schema%.compile: ", "") .. "\n")
+    return 2
+  end
+
+  local status = 0
+  for _, path in ipairs(files) do
+    local data, derr = read_json(path)
+    if data == nil then
+      out:flush()
+      errout:write("crater validate: " .. derr .. "\n")
+      status = 2
+    else
+      local valid, errors, value = validate(data)
+      if as_json then
+        out:write(json.encode({ file = path, valid = valid, errors = errors or json.array() }), "\n")
+      elseif valid then
+        if not quiet then out:write(path, ": valid\n") end
+        if opts.defaults then out:write(json.encode(value), "\n") end
+      else
+        local lines = { path .. ": invalid" }
+        for _, e in ipairs(errors) do
+          lines[#lines + 1] = "  " .. (e.pointer == "" and "(root)" or e.pointer) .. ": " .. e.message
+            .. " (" .. e.keyword .. ")"
+        end
+        out:write(concat(lines, "\n"), "\n")
+      end
+      if not valid and status == 0 then status = 1 end
+    end
+  end
+  return status
+end
+
+return _M

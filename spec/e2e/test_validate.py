@@ -1,0 +1,126 @@
+"""`crater validate`: JSON Schema validation from the command line.
+
+Exit status 0 when every file is valid, 1 when any is invalid, 2 for a bad
+schema, an unreadable file or malformed JSON (with the file and byte offset).
+Every error is printed with its JSON Pointer."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN, ROOT, run
+
+SCHEMAS = os.path.join(ROOT, "examples", "schemas")
+
+
+def schema_file(name):
+    return os.path.join(SCHEMAS, name)
+
+
+class Validate(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="crater-validate-")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def crater(self, *args):
+        out = subprocess.run([BIN, "validate", *args], capture_output=True, timeout=60)
+        return out.returncode, out.stdout.decode(), out.stderr.decode()
+
+    def test_valid_files_exit_0(self):
+        rc, out, err = self.crater("--schema", schema_file("item.schema.json"), schema_file("item.json"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "%s: valid\n" % schema_file("item.json"))
+        self.assertEqual(err, "")
+
+    def test_invalid_file_lists_every_error_with_pointer(self):
+        rc, out, err = self.crater("--schema", schema_file("order.schema.json"),
+                                   schema_file("order.json"), schema_file("order-invalid.json"))
+        self.assertEqual(rc, 1, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "%s: valid" % schema_file("order.json"))
+        self.assertEqual(lines[1], "%s: invalid" % schema_file("order-invalid.json"))
+        self.assertIn("  /lines/7/qty: must be >= 1 (minimum)", lines)
+        self.assertIn("  /lines/12/sku: must match the pattern ^[A-Z]{3}-[0-9]{4}$ (pattern)", lines)
+        self.assertIn("  /customer/email: must be a valid email (format)", lines)
+        self.assertIn('  /status: must be one of: "new", "paid", "shipped", "cancelled" (enum)', lines)
+        self.assertEqual(len(lines), 2 + 6)
+
+    def test_json_output(self):
+        rc, out, _ = self.crater("--json", "--schema", schema_file("item.schema.json"),
+                                 schema_file("item-invalid.json"), schema_file("item.json"))
+        self.assertEqual(rc, 1)
+        first, second = [json.loads(line) for line in out.splitlines()]
+        self.assertFalse(first["valid"])
+        self.assertEqual(sorted(e["pointer"] for e in first["errors"]), ["/name", "/price", "/tags/1"])
+        self.assertEqual(second, {"file": schema_file("item.json"), "valid": True, "errors": []})
+
+    def test_malformed_data_exits_2_with_byte_offset(self):
+        bad = self.write("bad.json", '{"name": "x",}')
+        rc, out, err = self.crater("--schema", schema_file("item.schema.json"), bad, schema_file("item.json"))
+        self.assertEqual(rc, 2)
+        self.assertIn("%s: unexpected character '}' in object (expected a string key) at byte 14" % bad, err)
+        self.assertIn("item.json: valid", out)
+
+    def test_malformed_data_wins_over_invalid(self):
+        bad = self.write("bad.json", "[1, 2")
+        rc, _, err = self.crater("--schema", schema_file("item.schema.json"), schema_file("item-invalid.json"), bad)
+        self.assertEqual(rc, 2)
+        self.assertIn("unexpected end of input at byte 6", err)
+
+    def test_bad_schema_exits_2(self):
+        bad = self.write("schema.json", '{"properties": {"a": {"type": "strin"}}}')
+        rc, out, err = self.crater("--schema", bad, schema_file("item.json"))
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        self.assertEqual(err, "crater validate: %s: invalid schema at /properties/a/type: unknown type 'strin'\n" % bad)
+        broken = self.write("broken.json", "{")
+        rc, _, err = self.crater("--schema", broken, schema_file("item.json"))
+        self.assertEqual(rc, 2)
+        self.assertIn("%s: unexpected end of input at byte 2" % broken, err)
+
+    def test_missing_file_and_usage_errors_exit_2(self):
+        rc, _, err = self.crater("--schema", schema_file("item.schema.json"), "/nonexistent/x.json")
+        self.assertEqual(rc, 2)
+        self.assertIn("/nonexistent/x.json", err)
+        rc, _, err = self.crater()
+        self.assertEqual(rc, 2)
+        self.assertIn("usage: crater validate", err)
+        rc, _, err = self.crater("--schema")
+        self.assertEqual(rc, 2)
+        self.assertIn("--schema needs a file", err)
+        rc, _, err = self.crater("--frobnicate", "--schema", schema_file("item.schema.json"), "x")
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown option --frobnicate", err)
+
+    def test_coerce_and_defaults(self):
+        schema = self.write("q.json", json.dumps({
+            "type": "object",
+            "properties": {"page": {"type": "integer", "default": 1}, "q": {"type": "string"},
+                           "tags": {"type": "array", "items": {"type": "integer"}}}}))
+        data = self.write("d.json", '{"q": "x", "tags": "7"}')
+        rc, out, _ = self.crater("--schema", schema, data)
+        self.assertEqual(rc, 1)
+        self.assertIn("/tags: must be array (type)", out)
+        rc, out, _ = self.crater("--coerce", "--defaults", "--schema", schema, data)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(json.loads(out.splitlines()[1]), {"q": "x", "tags": [7], "page": 1})
+
+    def test_help(self):
+        rc, out, _ = self.crater("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("usage: crater validate --schema SCHEMA.json", out)
+        out = subprocess.run([BIN, "--help"], capture_output=True).stdout.decode()
+        self.assertIn("crater validate --schema SCHEMA.json DATA.json...", out)
+
+
+if __name__ == "__main__":
+    run()
