@@ -273,18 +273,15 @@ class DocsPages(unittest.TestCase):
     def test_browser_renders_docs_offline(self):
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "docs-swagger%s.png" % ("-asan" if ASAN else ""))
-        dom = self.chromium("/docs", "--dump-dom")
-        ops = set()
-        for method in ("get", "post", "put", "patch", "delete"):
-            for path in ("/todos", "/todos/{id}"):
-                if ('opblock-%s' % method) in dom and ('data-path="%s"' % path) in dom:
-                    ops.add((method, path))
+        # one run: the DOM after the scripts ran, and a picture of the page
+        dom = self.chromium("/docs", "--dump-dom", "--screenshot=" + shot, "--window-size=1280,1400")
         self.assertIn("Todo API", dom)
         self.assertEqual(dom.count('class="opblock-summary-path"'), 6, dom[:2000])
         for text in ("List to-dos", "Create a to-do", "Read a to-do", "Replace a to-do",
                      "Change some fields of a to-do", "Delete a to-do"):
             self.assertIn(text, dom)
-        self.chromium("/docs", "--screenshot=" + shot, "--window-size=1280,1400")
+        for method in ("get", "post", "put", "patch", "delete"):
+            self.assertIn("opblock-" + method, dom)
         with open(shot, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
