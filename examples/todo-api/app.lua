@@ -24,7 +24,8 @@ local Problem = crater.Problem
 local TodoIn = app:schema("TodoIn", s.object {
   title = s.string { minLength = 1, maxLength = 200, description = "what to do" },
   done = s.optional(s.boolean { default = false }),
-  tags = s.optional(s.array(s.string { minLength = 1, maxLength = 20 }, { maxItems = 10, uniqueItems = true, default = {} })),
+  tags = s.optional(s.array(s.string { minLength = 1, maxLength = 20 },
+    { maxItems = 10, uniqueItems = true, default = {} })),
 })
 
 local TodoPatch = app:schema("TodoPatch", s.object({

@@ -40,8 +40,9 @@ local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = tr
 
 local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
 
---- Creates an application.
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table<string, table> }
+--- Creates an application. `openapi` configures the document and docs
+--- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
@@ -82,7 +83,7 @@ local function add_route(self, method, path, opts, handler)
   local methods = type(method) == "table" and method or { method }
   local info = getinfo(3, "Sl")
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
-  local user_handler, schemas = handler, nil
+  local user_handler, schemas = handler
   do
     local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler, path)
     if not ok then error(format("route %s: %s", path, tostring(h)), 3) end

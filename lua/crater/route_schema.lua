@@ -35,8 +35,6 @@ local _M = { version = "0.1.0" }
 --- Where each part of a request is, in OpenAPI's words.
 _M.IN = { params = "path", query = "query", headers = "header" }
 
-local PARTS = { "params", "query", "headers" }
-
 -- ---------------------------------------------------------------------------
 -- Route options -> object schemas
 -- ---------------------------------------------------------------------------
@@ -270,7 +268,7 @@ function _M.prepare(app, opts, handler, path)
     end
     if vparams then
       local ok, e, value = vparams(req.params)
-      if ok then req.params = value else errs = collect(errs, "params", e) end
+      if ok then req.params = value else errs = collect(nil, "params", e) end
     end
     if vquery then
       -- a key given once is a string, repeated an array of strings; the
