@@ -57,6 +57,31 @@ describe("crater.openapi", function()
     assert.equal("object", d.components.schemas.Item.type)
   end)
 
+  it("lists tables named with s.define when a route uses them", function()
+    local s = require "crater.schema"
+    local app = crater.app()
+    local Thing = s.define("Thing", s.object { id = s.integer() })
+    local Unused = s.define("Unused", s.object { x = s.string() })
+    assert.is_table(Unused)
+    app:get("/things", { responses = { [200] = s.array(Thing) } }, function() end)
+    local d = doc_of(app)
+    local schema = d.paths["/things"].get.responses["200"].content["application/json"].schema
+    assert.same({ type = "array", items = { ["$ref"] = "#/components/schemas/Thing" } }, schema)
+    assert.same({ "id" }, d.components.schemas.Thing.required)
+    assert.is_nil(d.components.schemas.Unused)
+  end)
+
+  it("resolves s.ref to a registered schema in validation and in the document", function()
+    local s = require "crater.schema"
+    local app = crater.app()
+    app:schema("Tag", s.string { maxLength = 3 })
+    app:post("/tags", { body = s.array(s.ref("Tag")) }, function() end)
+    local d = doc_of(app)
+    assert.same({ ["$ref"] = "#/components/schemas/Tag" },
+      d.paths["/tags"].post.requestBody.content["application/json"].schema.items)
+    assert.equal(3, d.components.schemas.Tag.maxLength)
+  end)
+
   it("adds the problem answers a route with schemas can give", function()
     local app = crater.app()
     app:post("/b", { body = { type = "object" } }, function() end)
