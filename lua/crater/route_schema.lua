@@ -22,7 +22,7 @@ local json = require "crater.json"
 local host = require "crater.host"
 local response = require "crater.response"
 
-local type, pairs, error, tostring, tonumber, pcall = type, pairs, error, tostring, tonumber, pcall
+local type, pairs, error, tostring, pcall = type, pairs, error, tostring, pcall
 local floor = math.floor
 local getmetatable, setmetatable, rawset, rawget = getmetatable, setmetatable, rawset, rawget
 local format, lower, match, gsub, find = string.format, string.lower, string.match, string.gsub, string.find
@@ -89,12 +89,13 @@ function _M.normalize(opts)
   }
 end
 
--- The response schema for a status: [201], ["201"], ["2XX"], or default.
+-- The response schema for a status (201) or a key of `responses`: [201],
+-- ["201"], ["2XX"], or default.
 local function response_schema(responses, status)
   local v = responses[status]
   if v == nil then v = responses[tostring(status)] end
-  if v == nil then v = responses[format("%dXX", floor(status / 100))] end
-  if v == nil then v = responses.default end
+  if v == nil and type(status) == "number" then v = responses[format("%dXX", floor(status / 100))] end
+  if v == nil and type(status) == "number" then v = responses.default end
   if type(v) ~= "table" then return nil end
   if v.schema ~= nil and v.type == nil and v["$ref"] == nil then return v.schema end
   return v
@@ -184,27 +185,25 @@ function _M.prepare(app, opts, handler, path)
     for name in pairs(spec.headers.properties or {}) do header_names[name] = lower(name) end
   end
 
-  -- status -> { shape, check }; built on first use of each status
+  -- Every response schema is compiled now, so a bad one fails at load:
+  -- schema table -> { shape, check }. Then status -> that record (or
+  -- false), looked up on first use of each status ("2XX" and default
+  -- cover many).
+  local compiled = {}
+  for key in pairs(responses or {}) do
+    local s = response_schema(responses, key)
+    if s ~= nil and compiled[s] == nil then
+      local ok, shaper = pcall(schema.shaper, s, { components = comps })
+      if not ok then error((tostring(shaper):gsub("^[^:]+:%d+: ", "")), 0) end
+      compiled[s] = { shape = shaper, check = dev and compile(schema, s, { components = comps }) or nil }
+    end
+  end
   local out = {}
   local function output(status)
-    local o = out[status]
-    if o == nil then
-      o = false
-      local s = responses and response_schema(responses, status)
-      if s ~= nil then
-        local ok, shaper = pcall(schema.shaper, s, { components = comps })
-        if not ok then error((tostring(shaper):gsub("^[^:]+:%d+: ", "")), 0) end
-        o = { shape = shaper, check = dev and compile(schema, s, { components = comps }) or nil }
-      end
-      out[status] = o
-    end
+    local s = responses and response_schema(responses, status)
+    local o = s ~= nil and compiled[s] or false
+    out[status] = o
     return o
-  end
-  if responses then -- compile now, so a bad response schema fails at load
-    for status in pairs(responses) do
-      local n = tonumber(status)
-      if n then output(n) end
-    end
   end
 
   local fail = require("crater.app").error_response

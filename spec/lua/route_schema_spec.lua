@@ -92,6 +92,23 @@ describe("crater.route_schema", function()
     assert.equal(200, st)
   end)
 
+  it("shapes by 2XX and default too, and refuses a bad response schema at load", function()
+    local app = crater.app()
+    local Named = s.object { name = s.string() }
+    app:get("/r", { responses = { ["2XX"] = Named, default = s.object { code = s.integer() } } }, function(req)
+      if req.query.fail then return 500, { code = 1, trace = "x" } end
+      return 202, { name = "n", pw = "x" }
+    end)
+    local d = dispatcher(app)
+    local st, body = call(d, "GET", "/r")
+    assert.same({ 202, { name = "n" } }, { st, json.decode(body) })
+    st, body = call(d, "GET", "/r?fail=1")
+    assert.same({ 500, { code = 1 } }, { st, json.decode(body) })
+    assert.has_error(function()
+      app:get("/bad", { responses = { default = s.ref("Missing") } }, function() end)
+    end)
+  end)
+
   it("shapes a declared status and leaves the others", function()
     local app = crater.app()
     app:get("/u", { responses = { [200] = s.object { name = s.string() } } }, function(req)
