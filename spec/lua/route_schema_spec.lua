@@ -92,6 +92,16 @@ describe("crater.route_schema", function()
     assert.equal(200, st)
   end)
 
+  it("keeps the bytes received as req.raw_body and the value for req:json()", function()
+    local app = crater.app()
+    app:post("/raw", { body = s.object { a = s.integer { default = 1 } } }, function(req)
+      return { raw = req.raw_body, json = req:json(), same = req:json() == req.body }
+    end)
+    local _, body = call(dispatcher(app), "POST", "/raw",
+      { headers = { "Content-Type", "application/json" }, body = "{ }" })
+    assert.same({ raw = "{ }", json = { a = 1 }, same = true }, json.decode(body))
+  end)
+
   it("shapes by 2XX and default too, and refuses a bad response schema at load", function()
     local app = crater.app()
     local Named = s.object { name = s.string() }
