@@ -679,8 +679,14 @@ local TYPE_TEST = {
   integer = function(v) return "(type(" .. v .. ') == "number" and ' .. v .. " % 1 == 0)" end,
   boolean = function(v) return "type(" .. v .. ') == "boolean"' end,
   null = function(v) return v .. " == null" end,
-  array = function(v) return "is_array(" .. v .. ")" end,
-  object = function(v) return "is_object(" .. v .. ")" end,
+  -- The common cases inline (a decoded array has AMT; a decoded object has
+  -- no metatable and no [1]); the helpers settle the rest.
+  array = function(v)
+    return "(getmetatable(" .. v .. ") == AMT or is_array(" .. v .. "))"
+  end,
+  object = function(v)
+    return "(type(" .. v .. ') == "table" and getmetatable(' .. v .. ") == nil and " .. v .. "[1] == nil or is_object(" .. v .. "))"
+  end,
 }
 
 -- Emits coercion of the string in `x` to the declared type of `s`, then
