@@ -25,11 +25,22 @@ command -v taskset >/dev/null && pin="taskset -c 0"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/$build/lua/?.so;;" \
-  $pin luajit spec/bench/schema_bench.lua > "$tmp/crater"
-NODE_PATH="$cache/node_modules" $pin node spec/bench/schema_bench.js > "$tmp/ajv"
+# The machine may be shared: alternate the two sides round by round, so a
+# busy moment hurts both, and keep each side's best round.
+rounds=${ROUNDS:-3}
+r=0
+while [ "$r" -lt "$rounds" ]; do
+  ROUNDS=1 LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/$build/lua/?.so;;" \
+    $pin luajit spec/bench/schema_bench.lua >> "$tmp/crater.all"
+  ROUNDS=1 NODE_PATH="$cache/node_modules" $pin node spec/bench/schema_bench.js >> "$tmp/ajv.all"
+  r=$((r + 1))
+done
+best() { awk -F'\t' '{ k = $1 FS $2; if (!(k in m) || $3 > m[k]) { m[k] = $3; e[k] = $4 } }
+  END { for (k in m) print k FS m[k] FS e[k] }' "$1"; }
+best "$tmp/crater.all" > "$tmp/crater"
+best "$tmp/ajv.all" > "$tmp/ajv"
 
-echo "validations/s, best of ${ROUNDS:-3} rounds of ${SECONDS_PER_CASE:-1} s (higher is better)"
+echo "validations/s, best of $rounds rounds of ${SECONDS_PER_CASE:-1} s (higher is better)"
 echo
 echo "| case | crater.schema | ajv allErrors | ratio | crater.schema all_errors=false | ajv (default: first error) | ratio |"
 echo "|---|---|---|---|---|---|---|"
