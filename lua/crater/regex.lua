@@ -530,13 +530,18 @@ local function to_bytes(tree)
   local out = { "local byte = ...", "local function at(s, i)", "local b, c" }
   for _, it in ipairs(items) do
     local test = set_test(it.set, "b")
-    if it.min == 1 and it.max == 1 then
+    -- The required repetitions are straight-line code (a short inner loop
+    -- would make LuaJIT trace it separately); only the optional rest loops.
+    local must = it.min <= 16 and it.min or 0
+    for _ = 1, must do
       out[#out + 1] = "b = byte(s, i); if b == nil or not (" .. test .. ") then return false end; i = i + 1"
-    else
+    end
+    if it.max ~= must then
+      local min, max = it.min - must, it.max and (it.max - must)
       out[#out + 1] = "c = 0"
-      out[#out + 1] = "while " .. (it.max and ("c < " .. it.max) or "true") .. " do b = byte(s, i); if b == nil or not ("
+      out[#out + 1] = "while " .. (max and ("c < " .. max) or "true") .. " do b = byte(s, i); if b == nil or not ("
         .. test .. ") then break end; i = i + 1; c = c + 1 end"
-      if it.min > 0 then out[#out + 1] = "if c < " .. it.min .. " then return false end" end
+      if min > 0 then out[#out + 1] = "if c < " .. min .. " then return false end" end
     end
   end
   out[#out + 1] = tail and "return i == #s + 1 end" or "return true end"

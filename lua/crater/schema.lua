@@ -442,6 +442,46 @@ local function is_nonneg_int(x) return type(x) == "number" and x >= 0 and x == f
 -- The compiler
 -- --------------------------------------------------------------------------
 
+-- Rewrites every `E = err(E, pointer, keyword, message)` of the generated
+-- code into the statements themselves. A shared err() function called
+-- from everywhere becomes a hot root trace of its own, and LuaJIT's side
+-- traces out of it then run into the callers' loops and give up ("loop
+-- unroll limit"), which sent the whole error path back to the interpreter.
+local function inline_errors(src, fast)
+  local out, pos = {}, 1
+  while true do
+    local a, b = find(src, "E = err(E, ", pos, true)
+    if not a then break end
+    out[#out + 1] = sub(src, pos, a - 1)
+    -- Split the three arguments at top-level commas, skipping strings.
+    local args, depth, i, start, n = {}, 0, b + 1, b + 1, #src
+    while i <= n do
+      local ch = sub(src, i, i)
+      if ch == '"' then
+        i = i + 1
+        while sub(src, i, i) ~= '"' do
+          if sub(src, i, i) == "\\" then i = i + 1 end
+          i = i + 1
+        end
+      elseif ch == "(" then depth = depth + 1
+      elseif ch == ")" then
+        if depth == 0 then break end
+        depth = depth - 1
+      elseif ch == "," and depth == 0 then
+        args[#args + 1] = sub(src, start, i - 1)
+        start = i + 2
+      end
+      i = i + 1
+    end
+    args[#args + 1] = sub(src, start, i - 1)
+    out[#out + 1] = (fast and "do " or "") .. "if E == nil then E = new_tab(4, 0) end; E[#E + 1] = { pointer = "
+      .. args[1] .. ", keyword = " .. args[2] .. ", message = " .. args[3] .. " }" .. (fast and "; return E end" or "")
+    pos = i + 1
+  end
+  out[#out + 1] = sub(src, pos)
+  return concat(out)
+end
+
 local Compiler = {}
 Compiler.__index = Compiler
 
@@ -456,7 +496,7 @@ local function new_compiler(root, opts)
     formats = opts.formats or {},
     K = {}, kindex = {},
     src = {}, nfun = 0, fid = {},
-    nv = 0, depth = 0, open = {},
+    nv = 0, depth = 0, open = {}, fast = opts.all_errors == false,
   }, Compiler)
   return c
 end
@@ -547,23 +587,28 @@ end
 
 -- mode: "full" applies coercion/defaults as opts say; "pure" never changes
 -- the value (subschemas of anyOf/oneOf/not/if, whose outcome is discarded).
-function Compiler:fn(s, mode, path)
+-- `fast` functions stop at the first error: those behind anyOf, oneOf,
+-- not, if and contains (only validity counts there), and every function
+-- when compile's all_errors is false. Default: the current function's.
+function Compiler:fn(s, mode, path, fast)
+  if fast == nil then fast = self.fast end
+  local key = fast and (mode .. ":fast") or mode
   local byMode = self.fid[s]
   if byMode == nil then byMode = {}; self.fid[s] = byMode end
-  local id = byMode[mode]
+  local id = byMode[key]
   if id then return id end
   self.nfun = self.nfun + 1
   id = self.nfun
-  byMode[mode] = id
+  byMode[key] = id
   local out = {}
   out[#out + 1] = "F[" .. id .. "] = function(v, E)"
   -- A function inlines its subschemas (see Compiler:inline) afresh.
-  local saved_depth, saved_open = self.depth, self.open
-  self.depth, self.open = 0, { [s] = true }
+  local saved_depth, saved_open, saved_fast = self.depth, self.open, self.fast
+  self.depth, self.open, self.fast = 0, { [s] = true }, fast
   self:body(s, "v", '""', mode, path, out)
-  self.depth, self.open = saved_depth, saved_open
+  self.depth, self.open, self.fast = saved_depth, saved_open, saved_fast
   out[#out + 1] = "return E end"
-  self.src[#self.src + 1] = concat(out, "\n")
+  self.src[#self.src + 1] = inline_errors(concat(out, "\n"), fast)
   return id
 end
 
@@ -578,6 +623,7 @@ function Compiler:child(s, x, P, seg, mode, path, out)
   out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
   out[#out + 1] = "E = F[" .. id .. "](" .. x .. ", E)"
   out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. Pc .. ") end"
+  if self.fast then out[#out + 1] = "if E then return E end" end
 end
 
 -- Emits the checks of `s` right here when that is possible: always for a
@@ -615,6 +661,7 @@ function Compiler:here(s, v, P, mode, path, out)
     out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
     out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end"
   end
+  if self.fast then out[#out + 1] = "if E then return E end" end
 end
 
 -- An isolated test: an expression true when `v` is valid against `s`,
@@ -622,7 +669,7 @@ end
 function Compiler:test(s, v, path)
   if s == true then return "true" end
   if s == false then return "false" end
-  local id = self:fn(s, "pure", path)
+  local id = self:fn(s, "pure", path, true)
   return "(F[" .. id .. "](" .. v .. ", nil) == nil)"
 end
 
@@ -632,8 +679,14 @@ local TYPE_TEST = {
   integer = function(v) return "(type(" .. v .. ') == "number" and ' .. v .. " % 1 == 0)" end,
   boolean = function(v) return "type(" .. v .. ') == "boolean"' end,
   null = function(v) return v .. " == null" end,
-  array = function(v) return "is_array(" .. v .. ")" end,
-  object = function(v) return "is_object(" .. v .. ")" end,
+  -- The common cases inline (a decoded array has AMT; a decoded object has
+  -- no metatable and no [1]); the helpers settle the rest.
+  array = function(v)
+    return "(getmetatable(" .. v .. ") == AMT or is_array(" .. v .. "))"
+  end,
+  object = function(v)
+    return "(type(" .. v .. ') == "table" and getmetatable(' .. v .. ") == nil and " .. v .. "[1] == nil or is_object(" .. v .. "))"
+  end,
 }
 
 -- Emits coercion of the string in `x` to the declared type of `s`, then
@@ -895,11 +948,12 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       self:property_checks(slice, props, reqset, "v", '""', mode, path, fout)
       self.depth, self.open = saved_depth, saved_open
       fout[#fout + 1] = "return E end"
-      self.src[#self.src + 1] = concat(fout, "\n")
+      self.src[#self.src + 1] = inline_errors(concat(fout, "\n"), self.fast)
       local n0 = self:var("n")
       out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
       out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
       if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+      if self.fast then out[#out + 1] = "if E then return E end" end
     end
   end
   for _, name in ipairs(req or {}) do
@@ -1143,7 +1197,7 @@ function Compiler:combinators(s, v, P, mode, path, out)
           if b then out[#out + 1] = c .. " = " .. c .. " + 1" end
           ids[i] = false
         else
-          ids[i] = self:fn(b, "pure", bp)
+          ids[i] = self:fn(b, "pure", bp, true)
           if kw == "anyOf" and i > 1 then
             out[#out + 1] = "if " .. c .. " == 0 and F[" .. ids[i] .. "](" .. v .. ", nil) == nil then " .. c .. " = 1 end"
           else
@@ -1190,46 +1244,6 @@ function Compiler:combinators(s, v, P, mode, path, out)
   end
 end
 
--- Rewrites every `E = err(E, pointer, keyword, message)` of the generated
--- code into the statements themselves. A shared err() function called
--- from everywhere becomes a hot root trace of its own, and LuaJIT's side
--- traces out of it then run into the callers' loops and give up ("loop
--- unroll limit"), which sent the whole error path back to the interpreter.
-local function inline_errors(src)
-  local out, pos = {}, 1
-  while true do
-    local a, b = find(src, "E = err(E, ", pos, true)
-    if not a then break end
-    out[#out + 1] = sub(src, pos, a - 1)
-    -- Split the three arguments at top-level commas, skipping strings.
-    local args, depth, i, start, n = {}, 0, b + 1, b + 1, #src
-    while i <= n do
-      local ch = sub(src, i, i)
-      if ch == '"' then
-        i = i + 1
-        while sub(src, i, i) ~= '"' do
-          if sub(src, i, i) == "\\" then i = i + 1 end
-          i = i + 1
-        end
-      elseif ch == "(" then depth = depth + 1
-      elseif ch == ")" then
-        if depth == 0 then break end
-        depth = depth - 1
-      elseif ch == "," and depth == 0 then
-        args[#args + 1] = sub(src, start, i - 1)
-        start = i + 2
-      end
-      i = i + 1
-    end
-    args[#args + 1] = sub(src, start, i - 1)
-    out[#out + 1] = "if E == nil then E = new_tab(4, 0) end; E[#E + 1] = { pointer = " .. args[1] .. ", keyword = "
-      .. args[2] .. ", message = " .. args[3] .. " }"
-    pos = i + 1
-  end
-  out[#out + 1] = sub(src, pos)
-  return concat(out)
-end
-
 local function load_chunk(src, name, K)
   local f, e = load(src, "=" .. name)
   if not f then error("crater.schema: generated code does not load (a bug): " .. e, 0) end
@@ -1243,7 +1257,7 @@ local function check_opts(opts, who)
   if type(opts) ~= "table" then error(who .. ": options must be a table", 3) end
   for k in pairs(opts) do
     if k ~= "coerce" and k ~= "defaults" and k ~= "components" and k ~= "formats" and k ~= "name"
-        and k ~= "strict_formats" then
+        and k ~= "strict_formats" and k ~= "all_errors" then
       error(who .. ": unknown option '" .. tostring(k) .. "'", 3)
     end
   end
@@ -1280,7 +1294,7 @@ function _M.compile(s, opts)
     c.src[#c.src + 1] = concat(out, "\n")
   end)
   if not ok then rethrow(e, "crater.schema.compile", 2) end
-  local src = PRELUDE .. inline_errors(concat(c.src, "\n"))
+  local src = PRELUDE .. concat(c.src, "\n")
   local F = load_chunk(src, opts.name or "crater.schema", c.K)
   return F[0], src
 end
@@ -1349,7 +1363,7 @@ function Compiler:shape_fn(s, path)
       if type(d[kw]) == "table" then
         for i, b in ipairs(d[kw]) do
           local bp = path .. "/" .. kw .. "/" .. (i - 1)
-          local vid = self:fn(b, "pure", bp)
+          local vid = self:fn(b, "pure", bp, true)
           local sid = self:shape_fn(b, bp)
           out[#out + 1] = "if F[" .. vid .. "](v, nil) == nil then return F[" .. sid .. "](v, D) end"
         end
