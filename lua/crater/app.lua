@@ -242,6 +242,35 @@ local PROBLEM_SET = { type = true, title = true, status = true, detail = true, i
 -- most of the cost of answering a 404 or a 422.
 local heads = {}
 
+-- Validation errors print their members in one order (in, pointer, message,
+-- keyword, then any others sorted), so answers are stable and diffable.
+local ERROR_KEYS = { "in", "pointer", "message", "keyword" }
+local ERROR_SET = { ["in"] = true, pointer = true, message = true, keyword = true }
+
+local function encode_errors(list)
+  if getmetatable(list) ~= nil and getmetatable(list) ~= json.array_mt then return json_encode(list) end
+  local out = {}
+  for i = 1, #list do
+    local e = list[i]
+    if type(e) ~= "table" then return json_encode(list) end
+    local parts, n = {}, 0
+    for j = 1, 4 do
+      local k = ERROR_KEYS[j]
+      if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. json_encode(e[k]) end
+    end
+    local extra
+    for k in pairs(e) do
+      if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
+    end
+    if extra then
+      if not pcall(sort, extra) then return json_encode(list) end
+      for j = 1, #extra do n = n + 1; parts[n] = json_encode(tostring(extra[j])) .. ":" .. json_encode(e[extra[j]]) end
+    end
+    out[i] = "{" .. concat(parts, ",") .. "}"
+  end
+  return "[" .. concat(out, ",") .. "]"
+end
+
 local function encode_problem(p)
   local parts, n = {}, 0
   local status = p.status
@@ -272,7 +301,11 @@ local function encode_problem(p)
   for i = 1, m do
     local k = extra[i]
     n = n + 1
-    parts[n] = json_encode(k) .. ":" .. json_encode(p[k])
+    if k == "errors" and type(p[k]) == "table" then
+      parts[n] = '"errors":' .. encode_errors(p[k])
+    else
+      parts[n] = json_encode(k) .. ":" .. json_encode(p[k])
+    end
   end
   return "{" .. concat(parts, ",") .. "}"
 end

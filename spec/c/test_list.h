@@ -12,6 +12,7 @@
   XX(embed_two_threads) \
   XX(embed_load_close_load) \
   XX(embed_inject_matches_socket) \
+  XX(embed_inject_matches_socket_todo_api) \
   XX(embed_inject_checks_and_limits) \
   XX(embed_inject_async_and_close) \
   XX(embed_register_modules) \
