@@ -20,7 +20,7 @@ local formats = require "crater.formats"
 
 local type, pairs, ipairs, next, tostring, tonumber, error, select =
   type, pairs, ipairs, next, tostring, tonumber, error, select
-local setmetatable, getmetatable, rawget, load, pcall = setmetatable, getmetatable, rawget, load, pcall
+local setmetatable, getmetatable, load, pcall = setmetatable, getmetatable, load, pcall
 local floor, abs, huge = math.floor, math.abs, math.huge
 local format, byte, find, gsub, sub = string.format, string.byte, string.find, string.gsub, string.sub
 local concat, sort = table.concat, table.sort
@@ -775,7 +775,7 @@ function Compiler:body(s, v, P, mode, path, out)
   end
 
   -- type
-  local types, tset, known = nil, nil, nil
+  local types, tset, known
   if s.type ~= nil then
     types = type(s.type) == "table" and s.type or { s.type }
     tset = {}
@@ -877,11 +877,11 @@ function Compiler:number_checks(s, v, P, path, out, known)
   out[#out + 1] = "end"
 end
 
--- The checks of the properties `names` of object `v` (see object_checks).
-function Compiler:property_checks(names, props, reqset, v, P, mode, path, out)
+-- The checks of the properties in `list` of object `v` (see object_checks).
+function Compiler:property_checks(list, props, reqset, v, P, mode, path, out)
   local fill = mode == "full" and self.opts.defaults
   local coerce = mode == "full" and self.opts.coerce
-  for _, name in ipairs(names) do
+  for _, name in ipairs(list) do
     local ps = props[name]
     local ppath = path .. "/properties/" .. esc(name)
     local x = self:var()
