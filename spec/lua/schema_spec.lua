@@ -99,6 +99,29 @@ describe("crater.schema.compile", function()
     assert.are.equal("must be object", e[1].message)
   end)
 
+  it("allocates nothing on the valid path", function()
+    local f = assert(io.open("examples/schemas/order.schema.json"))
+    local order_schema = json.decode(f:read("*a"))
+    f:close()
+    f = assert(io.open("examples/schemas/order.json"))
+    local order = json.decode(f:read("*a"))
+    f:close()
+    local checks = { { schema.compile(Item), { name = "a", price = 1, tags = json.array { "x", "y" } } },
+                     { schema.compile(order_schema), order } }
+    for _, c in ipairs(checks) do
+      for _ = 1, 2000 do assert(c[1](c[2])) end -- let the JIT compile its traces first
+      collectgarbage("collect")
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      for _ = 1, 10000 do c[1](c[2]) end
+      local grown = collectgarbage("count") - before
+      collectgarbage("restart")
+      -- One small table per call would be 400 KiB; what remains is the JIT
+      -- recording a late trace or two.
+      assert(grown < 64, ("the valid path allocated %.1f KiB in 10000 calls"):format(grown))
+    end
+  end)
+
   it("escapes pointers (RFC 6901)", function()
     local v = schema.compile({ additionalProperties = false })
     local _, e = v({ ["a/b~c"] = 1 })
