@@ -92,9 +92,8 @@ local function deep_equal(a, b)
   if type(a) ~= "table" or type(b) ~= "table" then return false end
   local aa, ba = is_array(a), is_array(b)
   if aa ~= ba then
-    -- An empty table in an unmarked world is both; compare as such.
-    if not (next(a) == nil and next(b) == nil) then return false end
-    return true
+    -- Without marks an empty table may have been [] or {}: equal to both.
+    return not marked and next(a) == nil and next(b) == nil
   end
   if aa then
     local n = #a
@@ -184,15 +183,18 @@ dsl.null = scalar("null", "s.null")
 function dsl.any(opts) return with({}, opts, "s.any") end
 
 --- An array of `items`; `opts` adds minItems, maxItems, uniqueItems, default...
---- A `default` that is an empty table becomes an empty JSON array.
+--- A `default` given as a Lua list (`{}` included) becomes a JSON array.
 ---@param items? table|boolean
 ---@param opts? table
 function dsl.array(items, opts)
   local t = { type = "array" }
   if items ~= nil then t.items = check_schema_arg(items, "s.array", 2) end
   t = with(t, opts, "s.array")
-  if type(t.default) == "table" and getmetatable(t.default) == nil and next(t.default) == nil then
-    t.default = mark({})
+  local d = t.default
+  if type(d) == "table" and getmetatable(d) == nil and (next(d) == nil or is_seq(d)) then
+    local copy = {}
+    for i = 1, #d do copy[i] = d[i] end
+    t.default = mark(copy)
   end
   return t
 end
