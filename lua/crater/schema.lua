@@ -1271,14 +1271,19 @@ local function rethrow(e, who, level)
   error(e, 0)
 end
 
+---@class crater.schema.error
+---@field pointer string RFC 6901 JSON Pointer to the bad value ("" is the value itself)
+---@field keyword string the JSON Schema keyword that failed ("type", "required", ...)
+---@field message string what is wrong, in English ("must be string")
+
 --- Compiles a schema (DSL or raw JSON Schema table, or a boolean) into
 --- `validate(value) -> ok, errors, value`. `errors` is nil when ok, else a
 --- list of `{ pointer, keyword, message }`, every error found. `value` is
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, name?: string }
----@return fun(value: any): boolean, table|nil, any
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, name?: string }
+---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)
   opts = check_opts(opts, "crater.schema.compile")
