@@ -689,26 +689,173 @@ function build(node)
   error("crater.regex: internal error: node " .. tostring(t))
 end
 
+-- --------------------------------------------------------------------------
+-- The NFA simulation (Thompson / Pike): for patterns without lookahead,
+-- every position is visited once per NFA state, so the time is
+-- O(length x pattern) whatever the input, where the backtracking matcher
+-- can take exponential time on patterns like ^(a+)+$ (a ReDoS). A boolean
+-- "does it match anywhere" needs neither captures nor the greedy/lazy
+-- order, so the simulation gives ECMA-262's answer.
+-- --------------------------------------------------------------------------
+
+local CHAR, SET, SPLIT, JMP, BOL, EOL, WORDB, MATCH = 1, 2, 3, 4, 5, 6, 7, 8
+local MAX_PROGRAM = 4000 -- instructions; beyond (huge {n,m} counts) backtrack instead
+
+local function has_look(node)
+  if node.t == "look" then return true end
+  if node.t == "seq" then
+    for _, n in ipairs(node.items) do if has_look(n) then return true end end
+  elseif node.t == "alt" then
+    for _, n in ipairs(node.alts) do if has_look(n) then return true end end
+  elseif node.t == "group" or node.t == "rep" then
+    return has_look(node.node)
+  end
+  return false
+end
+
+-- Compiles the tree into parallel arrays op/a/b; nil when too large.
+local function program(tree)
+  local op, a, b = {}, {}, {}
+  local function emit(o, x, y)
+    local pc = #op + 1
+    if pc > MAX_PROGRAM then error("too large", 0) end
+    op[pc], a[pc], b[pc] = o, x or false, y or false
+    return pc
+  end
+  local gen
+  function gen(node)
+    local t = node.t
+    if t == "char" then emit(CHAR, node.cp)
+    elseif t == "set" then emit(SET, node.set)
+    elseif t == "seq" then for _, n in ipairs(node.items) do gen(n) end
+    elseif t == "group" then gen(node.node)
+    elseif t == "bol" then emit(BOL)
+    elseif t == "eol" then emit(EOL)
+    elseif t == "wordb" then emit(WORDB, node.neg)
+    elseif t == "alt" then
+      local jumps = {}
+      for i, n in ipairs(node.alts) do
+        if i < #node.alts then
+          local split = emit(SPLIT, 0, 0)
+          a[split] = split + 1
+          gen(n)
+          jumps[#jumps + 1] = emit(JMP, 0)
+          b[split] = #op + 1
+        else
+          gen(n)
+        end
+      end
+      for _, j in ipairs(jumps) do a[j] = #op + 1 end
+    elseif t == "rep" then
+      for _ = 1, node.min do gen(node.node) end
+      if node.max == nil then
+        local split = emit(SPLIT, 0, 0)
+        a[split] = split + 1
+        gen(node.node)
+        emit(JMP, split)
+        b[split] = #op + 1
+      else
+        local splits = {}
+        for _ = node.min + 1, node.max do
+          local split = emit(SPLIT, 0, 0)
+          a[split] = split + 1
+          splits[#splits + 1] = split
+          gen(node.node)
+        end
+        for _, sp in ipairs(splits) do b[sp] = #op + 1 end
+      end
+    else
+      error("unsupported", 0)
+    end
+  end
+  local ok = pcall(gen, tree)
+  if not ok then return nil end
+  emit(MATCH)
+  return op, a, b
+end
+
+local function pike(tree)
+  local op, a, b = program(tree)
+  if not op then return nil end
+  local nprog = #op
+  -- Scratch state, reused by every call: a test never yields or recurses
+  -- into another test of the same pattern.
+  local mark = {}
+  for pc = 1, nprog do mark[pc] = 0 end
+  local clist, nlist = {}, {}
+  local gen_id = 0
+  local anchored = tree.t == "seq" and tree.items[1] ~= nil and tree.items[1].t == "bol"
+
+  -- Adds pc and what it reaches without reading a code point; true on MATCH.
+  local function add(list, pc, s, i)
+    if mark[pc] == gen_id then return false end
+    mark[pc] = gen_id
+    local o = op[pc]
+    if o == JMP then return add(list, a[pc], s, i) end
+    if o == SPLIT then return add(list, a[pc], s, i) or add(list, b[pc], s, i) end
+    if o == BOL then return i == 1 and add(list, pc + 1, s, i) end
+    if o == EOL then return i == #s + 1 and add(list, pc + 1, s, i) end
+    if o == WORDB then
+      local at = (i > 1 and is_word(s, i - 1)) ~= is_word(s, i)
+      return at ~= a[pc] and add(list, pc + 1, s, i)
+    end
+    if o == MATCH then return true end
+    list[#list + 1] = pc
+    return false
+  end
+
+  return function(s)
+    local n = #s
+    local i = 1
+    for k = #clist, 1, -1 do clist[k] = nil end
+    gen_id = gen_id + 1
+    if add(clist, 1, s, 1) then return true end
+    while i <= n do
+      local cp, j = decode(s, i)
+      gen_id = gen_id + 1
+      for k = #nlist, 1, -1 do nlist[k] = nil end
+      for k = 1, #clist do
+        local pc = clist[k]
+        local o = op[pc]
+        local hit
+        if o == CHAR then hit = a[pc] == cp else hit = set_has(a[pc], cp) end
+        if hit and add(nlist, pc + 1, s, j) then return true end
+      end
+      if not anchored and add(nlist, 1, s, j) then return true end
+      clist, nlist = nlist, clist
+      if #clist == 0 and anchored then return false end
+      i = j
+    end
+    return false
+  end
+end
+
 local function yes() return true end
 
 --- Compiles an ECMA-262 pattern. Raises an error naming the problem and its
 --- offset for syntax this dialect does not have. The result has
 --- `test(s) -> boolean` (a match anywhere in s, like RegExp.prototype.test),
 --- `source`, `engine` ("bytes": generated byte comparisons, "lua": a Lua
---- pattern, "matcher": the backtracking matcher) and `lua`, the Lua pattern
+--- pattern, "nfa": the linear-time NFA simulation, "matcher": the
+--- backtracking matcher, only for lookaheads) and `lua`, the Lua pattern
 --- when engine is "lua".
 ---@param source string
 ---@return { test: fun(s: string): boolean, source: string, engine: string, lua: string|nil }
-function _M.compile(source)
+function _M.compile(source, _force)
   if type(source) ~= "string" then error("crater.regex.compile: string expected", 2) end
   local tree = parse(source)
-  local lp = to_lua(tree)
-  local test = to_bytes(tree) -- generated byte comparisons, when possible
+  -- _force ("nfa" or "matcher") is for the specs, to check the engines agree.
+  local lp = not _force and to_lua(tree) or nil
+  local test = not _force and to_bytes(tree) or nil -- generated byte comparisons, when possible
   local engine = "bytes"
   if test == nil and lp then
     engine = "lua"
     test = function(s) return find(s, lp) ~= nil end
-  elseif test == nil then
+  elseif test == nil and not has_look(tree) and _force ~= "matcher" then
+    engine, lp = "nfa", nil
+    test = pike(tree)
+  end
+  if test == nil then
     engine, lp = "matcher", nil
     local m = build(tree)
     local anchored = tree.t == "seq" and tree.items[1] and tree.items[1].t == "bol"
