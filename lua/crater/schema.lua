@@ -444,15 +444,16 @@ local function is_nonneg_int(x) return type(x) == "number" and x >= 0 and x == f
 -- The compiler
 -- --------------------------------------------------------------------------
 
--- Rewrites every `E = err(E, pointer, keyword, message)` of the generated
--- code into the statements themselves. A shared err() function called
+-- Rewrites every `E = \1err(E, pointer, keyword, message)` of the generated
+-- code into the statements themselves. (The \1 byte cannot occur in the
+-- generated code otherwise: string literals come from %q, which escapes it.) A shared err() function called
 -- from everywhere becomes a hot root trace of its own, and LuaJIT's side
 -- traces out of it then run into the callers' loops and give up ("loop
 -- unroll limit"), which sent the whole error path back to the interpreter.
 local function inline_errors(src, fast)
   local out, pos = {}, 1
   while true do
-    local a, b = find(src, "E = err(E, ", pos, true)
+    local a, b = find(src, "E = \1err(E, ", pos, true)
     if not a then break end
     out[#out + 1] = sub(src, pos, a - 1)
     -- Split the three arguments at top-level commas, skipping strings.
@@ -743,7 +744,7 @@ end
 function Compiler:body(s, v, P, mode, path, out)
   if s == true then return end
   if s == false then
-    out[#out + 1] = "E = err(E, " .. P .. ', "false", "no value is allowed here")'
+    out[#out + 1] = "E = \1err(E, " .. P .. ', "false", "no value is allowed here")'
     return
   end
   if type(s) ~= "table" then bad(path, "a schema must be an object or a boolean") end
@@ -766,13 +767,13 @@ function Compiler:body(s, v, P, mode, path, out)
     if #alts == 0 then alts[1] = "false" end
     local shown = {}
     for i = 1, #s.enum do shown[i] = describe(s.enum[i]) end
-    out[#out + 1] = "if not (" .. concat(alts, " or ") .. ") then E = err(E, " .. P .. ', "enum", '
+    out[#out + 1] = "if not (" .. concat(alts, " or ") .. ") then E = \1err(E, " .. P .. ', "enum", '
       .. lit_string("must be one of: " .. concat(shown, ", ")) .. ") end"
   end
   if s.const ~= nil then
     local c = s.const
     local test = type(c) == "table" and ("deq(" .. v .. ", " .. self:const(c) .. ")") or (v .. " == " .. self:lit(c))
-    out[#out + 1] = "if not (" .. test .. ") then E = err(E, " .. P .. ', "const", '
+    out[#out + 1] = "if not (" .. test .. ") then E = \1err(E, " .. P .. ', "const", '
       .. lit_string("must be " .. describe(c)) .. ") end"
   end
 
@@ -790,7 +791,7 @@ function Compiler:body(s, v, P, mode, path, out)
     for _, t in ipairs(types) do
       if not (t == "integer" and tset.number) then tests[#tests + 1] = TYPE_TEST[t](v) end
     end
-    out[#out + 1] = "if not (" .. concat(tests, " or ") .. ") then E = err(E, " .. P ..
+    out[#out + 1] = "if not (" .. concat(tests, " or ") .. ") then E = \1err(E, " .. P ..
       ', "type", "must be ' .. (#types == 1 and "" or "one of ") .. type_name_list(types) .. '")'
     -- With one type, the keywords for that type need no guard of their own.
     if #types == 1 then known = types[1]; out[#out + 1] = "else" else out[#out + 1] = "end" end
@@ -814,13 +815,13 @@ function Compiler:string_checks(s, v, P, path, out, known)
     if minL ~= nil then
       if not is_nonneg_int(minL) then bad(path .. "/minLength", "must be a non-negative integer") end
       -- Bytes >= code points >= bytes / 4: count only when it can matter.
-      out[#out + 1] = format("if %s < %d or (%s < %d and ulen(%s) < %d) then E = err(E, %s, \"minLength\", %s) end",
+      out[#out + 1] = format("if %s < %d or (%s < %d and ulen(%s) < %d) then E = \1err(E, %s, \"minLength\", %s) end",
         n, minL, n, 4 * minL, v, minL, P,
         lit_string(format("must have at least %d character%s", minL, minL == 1 and "" or "s")))
     end
     if maxL ~= nil then
       if not is_nonneg_int(maxL) then bad(path .. "/maxLength", "must be a non-negative integer") end
-      out[#out + 1] = format("if %s > %d and ulen(%s) > %d then E = err(E, %s, \"maxLength\", %s) end",
+      out[#out + 1] = format("if %s > %d and ulen(%s) > %d then E = \1err(E, %s, \"maxLength\", %s) end",
         n, maxL, v, maxL, P,
         lit_string(format("must have at most %d character%s", maxL, maxL == 1 and "" or "s")))
     end
@@ -829,14 +830,14 @@ function Compiler:string_checks(s, v, P, path, out, known)
     if type(pat) ~= "string" then bad(path .. "/pattern", "must be a string") end
     local ok, re = pcall(regex.compile, pat)
     if not ok then bad(path .. "/pattern", tostring(re):gsub("^.-: ", "", 1)) end
-    out[#out + 1] = "if not " .. self:const(re.test) .. "(" .. v .. ") then E = err(E, " .. P
+    out[#out + 1] = "if not " .. self:const(re.test) .. "(" .. v .. ") then E = \1err(E, " .. P
       .. ', "pattern", ' .. lit_string("must match the pattern " .. pat) .. ") end"
   end
   if fmt ~= nil then
     if type(fmt) ~= "string" then bad(path .. "/format", "must be a string") end
     local check = self.formats[fmt] or formats[fmt]
     if check ~= nil then
-      out[#out + 1] = "if not " .. self:const(check) .. "(" .. v .. ") then E = err(E, " .. P
+      out[#out + 1] = "if not " .. self:const(check) .. "(" .. v .. ") then E = \1err(E, " .. P
         .. ', "format", ' .. lit_string("must be a valid " .. fmt) .. ") end"
     elseif self.opts.strict_formats then
       bad(path .. "/format", "unknown format '" .. fmt .. "'")
@@ -858,7 +859,7 @@ function Compiler:number_checks(s, v, P, path, out, known)
   if mn == nil and mx == nil and emn == nil and emx == nil and mul == nil then return end
   out[#out + 1] = known and "do" or ("if type(" .. v .. ') == "number" then')
   local function cmp(op, lim, kw, msg)
-    out[#out + 1] = "if " .. v .. " " .. op .. " " .. self:lit(lim) .. " then E = err(E, " .. P .. ', "'
+    out[#out + 1] = "if " .. v .. " " .. op .. " " .. self:lit(lim) .. " then E = \1err(E, " .. P .. ', "'
       .. kw .. '", ' .. lit_string(msg .. " " .. describe(lim)) .. ") end"
   end
   if mn ~= nil then cmp("<", mn, "minimum", "must be >=") end
@@ -873,7 +874,7 @@ function Compiler:number_checks(s, v, P, path, out, known)
     else
       test = "multiple_of(" .. v .. ", " .. self:lit(mul) .. ")"
     end
-    out[#out + 1] = "if not " .. test .. " then E = err(E, " .. P .. ', "multipleOf", '
+    out[#out + 1] = "if not " .. test .. " then E = \1err(E, " .. P .. ', "multipleOf", '
       .. lit_string("must be a multiple of " .. describe(mul)) .. ") end"
   end
   out[#out + 1] = "end"
@@ -899,7 +900,7 @@ function Compiler:property_checks(list, props, reqset, v, P, mode, path, out)
         out[#out + 1] = v .. "[" .. key .. "] = " .. self:lit(d)
       end
     elseif reqset[name] then
-      out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name))
+      out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name))
         .. ', "required", "is required")'
     end
     out[#out + 1] = "else"
@@ -960,7 +961,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
   end
   for _, name in ipairs(req or {}) do
     if props[name] == nil then
-      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] == nil then E = err(E, "
+      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] == nil then E = \1err(E, "
         .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name)) .. ', "required", "is required") end'
     end
   end
@@ -969,7 +970,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     for name, list in pairs(s.dependentRequired) do
       for _, other in ipairs(list) do
         out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] ~= nil and " .. v .. "[" .. lit_string(other)
-          .. "] == nil then E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(other))
+          .. "] == nil then E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(other))
           .. ', "dependentRequired", ' .. lit_string("is required when " .. name .. " is present") .. ") end"
       end
     end
@@ -1025,7 +1026,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     if ap ~= nil then
       out[#out + 1] = "if not " .. matched .. " then"
       if ap == false then
-        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+        out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "additionalProperties", "is not allowed (additional property)")'
       else
         self:child(ap, "x", P, seg, mode == "full" and "pure" or mode, path .. "/additionalProperties", out)
@@ -1036,7 +1037,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       local ev = self:evaluated_test(s, v, path)
       out[#out + 1] = "if not " .. matched .. " and not (" .. ev .. ") then"
       if up == false then
-        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+        out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "unevaluatedProperties", "is not allowed (unevaluated property)")'
       else
         self:child(up, "x", P, seg, "pure", path .. "/unevaluatedProperties", out)
@@ -1045,11 +1046,11 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     end
     out[#out + 1] = "end"
     if minP ~= nil then
-      out[#out + 1] = format('if %s < %d then E = err(E, %s, "minProperties", %s) end', cnt, minP, P,
+      out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "minProperties", %s) end', cnt, minP, P,
         lit_string(format("must have at least %d propert%s", minP, minP == 1 and "y" or "ies")))
     end
     if maxP ~= nil then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxProperties", %s) end', cnt, maxP, P,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxProperties", %s) end', cnt, maxP, P,
         lit_string(format("must have at most %d propert%s", maxP, maxP == 1 and "y" or "ies")))
     end
   end
@@ -1125,11 +1126,11 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
   local n = self:var("n")
   out[#out + 1] = "local " .. n .. " = #" .. v
   if minI ~= nil then
-    out[#out + 1] = format('if %s < %d then E = err(E, %s, "minItems", %s) end', n, minI, P,
+    out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "minItems", %s) end', n, minI, P,
       lit_string(format("must have at least %d item%s", minI, minI == 1 and "" or "s")))
   end
   if maxI ~= nil then
-    out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxItems", %s) end', n, maxI, P,
+    out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxItems", %s) end', n, maxI, P,
       lit_string(format("must have at most %d item%s", maxI, maxI == 1 and "" or "s")))
   end
   local np = 0
@@ -1146,7 +1147,7 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
   end
   if items ~= nil and items ~= true then
     if items == false then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "items", %s) end', n, np,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "items", %s) end', n, np,
         (P == '""' and "" or P .. " .. ") .. lit_string("/" .. np),
         lit_string(np == 0 and "no items are allowed" or format("must have at most %d item%s", np, np == 1 and "" or "s")))
     else
@@ -1163,17 +1164,17 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
     out[#out + 1] = "local " .. c .. " = 0"
     out[#out + 1] = "for " .. i .. " = 1, " .. n .. " do if " .. self:test(contains, v .. "[" .. i .. "]", path .. "/contains")
       .. " then " .. c .. " = " .. c .. " + 1 end end"
-    out[#out + 1] = format('if %s < %d then E = err(E, %s, "contains", %s) end', c, minC, P,
+    out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "contains", %s) end', c, minC, P,
       lit_string(format("must contain at least %d matching item%s", minC, minC == 1 and "" or "s")))
     if maxC ~= nil then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxContains", %s) end', c, maxC, P,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxContains", %s) end', c, maxC, P,
         lit_string(format("must contain at most %d matching item%s", maxC, maxC == 1 and "" or "s")))
     end
   end
   if uniq == true then
     local ok, a, b = self:var("u"), self:var("a"), self:var("b")
     out[#out + 1] = "local " .. ok .. ", " .. a .. ", " .. b .. " = unique(" .. v .. ")"
-    out[#out + 1] = "if not " .. ok .. " then E = err(E, " .. P .. ', "uniqueItems", "must not contain duplicates (items " .. ('
+    out[#out + 1] = "if not " .. ok .. " then E = \1err(E, " .. P .. ', "uniqueItems", "must not contain duplicates (items " .. ('
       .. a .. " - 1) .. \" and \" .. (" .. b .. ' - 1) .. " are equal)") end'
   end
   out[#out + 1] = "end"
@@ -1222,10 +1223,10 @@ function Compiler:combinators(s, v, P, mode, path, out)
       end
       out[#out + 1] = "if " .. c .. " == 0 then"
       fail_first()
-      out[#out + 1] = "E = err(E, " .. P .. ', "' .. kw .. '", "must match ' ..
+      out[#out + 1] = "E = \1err(E, " .. P .. ', "' .. kw .. '", "must match ' ..
         (kw == "anyOf" and "at least one" or "exactly one") .. ' schema in ' .. kw .. '")'
       if kw == "oneOf" then
-        out[#out + 1] = "elseif " .. c .. " > 1 then E = err(E, " .. P .. ', "oneOf", "must match exactly one schema in oneOf (matches " .. '
+        out[#out + 1] = "elseif " .. c .. " > 1 then E = \1err(E, " .. P .. ', "oneOf", "must match exactly one schema in oneOf (matches " .. '
           .. c .. ' .. ")")'
       end
       out[#out + 1] = "end"
@@ -1234,7 +1235,7 @@ function Compiler:combinators(s, v, P, mode, path, out)
     end
   end
   if s["not"] ~= nil then
-    out[#out + 1] = "if " .. self:test(s["not"], v, path .. "/not") .. " then E = err(E, " .. P
+    out[#out + 1] = "if " .. self:test(s["not"], v, path .. "/not") .. " then E = \1err(E, " .. P
       .. ', "not", "must not be valid against the schema in not") end'
   end
   if s["if"] ~= nil and (s["then"] ~= nil or s["else"] ~= nil) then

@@ -128,6 +128,19 @@ describe("crater.schema.compile", function()
     assert.are.equal("/a~1b~0c", e[1].pointer)
   end)
 
+  it("takes any property name and pattern (the generated code quotes them)", function()
+    local odd = { 'E = err(E, "x", 1)', 'a"b', "new\nline", "\0nul", "]]", "--" }
+    local props = {}
+    for _, k in ipairs(odd) do props[k] = s.integer() end
+    local v = schema.compile(s.object(props, { additionalProperties = false }))
+    local bad, want = {}, {}
+    for _, k in ipairs(odd) do bad[k] = "x"; want[#want + 1] = "/" .. k .. " type" end
+    table.sort(want)
+    assert.are.same(want, errs(select(2, v(bad))))
+    local p = schema.compile(s.string { pattern = '^E = err\\(E, "' })
+    assert.is_true((p('E = err(E, "')))
+  end)
+
   it("prefixes pointers through nesting", function()
     local Order = s.object { lines = s.array(s.object { qty = s.integer { minimum = 1 } }) }
     local _, e = schema.compile(Order)({ lines = json.array { { qty = 1 }, { qty = 0 }, { qty = 1.5 } } })
