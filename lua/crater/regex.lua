@@ -663,30 +663,22 @@ function build(node)
       end
     end
     local m = build(node.node)
+    -- ECMA-262's RepeatMatcher: once the minimum is reached, an iteration
+    -- that matches the empty string fails (so loops always progress).
     local function rep(s, i, count, k)
+      local function again(j)
+        if j == i and count >= min then return false end
+        return rep(s, j, count + 1, k)
+      end
       if greedy then
-        if (max == nil or count < max) and m(s, i, function(j)
-              if j == i then return false end -- an empty iteration ends the loop
-              return rep(s, j, count + 1, k)
-            end) then
-          return true
-        end
+        if (max == nil or count < max) and m(s, i, again) then return true end
         return count >= min and k(i)
       end
       if count >= min and k(i) then return true end
       if max ~= nil and count >= max then return false end
-      return m(s, i, function(j)
-        if j == i then return false end
-        return rep(s, j, count + 1, k)
-      end)
+      return m(s, i, again)
     end
-    return function(s, i, k)
-      if min > 0 then
-        -- Empty matches may satisfy the minimum (ECMA-262 allows them there).
-        return rep(s, i, 0, k) or (m(s, i, function(j) return j == i end) and k(i))
-      end
-      return rep(s, i, 0, k)
-    end
+    return function(s, i, k) return rep(s, i, 0, k) end
   end
   error("crater.regex: internal error: node " .. tostring(t))
 end
