@@ -578,7 +578,7 @@ end
 local COMPLEX = { properties = true, patternProperties = true, additionalProperties = true,
   items = true, prefixItems = true, allOf = true, anyOf = true, oneOf = true, ["not"] = true,
   ["if"] = true, ["$ref"] = true, dependentSchemas = true, propertyNames = true,
-  contains = true, unevaluatedProperties = true, ["$defs"] = false }
+  contains = true, unevaluatedProperties = true, unevaluatedItems = true, ["$defs"] = false }
 
 local function is_simple(s)
   if type(s) ~= "table" then return true end
@@ -1058,17 +1058,17 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
 end
 
 -- unevaluatedProperties: an expression true when key `k` of object `v` was
--- evaluated by an in-place subschema (allOf always; anyOf/oneOf/if/$ref
--- branches when they are valid). `properties`, `patternProperties` and
+-- evaluated by an in-place subschema: allOf always; anyOf/oneOf branches
+-- the value is valid against; if/then/else as they apply; dependentSchemas
+-- whose property is present; $ref. `properties`, `patternProperties` and
 -- `additionalProperties` of `s` itself are already in the `matched` flag.
 function Compiler:evaluated_test(s, v, path)
-  local parts = {}
   local function covers(sub_s, p, depth)
-    -- Keys sub_s evaluates (statically), as an expression over k.
+    -- Keys sub_s evaluates, as an expression over k.
     sub_s = self:deref(sub_s, p)
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
-    local e = {}
     if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
+    local e = {}
     if type(sub_s.properties) == "table" then
       local set = {}
       for name in pairs(sub_s.properties) do set[name] = true end
@@ -1082,41 +1082,108 @@ function Compiler:evaluated_test(s, v, path)
     for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
       if type(sub_s[kw]) == "table" then
         for i, b in ipairs(sub_s[kw]) do
-          local inner = covers(b, p .. "/" .. kw .. "/" .. (i - 1), depth + 1)
+          local bp = p .. "/" .. kw .. "/" .. (i - 1)
+          local inner = covers(b, bp, depth + 1)
           if inner ~= "false" then
             if kw == "allOf" then e[#e + 1] = inner
-            else e[#e + 1] = "(" .. self:test(b, v, p) .. " and " .. inner .. ")" end
+            else e[#e + 1] = "(" .. self:test(b, v, bp) .. " and " .. inner .. ")" end
           end
         end
       end
     end
-    if #e == 0 then return "false" end
-    return "(" .. concat(e, " or ") .. ")"
-  end
-  for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
-    if type(s[kw]) == "table" then
-      for i, b in ipairs(s[kw]) do
-        local inner = covers(b, path, 1)
-        if inner ~= "false" then
-          if kw == "allOf" then parts[#parts + 1] = inner
-          else parts[#parts + 1] = "(" .. self:test(b, v, path .. "/" .. kw .. "/" .. (i - 1)) .. " and " .. inner .. ")" end
+    if sub_s["if"] ~= nil then
+      local cond = self:test(sub_s["if"], v, p .. "/if")
+      for _, part in ipairs({ { sub_s["if"], "/if", cond }, { sub_s["then"], "/then", cond },
+                              { sub_s["else"], "/else", "not " .. cond } }) do
+        if part[1] ~= nil then
+          local inner = covers(part[1], p .. part[2], depth + 1)
+          if inner ~= "false" then e[#e + 1] = "(" .. part[3] .. " and " .. inner .. ")" end
         end
       end
     end
+    if type(sub_s.dependentSchemas) == "table" then
+      for name, ds in pairs(sub_s.dependentSchemas) do
+        local inner = covers(ds, p .. "/dependentSchemas/" .. esc(name), depth + 1)
+        if inner ~= "false" then
+          e[#e + 1] = "(" .. v .. "[" .. lit_string(name) .. "] ~= nil and " .. inner .. ")"
+        end
+      end
+    end
+    if sub_s["$ref"] ~= nil then
+      local inner = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
+      if inner ~= "false" then e[#e + 1] = inner end
+    end
+    if #e == 0 then return "false" end
+    return "(" .. concat(e, " or ") .. ")"
   end
-  if s["$ref"] ~= nil then
-    local inner = covers(self:resolve(s["$ref"], path), path, 1)
-    if inner ~= "false" then parts[#parts + 1] = inner end
+  local own = {}
+  for k, val in pairs(s) do
+    if k ~= "properties" and k ~= "patternProperties" and k ~= "additionalProperties"
+        and k ~= "unevaluatedProperties" then
+      own[k] = val
+    end
   end
-  if #parts == 0 then return "false" end
-  return concat(parts, " or ")
+  return covers(own, path, 0)
+end
+
+-- unevaluatedItems: an expression true when item `x` at index `i` of array
+-- `v` was evaluated by prefixItems, items or contains of `s`, or of an
+-- in-place subschema (allOf always; anyOf/oneOf branches and if/then/else
+-- as they apply; $ref).
+function Compiler:items_evaluated(s, v, i, x, path)
+  local function covers(sub_s, p, depth)
+    sub_s = self:deref(sub_s, p)
+    if type(sub_s) ~= "table" or depth > 8 then return "false" end
+    if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return "true" end
+    local e = {}
+    if type(sub_s.prefixItems) == "table" and #sub_s.prefixItems > 0 then
+      e[#e + 1] = "(" .. i .. " <= " .. #sub_s.prefixItems .. ")"
+    end
+    if sub_s.contains ~= nil then e[#e + 1] = self:test(sub_s.contains, x, p .. "/contains") end
+    for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
+      if type(sub_s[kw]) == "table" then
+        for k, b in ipairs(sub_s[kw]) do
+          local bp = p .. "/" .. kw .. "/" .. (k - 1)
+          local inner = covers(b, bp, depth + 1)
+          if inner ~= "false" then
+            if kw == "allOf" then e[#e + 1] = inner
+            else e[#e + 1] = "(" .. self:test(b, v, bp) .. " and " .. inner .. ")" end
+          end
+        end
+      end
+    end
+    if sub_s["if"] ~= nil then
+      local cond = self:test(sub_s["if"], v, p .. "/if")
+      local ci = covers(sub_s["if"], p .. "/if", depth + 1)
+      if ci ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. ci .. ")" end
+      if sub_s["then"] ~= nil then
+        local t = covers(sub_s["then"], p .. "/then", depth + 1)
+        if t ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. t .. ")" end
+      end
+      if sub_s["else"] ~= nil then
+        local el = covers(sub_s["else"], p .. "/else", depth + 1)
+        if el ~= "false" then e[#e + 1] = "(not " .. cond .. " and " .. el .. ")" end
+      end
+    end
+    if sub_s["$ref"] ~= nil and depth < 8 then
+      local r = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
+      if r ~= "false" then e[#e + 1] = r end
+    end
+    if #e == 0 then return "false" end
+    return "(" .. concat(e, " or ") .. ")"
+  end
+  -- s itself: its own unevaluatedItems must not count as evaluating.
+  local own = {}
+  for k, val in pairs(s) do if k ~= "unevaluatedItems" then own[k] = val end end
+  return covers(own, path, 0)
 end
 
 function Compiler:array_checks(s, v, P, mode, path, out, known)
   local items, prefixItems = s.items, s.prefixItems
   local minI, maxI, uniq = s.minItems, s.maxItems, s.uniqueItems
-  local contains = s.contains
-  if items == nil and prefixItems == nil and minI == nil and maxI == nil and not uniq and contains == nil then
+  local contains, ui = s.contains, s.unevaluatedItems
+  if items == nil and prefixItems == nil and minI == nil and maxI == nil and not uniq and contains == nil
+      and ui == nil then
     return
   end
   if minI ~= nil and not is_nonneg_int(minI) then bad(path .. "/minItems", "must be a non-negative integer") end
@@ -1170,6 +1237,18 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
       out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxContains", %s) end', c, maxC, P,
         lit_string(format("must contain at most %d matching item%s", maxC, maxC == 1 and "" or "s")))
     end
+  end
+  if ui ~= nil then
+    local i, x = self:var("i"), self:var()
+    out[#out + 1] = "for " .. i .. " = 1, " .. n .. " do local " .. x .. " = " .. v .. "[" .. i .. "]"
+    out[#out + 1] = "if not (" .. self:items_evaluated(s, v, i, x, path) .. ") then"
+    if ui == false then
+      out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. '"/" .. (' .. i .. " - 1)"
+        .. ', "unevaluatedItems", "is not allowed (unevaluated item)")'
+    else
+      self:child(ui, x, P, '"/" .. (' .. i .. " - 1)", "pure", path .. "/unevaluatedItems", out)
+    end
+    out[#out + 1] = "end end"
   end
   if uniq == true then
     local ok, a, b = self:var("u"), self:var("a"), self:var("b")

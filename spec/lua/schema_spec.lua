@@ -302,6 +302,29 @@ describe("crater.schema.compile, more keywords", function()
     assert.are.equal("/c", e[1].pointer)
   end)
 
+  it("unevaluatedItems and unevaluatedProperties see through applicators", function()
+    local function t(sch, data, want)
+      local ok = schema.compile(json.decode(sch))(json.decode(data))
+      assert(ok == want, sch .. " with " .. data .. " should be " .. tostring(want))
+    end
+    t('{"prefixItems": [true], "unevaluatedItems": false}', "[1]", true)
+    t('{"prefixItems": [true], "unevaluatedItems": false}', "[1,2]", false)
+    t('{"allOf": [{"prefixItems": [true, true]}], "unevaluatedItems": false}', "[1,2,3]", false)
+    t('{"anyOf": [{"prefixItems": [{"const": "a"}]}, {"prefixItems": [true, {"const": "b"}]}],'
+      .. ' "unevaluatedItems": false}', '["a", "b"]', true)
+    t('{"anyOf": [{"prefixItems": [{"const": "a"}]}, {"prefixItems": [true, {"const": "b"}]}],'
+      .. ' "unevaluatedItems": false}', '["a", "c"]', false)
+    t('{"contains": {"type": "string"}, "unevaluatedItems": {"type": "integer"}}', '[1, "a", true]', false)
+    t('{"$defs": {"p": {"prefixItems": [true]}}, "$ref": "#/$defs/p", "unevaluatedItems": false}', "[1,2]", false)
+    local ite = '{"if": {"properties": {"a": {"const": 1}}, "required": ["a"]}, "then": {"properties": {"b": true}},'
+      .. ' "else": {"properties": {"c": true}}, "unevaluatedProperties": false}'
+    t(ite, '{"a": 1, "b": 2}', true)
+    t(ite, '{"a": 1, "c": 2}', false)
+    t(ite, '{"c": 2}', true)
+    t('{"dependentSchemas": {"a": {"properties": {"b": true}}}, "properties": {"a": true},'
+      .. ' "unevaluatedProperties": false}', '{"a": 1, "b": 2}', true)
+  end)
+
   it("compiles large and deep schemas", function()
     local props = {}
     for i = 1, 500 do props["p" .. i] = s.object { a = s.array(s.object { c = s.integer { minimum = 0 } }) } end
