@@ -145,7 +145,7 @@ function _M.email(s)
       end
     end
   end
-  if at == nil or at == 1 or at > 65 or byte(s, at - 1) == 46 then return false end
+  if at == nil or at == 1 or at > 65 or byte(s, at - 1) == 46 or byte(s, n) == 46 then return false end
   return host_at(s, at + 1, n)
 end
 

@@ -20,7 +20,7 @@ local formats = require "crater.formats"
 
 local type, pairs, ipairs, next, tostring, tonumber, error, select =
   type, pairs, ipairs, next, tostring, tonumber, error, select
-local setmetatable, getmetatable, rawget, load, pcall = setmetatable, getmetatable, rawget, load, pcall
+local setmetatable, getmetatable, load, pcall = setmetatable, getmetatable, load, pcall
 local floor, abs, huge = math.floor, math.abs, math.huge
 local format, byte, find, gsub, sub = string.format, string.byte, string.find, string.gsub, string.sub
 local concat, sort = table.concat, table.sort
@@ -92,9 +92,8 @@ local function deep_equal(a, b)
   if type(a) ~= "table" or type(b) ~= "table" then return false end
   local aa, ba = is_array(a), is_array(b)
   if aa ~= ba then
-    -- An empty table in an unmarked world is both; compare as such.
-    if not (next(a) == nil and next(b) == nil) then return false end
-    return true
+    -- Without marks an empty table may have been [] or {}: equal to both.
+    return not marked and next(a) == nil and next(b) == nil
   end
   if aa then
     local n = #a
@@ -184,15 +183,18 @@ dsl.null = scalar("null", "s.null")
 function dsl.any(opts) return with({}, opts, "s.any") end
 
 --- An array of `items`; `opts` adds minItems, maxItems, uniqueItems, default...
---- A `default` that is an empty table becomes an empty JSON array.
+--- A `default` given as a Lua list (`{}` included) becomes a JSON array.
 ---@param items? table|boolean
 ---@param opts? table
 function dsl.array(items, opts)
   local t = { type = "array" }
   if items ~= nil then t.items = check_schema_arg(items, "s.array", 2) end
   t = with(t, opts, "s.array")
-  if type(t.default) == "table" and getmetatable(t.default) == nil and next(t.default) == nil then
-    t.default = mark({})
+  local d = t.default
+  if type(d) == "table" and getmetatable(d) == nil and (next(d) == nil or is_seq(d)) then
+    local copy = {}
+    for i = 1, #d do copy[i] = d[i] end
+    t.default = mark(copy)
   end
   return t
 end
@@ -442,15 +444,16 @@ local function is_nonneg_int(x) return type(x) == "number" and x >= 0 and x == f
 -- The compiler
 -- --------------------------------------------------------------------------
 
--- Rewrites every `E = err(E, pointer, keyword, message)` of the generated
--- code into the statements themselves. A shared err() function called
+-- Rewrites every `E = \1err(E, pointer, keyword, message)` of the generated
+-- code into the statements themselves. (The \1 byte cannot occur in the
+-- generated code otherwise: string literals come from %q, which escapes it.) A shared err() function called
 -- from everywhere becomes a hot root trace of its own, and LuaJIT's side
 -- traces out of it then run into the callers' loops and give up ("loop
 -- unroll limit"), which sent the whole error path back to the interpreter.
 local function inline_errors(src, fast)
   local out, pos = {}, 1
   while true do
-    local a, b = find(src, "E = err(E, ", pos, true)
+    local a, b = find(src, "E = \1err(E, ", pos, true)
     if not a then break end
     out[#out + 1] = sub(src, pos, a - 1)
     -- Split the three arguments at top-level commas, skipping strings.
@@ -575,7 +578,7 @@ end
 local COMPLEX = { properties = true, patternProperties = true, additionalProperties = true,
   items = true, prefixItems = true, allOf = true, anyOf = true, oneOf = true, ["not"] = true,
   ["if"] = true, ["$ref"] = true, dependentSchemas = true, propertyNames = true,
-  contains = true, unevaluatedProperties = true, ["$defs"] = false }
+  contains = true, unevaluatedProperties = true, unevaluatedItems = true, ["$defs"] = false }
 
 local function is_simple(s)
   if type(s) ~= "table" then return true end
@@ -741,7 +744,7 @@ end
 function Compiler:body(s, v, P, mode, path, out)
   if s == true then return end
   if s == false then
-    out[#out + 1] = "E = err(E, " .. P .. ', "false", "no value is allowed here")'
+    out[#out + 1] = "E = \1err(E, " .. P .. ', "false", "no value is allowed here")'
     return
   end
   if type(s) ~= "table" then bad(path, "a schema must be an object or a boolean") end
@@ -764,18 +767,18 @@ function Compiler:body(s, v, P, mode, path, out)
     if #alts == 0 then alts[1] = "false" end
     local shown = {}
     for i = 1, #s.enum do shown[i] = describe(s.enum[i]) end
-    out[#out + 1] = "if not (" .. concat(alts, " or ") .. ") then E = err(E, " .. P .. ', "enum", '
+    out[#out + 1] = "if not (" .. concat(alts, " or ") .. ") then E = \1err(E, " .. P .. ', "enum", '
       .. lit_string("must be one of: " .. concat(shown, ", ")) .. ") end"
   end
   if s.const ~= nil then
     local c = s.const
     local test = type(c) == "table" and ("deq(" .. v .. ", " .. self:const(c) .. ")") or (v .. " == " .. self:lit(c))
-    out[#out + 1] = "if not (" .. test .. ") then E = err(E, " .. P .. ', "const", '
+    out[#out + 1] = "if not (" .. test .. ") then E = \1err(E, " .. P .. ', "const", '
       .. lit_string("must be " .. describe(c)) .. ") end"
   end
 
   -- type
-  local types, tset, known = nil, nil, nil
+  local types, tset, known
   if s.type ~= nil then
     types = type(s.type) == "table" and s.type or { s.type }
     tset = {}
@@ -788,7 +791,7 @@ function Compiler:body(s, v, P, mode, path, out)
     for _, t in ipairs(types) do
       if not (t == "integer" and tset.number) then tests[#tests + 1] = TYPE_TEST[t](v) end
     end
-    out[#out + 1] = "if not (" .. concat(tests, " or ") .. ") then E = err(E, " .. P ..
+    out[#out + 1] = "if not (" .. concat(tests, " or ") .. ") then E = \1err(E, " .. P ..
       ', "type", "must be ' .. (#types == 1 and "" or "one of ") .. type_name_list(types) .. '")'
     -- With one type, the keywords for that type need no guard of their own.
     if #types == 1 then known = types[1]; out[#out + 1] = "else" else out[#out + 1] = "end" end
@@ -812,13 +815,13 @@ function Compiler:string_checks(s, v, P, path, out, known)
     if minL ~= nil then
       if not is_nonneg_int(minL) then bad(path .. "/minLength", "must be a non-negative integer") end
       -- Bytes >= code points >= bytes / 4: count only when it can matter.
-      out[#out + 1] = format("if %s < %d or (%s < %d and ulen(%s) < %d) then E = err(E, %s, \"minLength\", %s) end",
+      out[#out + 1] = format("if %s < %d or (%s < %d and ulen(%s) < %d) then E = \1err(E, %s, \"minLength\", %s) end",
         n, minL, n, 4 * minL, v, minL, P,
         lit_string(format("must have at least %d character%s", minL, minL == 1 and "" or "s")))
     end
     if maxL ~= nil then
       if not is_nonneg_int(maxL) then bad(path .. "/maxLength", "must be a non-negative integer") end
-      out[#out + 1] = format("if %s > %d and ulen(%s) > %d then E = err(E, %s, \"maxLength\", %s) end",
+      out[#out + 1] = format("if %s > %d and ulen(%s) > %d then E = \1err(E, %s, \"maxLength\", %s) end",
         n, maxL, v, maxL, P,
         lit_string(format("must have at most %d character%s", maxL, maxL == 1 and "" or "s")))
     end
@@ -827,14 +830,14 @@ function Compiler:string_checks(s, v, P, path, out, known)
     if type(pat) ~= "string" then bad(path .. "/pattern", "must be a string") end
     local ok, re = pcall(regex.compile, pat)
     if not ok then bad(path .. "/pattern", tostring(re):gsub("^.-: ", "", 1)) end
-    out[#out + 1] = "if not " .. self:const(re.test) .. "(" .. v .. ") then E = err(E, " .. P
+    out[#out + 1] = "if not " .. self:const(re.test) .. "(" .. v .. ") then E = \1err(E, " .. P
       .. ', "pattern", ' .. lit_string("must match the pattern " .. pat) .. ") end"
   end
   if fmt ~= nil then
     if type(fmt) ~= "string" then bad(path .. "/format", "must be a string") end
     local check = self.formats[fmt] or formats[fmt]
     if check ~= nil then
-      out[#out + 1] = "if not " .. self:const(check) .. "(" .. v .. ") then E = err(E, " .. P
+      out[#out + 1] = "if not " .. self:const(check) .. "(" .. v .. ") then E = \1err(E, " .. P
         .. ', "format", ' .. lit_string("must be a valid " .. fmt) .. ") end"
     elseif self.opts.strict_formats then
       bad(path .. "/format", "unknown format '" .. fmt .. "'")
@@ -856,7 +859,7 @@ function Compiler:number_checks(s, v, P, path, out, known)
   if mn == nil and mx == nil and emn == nil and emx == nil and mul == nil then return end
   out[#out + 1] = known and "do" or ("if type(" .. v .. ') == "number" then')
   local function cmp(op, lim, kw, msg)
-    out[#out + 1] = "if " .. v .. " " .. op .. " " .. self:lit(lim) .. " then E = err(E, " .. P .. ', "'
+    out[#out + 1] = "if " .. v .. " " .. op .. " " .. self:lit(lim) .. " then E = \1err(E, " .. P .. ', "'
       .. kw .. '", ' .. lit_string(msg .. " " .. describe(lim)) .. ") end"
   end
   if mn ~= nil then cmp("<", mn, "minimum", "must be >=") end
@@ -871,17 +874,17 @@ function Compiler:number_checks(s, v, P, path, out, known)
     else
       test = "multiple_of(" .. v .. ", " .. self:lit(mul) .. ")"
     end
-    out[#out + 1] = "if not " .. test .. " then E = err(E, " .. P .. ', "multipleOf", '
+    out[#out + 1] = "if not " .. test .. " then E = \1err(E, " .. P .. ', "multipleOf", '
       .. lit_string("must be a multiple of " .. describe(mul)) .. ") end"
   end
   out[#out + 1] = "end"
 end
 
--- The checks of the properties `names` of object `v` (see object_checks).
-function Compiler:property_checks(names, props, reqset, v, P, mode, path, out)
+-- The checks of the properties in `list` of object `v` (see object_checks).
+function Compiler:property_checks(list, props, reqset, v, P, mode, path, out)
   local fill = mode == "full" and self.opts.defaults
   local coerce = mode == "full" and self.opts.coerce
-  for _, name in ipairs(names) do
+  for _, name in ipairs(list) do
     local ps = props[name]
     local ppath = path .. "/properties/" .. esc(name)
     local x = self:var()
@@ -897,7 +900,7 @@ function Compiler:property_checks(names, props, reqset, v, P, mode, path, out)
         out[#out + 1] = v .. "[" .. key .. "] = " .. self:lit(d)
       end
     elseif reqset[name] then
-      out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name))
+      out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name))
         .. ', "required", "is required")'
     end
     out[#out + 1] = "else"
@@ -958,7 +961,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
   end
   for _, name in ipairs(req or {}) do
     if props[name] == nil then
-      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] == nil then E = err(E, "
+      out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] == nil then E = \1err(E, "
         .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(name)) .. ', "required", "is required") end'
     end
   end
@@ -967,7 +970,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     for name, list in pairs(s.dependentRequired) do
       for _, other in ipairs(list) do
         out[#out + 1] = "if " .. v .. "[" .. lit_string(name) .. "] ~= nil and " .. v .. "[" .. lit_string(other)
-          .. "] == nil then E = err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(other))
+          .. "] == nil then E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. lit_string("/" .. esc(other))
           .. ', "dependentRequired", ' .. lit_string("is required when " .. name .. " is present") .. ") end"
       end
     end
@@ -1023,7 +1026,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     if ap ~= nil then
       out[#out + 1] = "if not " .. matched .. " then"
       if ap == false then
-        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+        out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "additionalProperties", "is not allowed (additional property)")'
       else
         self:child(ap, "x", P, seg, mode == "full" and "pure" or mode, path .. "/additionalProperties", out)
@@ -1034,7 +1037,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       local ev = self:evaluated_test(s, v, path)
       out[#out + 1] = "if not " .. matched .. " and not (" .. ev .. ") then"
       if up == false then
-        out[#out + 1] = "E = err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
+        out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "unevaluatedProperties", "is not allowed (unevaluated property)")'
       else
         self:child(up, "x", P, seg, "pure", path .. "/unevaluatedProperties", out)
@@ -1043,11 +1046,11 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     end
     out[#out + 1] = "end"
     if minP ~= nil then
-      out[#out + 1] = format('if %s < %d then E = err(E, %s, "minProperties", %s) end', cnt, minP, P,
+      out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "minProperties", %s) end', cnt, minP, P,
         lit_string(format("must have at least %d propert%s", minP, minP == 1 and "y" or "ies")))
     end
     if maxP ~= nil then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxProperties", %s) end', cnt, maxP, P,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxProperties", %s) end', cnt, maxP, P,
         lit_string(format("must have at most %d propert%s", maxP, maxP == 1 and "y" or "ies")))
     end
   end
@@ -1055,17 +1058,17 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
 end
 
 -- unevaluatedProperties: an expression true when key `k` of object `v` was
--- evaluated by an in-place subschema (allOf always; anyOf/oneOf/if/$ref
--- branches when they are valid). `properties`, `patternProperties` and
+-- evaluated by an in-place subschema: allOf always; anyOf/oneOf branches
+-- the value is valid against; if/then/else as they apply; dependentSchemas
+-- whose property is present; $ref. `properties`, `patternProperties` and
 -- `additionalProperties` of `s` itself are already in the `matched` flag.
 function Compiler:evaluated_test(s, v, path)
-  local parts = {}
   local function covers(sub_s, p, depth)
-    -- Keys sub_s evaluates (statically), as an expression over k.
+    -- Keys sub_s evaluates, as an expression over k.
     sub_s = self:deref(sub_s, p)
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
-    local e = {}
     if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
+    local e = {}
     if type(sub_s.properties) == "table" then
       local set = {}
       for name in pairs(sub_s.properties) do set[name] = true end
@@ -1079,41 +1082,108 @@ function Compiler:evaluated_test(s, v, path)
     for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
       if type(sub_s[kw]) == "table" then
         for i, b in ipairs(sub_s[kw]) do
-          local inner = covers(b, p .. "/" .. kw .. "/" .. (i - 1), depth + 1)
+          local bp = p .. "/" .. kw .. "/" .. (i - 1)
+          local inner = covers(b, bp, depth + 1)
           if inner ~= "false" then
             if kw == "allOf" then e[#e + 1] = inner
-            else e[#e + 1] = "(" .. self:test(b, v, p) .. " and " .. inner .. ")" end
+            else e[#e + 1] = "(" .. self:test(b, v, bp) .. " and " .. inner .. ")" end
           end
         end
       end
     end
-    if #e == 0 then return "false" end
-    return "(" .. concat(e, " or ") .. ")"
-  end
-  for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
-    if type(s[kw]) == "table" then
-      for i, b in ipairs(s[kw]) do
-        local inner = covers(b, path, 1)
-        if inner ~= "false" then
-          if kw == "allOf" then parts[#parts + 1] = inner
-          else parts[#parts + 1] = "(" .. self:test(b, v, path .. "/" .. kw .. "/" .. (i - 1)) .. " and " .. inner .. ")" end
+    if sub_s["if"] ~= nil then
+      local cond = self:test(sub_s["if"], v, p .. "/if")
+      for _, part in ipairs({ { sub_s["if"], "/if", cond }, { sub_s["then"], "/then", cond },
+                              { sub_s["else"], "/else", "not " .. cond } }) do
+        if part[1] ~= nil then
+          local inner = covers(part[1], p .. part[2], depth + 1)
+          if inner ~= "false" then e[#e + 1] = "(" .. part[3] .. " and " .. inner .. ")" end
         end
       end
     end
+    if type(sub_s.dependentSchemas) == "table" then
+      for name, ds in pairs(sub_s.dependentSchemas) do
+        local inner = covers(ds, p .. "/dependentSchemas/" .. esc(name), depth + 1)
+        if inner ~= "false" then
+          e[#e + 1] = "(" .. v .. "[" .. lit_string(name) .. "] ~= nil and " .. inner .. ")"
+        end
+      end
+    end
+    if sub_s["$ref"] ~= nil then
+      local inner = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
+      if inner ~= "false" then e[#e + 1] = inner end
+    end
+    if #e == 0 then return "false" end
+    return "(" .. concat(e, " or ") .. ")"
   end
-  if s["$ref"] ~= nil then
-    local inner = covers(self:resolve(s["$ref"], path), path, 1)
-    if inner ~= "false" then parts[#parts + 1] = inner end
+  local own = {}
+  for k, val in pairs(s) do
+    if k ~= "properties" and k ~= "patternProperties" and k ~= "additionalProperties"
+        and k ~= "unevaluatedProperties" then
+      own[k] = val
+    end
   end
-  if #parts == 0 then return "false" end
-  return concat(parts, " or ")
+  return covers(own, path, 0)
+end
+
+-- unevaluatedItems: an expression true when item `x` at index `i` of array
+-- `v` was evaluated by prefixItems, items or contains of `s`, or of an
+-- in-place subschema (allOf always; anyOf/oneOf branches and if/then/else
+-- as they apply; $ref).
+function Compiler:items_evaluated(s, v, i, x, path)
+  local function covers(sub_s, p, depth)
+    sub_s = self:deref(sub_s, p)
+    if type(sub_s) ~= "table" or depth > 8 then return "false" end
+    if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return "true" end
+    local e = {}
+    if type(sub_s.prefixItems) == "table" and #sub_s.prefixItems > 0 then
+      e[#e + 1] = "(" .. i .. " <= " .. #sub_s.prefixItems .. ")"
+    end
+    if sub_s.contains ~= nil then e[#e + 1] = self:test(sub_s.contains, x, p .. "/contains") end
+    for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
+      if type(sub_s[kw]) == "table" then
+        for k, b in ipairs(sub_s[kw]) do
+          local bp = p .. "/" .. kw .. "/" .. (k - 1)
+          local inner = covers(b, bp, depth + 1)
+          if inner ~= "false" then
+            if kw == "allOf" then e[#e + 1] = inner
+            else e[#e + 1] = "(" .. self:test(b, v, bp) .. " and " .. inner .. ")" end
+          end
+        end
+      end
+    end
+    if sub_s["if"] ~= nil then
+      local cond = self:test(sub_s["if"], v, p .. "/if")
+      local ci = covers(sub_s["if"], p .. "/if", depth + 1)
+      if ci ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. ci .. ")" end
+      if sub_s["then"] ~= nil then
+        local t = covers(sub_s["then"], p .. "/then", depth + 1)
+        if t ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. t .. ")" end
+      end
+      if sub_s["else"] ~= nil then
+        local el = covers(sub_s["else"], p .. "/else", depth + 1)
+        if el ~= "false" then e[#e + 1] = "(not " .. cond .. " and " .. el .. ")" end
+      end
+    end
+    if sub_s["$ref"] ~= nil and depth < 8 then
+      local r = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
+      if r ~= "false" then e[#e + 1] = r end
+    end
+    if #e == 0 then return "false" end
+    return "(" .. concat(e, " or ") .. ")"
+  end
+  -- s itself: its own unevaluatedItems must not count as evaluating.
+  local own = {}
+  for k, val in pairs(s) do if k ~= "unevaluatedItems" then own[k] = val end end
+  return covers(own, path, 0)
 end
 
 function Compiler:array_checks(s, v, P, mode, path, out, known)
   local items, prefixItems = s.items, s.prefixItems
   local minI, maxI, uniq = s.minItems, s.maxItems, s.uniqueItems
-  local contains = s.contains
-  if items == nil and prefixItems == nil and minI == nil and maxI == nil and not uniq and contains == nil then
+  local contains, ui = s.contains, s.unevaluatedItems
+  if items == nil and prefixItems == nil and minI == nil and maxI == nil and not uniq and contains == nil
+      and ui == nil then
     return
   end
   if minI ~= nil and not is_nonneg_int(minI) then bad(path .. "/minItems", "must be a non-negative integer") end
@@ -1123,11 +1193,11 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
   local n = self:var("n")
   out[#out + 1] = "local " .. n .. " = #" .. v
   if minI ~= nil then
-    out[#out + 1] = format('if %s < %d then E = err(E, %s, "minItems", %s) end', n, minI, P,
+    out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "minItems", %s) end', n, minI, P,
       lit_string(format("must have at least %d item%s", minI, minI == 1 and "" or "s")))
   end
   if maxI ~= nil then
-    out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxItems", %s) end', n, maxI, P,
+    out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxItems", %s) end', n, maxI, P,
       lit_string(format("must have at most %d item%s", maxI, maxI == 1 and "" or "s")))
   end
   local np = 0
@@ -1144,7 +1214,7 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
   end
   if items ~= nil and items ~= true then
     if items == false then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "items", %s) end', n, np,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "items", %s) end', n, np,
         (P == '""' and "" or P .. " .. ") .. lit_string("/" .. np),
         lit_string(np == 0 and "no items are allowed" or format("must have at most %d item%s", np, np == 1 and "" or "s")))
     else
@@ -1161,17 +1231,29 @@ function Compiler:array_checks(s, v, P, mode, path, out, known)
     out[#out + 1] = "local " .. c .. " = 0"
     out[#out + 1] = "for " .. i .. " = 1, " .. n .. " do if " .. self:test(contains, v .. "[" .. i .. "]", path .. "/contains")
       .. " then " .. c .. " = " .. c .. " + 1 end end"
-    out[#out + 1] = format('if %s < %d then E = err(E, %s, "contains", %s) end', c, minC, P,
+    out[#out + 1] = format('if %s < %d then E = \1err(E, %s, "contains", %s) end', c, minC, P,
       lit_string(format("must contain at least %d matching item%s", minC, minC == 1 and "" or "s")))
     if maxC ~= nil then
-      out[#out + 1] = format('if %s > %d then E = err(E, %s, "maxContains", %s) end', c, maxC, P,
+      out[#out + 1] = format('if %s > %d then E = \1err(E, %s, "maxContains", %s) end', c, maxC, P,
         lit_string(format("must contain at most %d matching item%s", maxC, maxC == 1 and "" or "s")))
     end
+  end
+  if ui ~= nil then
+    local i, x = self:var("i"), self:var()
+    out[#out + 1] = "for " .. i .. " = 1, " .. n .. " do local " .. x .. " = " .. v .. "[" .. i .. "]"
+    out[#out + 1] = "if not (" .. self:items_evaluated(s, v, i, x, path) .. ") then"
+    if ui == false then
+      out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. '"/" .. (' .. i .. " - 1)"
+        .. ', "unevaluatedItems", "is not allowed (unevaluated item)")'
+    else
+      self:child(ui, x, P, '"/" .. (' .. i .. " - 1)", "pure", path .. "/unevaluatedItems", out)
+    end
+    out[#out + 1] = "end end"
   end
   if uniq == true then
     local ok, a, b = self:var("u"), self:var("a"), self:var("b")
     out[#out + 1] = "local " .. ok .. ", " .. a .. ", " .. b .. " = unique(" .. v .. ")"
-    out[#out + 1] = "if not " .. ok .. " then E = err(E, " .. P .. ', "uniqueItems", "must not contain duplicates (items " .. ('
+    out[#out + 1] = "if not " .. ok .. " then E = \1err(E, " .. P .. ', "uniqueItems", "must not contain duplicates (items " .. ('
       .. a .. " - 1) .. \" and \" .. (" .. b .. ' - 1) .. " are equal)") end'
   end
   out[#out + 1] = "end"
@@ -1220,10 +1302,10 @@ function Compiler:combinators(s, v, P, mode, path, out)
       end
       out[#out + 1] = "if " .. c .. " == 0 then"
       fail_first()
-      out[#out + 1] = "E = err(E, " .. P .. ', "' .. kw .. '", "must match ' ..
+      out[#out + 1] = "E = \1err(E, " .. P .. ', "' .. kw .. '", "must match ' ..
         (kw == "anyOf" and "at least one" or "exactly one") .. ' schema in ' .. kw .. '")'
       if kw == "oneOf" then
-        out[#out + 1] = "elseif " .. c .. " > 1 then E = err(E, " .. P .. ', "oneOf", "must match exactly one schema in oneOf (matches " .. '
+        out[#out + 1] = "elseif " .. c .. " > 1 then E = \1err(E, " .. P .. ', "oneOf", "must match exactly one schema in oneOf (matches " .. '
           .. c .. ' .. ")")'
       end
       out[#out + 1] = "end"
@@ -1232,7 +1314,7 @@ function Compiler:combinators(s, v, P, mode, path, out)
     end
   end
   if s["not"] ~= nil then
-    out[#out + 1] = "if " .. self:test(s["not"], v, path .. "/not") .. " then E = err(E, " .. P
+    out[#out + 1] = "if " .. self:test(s["not"], v, path .. "/not") .. " then E = \1err(E, " .. P
       .. ', "not", "must not be valid against the schema in not") end'
   end
   if s["if"] ~= nil and (s["then"] ~= nil or s["else"] ~= nil) then
@@ -1269,14 +1351,19 @@ local function rethrow(e, who, level)
   error(e, 0)
 end
 
+---@class crater.schema.error
+---@field pointer string RFC 6901 JSON Pointer to the bad value ("" is the value itself)
+---@field keyword string the JSON Schema keyword that failed ("type", "required", ...)
+---@field message string what is wrong, in English ("must be string")
+
 --- Compiles a schema (DSL or raw JSON Schema table, or a boolean) into
 --- `validate(value) -> ok, errors, value`. `errors` is nil when ok, else a
 --- list of `{ pointer, keyword, message }`, every error found. `value` is
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, name?: string }
----@return fun(value: any): boolean, table|nil, any
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, name?: string }
+---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)
   opts = check_opts(opts, "crater.schema.compile")

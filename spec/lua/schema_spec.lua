@@ -99,10 +99,46 @@ describe("crater.schema.compile", function()
     assert.are.equal("must be object", e[1].message)
   end)
 
+  it("allocates nothing on the valid path", function()
+    local f = assert(io.open("examples/schemas/order.schema.json"))
+    local order_schema = json.decode(f:read("*a"))
+    f:close()
+    f = assert(io.open("examples/schemas/order.json"))
+    local order = json.decode(f:read("*a"))
+    f:close()
+    local checks = { { schema.compile(Item), { name = "a", price = 1, tags = json.array { "x", "y" } } },
+                     { schema.compile(order_schema), order } }
+    for _, c in ipairs(checks) do
+      for _ = 1, 2000 do assert(c[1](c[2])) end -- let the JIT compile its traces first
+      collectgarbage("collect")
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      for _ = 1, 10000 do c[1](c[2]) end
+      local grown = collectgarbage("count") - before
+      collectgarbage("restart")
+      -- One small table per call would be 400 KiB; what remains is the JIT
+      -- recording a late trace or two.
+      assert(grown < 64, ("the valid path allocated %.1f KiB in 10000 calls"):format(grown))
+    end
+  end)
+
   it("escapes pointers (RFC 6901)", function()
     local v = schema.compile({ additionalProperties = false })
     local _, e = v({ ["a/b~c"] = 1 })
     assert.are.equal("/a~1b~0c", e[1].pointer)
+  end)
+
+  it("takes any property name and pattern (the generated code quotes them)", function()
+    local odd = { 'E = err(E, "x", 1)', 'a"b', "new\nline", "\0nul", "]]", "--" }
+    local props = {}
+    for _, k in ipairs(odd) do props[k] = s.integer() end
+    local v = schema.compile(s.object(props, { additionalProperties = false }))
+    local bad, want = {}, {}
+    for _, k in ipairs(odd) do bad[k] = "x"; want[#want + 1] = "/" .. k .. " type" end
+    table.sort(want)
+    assert.are.same(want, errs(select(2, v(bad))))
+    local p = schema.compile(s.string { pattern = '^E = err\\(E, "' })
+    assert.is_true((p('E = err(E, "')))
   end)
 
   it("prefixes pointers through nesting", function()
@@ -127,6 +163,12 @@ describe("crater.schema.compile", function()
     assert.is_true((schema.compile(s.array())(json.decode("[]"))))
     assert.is_false((schema.compile(s.array())(json.decode("{}"))))
     assert.is_true((schema.compile(s.array())({ 1, 2 })))
+    assert.is_false(schema.equal(json.decode("{}"), json.decode("[]")))
+    assert.is_false((schema.compile({ const = json.decode("{}") })(json.decode("[]"))))
+    assert.is_false((schema.compile({ enum = json.decode("[[]]") })(json.decode("{}"))))
+    assert.is_true((schema.compile({ enum = json.decode("[[],{}]") })(json.decode("{}"))))
+    assert.is_false((schema.compile(s.object { a = s.any { uniqueItems = true } })(json.decode('{"a":[1, 1.0]}'))))
+    assert.is_true((schema.compile(s.any { uniqueItems = true })(json.decode('[[], {}]'))))
   end)
 
   it("coerces strings to the declared types", function()
@@ -258,6 +300,29 @@ describe("crater.schema.compile, more keywords", function()
     local ok, e = u({ a = 1, c = 1 })
     assert.is_false(ok)
     assert.are.equal("/c", e[1].pointer)
+  end)
+
+  it("unevaluatedItems and unevaluatedProperties see through applicators", function()
+    local function t(sch, data, want)
+      local ok = schema.compile(json.decode(sch))(json.decode(data))
+      assert(ok == want, sch .. " with " .. data .. " should be " .. tostring(want))
+    end
+    t('{"prefixItems": [true], "unevaluatedItems": false}', "[1]", true)
+    t('{"prefixItems": [true], "unevaluatedItems": false}', "[1,2]", false)
+    t('{"allOf": [{"prefixItems": [true, true]}], "unevaluatedItems": false}', "[1,2,3]", false)
+    t('{"anyOf": [{"prefixItems": [{"const": "a"}]}, {"prefixItems": [true, {"const": "b"}]}],'
+      .. ' "unevaluatedItems": false}', '["a", "b"]', true)
+    t('{"anyOf": [{"prefixItems": [{"const": "a"}]}, {"prefixItems": [true, {"const": "b"}]}],'
+      .. ' "unevaluatedItems": false}', '["a", "c"]', false)
+    t('{"contains": {"type": "string"}, "unevaluatedItems": {"type": "integer"}}', '[1, "a", true]', false)
+    t('{"$defs": {"p": {"prefixItems": [true]}}, "$ref": "#/$defs/p", "unevaluatedItems": false}', "[1,2]", false)
+    local ite = '{"if": {"properties": {"a": {"const": 1}}, "required": ["a"]}, "then": {"properties": {"b": true}},'
+      .. ' "else": {"properties": {"c": true}}, "unevaluatedProperties": false}'
+    t(ite, '{"a": 1, "b": 2}', true)
+    t(ite, '{"a": 1, "c": 2}', false)
+    t(ite, '{"c": 2}', true)
+    t('{"dependentSchemas": {"a": {"properties": {"b": true}}}, "properties": {"a": true},'
+      .. ' "unevaluatedProperties": false}', '{"a": 1, "b": 2}', true)
   end)
 
   it("compiles large and deep schemas", function()

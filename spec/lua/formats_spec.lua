@@ -1,0 +1,33 @@
+-- crater.formats: the checkers behind JSON Schema's `format`.
+local formats = require "crater.formats"
+
+local CASES = {
+  { "email", "a.b@example.com", true }, { "email", "a@@b", false }, { "email", ".a@b.c", false },
+  { "email", "a..b@c.d", false }, { "email", "a@b", true }, { "email", "a@-b.com", false },
+  { "email", "joe.bloggs+tag@example.com", true }, { "email", "a.@b.c", false }, { "email", "@b.c", false }, { "email", "a@b.c.", false },
+  { "uuid", "123e4567-e89b-12d3-a456-426614174000", true }, { "uuid", "123e4567e89b12d3a456426614174000", false },
+  { "uuid", "123e4567-e89b-12d3-a456-42661417400g", false },
+  { "date", "2024-02-29", true }, { "date", "2023-02-29", false }, { "date", "2024-13-01", false },
+  { "date", "2024-1-01", false }, { "date", "2000-02-29", true }, { "date", "1900-02-29", false },
+  { "date-time", "2024-01-02T03:04:05.5+01:00", true }, { "date-time", "2024-01-02 03:04:05", false },
+  { "date-time", "1998-12-31T23:59:60Z", true }, { "date-time", "1998-12-31T23:58:60Z", false },
+  { "date-time", "1998-12-31T15:59:60.123-08:00", true }, { "date-time", "2024-01-02T03:04:05Zx", false },
+  { "date-time", "2024-01-02T03:04:05.Z", false }, { "date-time", "2024-01-02t03:04:05z", true },
+  { "time", "08:30:06Z", true }, { "time", "24:00:00Z", false }, { "time", "08:30:06", false },
+  { "hostname", "example.com", true }, { "hostname", "-a.com", false }, { "hostname", "a_b.com", false },
+  { "ipv4", "1.2.3.4", true }, { "ipv4", "01.2.3.4", false }, { "ipv4", "1.2.3", false }, { "ipv4", "256.0.0.1", false },
+  { "ipv6", "::1", true }, { "ipv6", "1::2::3", false }, { "ipv6", "::ffff:1.2.3.4", true },
+  { "ipv6", "1:2:3:4:5:6:7:8", true }, { "ipv6", "1:2:3:4:5:6:7:8:9", false }, { "ipv6", "12345::", false },
+  { "uri", "http://x.y/z?q=1#f", true }, { "uri", "x", false }, { "uri", "http://x y", false },
+  { "uri", "urn:isbn:0451450523", true }, { "uri-reference", "/a/b?c", true },
+  { "duration", "P1Y2M3DT4H5M6S", true }, { "duration", "PT", false }, { "duration", "P1W", true },
+  { "duration", "P1D2Y", false }, { "regex", "^a+$", true }, { "regex", "(", false },
+}
+
+describe("crater.formats", function()
+  it("accepts and refuses as documented", function()
+    for _, c in ipairs(CASES) do
+      assert(formats[c[1]](c[2]) == c[3], ("%s %q should be %s"):format(c[1], c[2], tostring(c[3])))
+    end
+  end)
+end)

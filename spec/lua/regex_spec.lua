@@ -1,0 +1,84 @@
+-- crater.regex: ECMA-262 patterns (the JSON Schema dialect) on UTF-8 text,
+-- through each of its three engines.
+local regex = require "crater.regex"
+
+-- { pattern, subject, matches }
+local CASES = {
+  { "^(ab|cd)+[0-9]{2}$", "abcd12", true }, { "^(ab|cd)+[0-9]{2}$", "abc12", false },
+  { "^[0-9]{2}$", "12", true }, { "^[0-9]{2,3}$", "1234", false }, { "^[0-9]{2,3}$", "123", true },
+  { "^[0-9]{2,3}$", "1", false }, { "^.$", "é", true }, { "^..$", "é", false }, { "^.+.$", "é", false },
+  { "^.+$", "é", true }, { "a.+", "aé", true }, { "^\\d+$", "123", true }, { "^\\s$", "\194\160", true },
+  { "^[^a]$", "é", true }, { "^[a-z]+$", "abc", true }, { "^[a-z]+$", "ab1", false }, { "x*?y", "xxy", true },
+  { "^(?:a|b)*c$", "ababc", true }, { "^a(?=b)", "ab", true }, { "^a(?!b)", "ab", false },
+  { "\\bfoo\\b", "a foo b", true }, { "\\bfoo\\b", "afoob", false }, { "^\\p{Letter}+$", "π", true },
+  { "^\\p{Letter}+$", "123", false }, { "^\\P{L}+$", "123", true }, { "^á", "ába", true },
+  { "^[é-ë]$", "ê", true }, { "f.o", "foo", true }, { "^(a+)+$", ("a"):rep(40) .. "b", false },
+  { "^\\u00e9$", "é", true }, { "^\\u{1F600}$", "😀", true }, { "^\\ud83d\\ude00$", "😀", true },
+  { "^[\\w.-]+$", "a.b-c", true }, { "^$", "", true }, { "a{2,}", "aa", true }, { "^a{,2}$", "a{,2}", true },
+  { "^.*$", ("é"):rep(20000), true }, { "^[A-Z]{3}-[0-9]{4}$", "ABC-0001", true },
+  { "^[A-Z]{3}-[0-9]{4}$", "ABC-001", false }, { "^[A-Z]{3}-[0-9]{4}$", "ABCD-0001", false },
+  { "a+", "xxaayy", true }, { "a+", "xxyy", false }, { "^a*$", "aaa", true }, { "^a*$", "abc", false },
+  { "^a*ab$", "aaab", true }, { "[0-9]{3}$", "ab1234", true }, { "^x[0-9]?y$", "xy", true },
+  { "^x[0-9]?y$", "x5y", true }, { "^x[0-9]?y$", "x55y", false }, { "b*c", "c", true }, { "q", "", false },
+  { "", "", true }, { "^a{20}$", ("a"):rep(20), true }, { "^a{20}$", ("a"):rep(19), false },
+  { "^a{17,}$", ("a"):rep(30), true }, { "^a{3,}b$", "aab", false }, { "^\\$\\.\\*$", "$.*", true },
+  { "^[\\]\\-]+$", "]-]", true }, { "^(a|ab)(c|bcd)(d*)$", "abcd", true }, { "^(a*?)b", "aab", true },
+  { "^(a|){2}$", "a", true }, { "^(?:a*){2,3}b$", "aab", true }, { "^(?=(a|){2}$)", "a", true },
+  { "^\\x41\\t$", "A\t", true }, { "^.$", "\n", false }, { "^[.]$", "x", false },
+}
+
+describe("crater.regex", function()
+  it("matches as ECMA-262 does", function()
+    for _, c in ipairs(CASES) do
+      local re = regex.compile(c[1])
+      assert(re.test(c[2]) == c[3], ("/%s/.test(%q) should be %s (engine %s)"):format(c[1], c[2], tostring(c[3]), re.engine))
+    end
+  end)
+
+  it("gives the same answers with every engine", function()
+    for _, c in ipairs(CASES) do
+      for _, engine in ipairs({ "nfa", "matcher" }) do
+        local re = regex.compile(c[1], engine)
+        local slow = engine == "matcher" and c[1] == "^(a+)+$" -- exponential when backtracking
+        if not slow and (re.engine == engine or engine == "nfa") then
+          assert(re.test(c[2]) == c[3], ("%s: /%s/.test(%q) should be %s"):format(re.engine, c[1], c[2], tostring(c[3])))
+        end
+      end
+    end
+  end)
+
+  it("picks the fastest engine that keeps the meaning", function()
+    assert.are.equal("bytes", regex.compile("^[A-Z]{3}-[0-9]{4}$").engine)
+    assert.are.equal("bytes", regex.compile("a+").engine)
+    assert.are.equal("lua", regex.compile("^a*ab$").engine)
+    assert.are.equal("lua", regex.compile("^.+@.+$").engine)
+    assert.are.equal("nfa", regex.compile("^.+.$").engine)     -- '.' next to '.': code points matter
+    assert.are.equal("nfa", regex.compile("^(ab|cd)+$").engine)
+    assert.are.equal("nfa", regex.compile("^é+$").engine)      -- a quantified multi-byte character
+    assert.are.equal("matcher", regex.compile("^a(?=b)").engine)  -- lookahead: backtracking
+  end)
+
+  it("takes linear time where backtracking would take exponential time", function()
+    -- ^(a+)+$ against "aaa...ab" is the classic ReDoS: 2^n steps when backtracking.
+    assert.is_false(regex.compile("^(a+)+$").test(("a"):rep(5000) .. "b"))
+    assert.is_false(regex.compile("(x+x+)+y").test(("x"):rep(5000)))
+    assert.is_true(regex.compile("^(a|aa)+$").test(("a"):rep(5000)))
+  end)
+
+  it("refuses what it does not support, naming the offset", function()
+    local function fails(p, msg)
+      local ok, e = pcall(regex.compile, p)
+      assert(not ok, p .. " should fail")
+      assert(e:find(msg, 1, true), e)
+    end
+    fails("(a)\\1", "backreferences (\\1) are not supported")
+    fails("(?<=a)b", "lookbehind is not supported")
+    fails("\\p{Script=Greek}", "unsupported Unicode property")
+    fails("(ab", "missing )")
+    fails("ab)", "unmatched )")
+    fails("*a", "nothing to repeat at offset 0")
+    fails("[b-a]", "range out of order")
+    fails("a{3,2}", "numbers out of order")
+    fails("\\q", "unknown escape \\q")
+  end)
+end)
