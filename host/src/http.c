@@ -25,11 +25,29 @@ const char *crater__http_date_get(crater__http_date *d) {
   return d->text;
 }
 
+/* Every response starts here, so no snprintf: plain copies. */
 int crater__http_status_line(crater__buf *out, int status, const char *date) {
-  char line[128];
-  int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nServer: crater\r\nDate: %s\r\n",
-                   status, crater__http_reason(status), date);
-  return crater__buf_append(out, line, (size_t)n);
+  if (status < 100 || status > 999) status = 500;
+  const char *reason = crater__http_reason(status);
+  size_t rlen = strlen(reason), dlen = strlen(date);
+  if (crater__buf_reserve(out, 9 + 4 + rlen + 24 + dlen + 2) != 0) return -1;
+  char *p = out->data + out->len;
+  memcpy(p, "HTTP/1.1 ", 9);
+  p[9] = (char)('0' + status / 100);
+  p[10] = (char)('0' + status / 10 % 10);
+  p[11] = (char)('0' + status % 10);
+  p[12] = ' ';
+  p += 13;
+  memcpy(p, reason, rlen);
+  p += rlen;
+  memcpy(p, "\r\nServer: crater\r\nDate: ", 24);
+  p += 24;
+  memcpy(p, date, dlen);
+  p += dlen;
+  memcpy(p, "\r\n", 2);
+  p += 2;
+  out->len = (size_t)(p - out->data);
+  return 0;
 }
 
 /* detail is produced by the core itself, never from request bytes, so it
