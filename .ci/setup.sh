@@ -15,6 +15,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Node.js and npm for the npm packages below: from Debian, unless the machine
+# has them already (a Node from elsewhere must not be replaced).
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "setup: installing nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 # npm packages (docs assets, the OpenAPI validator) go to cache folders
 # outside the repository; see the script.
 bash "$(dirname "$0")/setup-npm.sh"
