@@ -114,17 +114,15 @@ local function is_json(ctype)
 end
 _M.is_json = is_json
 
--- The validator's error tables become the 422's entries: each gets its `in`.
+-- The validator's error records become the 422's entries, each with its
+-- `in`. The records are shared and read-only (crater.schema makes each one
+-- once per site), so every entry is a new table.
 local function collect(errs, where, list)
-  if errs == nil then
-    for i = 1, #list do list[i]["in"] = where end
-    return list
-  end
-  local n = #errs
+  local n = errs and #errs or 0
+  errs = errs or {}
   for i = 1, #list do
     local e = list[i]
-    e["in"] = where
-    errs[n + i] = e
+    errs[n + i] = { ["in"] = where, pointer = e.pointer, message = e.message, keyword = e.keyword }
   end
   return errs
 end
