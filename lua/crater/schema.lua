@@ -200,7 +200,9 @@ function dsl.array(items, opts)
 end
 
 --- An object with these properties, all required except those wrapped in
---- s.optional(). `opts` adds additionalProperties, minProperties, ...
+--- s.optional() and those whose schema has a `default` (a client may leave
+--- them out; compile's `defaults` option fills them in, as pydantic does).
+--- `opts` adds additionalProperties, minProperties, ...
 ---@param props? table<string, table>
 ---@param opts? table
 function dsl.object(props, opts)
@@ -212,7 +214,7 @@ function dsl.object(props, opts)
       properties[name] = p[1]
     else
       properties[name] = check_schema_arg(p, "s.object: property '" .. name .. "'", 2)
-      required[#required + 1] = name
+      if type(p) ~= "table" or p.default == nil then required[#required + 1] = name end
     end
   end
   sort(required)

@@ -118,6 +118,17 @@ class RouteSchema(unittest.TestCase):
         self.assertEqual(json.loads(body), {"name": "box", "size": 2, "color": "red", "labels": []})
         self.assertNotIn(b"secret", body)
 
+    def test_defaulted_body_field_is_optional_and_filled(self):
+        # `labels` has a default, so s.object does not require it: a client
+        # may leave it out, the route fills it in, and the document says so
+        st, h, body = self.post("/things", json.dumps({"name": "cup", "size": 1, "color": "green"}))
+        self.assertEqual(st, 201, body)
+        self.assertEqual(json.loads(body)["labels"], [])
+        doc, _ = self.get_json("/openapi.json")
+        schema = doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        self.assertEqual(schema["required"], ["color", "name", "size"])
+        self.assertEqual(schema["properties"]["labels"]["default"], [])
+
     # --- 400 and 415 -------------------------------------------------------
 
     def test_400_malformed_json_with_offset(self):
