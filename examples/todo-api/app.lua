@@ -23,9 +23,10 @@ local Problem = crater.Problem
 
 local TodoIn = app:schema("TodoIn", s.object {
   title = s.string { minLength = 1, maxLength = 200, description = "what to do" },
-  done = s.optional(s.boolean { default = false }),
-  tags = s.optional(s.array(s.string { minLength = 1, maxLength = 20 },
-    { maxItems = 10, uniqueItems = true, default = {} })),
+  -- a property with a default is optional: left out, it gets the default
+  done = s.boolean { default = false },
+  tags = s.array(s.string { minLength = 1, maxLength = 20 },
+    { maxItems = 10, uniqueItems = true, default = {} }),
 })
 
 local TodoPatch = app:schema("TodoPatch", s.object({

@@ -25,7 +25,8 @@ local response = require "crater.response"
 local type, pairs, error, tostring, pcall = type, pairs, error, tostring, pcall
 local floor = math.floor
 local getmetatable, setmetatable, rawset, rawget = getmetatable, setmetatable, rawset, rawget
-local format, lower, match, gsub, find = string.format, string.lower, string.match, string.gsub, string.find
+local format, lower, match, gsub, find, gmatch = string.format, string.lower, string.match, string.gsub,
+  string.find, string.gmatch
 local sort, concat = table.sort, table.concat
 local json_decode, array_mt = json.decode, json.array_mt
 local log, dev = host.log, host.dev
@@ -114,20 +115,50 @@ local function is_json(ctype)
 end
 _M.is_json = is_json
 
--- The validator's error tables become the 422's entries: each gets its `in`.
+-- The validator's error records become the 422's entries, each with its
+-- `in`. The records are shared and read-only (crater.schema makes each one
+-- once per site), so every entry is a new table.
 local function collect(errs, where, list)
-  if errs == nil then
-    for i = 1, #list do list[i]["in"] = where end
-    return list
-  end
-  local n = #errs
+  local n = errs and #errs or 0
+  errs = errs or {}
   for i = 1, #list do
     local e = list[i]
-    e["in"] = where
-    errs[n + i] = e
+    errs[n + i] = { ["in"] = where, pointer = e.pointer, message = e.message, keyword = e.keyword }
   end
   return errs
 end
+
+-- Whether a header's schema (through $ref to a component) wants a list: a
+-- type that is array, or that has array and not string (a declared string
+-- takes the text as it is, as coercion does).
+local function wants_list(s, comps)
+  for _ = 1, 16 do
+    if type(s) ~= "table" or type(s["$ref"]) ~= "string" then break end
+    s = comps[match(s["$ref"], "^#/components/schemas/(.+)$") or ""]
+  end
+  if type(s) ~= "table" then return false end
+  local t = s.type
+  if t == "array" then return true end
+  if type(t) ~= "table" then return false end
+  local arr, str = false, false
+  for i = 1, #t do
+    if t[i] == "array" then arr = true elseif t[i] == "string" then str = true end
+  end
+  return arr and not str
+end
+
+-- A header list as OpenAPI's "simple" style writes it (and as HTTP joins a
+-- repeated header): "a, b,c" -> { "a", "b", "c" }. Whitespace around items
+-- and empty items are dropped (RFC 9110, section 5.6.1).
+local function split_list(v)
+  local list, n = setmetatable({}, array_mt), 0
+  for item in gmatch(v, "[^,]+") do
+    item = match(item, "^[ \t]*(.-)[ \t]*$")
+    if item ~= "" then n = n + 1; list[n] = item end
+  end
+  return list
+end
+_M.split_list = split_list
 
 local details = setmetatable({}, { __index = function(t, n)
   local d = format("the request is invalid (%d error%s)", n, n == 1 and "" or "s")
@@ -180,9 +211,12 @@ function _M.prepare(app, opts, handler, path)
   local vquery = spec.query and compile(schema, spec.query, coerce)
   local vheaders = spec.headers and compile(schema, spec.headers, coerce)
   local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps })
-  local header_names = {}
+  local header_names, header_lists = {}, {}
   if spec.headers then
-    for name in pairs(spec.headers.properties or {}) do header_names[name] = lower(name) end
+    for name, hs in pairs(spec.headers.properties or {}) do
+      header_names[name] = lower(name)
+      if wants_list(hs, comps) then header_lists[name] = true end
+    end
   end
 
   -- Every response schema is compiled now, so a bad one fails at load:
@@ -277,7 +311,11 @@ function _M.prepare(app, opts, handler, path)
     end
     if vheaders then
       local h, given = req.headers, {}
-      for name, lname in pairs(header_names) do given[name] = rawget(h, lname) end
+      for name, lname in pairs(header_names) do
+        local v = rawget(h, lname)
+        if header_lists[name] and type(v) == "string" then v = split_list(v) end
+        given[name] = v
+      end
       local ok, e, value = vheaders(given)
       if ok then
         for name, lname in pairs(header_names) do rawset(h, lname, value[name]) end

@@ -200,7 +200,9 @@ function dsl.array(items, opts)
 end
 
 --- An object with these properties, all required except those wrapped in
---- s.optional(). `opts` adds additionalProperties, minProperties, ...
+--- s.optional() and those whose schema has a `default` (a client may leave
+--- them out; compile's `defaults` option fills them in, as pydantic does).
+--- `opts` adds additionalProperties, minProperties, ...
 ---@param props? table<string, table>
 ---@param opts? table
 function dsl.object(props, opts)
@@ -212,7 +214,7 @@ function dsl.object(props, opts)
       properties[name] = p[1]
     else
       properties[name] = check_schema_arg(p, "s.object: property '" .. name .. "'", 2)
-      required[#required + 1] = name
+      if type(p) ~= "table" or p.default == nil then required[#required + 1] = name end
     end
   end
   sort(required)
@@ -350,8 +352,19 @@ local function add_error(E, pointer, keyword, message)
   return E
 end
 
+-- Records may be shared (see Compiler:emit_errors): a longer pointer means
+-- a new record, never a changed one.
 local function prefix(E, from, seg)
-  for i = from + 1, #E do E[i].pointer = seg .. E[i].pointer end
+  for i = from + 1, #E do
+    local r = E[i]
+    E[i] = { pointer = seg .. r.pointer, keyword = r.keyword, message = r.message }
+  end
+end
+
+local function index_record(C, i)
+  local r = { pointer = C.p .. (i - 1) .. C.s, keyword = C.k, message = C.m }
+  if i <= C.max then C[i] = r end
+  return r
 end
 
 -- Unicode code points in a UTF-8 string: bytes that are not continuation bytes.
@@ -416,6 +429,7 @@ local RT = {
   is_seq = is_seq, deq = deep_equal, copy = deep_copy, err = add_error, prefix = prefix,
   esc = esc, ulen = ulen, unique = unique, str_number = str_number,
   multiple_of = multiple_of, mark = mark, new_tab = new_tab, shallow = shallow, drop = add_dropped,
+  irec = index_record,
   prefix_list = function(D, from, seg) for i = from + 1, #D do D[i] = seg .. D[i] end end,
 }
 
@@ -425,7 +439,7 @@ local type, next, getmetatable, setmetatable, floor = R.type, R.next, R.getmetat
 local null, AMT, is_array, is_object, is_seq, deq = R.null, R.AMT, R.is_array, R.is_object, R.is_seq, R.deq
 local copy, err, prefix, esc, ulen, unique = R.copy, R.err, R.prefix, R.esc, R.ulen, R.unique
 local str_number, multiple_of, mark = R.str_number, R.multiple_of, R.mark
-local shallow, drop, prefix_list, new_tab = R.shallow, R.drop, R.prefix_list, R.new_tab
+local shallow, drop, prefix_list, new_tab, irec = R.shallow, R.drop, R.prefix_list, R.new_tab, R.irec
 ]]
 
 local function lit_string(s) return format("%q", s) end
@@ -444,49 +458,134 @@ local function is_nonneg_int(x) return type(x) == "number" and x >= 0 and x == f
 -- The compiler
 -- --------------------------------------------------------------------------
 
+local Compiler = {}
+Compiler.__index = Compiler
+
+-- Splits a Lua expression at its top-level occurrences of `sep` (a comma
+-- or " .. "), skipping string literals and parenthesised parts. Returns the
+-- parts and the index just past the expression (its closing parenthesis
+-- when `stop_at_paren`).
+local function split_top(src, i, sep, stop_at_paren)
+  local parts, depth, start, n, ls = {}, 0, i, #src, #sep
+  while i <= n do
+    local ch = sub(src, i, i)
+    if ch == '"' then
+      i = i + 1
+      while sub(src, i, i) ~= '"' do
+        if sub(src, i, i) == "\\" then i = i + 1 end
+        i = i + 1
+      end
+    elseif ch == "(" then depth = depth + 1
+    elseif ch == ")" then
+      if depth == 0 and stop_at_paren then break end
+      depth = depth - 1
+    elseif depth == 0 and sub(src, i, i + ls - 1) == sep then
+      parts[#parts + 1] = sub(src, start, i - 1)
+      i = i + ls - 1
+      start = i + 1
+    end
+    i = i + 1
+  end
+  parts[#parts + 1] = sub(src, start, i - 1)
+  return parts, i
+end
+
+-- The value of a generated string literal ("..." from %q), or nil when
+-- `e` is not one literal alone.
+local function literal(e)
+  if sub(e, 1, 1) ~= '"' or sub(e, -1) ~= '"' then return nil end
+  local i, n = 2, #e
+  while i < n do
+    local ch = sub(e, i, i)
+    if ch == "\\" then i = i + 1 elseif ch == '"' then return nil end
+    i = i + 1
+  end
+  local f = load("return " .. e, "=literal", "t", {})
+  return f and f()
+end
+
+-- Error records whose pointer holds one array index are made once per
+-- index and site, up to this index; past it each error gets a new record.
+local MAX_CACHED_INDEX = 128
+
 -- Rewrites every `E = \1err(E, pointer, keyword, message)` of the generated
 -- code into the statements themselves. (The \1 byte cannot occur in the
--- generated code otherwise: string literals come from %q, which escapes it.) A shared err() function called
--- from everywhere becomes a hot root trace of its own, and LuaJIT's side
--- traces out of it then run into the callers' loops and give up ("loop
--- unroll limit"), which sent the whole error path back to the interpreter.
-local function inline_errors(src, fast)
+-- generated code otherwise: string literals come from %q, which escapes it.)
+-- A shared err() function called from everywhere becomes a hot root trace
+-- of its own, and LuaJIT's side traces out of it then run into the callers'
+-- loops and give up ("loop unroll limit"), which sent the whole error path
+-- back to the interpreter.
+--
+-- The record an error appends is, by the shape of its pointer:
+--   * all constant ("/name", "/shipping/zip"): one record made now, shared
+--     by every validation (a constant of the chunk);
+--   * constant but for one array index ("/lines/" .. (i - 1) .. "/sku"):
+--     one record per index, made on the first error there and kept
+--     (K[n][i]; up to MAX_CACHED_INDEX);
+--   * anything else (object keys, two indexes, a message naming values):
+--     a new table per error.
+-- An invalid value then costs the error list and little else: tables and
+-- strings made per error were most of the time of the error path (LuaJIT's
+-- collector is not generational, so short-lived garbage is not cheap). The
+-- price: records are shared, so they are read-only (docs/schemas.md).
+function Compiler:emit_errors(src, fast)
   local out, pos = {}, 1
   while true do
     local a, b = find(src, "E = \1err(E, ", pos, true)
     if not a then break end
     out[#out + 1] = sub(src, pos, a - 1)
-    -- Split the three arguments at top-level commas, skipping strings.
-    local args, depth, i, start, n = {}, 0, b + 1, b + 1, #src
-    while i <= n do
-      local ch = sub(src, i, i)
-      if ch == '"' then
-        i = i + 1
-        while sub(src, i, i) ~= '"' do
-          if sub(src, i, i) == "\\" then i = i + 1 end
-          i = i + 1
+    local args, stop = split_top(src, b + 1, ", ", true)
+    local ptr, kw, msg = args[1], args[2], args[3]
+    local kwv, msgv = literal(kw), literal(msg)
+    local rec
+    if kwv and msgv then
+      -- Constant runs of the pointer merged; `(iN - 1)` is an index.
+      local parts, consts, idx = split_top(ptr, 1, " .. ", false), { "" }, nil
+      local ok = true
+      for _, part in ipairs(parts) do
+        local lv = literal(part)
+        if lv then
+          consts[#consts] = consts[#consts] .. lv
+        elseif idx == nil and find(part, "^%(i%d+ %- 1%)$") then
+          idx = part:match("^%((i%d+) %- 1%)$")
+          consts[#consts + 1] = ""
+        else
+          ok = false
+          break
         end
-      elseif ch == "(" then depth = depth + 1
-      elseif ch == ")" then
-        if depth == 0 then break end
-        depth = depth - 1
-      elseif ch == "," and depth == 0 then
-        args[#args + 1] = sub(src, start, i - 1)
-        start = i + 2
       end
-      i = i + 1
+      if ok and idx == nil then
+        local key = consts[1] .. "\0" .. kwv .. "\0" .. msgv
+        local r = self.records[key]
+        if r == nil then
+          r = { pointer = consts[1], keyword = kwv, message = msgv }
+          self.records[key] = r
+        end
+        rec = self:const(r)
+      elseif ok then
+        local C = self:const({ p = consts[1], s = consts[2], k = kwv, m = msgv, max = MAX_CACHED_INDEX })
+        rec = "(" .. C .. "[" .. idx .. "] or irec(" .. C .. ", " .. idx .. "))"
+      end
     end
-    args[#args + 1] = sub(src, start, i - 1)
-    out[#out + 1] = (fast and "do " or "") .. "if E == nil then E = new_tab(4, 0) end; E[#E + 1] = { pointer = "
-      .. args[1] .. ", keyword = " .. args[2] .. ", message = " .. args[3] .. " }" .. (fast and "; return E end" or "")
-    pos = i + 1
+    rec = rec or ("{ pointer = " .. ptr .. ", keyword = " .. kw .. ", message = " .. msg .. " }")
+    if fast then
+      out[#out + 1] = "do if E == nil then return { " .. rec .. " } end; E[#E + 1] = " .. rec .. "; return E end"
+    else
+      out[#out + 1] = "if E == nil then E = new_tab(4, 0) end; ne = ne + 1; E[ne] = " .. rec
+    end
+    pos = stop + 1
   end
   out[#out + 1] = sub(src, pos)
-  return concat(out)
+  src = concat(out)
+  if not fast then
+    -- `ne` counts E's records, so appending needs no length operator (a
+    -- call in compiled code); it is read again after each call that may
+    -- have added some.
+    src = gsub(src, "^(F%[%d+%] = function%(v, E%))", "%1 local ne = E and #E or 0", 1)
+    src = gsub(src, "E = F%[%d+%]%([%w_]+, E%)", "%0; ne = E and #E or 0")
+  end
+  return src
 end
-
-local Compiler = {}
-Compiler.__index = Compiler
 
 local TYPES = { string = true, number = true, integer = true, boolean = true, null = true,
                 array = true, object = true }
@@ -497,7 +596,7 @@ local function new_compiler(root, opts)
     opts = opts,
     components = opts.components or {},
     formats = opts.formats or {},
-    K = {}, kindex = {},
+    K = {}, kindex = {}, records = {},
     src = {}, nfun = 0, fid = {},
     nv = 0, depth = 0, open = {}, fast = opts.all_errors == false,
   }, Compiler)
@@ -611,7 +710,7 @@ function Compiler:fn(s, mode, path, fast)
   self:body(s, "v", '""', mode, path, out)
   self.depth, self.open, self.fast = saved_depth, saved_open, saved_fast
   out[#out + 1] = "return E end"
-  self.src[#self.src + 1] = inline_errors(concat(out, "\n"), fast)
+  self.src[#self.src + 1] = self:emit_errors(concat(out, "\n"), fast)
   return id
 end
 
@@ -951,7 +1050,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       self:property_checks(slice, props, reqset, "v", '""', mode, path, fout)
       self.depth, self.open = saved_depth, saved_open
       fout[#fout + 1] = "return E end"
-      self.src[#self.src + 1] = inline_errors(concat(fout, "\n"), self.fast)
+      self.src[#self.src + 1] = self:emit_errors(concat(fout, "\n"), self.fast)
       local n0 = self:var("n")
       out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
       out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"

@@ -72,6 +72,34 @@ class RouteSchema(unittest.TestCase):
         doc, _ = self.get_json("/items/1?extra=yes")
         self.assertEqual(doc["extra"], "yes")
 
+    def test_array_header_splits_at_commas(self):
+        doc, _ = self.get_json("/header-lists", headers={"X-Tags": "a, b,c ,  d", "X-Ids": "1,2",
+                                                         "X-Note": "x, y"})
+        self.assertEqual(doc["tags"], ["a", "b", "c", "d"])
+        self.assertEqual(doc["ids"], [1, 2])
+        self.assertEqual(doc["ids_type"], "number")
+        self.assertEqual(doc["note"], "x, y")  # a string header keeps its commas
+        doc, _ = self.get_json("/header-lists", headers={"X-Tags": "solo"})
+        self.assertEqual(doc["tags"], ["solo"])
+        self.assertNotIn("ids", doc)
+        doc, _ = self.get_json("/header-lists")
+        self.assertEqual(doc["tags"], [])  # the default
+        doc, _ = self.get_json("/header-lists", headers={"X-Tags": " , a,, "})
+        self.assertEqual(doc["tags"], ["a"])  # empty items dropped (RFC 9110 5.6.1)
+
+    def test_array_header_repeated_is_one_list(self):
+        out = self.srv.raw(b"GET /header-lists HTTP/1.1\r\nHost: x\r\nX-Tags: a, b\r\n"
+                           b"X-Tags: c\r\nConnection: close\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), out)
+        self.assertEqual(json.loads(body)["tags"], ["a", "b", "c"])
+
+    def test_array_header_items_checked(self):
+        doc = self.problem(self.srv.get("/header-lists", headers={"X-Ids": "1, x, 0"}), 422)
+        self.assertEqual(errors_of(doc), [("headers", "/X-Ids/1"), ("headers", "/X-Ids/2")])
+        doc = self.problem(self.srv.get("/header-lists", headers={"X-Ids": "1,2,3,4"}), 422)
+        self.assertEqual(errors_of(doc), [("headers", "/X-Ids")])
+
     # --- 422 ---------------------------------------------------------------
 
     def test_422_lists_every_error_with_where(self):
@@ -117,6 +145,17 @@ class RouteSchema(unittest.TestCase):
         self.assertEqual(st, 201, body)
         self.assertEqual(json.loads(body), {"name": "box", "size": 2, "color": "red", "labels": []})
         self.assertNotIn(b"secret", body)
+
+    def test_defaulted_body_field_is_optional_and_filled(self):
+        # `labels` has a default, so s.object does not require it: a client
+        # may leave it out, the route fills it in, and the document says so
+        st, h, body = self.post("/things", json.dumps({"name": "cup", "size": 1, "color": "green"}))
+        self.assertEqual(st, 201, body)
+        self.assertEqual(json.loads(body)["labels"], [])
+        doc, _ = self.get_json("/openapi.json")
+        schema = doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        self.assertEqual(schema["required"], ["color", "name", "size"])
+        self.assertEqual(schema["properties"]["labels"]["default"], [])
 
     # --- 400 and 415 -------------------------------------------------------
 

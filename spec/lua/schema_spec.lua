@@ -37,9 +37,36 @@ describe("crater.schema DSL", function()
     assert.is_nil(s.object { x = s.optional(s.any()) }.required)
   end)
 
+  it("leaves a property with a default out of required (the default fills it in)", function()
+    local o = s.object {
+      a = s.string(),
+      b = s.integer { default = 3 },
+      c = s.boolean { default = false },
+      d = s.nullable(s.string { default = "x" }),
+      e = s.array(s.string(), { default = {} }),
+      f = s.optional(s.integer { default = 1 }),
+    }
+    assert.are.same({ "a" }, o.required)
+    local v = schema.compile(o, { defaults = true })
+    local ok, e, out = v({ a = "z" })
+    assert.is_true(ok, e)
+    assert.are.same({ 3, false, "x", 1 }, { out.b, out.c, out.d, out.f })
+    assert.are.equal("[]", json.encode(out.e))
+    -- without the option nothing is filled in, and nothing is missing either
+    ok, e, out = schema.compile(o)({ a = "z" })
+    assert.is_true(ok)
+    assert.is_nil(out.b)
+    -- a raw schema keeps what it says: there `required` is the author's list
+    local raw = { type = "object", properties = { b = { type = "integer", default = 3 } }, required = { "b" } }
+    ok, e, out = schema.compile(raw, { defaults = true })({})
+    assert.is_true(ok)
+    assert.are.equal(3, out.b)
+    assert.is_false((schema.compile(raw)({})))
+  end)
+
   it("encodes to JSON with arrays as arrays", function()
     assert.are.equal('{"default":[]}', json.encode({ default = Item.properties.tags.default }))
-    assert.are.equal('["name","price","tags"]', json.encode(Item.required))
+    assert.are.equal('["name","price"]', json.encode(Item.required))
     assert.are.equal('{"enum":[]}', json.encode(s.enum {}))
     local decoded = json.decode(json.encode(Item))
     assert.are.same(errs(select(2, schema.compile(decoded)({ name = "" }))),
@@ -93,7 +120,7 @@ describe("crater.schema.compile", function()
     assert.are.same({ "/name minLength", "/price exclusiveMinimum", "/tags maxItems", "/tags/3 type" }, errs(e))
     for _, x in ipairs(e) do assert.are.equal("string", type(x.message)) end
     ok, e = v({})
-    assert.are.same({ "/name required", "/price required", "/tags required" }, errs(e))
+    assert.are.same({ "/name required", "/price required" }, errs(e))
     ok, e = v("nope")
     assert.are.same({ " type" }, errs(e))
     assert.are.equal("must be object", e[1].message)
@@ -107,7 +134,12 @@ describe("crater.schema.compile", function()
     local order = json.decode(f:read("*a"))
     f:close()
     local checks = { { schema.compile(Item), { name = "a", price = 1, tags = json.array { "x", "y" } } },
-                     { schema.compile(order_schema), order } }
+                     { schema.compile(order_schema), order },
+                     -- anyOf/oneOf whose first branch fails on valid input:
+                     -- testing a branch makes no error list
+                     { schema.compile(s.object { a = s.nullable(s.define("N", s.object { x = s.integer() })),
+                                                 b = s.one_of { s.string(), s.integer() } }),
+                       { a = json.null, b = 3 } } }
     for _, c in ipairs(checks) do
       for _ = 1, 2000 do assert(c[1](c[2])) end -- let the JIT compile its traces first
       collectgarbage("collect")
@@ -145,6 +177,38 @@ describe("crater.schema.compile", function()
     local Order = s.object { lines = s.array(s.object { qty = s.integer { minimum = 1 } }) }
     local _, e = schema.compile(Order)({ lines = json.array { { qty = 1 }, { qty = 0 }, { qty = 1.5 } } })
     assert.are.same({ "/lines/1/qty minimum", "/lines/2/qty type" }, errs(e))
+  end)
+
+  it("shares its error records between validations, and never changes them", function()
+    -- Records are made once per site (and per index for array items): the
+    -- same error twice is the same read-only table.
+    local v = schema.compile(Item)
+    local _, e1 = v({ name = "", price = 1, tags = json.array { "a", 7 } })
+    local _, e2 = v({ name = "", price = 1, tags = json.array { "a", 7 } })
+    assert.are.equal(e1[1], e2[1])
+    assert.are.equal(e1[2], e2[2])
+    assert.are_not.equal(e1, e2) -- the list itself is the caller's
+    assert.are.same({ pointer = "/tags/1", keyword = "type", message = "must be string" }, e1[2])
+    -- past the cached indexes records are made per error, pointers still right
+    local tags = json.array {}
+    for i = 1, 300 do tags[i] = 0 end
+    local _, e = schema.compile(s.array(s.string()))(tags)
+    assert.are.equal(300, #e)
+    assert.are.equal("/0", e[1].pointer)
+    assert.are.equal("/299", e[300].pointer)
+    local _, again = schema.compile(s.array(s.string()))(tags)
+    assert.are.equal("/299", again[300].pointer)
+    -- errors of a called function (a recursive $ref) get longer pointers
+    -- in new records: the callee's own records keep theirs
+    local Tree = s.define("Tree", s.object { name = s.string(), kids = s.optional(s.array(s.ref("Tree"))) })
+    local t = schema.compile(Tree, { components = { Tree = Tree } })
+    local deep = { name = 1, kids = json.array { { name = 2, kids = json.array { { name = 3 } } } } }
+    for _ = 1, 3 do
+      local _, te = t(deep)
+      assert.are.same({ "/kids/0/kids/0/name type", "/kids/0/name type", "/name type" }, errs(te))
+    end
+    local _, top = t({ name = 1 })
+    assert.are.same({ "/name type" }, errs(top))
   end)
 
   it("counts string length in code points", function()

@@ -26,6 +26,19 @@ app:get("/items/{id}", {
   }
 end)
 
+-- Array headers: comma-separated values (OpenAPI's "simple" style).
+app:get("/header-lists", {
+  headers = {
+    ["X-Tags"] = s.array(s.string(), { default = {} }),
+    ["X-Ids"] = s.optional(s.array(s.integer { minimum = 1 }, { maxItems = 3 })),
+    ["X-Note"] = s.optional(s.string()),
+  },
+}, function(req)
+  local h = req.headers
+  return { tags = h["x-tags"], ids = h["X-Ids"], note = h["x-note"],
+           ids_type = type(h["x-ids"] and h["x-ids"][1]) }
+end)
+
 local Thing = s.object {
   name = s.string { minLength = 1, maxLength = 10 },
   size = s.integer { minimum = 1 },
