@@ -120,13 +120,29 @@ function Request:json()
   return v
 end
 
---- Creates the request object for one call of the dispatcher.
-function _M.new(method, path, raw_query, params, conn, seq)
+local ok_new, new_tab = pcall(require, "table.new")
+if not ok_new then new_tab = function() return {} end end
+
+--- Creates the request object for one call of the dispatcher. `route` is
+--- the matched route record (nil when none matched); `big` asks for room
+--- for the fields a route with a body schema adds (body, raw_body, _json),
+--- so filling them does not grow the table.
+function _M.new(method, path, raw_query, params, conn, seq, route, big)
+  if big then
+    local r = new_tab(0, 16)
+    r.method, r.path, r.raw_query, r.params, r._conn, r._seq, r.route =
+      method, path, raw_query, params, conn, seq, route
+    return setmetatable(r, request_mt)
+  end
   return setmetatable({
     method = method, path = path, raw_query = raw_query, params = params,
-    _conn = conn, _seq = seq,
+    _conn = conn, _seq = seq, route = route,
   }, request_mt)
 end
+
+--- Request:header as a plain function, header(req, name): for the
+--- framework's own per-request lookups, which skip the method lookup.
+_M.header = Request.header
 
 --- The metatable of request (and crater.test response) header tables:
 --- lookups ignore case.
