@@ -467,7 +467,7 @@ static void reset_request(crater__conn *c) {
 static void write_response(crater__conn *c, const crater__response *res, int head_only) {
   crater_server *srv = c->srv;
   crater__buf *out = &c->out;
-  const char *date = crater__http_date_get(&srv->date);
+  const char *date = crater__http_date_at(&srv->date, uv_now(srv->loop));
   int status = res->status;
   crater__http_status_line(out, status, date);
   if (res->ctype != NULL) {
