@@ -469,11 +469,22 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
   crater__buf *out = &c->out;
   const char *date = crater__http_date_at(&srv->date, uv_now(srv->loop));
   int status = res->status;
+  /* Room for everything but extra headers at once: the status line (see
+   * crater__http_status_line), Content-Type, Content-Length, Connection,
+   * the blank line and the body are then plain copies. */
+  size_t need = 96 + strlen(date) + res->ctype_len + 18 + 38 + 26 + 2 + res->body_len;
+  if (crater__buf_reserve(out, need) != 0) {
+    crater__log(srv, CRATER_LOG_ERROR, "out of memory writing a response to %s", c->peer);
+    c->flags &= ~CONN_F_KEEPALIVE; /* the client sees the close instead of an answer */
+    return;
+  }
   crater__http_status_line(out, status, date);
   if (res->ctype != NULL) {
-    crater__buf_append(out, "Content-Type: ", 14);
-    crater__buf_append(out, res->ctype, res->ctype_len);
-    crater__buf_append(out, "\r\n", 2);
+    char *p = out->data + out->len;
+    memcpy(p, "Content-Type: ", 14);
+    memcpy(p + 14, res->ctype, res->ctype_len);
+    memcpy(p + 14 + res->ctype_len, "\r\n", 2);
+    out->len += 16 + res->ctype_len;
   }
   for (int i = 0; i < res->nheaders; i++) {
     const char *name, *value;
@@ -500,10 +511,17 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
     /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
     if (c->parser.http_minor == 0) c->flags &= ~CONN_F_KEEPALIVE;
     else if (!bodyless) crater__buf_append(out, "Transfer-Encoding: chunked\r\n", 28);
-  } else if (!bodyless) {
-    crater__buf_append(out, "Content-Length: ", 16);
-    crater__buf_append_u64(out, res->body_len);
-    crater__buf_append(out, "\r\n", 2);
+  } else if (!bodyless && crater__buf_reserve(out, 16 + 20 + 2) == 0) {
+    char digits[24], *p = out->data + out->len;
+    size_t i = sizeof(digits), v = res->body_len;
+    do {
+      digits[--i] = (char)('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    memcpy(p, "Content-Length: ", 16);
+    memcpy(p + 16, digits + i, sizeof(digits) - i);
+    memcpy(p + 16 + sizeof(digits) - i, "\r\n", 2);
+    out->len += 16 + sizeof(digits) - i + 2;
   }
   if (!(c->flags & CONN_F_KEEPALIVE))
     crater__buf_append(out, "Connection: close\r\n", 19);

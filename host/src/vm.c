@@ -223,6 +223,12 @@ void crater__gen_header(const crater__response *res, int i, const char **name, s
 void crater__gen_done(crater__gen *g, crater__response *res) {
   if (res->T == NULL) return;
   lua_settop(res->T, 0);
+  if (g->spare == NULL) {
+    g->spare = res->T;
+    g->spare_ref = res->thread_ref;
+    res->T = NULL;
+    return;
+  }
   if (g->nidle == g->capidle) {
     int cap = g->capidle ? g->capidle * 2 : 16;
     int *p = cap <= MAX_IDLE_THREADS ? crater__realloc(g->idle, sizeof(int) * (size_t)cap) : NULL;
@@ -243,6 +249,12 @@ void crater__gen_done(crater__gen *g, crater__response *res) {
  * thread per request. */
 static int get_thread(crater__gen *g, lua_State **T, int *ref) {
   lua_State *L = g->L;
+  if (g->spare != NULL) {
+    *T = g->spare;
+    *ref = g->spare_ref;
+    g->spare = NULL;
+    return 0;
+  }
   if (g->nidle > 0) {
     *ref = g->idle[--g->nidle];
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);

@@ -204,9 +204,9 @@ end
 local function encode_body(body)
   local t = type(body)
   if t == "string" then return body, TEXT end
-  if t == "table" then return json_encode(body), JSON end
+  if t == "table" then return c_encode(body), JSON end
   if body == nil then return "", nil end
-  if t == "number" or t == "boolean" then return json_encode(body), JSON end
+  if t == "number" or t == "boolean" then return c_encode(body), JSON end
   error("a handler returned a " .. t .. " as body", 0)
 end
 
