@@ -7,9 +7,11 @@
  * one read go out in one write. */
 #include "conn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <lua.h>
 
@@ -667,14 +669,34 @@ static void stream_end(crater__conn *c, int ok) {
 #define CONN_F_AFTER_WRITE \
   (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_STREAMING | CONN_F_STREAM_WAIT)
 
+/* uv_try_write for a stream with nothing queued, as send(2): write(2) on a
+ * socket also goes through the VFS layer (fdget_pos, rw checks), a per
+ * response cost that send skips. MSG_NOSIGNAL: a closed peer is an EPIPE
+ * error here, never a signal. Returns bytes sent, UV_EAGAIN, or an error. */
+static int try_send(crater__conn *c) {
+#ifdef MSG_NOSIGNAL
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0) {
+    for (;;) {
+      ssize_t n = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+      if (n >= 0) return (int)n;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
+      return uv_translate_sys_error(errno);
+    }
+  }
+#endif
+  uv_buf_t d = uv_buf_init(c->out.data, (unsigned)c->out.len);
+  return uv_try_write((uv_stream_t *)&c->tcp, &d, 1);
+}
+
 static void flush(crater__conn *c) {
   if ((c->flags & (CONN_F_WRITING | CONN_F_CLOSED)) || c->out.len == 0) return;
   if (!(c->flags & CONN_F_AFTER_WRITE)) {
     /* Most responses fit in the socket buffer. Writing them directly skips
      * libuv's write request, whose completion re-queues the fd's epoll
      * registration: one epoll_ctl per response otherwise. */
-    uv_buf_t d = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &d, 1);
+    int n = try_send(c);
     if (n == (int)c->out.len) {
       c->out.len = 0;
       return;
