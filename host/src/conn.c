@@ -82,6 +82,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     return;
   }
   c->srv = srv;
+  c->fd = -1;
   c->tcp.data = c;
   c->timer.data = c;
   uv_timer_init(srv->loop, &c->timer);
@@ -106,6 +107,8 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  uv_os_fd_t fd;
+  c->fd = uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
 
   struct sockaddr_storage ss;
   int sslen = sizeof(ss);
@@ -675,10 +678,9 @@ static void stream_end(crater__conn *c, int ok) {
  * error here, never a signal. Returns bytes sent, UV_EAGAIN, or an error. */
 static int try_send(crater__conn *c) {
 #ifdef MSG_NOSIGNAL
-  uv_os_fd_t fd;
-  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0) {
+  if (c->fd >= 0) {
     for (;;) {
-      ssize_t n = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+      ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
       if (n >= 0) return (int)n;
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
