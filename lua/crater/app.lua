@@ -210,19 +210,22 @@ local function encode_body(body)
   error("a handler returned a " .. t .. " as body", 0)
 end
 
+local response_mt = response.mt
+
 local function finish(a, b, c)
-  if getmetatable(a) == response.mt then return a:_finish() end
+  if getmetatable(a) == response_mt then return a:_finish() end
   local status, body, headers = 200, a, nil
   if type(a) == "number" then status, body, headers = a, b, c end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
   local text, ctype = encode_body(body)
+  if headers == nil then return status, text, ctype, nil end
   local flat
   flat, ctype = flatten_headers(headers, ctype)
   return status, text, ctype, flat
 end
 
 local function as_response(a, b, c)
-  if getmetatable(a) == response.mt then return a end
+  if getmetatable(a) == response_mt then return a end
   local status, body, headers = 200, a, nil
   if type(a) == "number" then status, body, headers = a, b, c end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
@@ -514,7 +517,7 @@ function _M.entry(app, path)
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response.mt and a._stream) then
+      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
         res = handler_failed(app, req, handler_traceback(s))
