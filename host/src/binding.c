@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "conn.h"
+#include "http.h"
 #include "vm.h"
 
 static crater__conn *check_conn(lua_State *L) {
@@ -29,18 +30,30 @@ static int host_header(lua_State *L) {
   const char *want = luaL_checklstring(L, 3, &want_len);
   int n = crater__conn_nheaders(c), found = 0;
   luaL_Buffer b;
+  const char *first = NULL;
+  size_t first_len = 0;
   for (int i = 0; i < n; i++) {
     const char *name, *value;
     size_t nlen, vlen;
     crater__conn_header(c, i, &name, &nlen, &value, &vlen);
-    if (nlen != want_len || strncasecmp(name, want, nlen) != 0) continue;
-    if (found == 0) luaL_buffinit(L, &b);
-    else luaL_addlstring(&b, ", ", 2);
-    luaL_addlstring(&b, value, vlen);
+    if (nlen != want_len || !crater__http_name_eq(name, want, nlen)) continue;
+    /* Nearly always one field: pushed as it is, no buffer. */
+    if (found == 0) {
+      first = value;
+      first_len = vlen;
+    } else {
+      if (found == 1) {
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, first, first_len);
+      }
+      luaL_addlstring(&b, ", ", 2);
+      luaL_addlstring(&b, value, vlen);
+    }
     found++;
   }
   if (found == 0) return 0;
-  luaL_pushresult(&b);
+  if (found == 1) lua_pushlstring(L, first, first_len);
+  else luaL_pushresult(&b);
   return 1;
 }
 

@@ -70,6 +70,7 @@ struct crater__conn {
   crater__buf pending;
 
   char peer[64];                /* "ip:port" of the client */
+  int fd;                       /* the socket, for send(2) (see try_send in conn.c); -1: none */
 };
 
 /* Accepts one pending connection on listener (server.c's connection callback). */

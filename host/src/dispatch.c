@@ -10,7 +10,7 @@
 void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *url, size_t url_len,
                           crater__conn *conn, uint64_t seq) {
   /* absolute-form (GET http://host/path): keep only the path. */
-  if (url_len > 7 && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
+  if (url_len > 7 && url[0] != '/' && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
     const char *s = memchr(url + 8, '/', url_len - 8);
     size_t skip = s ? (size_t)(s - url) : url_len;
     url += skip;

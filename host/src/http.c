@@ -25,6 +25,34 @@ const char *crater__http_date_get(crater__http_date *d) {
   return d->text;
 }
 
+const char *crater__http_date_at(crater__http_date *d, uint64_t now_ms) {
+  if (now_ms < d->until && d->text[0] != '\0') return d->text;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+    d->until = 0;
+    return crater__http_date_get(d);
+  }
+  if (ts.tv_sec != d->sec || d->text[0] == '\0') {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(d->text, sizeof(d->text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    d->sec = ts.tv_sec;
+  }
+  /* What is left of this second, counted from now_ms: now_ms is at or
+   * before the real time, so this ends at or before the second does. */
+  d->until = now_ms + (uint64_t)(1000 - ts.tv_nsec / 1000000);
+  return d->text;
+}
+
+int crater__http_name_eq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x == y) continue;
+    if ((x | 0x20) != (y | 0x20) || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a') return 0;
+  }
+  return 1;
+}
+
 /* Every response starts here, so no snprintf: plain copies. */
 int crater__http_status_line(crater__buf *out, int status, const char *date) {
   if (status < 100 || status > 999) status = 500;
@@ -81,7 +109,7 @@ int crater__http_problem(crater__buf *out, int status, const char *detail,
 
 int crater__http_is_header(const char *name, size_t nlen, const char *want) {
   size_t wlen = strlen(want);
-  return nlen == wlen && strncasecmp(name, want, wlen) == 0;
+  return nlen == wlen && crater__http_name_eq(name, want, wlen);
 }
 
 int crater__http_has_crlf(const char *s, size_t n) {

@@ -69,9 +69,20 @@ const char *crater__http_reason(int status);
 typedef struct {
   time_t sec;      /* second the text below is for */
   char text[32];   /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+  uint64_t until;  /* loop time (ms) before which text is still current; 0: unknown */
 } crater__http_date;
 
 const char *crater__http_date_get(crater__http_date *d);
+
+/* The same, for code that knows the event loop's time (uv_now, ms): while
+ * now_ms is before the end of the cached second, no clock is read at all.
+ * The loop time is that of the loop iteration's start, so the Date of an
+ * answer given late in a long iteration can lag by that iteration's length. */
+const char *crater__http_date_at(crater__http_date *d, uint64_t now_ms);
+
+/* 1 when the n bytes at a and b are equal ignoring ASCII case (header names
+ * are tokens: no locale). */
+int crater__http_name_eq(const char *a, const char *b, size_t n);
 
 /* Appends "HTTP/1.1 <status> <reason>\r\nServer: crater\r\nDate: ...\r\n". */
 int crater__http_status_line(crater__buf *out, int status, const char *date);

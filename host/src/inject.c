@@ -282,6 +282,7 @@ static crater__conn *conn_get(crater_server *srv) {
     if (c == NULL) return NULL;
   }
   c->srv = srv;
+  c->fd = -1; /* no socket */
   snprintf(c->peer, sizeof(c->peer), "inject");
   return c;
 }

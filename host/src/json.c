@@ -560,6 +560,19 @@ static void encode_number(encoder *e, double x) {
 static size_t format_double(encoder *e, char *out, double x) {
   double ax = fabs(x);
   size_t n;
+  if (ax >= 1e-4 && ax < 1e14) {
+    /* Prices and the like: x = d / 10^k with few decimals. IEEE division
+     * of exact integers is correctly rounded, so d / 10^k == x means the
+     * decimal d/10^k (at most 15 digits) reads back as x, and it is then
+     * what %.15g prints (trailing zeros aside): the same text as below. */
+    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    for (int k = 1; k <= 6; k++) {
+      double t = ax * p10[k - 1];
+      if (t >= 1e15) break;
+      double d = (double)(int64_t)(t + 0.5);
+      if (d / p10[k - 1] == ax) return write_fixed(out, x < 0, (uint64_t)d, k);
+    }
+  }
 #ifdef __SIZEOF_INT128__
   if (ax >= 1e-4 && ax < 1e15 && (n = format_fixed_exact(out, x)) != 0) return n;
 #endif

@@ -20,6 +20,37 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
 
 #define MAX_IDLE_THREADS 256
 
+/* GC pacing. Lua starts a collection when the heap doubles (pause 200); a
+ * small app's heap is small (the bench app's is 350 KiB), so it would mark
+ * its whole heap every few hundred requests. A sentinel userdata, finalized
+ * once per cycle, sets the next cycle to start after GC_HEADROOM_KB more
+ * (never sooner than the doubling, never later than 10x): a few MiB at most
+ * for a small app, Lua's own pacing for a big one. */
+#define GC_HEADROOM_KB 1024
+static void gc_sentinel_arm(lua_State *L, crater__gen *g);
+
+static int gc_sentinel_gc(lua_State *L) {
+  crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
+  if (g->refs <= 0) return 0; /* lua_close runs finalizers: do not re-arm */
+  int kb = lua_gc(L, LUA_GCCOUNT, 0);
+  int pause = kb > 0 ? (int)(((long long)kb + GC_HEADROOM_KB) * 100 / kb) : 1000;
+  if (pause < 200) pause = 200;
+  if (pause > 1000) pause = 1000;
+  lua_gc(L, LUA_GCSETPAUSE, pause);
+  gc_sentinel_arm(L, g);
+  return 0;
+}
+
+static void gc_sentinel_arm(lua_State *L, crater__gen *g) {
+  lua_newuserdata(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, gc_sentinel_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}
+
 int crater__gen_load(crater_server *srv, const char *path, crater__gen **out) {
   return load_gen(srv, path, NULL, 0, 0, out);
 }
@@ -51,6 +82,7 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
   if (g->L == NULL || g->app_path == NULL) goto failed_alloc;
   lua_State *L = g->L;
   luaL_openlibs(L);
+  gc_sentinel_arm(L, g);
 
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
@@ -101,12 +133,14 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
   return 0;
 
 failed_lua:
+  g->refs = 0; /* so the GC sentinel's finalizer does not re-arm in lua_close */
   lua_close(g->L);
   crater__free(g->idle); /* the chunk may have run requests (crater.test) */
   crater__free(g->app_path);
   crater__free(g);
   return CRATER_ELOAD;
 failed_alloc:
+  g->refs = 0;
   if (g->L != NULL) lua_close(g->L);
   crater__free(g->app_path);
   crater__free(g);
@@ -223,6 +257,12 @@ void crater__gen_header(const crater__response *res, int i, const char **name, s
 void crater__gen_done(crater__gen *g, crater__response *res) {
   if (res->T == NULL) return;
   lua_settop(res->T, 0);
+  if (g->spare == NULL) {
+    g->spare = res->T;
+    g->spare_ref = res->thread_ref;
+    res->T = NULL;
+    return;
+  }
   if (g->nidle == g->capidle) {
     int cap = g->capidle ? g->capidle * 2 : 16;
     int *p = cap <= MAX_IDLE_THREADS ? crater__realloc(g->idle, sizeof(int) * (size_t)cap) : NULL;
@@ -243,6 +283,12 @@ void crater__gen_done(crater__gen *g, crater__response *res) {
  * thread per request. */
 static int get_thread(crater__gen *g, lua_State **T, int *ref) {
   lua_State *L = g->L;
+  if (g->spare != NULL) {
+    *T = g->spare;
+    *ref = g->spare_ref;
+    g->spare = NULL;
+    return 0;
+  }
   if (g->nidle > 0) {
     *ref = g->idle[--g->nidle];
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);

@@ -22,6 +22,8 @@ struct crater__gen {
   int app_ref;            /* registry ref: the app table the file returned */
   int *idle;              /* registry refs of finished coroutines, kept for reuse */
   int nidle, capidle;
+  lua_State *spare;       /* the last finished coroutine (registry ref spare_ref), or NULL: */
+  int spare_ref;          /* reused first, without a registry lookup */
   char *app_path;
   int from_string;        /* loaded by crater_load_string: there is no file to reload */
   int started;            /* its on_start hooks ran, so on_stop runs when it is closed */

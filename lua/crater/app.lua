@@ -20,6 +20,9 @@ local concat, sort = table.concat, table.sort
 local traceback, getinfo = debug.traceback, debug.getinfo
 local yield = coroutine.yield
 local json_encode = json.encode
+-- the codec itself, for the calls made on every answer: one Lua frame less
+local c_encode = require("crater._json").encode
+local array_mt = json.array_mt
 local new_request = request.new
 local log = host.log
 local dev = host.dev
@@ -93,7 +96,8 @@ local function add_route(self, method, path, opts, handler)
     if type(m) ~= "string" or m == "" then error("route method must be a string", 3) end
     m = upper(m)
     local rec = { method = m, path = path, handler = handler, opts = opts or {}, where = where,
-                  schemas = schemas, user_handler = user_handler }
+                  schemas = schemas, user_handler = user_handler,
+                  big = schemas ~= nil and schemas.body ~= nil } -- see crater.request.new
     local ok, err = pcall(self._router.add, self._router, m, path, rec)
     if not ok then error((tostring(err):gsub("^[^:]+:%d+: ", "")), 3) end
     self._routes[#self._routes + 1] = rec
@@ -200,25 +204,28 @@ end
 local function encode_body(body)
   local t = type(body)
   if t == "string" then return body, TEXT end
-  if t == "table" then return json_encode(body), JSON end
+  if t == "table" then return c_encode(body), JSON end
   if body == nil then return "", nil end
-  if t == "number" or t == "boolean" then return json_encode(body), JSON end
+  if t == "number" or t == "boolean" then return c_encode(body), JSON end
   error("a handler returned a " .. t .. " as body", 0)
 end
 
+local response_mt = response.mt
+
 local function finish(a, b, c)
-  if getmetatable(a) == response.mt then return a:_finish() end
+  if getmetatable(a) == response_mt then return a:_finish() end
   local status, body, headers = 200, a, nil
   if type(a) == "number" then status, body, headers = a, b, c end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
   local text, ctype = encode_body(body)
+  if headers == nil then return status, text, ctype, nil end
   local flat
   flat, ctype = flatten_headers(headers, ctype)
   return status, text, ctype, flat
 end
 
 local function as_response(a, b, c)
-  if getmetatable(a) == response.mt then return a end
+  if getmetatable(a) == response_mt then return a end
   local status, body, headers = 200, a, nil
   if type(a) == "number" then status, body, headers = a, b, c end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
@@ -247,49 +254,83 @@ local heads = {}
 local ERROR_KEYS = { "in", "pointer", "message", "keyword" }
 local ERROR_SET = { ["in"] = true, pointer = true, message = true, keyword = true }
 
-local function encode_errors(list)
-  if getmetatable(list) ~= nil and getmetatable(list) ~= json.array_mt then return json_encode(list) end
-  local out = {}
-  for i = 1, #list do
-    local e = list[i]
-    if type(e) ~= "table" then return json_encode(list) end
-    local parts, n = {}, 0
-    for j = 1, 4 do
-      local k = ERROR_KEYS[j]
-      if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. json_encode(e[k]) end
-    end
-    local extra
-    for k in pairs(e) do
-      if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
-    end
-    if extra then
-      if not pcall(sort, extra) then return json_encode(list) end
-      for j = 1, #extra do n = n + 1; parts[n] = json_encode(tostring(extra[j])) .. ":" .. json_encode(e[extra[j]]) end
-    end
-    out[i] = "{" .. concat(parts, ",") .. "}"
+-- The JSON text of short strings problems repeat (titles, details,
+-- pointers, messages, keywords): a table lookup instead of a call into the
+-- encoder. Bounded: emptied when full; long strings are not kept.
+local str_json, str_json_n = {}, 0
+
+local function enc(v)
+  if type(v) ~= "string" or #v > 96 then return c_encode(v) end
+  local j = str_json[v]
+  if j == nil then
+    j = c_encode(v)
+    if str_json_n >= 512 then str_json, str_json_n = {}, 0 end
+    str_json_n = str_json_n + 1
+    str_json[v] = j
   end
-  return "[" .. concat(out, ",") .. "]"
+  return j
 end
 
-local function encode_problem(p)
+-- One error in the general case: any members present, extensions sorted.
+-- Returns nil when the extension names cannot be sorted.
+local function encode_error(e)
   local parts, n = {}, 0
-  local status = p.status
-  local head = p.type == "about:blank" and type(status) == "number" and p.title ~= nil
-    and p.title == TITLES[status] and heads[status]
-  if head == nil or head == false then
-    for i = 1, 3 do
-      local k = PROBLEM_KEYS[i]
-      if p[k] ~= nil then n = n + 1; parts[n] = json_encode(k) .. ":" .. json_encode(p[k]) end
-    end
-    if p.type == "about:blank" and type(status) == "number" and p.title ~= nil and p.title == TITLES[status] then
-      heads[status] = concat(parts, ",")
-    end
-  else
-    n = 1
-    parts[1] = head
+  for j = 1, 4 do
+    local k = ERROR_KEYS[j]
+    if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(e[k]) end
   end
-  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. json_encode(p.detail) end
-  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. json_encode(p.instance) end
+  local extra
+  for k in pairs(e) do
+    if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
+  end
+  if extra then
+    if not pcall(sort, extra) then return nil end
+    for j = 1, #extra do n = n + 1; parts[n] = enc(tostring(extra[j])) .. ":" .. enc(e[extra[j]]) end
+  end
+  return "{" .. concat(parts, ",") .. "}"
+end
+
+local function encode_errors(list)
+  local mt = getmetatable(list)
+  if mt ~= nil and mt ~= array_mt then return c_encode(list) end
+  local n = #list
+  local out = n > 1 and {} or nil
+  local one
+  for i = 1, n do
+    local e = list[i]
+    if type(e) ~= "table" then return c_encode(list) end
+    local ein, ptr, msg, kw = e["in"], e.pointer, e.message, e.keyword
+    local s
+    if ein ~= nil and ptr ~= nil and msg ~= nil and kw ~= nil then
+      -- nearly every error: the four members and nothing else
+      for k in pairs(e) do
+        if not ERROR_SET[k] then s = false; break end
+      end
+      if s == nil then
+        s = '{"in":' .. enc(ein) .. ',"pointer":' .. enc(ptr) .. ',"message":' .. enc(msg)
+          .. ',"keyword":' .. enc(kw) .. "}"
+      end
+    end
+    if not s then
+      s = encode_error(e)
+      if s == nil then return c_encode(list) end
+    end
+    if out then out[i] = s else one = s end
+  end
+  if out then return "[" .. concat(out, ",") .. "]" end
+  if one then return "[" .. one .. "]" end
+  return "[]"
+end
+
+-- Any problem: members in RFC order when present, extensions sorted.
+local function encode_problem_general(p)
+  local parts, n = {}, 0
+  for i = 1, 3 do
+    local k = PROBLEM_KEYS[i]
+    if p[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(p[k]) end
+  end
+  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. enc(p.detail) end
+  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. enc(p.instance) end
   local extra, m = nil, 0
   for k in pairs(p) do
     if not PROBLEM_SET[k] then
@@ -304,10 +345,46 @@ local function encode_problem(p)
     if k == "errors" and type(p[k]) == "table" then
       parts[n] = '"errors":' .. encode_errors(p[k])
     else
-      parts[n] = json_encode(k) .. ":" .. json_encode(p[k])
+      parts[n] = enc(k) .. ":" .. enc(p[k])
     end
   end
   return "{" .. concat(parts, ",") .. "}"
+end
+
+-- The problems Crater answers itself: about:blank, the status's own title,
+-- at most one extension (errors, offset, traceback). Built with one
+-- concatenation, no tables.
+local function encode_problem(p)
+  local status = p.status
+  if p.type ~= "about:blank" or type(status) ~= "number" or p.title == nil
+    or p.title ~= TITLES[status] then
+    return encode_problem_general(p)
+  end
+  local ext
+  for k in pairs(p) do
+    if not PROBLEM_SET[k] then
+      if ext ~= nil then return encode_problem_general(p) end
+      ext = k
+    end
+  end
+  local head = heads[status]
+  if head == nil then
+    head = '"type":"about:blank","title":' .. enc(p.title) .. ',"status":' .. c_encode(status)
+    heads[status] = head
+  end
+  local detail, instance = p.detail, p.instance
+  local dk, dv, ik, iv, xk, xv = "", "", "", "", "", ""
+  if detail ~= nil then dk, dv = ',"detail":', enc(detail) end
+  if instance ~= nil then ik, iv = ',"instance":', enc(instance) end
+  if ext ~= nil then
+    local v = p[ext]
+    if ext == "errors" and type(v) == "table" then
+      xk, xv = ',"errors":', encode_errors(v)
+    else
+      xk, xv = "," .. enc(ext) .. ":", enc(v)
+    end
+  end
+  return "{" .. head .. dk .. dv .. ik .. iv .. xk .. xv .. "}"
 end
 _M.encode_problem = encode_problem
 
@@ -406,7 +483,7 @@ function _M.entry(app, path)
 
   return function(method, p, q, conn, seq)
     local route, params, allow = match(r, method, p)
-    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq)
+    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
     local res
     if route == nil then
       if params == "method_not_allowed" then
@@ -426,7 +503,6 @@ function _M.entry(app, path)
       if #after > 0 then res = run_after(app, req, res) end
       return respond(req, res)
     end
-    req.route = route
     for i = 1, nbefore do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
@@ -441,7 +517,7 @@ function _M.entry(app, path)
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response.mt and a._stream) then
+      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
         res = handler_failed(app, req, handler_traceback(s))

@@ -120,13 +120,33 @@ function Request:json()
   return v
 end
 
---- Creates the request object for one call of the dispatcher.
-function _M.new(method, path, raw_query, params, conn, seq)
-  return setmetatable({
-    method = method, path = path, raw_query = raw_query, params = params,
-    _conn = conn, _seq = seq,
-  }, request_mt)
+--- Creates the request object for one call of the dispatcher. `route` is
+--- the matched route record (nil when none matched); `big` asks for room
+--- for the fields a route with a body schema adds (body, raw_body, _json),
+--- so filling them does not grow the table.
+--
+-- The constructors have constant keys and values, so LuaJIT copies them
+-- from a template (keys hashed once, at load) and the stores below hit
+-- existing slots. The lazy fields' slots are emptied again: a nil value
+-- still sends req.body to __index, and a later rawset reuses the slot.
+function _M.new(method, path, raw_query, params, conn, seq, route, big)
+  local r
+  if big then
+    r = { method = false, path = false, raw_query = false, params = false, _conn = false,
+          _seq = false, route = false, body = false, raw_body = false, _json = false }
+    r.body, r.raw_body, r._json = nil, nil, nil
+  else
+    r = { method = false, path = false, raw_query = false, params = false, _conn = false,
+          _seq = false, route = false }
+  end
+  r.method, r.path, r.raw_query, r.params, r._conn, r._seq, r.route =
+    method, path, raw_query, params, conn, seq, route
+  return setmetatable(r, request_mt)
 end
+
+--- Request:header as a plain function, header(req, name): for the
+--- framework's own per-request lookups, which skip the method lookup.
+_M.header = Request.header
 
 --- The metatable of request (and crater.test response) header tables:
 --- lookups ignore case.

@@ -12,6 +12,7 @@ local json = require "crater.json"
 local type, tostring, setmetatable, error, pairs = type, tostring, setmetatable, error, pairs
 local find, lower = string.find, string.lower
 local json_encode = json.encode
+local c_encode = require("crater._json").encode -- per answer: no wrapper
 
 local _M = { version = "0.1.0" }
 
@@ -146,7 +147,7 @@ function Response:_finish()
   local body, ctype = self.body, self.content_type
   local t = type(body)
   if t == "table" or t == "number" or t == "boolean" then
-    body = json_encode(body)
+    body = c_encode(body)
     ctype = ctype or "application/json"
   elseif t == "string" then
     ctype = ctype or "text/plain; charset=utf-8"

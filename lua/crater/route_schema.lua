@@ -36,6 +36,11 @@ local _M = { version = "0.1.0" }
 --- Where each part of a request is, in OpenAPI's words.
 _M.IN = { params = "path", query = "query", headers = "header" }
 
+-- Per request: the decoder without its wrapper, the header lookup without
+-- the method lookup (crater.request's metatable).
+local c_decode = require("crater._json").decode
+local req_header = require("crater.request").header
+
 -- ---------------------------------------------------------------------------
 -- Route options -> object schemas
 -- ---------------------------------------------------------------------------
@@ -286,14 +291,15 @@ function _M.prepare(app, opts, handler, path)
     local errs, body
     if vbody then
       -- a body that cannot be read at all is answered before anything else
-      local ctype = req:header("content-type")
+      local ctype = req_header(req, "content-type")
       if not is_json(ctype) then
         return fail(app, req, 415, ctype and ("expected an application/json body, got " .. ctype)
           or "expected an application/json body (no Content-Type given)")
       end
       local raw = req.body
       local err, offset
-      body, err, offset = json_decode(raw)
+      if type(raw) == "string" then body, err, offset = c_decode(raw)
+      else body, err, offset = json_decode(raw) end
       if body == nil and err ~= nil then
         return fail(app, req, 400, "malformed JSON body: " .. err, nil, { offset = offset })
       end

@@ -16,6 +16,7 @@ local cases = {
   { "GET /json", function() return client:get("/json") end },
   { "GET /users/42", function() return client:get("/users/42") end },
   { "POST /items", function() return client:post("/items", { json = { name = "pen", price = 1.5 } }) end },
+  { "POST /items 422", function() return client:post("/items", { json = { name = "pen", price = -1 } }) end },
 }
 
 for _, case in ipairs(cases) do
