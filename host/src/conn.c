@@ -65,7 +65,7 @@ static const llhttp_settings_t parser_settings = {
 /*  Lifecycle                                                              */
 /* ===================================================================== */
 
-void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
+crater__conn *crater__conn_pooled(crater_server *srv) {
   crater__conn *c = srv->free_conns;
   if (c != NULL) {
     srv->free_conns = c->next;
@@ -75,6 +75,11 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
   } else {
     c = crater__calloc(1, sizeof(*c));
   }
+  return c;
+}
+
+void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
+  crater__conn *c = crater__conn_pooled(srv);
   if (c == NULL || uv_tcp_init(srv->loop, &c->tcp) != 0) {
     /* Accept into a throwaway handle so libuv stops reporting it. */
     crater__log(srv, CRATER_LOG_ERROR, "out of memory accepting a connection");

@@ -76,6 +76,10 @@ struct crater__conn {
 /* Accepts one pending connection on listener (server.c's connection callback). */
 void crater__conn_accept(crater_server *srv, uv_stream_t *listener);
 
+/* A zeroed conn from the server's free list (its seq kept counting, so
+ * stale Lua handles stay stale) or a new one; NULL when out of memory. */
+crater__conn *crater__conn_pooled(crater_server *srv);
+
 /* Asks the connection to finish what it is doing and close (shutdown). */
 void crater__conn_drain(crater__conn *c);
 /* Closes now, whatever it is doing (end of grace period). */

@@ -271,16 +271,8 @@ static crater_response *build(builder *b) {
 
 /* A pooled conn without a socket (see the top of this file). */
 static crater__conn *conn_get(crater_server *srv) {
-  crater__conn *c = srv->free_conns;
-  if (c != NULL) {
-    srv->free_conns = c->next;
-    uint64_t seq = c->seq; /* keep counting so stale Lua handles stay stale */
-    memset(c, 0, sizeof(*c));
-    c->seq = seq;
-  } else {
-    c = crater__calloc(1, sizeof(*c));
-    if (c == NULL) return NULL;
-  }
+  crater__conn *c = crater__conn_pooled(srv);
+  if (c == NULL) return NULL;
   c->srv = srv;
   c->fd = -1; /* no socket */
   snprintf(c->peer, sizeof(c->peer), "inject");
