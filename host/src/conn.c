@@ -500,23 +500,18 @@ static void write_response(crater__conn *c, const crater__response *res, int hea
     const char *name, *value;
     size_t nlen, vlen;
     crater__gen_header(res, i, &name, &nlen, &value, &vlen);
-    if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen)) {
+    crater__hdr_use use = crater__http_response_header_use(name, nlen, value, vlen);
+    if (use == CRATER__HDR_UNSAFE)
       crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
-      continue;
-    }
-    /* Framing is ours: the body length is known exactly. */
-    if (crater__http_is_header(name, nlen, "content-length") || crater__http_is_header(name, nlen, "transfer-encoding"))
-      continue;
-    if (crater__http_is_header(name, nlen, "connection")) {
-      if (vlen == 5 && strncasecmp(value, "close", 5) == 0) c->flags &= ~CONN_F_KEEPALIVE;
-      continue;
-    }
+    if (use == CRATER__HDR_CONNECTION && vlen == 5 && strncasecmp(value, "close", 5) == 0)
+      c->flags &= ~CONN_F_KEEPALIVE;
+    if (use != CRATER__HDR_COPY) continue;
     crater__buf_append(out, name, nlen);
     crater__buf_append(out, ": ", 2);
     crater__buf_append(out, value, vlen);
     crater__buf_append(out, "\r\n", 2);
   }
-  int bodyless = status < 200 || status == 204 || status == 304;
+  int bodyless = crater__http_bodyless(status);
   if (res->streaming) {
     /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
     if (c->parser.http_minor == 0) c->flags &= ~CONN_F_KEEPALIVE;

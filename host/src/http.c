@@ -117,3 +117,14 @@ int crater__http_has_crlf(const char *s, size_t n) {
     if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
   return 0;
 }
+
+crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
+                                                 const char *value, size_t vlen) {
+  if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen))
+    return CRATER__HDR_UNSAFE;
+  if (crater__http_is_header(name, nlen, "content-length") ||
+      crater__http_is_header(name, nlen, "transfer-encoding"))
+    return CRATER__HDR_FRAMING;
+  if (crater__http_is_header(name, nlen, "connection")) return CRATER__HDR_CONNECTION;
+  return CRATER__HDR_COPY;
+}

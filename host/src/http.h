@@ -98,6 +98,24 @@ int crater__http_is_header(const char *name, size_t nlen, const char *want);
 /* 1 when s holds CR, LF or NUL: such a header from Lua would split the response. */
 int crater__http_has_crlf(const char *s, size_t n);
 
+/* What the core does with a header a handler put in its response. Framing
+ * (Content-Length, Transfer-Encoding) is the core's; Connection is read for
+ * "close" and not copied; a header that would split the response is dropped. */
+typedef enum {
+  CRATER__HDR_COPY = 0,
+  CRATER__HDR_UNSAFE,      /* empty name, or CR/LF/NUL: dropped and logged */
+  CRATER__HDR_FRAMING,     /* Content-Length, Transfer-Encoding: dropped */
+  CRATER__HDR_CONNECTION   /* Connection: not copied */
+} crater__hdr_use;
+
+crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
+                                                 const char *value, size_t vlen);
+
+/* 1 when a response with this status has no body (1xx, 204, 304). */
+static inline int crater__http_bodyless(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
 /* Appends only the problem+json body of the above (injected requests). */
 int crater__http_problem_body(crater__buf *out, int status, const char *detail);
 

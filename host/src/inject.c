@@ -202,8 +202,8 @@ static void refused(crater_server *srv, builder *b, int status, const char *why)
   if (crater__http_problem_body(&b->body, status, why) != 0) b->failed = 1;
 }
 
-/* Gathers what the dispatcher answered; the same headers are dropped as
- * conn.c's write_response() drops (framing is the core's). */
+/* Gathers what the dispatcher answered, keeping the headers
+ * crater__http_response_header_use() says to copy, as a socket answer does. */
 static void collect(crater_server *srv, crater__gen *g, crater__response *res, int head_only,
                     builder *b) {
   b->status = res->status;
@@ -212,16 +212,13 @@ static void collect(crater_server *srv, crater__gen *g, crater__response *res, i
     const char *name, *value;
     size_t nlen, vlen;
     crater__gen_header(res, i, &name, &nlen, &value, &vlen);
-    if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen)) {
+    crater__hdr_use use = crater__http_response_header_use(name, nlen, value, vlen);
+    if (use == CRATER__HDR_UNSAFE)
       crater__log(srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
-      continue;
-    }
-    if (crater__http_is_header(name, nlen, "content-length") || crater__http_is_header(name, nlen, "transfer-encoding") ||
-        crater__http_is_header(name, nlen, "connection"))
-      continue;
+    if (use != CRATER__HDR_COPY) continue;
     add_header(b, name, nlen, value, vlen);
   }
-  int bodyless = res->status < 200 || res->status == 204 || res->status == 304 || head_only;
+  int bodyless = crater__http_bodyless(res->status) || head_only;
   if (!res->streaming) {
     if (!bodyless) add(b, &b->body, res->body, res->body_len);
     crater__gen_done(g, res);

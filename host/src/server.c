@@ -28,24 +28,31 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
   return 0;
 }
 
-int crater_load(crater_server *srv, const char *path) {
-  if (srv == NULL || path == NULL) return CRATER_EINVAL;
-  srv->last_error[0] = '\0';
-  crater__gen *g;
-  uint64_t t0 = uv_hrtime();
-  int rc = crater__gen_load(srv, path, &g);
+/* The common end of crater_load() and crater_load_string(): rc and g from
+ * crater__gen_load*(), name for messages, t0 when loading began. */
+static int install_loaded(crater_server *srv, int rc, crater__gen *g, const char *name,
+                          uint64_t t0) {
   if (rc != 0) {
-    crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", path, srv->last_error);
+    crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", name, srv->last_error);
     return rc;
   }
   rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
   if (rc != 0) {
-    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", path, srv->last_error);
+    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", name, srv->last_error);
     return rc;
   }
-  crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu in %.1f ms", path,
+  crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu in %.1f ms", name,
               (unsigned long long)g->id, (double)(uv_hrtime() - t0) / 1e6);
   return 0;
+}
+
+int crater_load(crater_server *srv, const char *path) {
+  if (srv == NULL || path == NULL) return CRATER_EINVAL;
+  srv->last_error[0] = '\0';
+  crater__gen *g = NULL;
+  uint64_t t0 = uv_hrtime();
+  int rc = crater__gen_load(srv, path, &g);
+  return install_loaded(srv, rc, g, path, t0);
 }
 
 const char *crater_last_error(const crater_server *srv) { return srv->last_error; }
@@ -213,20 +220,10 @@ void *crater_get_data(const crater_server *srv) { return srv->data; }
 int crater_load_string(crater_server *srv, const char *chunkname, const char *code, size_t len) {
   if (srv == NULL || chunkname == NULL || code == NULL) return CRATER_EINVAL;
   srv->last_error[0] = '\0';
-  crater__gen *g;
+  crater__gen *g = NULL;
+  uint64_t t0 = uv_hrtime();
   int rc = crater__gen_load_string(srv, chunkname, code, len, &g);
-  if (rc != 0) {
-    crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", chunkname, srv->last_error);
-    return rc;
-  }
-  rc = crater__reload_install(srv, g, NULL); /* hooks, if serving already; then the swap */
-  if (rc != 0) {
-    crater__log(srv, CRATER_LOG_ERROR, "failed to start %s: %s", chunkname, srv->last_error);
-    return rc;
-  }
-  crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu", chunkname,
-              (unsigned long long)g->id);
-  return 0;
+  return install_loaded(srv, rc, g, chunkname, t0);
 }
 
 int crater_listen_fd(crater_server *srv, int fd) {

@@ -557,6 +557,8 @@ end
 -- Lifecycle hooks (hot reload: the C core calls lifecycle(), see reload.c)
 -- --------------------------------------------------------------------------
 
+-- Level 3 blames the app's line; so the App:on_* methods below must not
+-- tail-call this (a tail call drops their frame and the level).
 local function add_hook(self, event, fn)
   if type(fn) ~= "function" then error("on_" .. event .. " hook must be a function", 3) end
   local hooks = self._hooks
