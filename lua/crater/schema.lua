@@ -352,19 +352,51 @@ local function add_error(E, pointer, keyword, message)
   return E
 end
 
+-- With all_errors = false a function that fails returns a list made at
+-- compile time, one per place that can fail (see Compiler:emit_errors), so
+-- stopping at the first error allocates nothing. Those lists are read-only:
+-- code that would change one copies it first (prefix, the anyOf/oneOf
+-- branch errors), and this metatable makes a caller's append an error
+-- rather than a change every later validation would see.
+local shared_list_mt = {
+  __newindex = function()
+    error("crater.schema: the error list of a validator with all_errors = false is shared and "
+      .. "read-only; copy it to change it", 2)
+  end,
+}
+
+local function shared_list(r)
+  return setmetatable({ r }, shared_list_mt)
+end
+
 -- Records may be shared (see Compiler:emit_errors): a longer pointer means
--- a new record, never a changed one.
+-- a new record, never a changed one. Returns the list, a new one when E is
+-- a shared list.
 local function prefix(E, from, seg)
+  if getmetatable(E) == shared_list_mt then
+    local own = {}
+    for i = 1, #E do own[i] = E[i] end
+    E = own
+  end
   for i = from + 1, #E do
     local r = E[i]
     E[i] = { pointer = seg .. r.pointer, keyword = r.keyword, message = r.message }
   end
+  return E
 end
 
 local function index_record(C, i)
   local r = { pointer = C.p .. (i - 1) .. C.s, keyword = C.k, message = C.m }
   if i <= C.max then C[i] = r end
   return r
+end
+
+-- The shared one-record list of index i (all_errors = false), made on the
+-- first error there; L.rec is the site's record cache (index_record).
+local function index_list(L, i)
+  local l = shared_list(L.rec[i] or index_record(L.rec, i))
+  if i <= L.rec.max then L[i] = l end
+  return l
 end
 
 -- Unicode code points in a UTF-8 string: bytes that are not continuation bytes.
@@ -429,7 +461,7 @@ local RT = {
   is_seq = is_seq, deq = deep_equal, copy = deep_copy, err = add_error, prefix = prefix,
   esc = esc, ulen = ulen, unique = unique, str_number = str_number,
   multiple_of = multiple_of, mark = mark, new_tab = new_tab, shallow = shallow, drop = add_dropped,
-  irec = index_record,
+  irec = index_record, ilist = index_list,
   prefix_list = function(D, from, seg) for i = from + 1, #D do D[i] = seg .. D[i] end end,
 }
 
@@ -439,7 +471,7 @@ local type, next, getmetatable, setmetatable, floor = R.type, R.next, R.getmetat
 local null, AMT, is_array, is_object, is_seq, deq = R.null, R.AMT, R.is_array, R.is_object, R.is_seq, R.deq
 local copy, err, prefix, esc, ulen, unique = R.copy, R.err, R.prefix, R.esc, R.ulen, R.unique
 local str_number, multiple_of, mark = R.str_number, R.multiple_of, R.mark
-local shallow, drop, prefix_list, new_tab, irec = R.shallow, R.drop, R.prefix_list, R.new_tab, R.irec
+local shallow, drop, prefix_list, new_tab, irec, ilist = R.shallow, R.drop, R.prefix_list, R.new_tab, R.irec, R.ilist
 ]]
 
 local function lit_string(s) return format("%q", s) end
@@ -537,7 +569,7 @@ function Compiler:emit_errors(src, fast)
     local args, stop = split_top(src, b + 1, ", ", true)
     local ptr, kw, msg = args[1], args[2], args[3]
     local kwv, msgv = literal(kw), literal(msg)
-    local rec
+    local rec, list
     if kwv and msgv then
       -- Constant runs of the pointer merged; `(iN - 1)` is an index.
       local parts, consts, idx = split_top(ptr, 1, " .. ", false), { "" }, nil
@@ -562,14 +594,27 @@ function Compiler:emit_errors(src, fast)
           self.records[key] = r
         end
         rec = self:const(r)
+        if fast then
+          local l = self.lists[r]
+          if l == nil then l = shared_list(r); self.lists[r] = l end
+          list = self:const(l)
+        end
       elseif ok then
-        local C = self:const({ p = consts[1], s = consts[2], k = kwv, m = msgv, max = MAX_CACHED_INDEX })
+        local Ct = { p = consts[1], s = consts[2], k = kwv, m = msgv, max = MAX_CACHED_INDEX }
+        local C = self:const(Ct)
         rec = "(" .. C .. "[" .. idx .. "] or irec(" .. C .. ", " .. idx .. "))"
+        if fast then
+          local L = self:const({ rec = Ct })
+          list = "(" .. L .. "[" .. idx .. "] or ilist(" .. L .. ", " .. idx .. "))"
+        end
       end
     end
     rec = rec or ("{ pointer = " .. ptr .. ", keyword = " .. kw .. ", message = " .. msg .. " }")
     if fast then
-      out[#out + 1] = "do if E == nil then return { " .. rec .. " } end; E[#E + 1] = " .. rec .. "; return E end"
+      -- E is nil unless an anyOf/oneOf collects its branches' errors into a
+      -- list of its own (Compiler:combinators): only then is one appended to.
+      out[#out + 1] = "do if E == nil then return " .. (list or ("{ " .. rec .. " }")) .. " end; E[#E + 1] = "
+        .. rec .. "; return E end"
     else
       out[#out + 1] = "if E == nil then E = new_tab(4, 0) end; ne = ne + 1; E[ne] = " .. rec
     end
@@ -596,7 +641,7 @@ local function new_compiler(root, opts)
     opts = opts,
     components = opts.components or {},
     formats = opts.formats or {},
-    K = {}, kindex = {}, records = {},
+    K = {}, kindex = {}, records = {}, lists = {},
     src = {}, nfun = 0, fid = {},
     nv = 0, depth = 0, open = {}, fast = opts.all_errors == false,
   }, Compiler)
@@ -724,7 +769,7 @@ function Compiler:child(s, x, P, seg, mode, path, out)
   local n0 = self:var("n")
   out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
   out[#out + 1] = "E = F[" .. id .. "](" .. x .. ", E)"
-  out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. Pc .. ") end"
+  out[#out + 1] = "if E and #E > " .. n0 .. " then E = prefix(E, " .. n0 .. ", " .. Pc .. ") end"
   if self.fast then out[#out + 1] = "if E then return E end" end
 end
 
@@ -761,7 +806,7 @@ function Compiler:here(s, v, P, mode, path, out)
     local n0 = self:var("n")
     out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
     out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
-    out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end"
+    out[#out + 1] = "if E and #E > " .. n0 .. " then E = prefix(E, " .. n0 .. ", " .. P .. ") end"
   end
   if self.fast then out[#out + 1] = "if E then return E end" end
 end
@@ -1054,7 +1099,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       local n0 = self:var("n")
       out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
       out[#out + 1] = "E = F[" .. id .. "](" .. v .. ", E)"
-      if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+      if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then E = prefix(E, " .. n0 .. ", " .. P .. ") end" end
       if self.fast then out[#out + 1] = "if E then return E end" end
     end
   end
@@ -1396,8 +1441,11 @@ function Compiler:combinators(s, v, P, mode, path, out)
       local fail_first = function()
         local n0 = self:var("n")
         out[#out + 1] = "local " .. n0 .. " = E and #E or 0"
+        -- The branches append to a list that is ours: alone, a branch could
+        -- return a shared one (all_errors = false).
+        out[#out + 1] = "if E == nil then E = new_tab(4, 0) end"
         for _, l in ipairs(branch_errors) do out[#out + 1] = l end
-        if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then prefix(E, " .. n0 .. ", " .. P .. ") end" end
+        if P ~= '""' then out[#out + 1] = "if E and #E > " .. n0 .. " then E = prefix(E, " .. n0 .. ", " .. P .. ") end" end
       end
       out[#out + 1] = "if " .. c .. " == 0 then"
       fail_first()

@@ -211,6 +211,46 @@ describe("crater.schema.compile", function()
     assert.are.same({ "/name type" }, errs(top))
   end)
 
+  it("with all_errors = false, returns one shared read-only list per failing site", function()
+    local v = schema.compile(Item, { all_errors = false })
+    local _, e1 = v({ name = "", price = 1 })
+    local _, e2 = v({ name = "", price = 0 })
+    assert.are.equal(e1, e2) -- same site, same list: nothing allocated
+    assert.are.same({ "/name minLength" }, errs(e1))
+    local _, e3 = v({ name = "x", price = 0 })
+    assert.are.same({ "/price exclusiveMinimum" }, errs(e3))
+    assert.has_error(function() e1[#e1 + 1] = "mine" end,
+      "crater.schema: the error list of a validator with all_errors = false is shared and read-only; copy it to change it")
+    assert.are.equal(1, #e1)
+    -- one list per array index, as for records
+    local _, t1 = v({ name = "x", price = 1, tags = json.array { "a", 7 } })
+    local _, t2 = v({ name = "x", price = 1, tags = json.array { 7 } })
+    local _, t3 = v({ name = "x", price = 1, tags = json.array { "b", 8 } })
+    assert.are.same({ "/tags/1 type" }, errs(t1))
+    assert.are.same({ "/tags/0 type" }, errs(t2))
+    assert.are.equal(t1, t3)
+    -- through a called function the pointer grows in a new list; the
+    -- callee's shared list keeps its own (else the next call would see
+    -- "/kids/0/kids/0/name" grow again)
+    local Tree = s.define("Tree", s.object { name = s.string(), kids = s.optional(s.array(s.ref("Tree"))) })
+    local t = schema.compile(Tree, { components = { Tree = Tree }, all_errors = false })
+    local deep = { name = "a", kids = json.array { { name = "b", kids = json.array { { name = 3 } } } } }
+    for _ = 1, 3 do
+      local _, te = t(deep)
+      assert.are.same({ "/kids/0/kids/0/name type" }, errs(te))
+      local _, top = t({ name = 1 })
+      assert.are.same({ "/name type" }, errs(top))
+    end
+    -- anyOf/oneOf gather their branches' first errors into a list of their
+    -- own: the branches' shared lists stay one record long
+    local u = schema.compile(s.object { x = s.any_of { s.integer(), s.string { minLength = 3 } } },
+      { all_errors = false })
+    for _ = 1, 3 do
+      local _, ue = u({ x = "ab" })
+      assert.are.same({ "/x anyOf", "/x minLength", "/x type" }, errs(ue))
+    end
+  end)
+
   it("counts string length in code points", function()
     local v = schema.compile(s.string { minLength = 2, maxLength = 3 })
     assert.is_true((v("éé")))
