@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,6 +37,8 @@ static const char usage[] =
     "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s)\n"
     "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
     "  --log-level LEVEL      error, warn, info or debug (default info)\n"
+    "  --assets DIR           folder holding the npm packages swagger-ui-dist and redoc,\n"
+    "                         served for /docs and /redoc (same as CRATER_ASSETS=DIR)\n"
     "\n"
     "SIZE is bytes with an optional k or m suffix (16k); TIME is seconds with an\n"
     "optional ms or s suffix (10s, 500ms).\n";
@@ -135,6 +138,12 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         else if (strcmp(v, "info") == 0) o->cfg.log_level = CRATER_LOG_INFO;
         else if (strcmp(v, "debug") == 0) o->cfg.log_level = CRATER_LOG_DEBUG;
         else return bad_value(a, v, "error, warn, info or debug");
+      } else if (strcmp(a, "--assets") == 0) {
+        /* The app looks for the packages when it loads (crater/openapi.lua);
+         * the environment is how the flag reaches it, and every worker. */
+        struct stat st;
+        if (stat(v, &st) != 0 || !S_ISDIR(st.st_mode)) return bad_value(a, v, "an existing directory");
+        if (setenv("CRATER_ASSETS", v, 1) != 0) return bad_value(a, v, "a directory path");
       } else {
         fprintf(stderr, "crater: unknown option %s (see crater --help)\n", a);
         return 2;

@@ -373,6 +373,27 @@ class Options(unittest.TestCase):
         finally:
             os.unlink(f.name)
 
+    def test_assets_flag(self):
+        # A folder of our own holding a (fake) swagger-ui-dist: --assets wins
+        # over the installed packages, for the page and the files.
+        with tempfile.TemporaryDirectory() as d:
+            pkg = os.path.join(d, "swagger-ui-dist")
+            os.makedirs(pkg)
+            for name, text in (("swagger-ui-bundle.js", "/* from --assets */"),
+                               ("swagger-ui.css", "/* css from --assets */")):
+                with open(os.path.join(pkg, name), "w") as f:
+                    f.write(text)
+            with Server(example("todo-api", "app.lua"), "--assets", d) as srv:
+                st, h, body = srv.get("/docs/assets/swagger-ui-bundle.js")
+                self.assertEqual((st, body), (200, b"/* from --assets */"))
+                self.assertTrue(h["content-type"].startswith("text/javascript"))
+                self.assertIn(b'src="/docs/assets/swagger-ui-bundle.js"', srv.get("/docs")[2])
+        for bad in ("/nonexistent/assets", os.path.join(ROOT, "README.md")):
+            out = subprocess.run([BIN, "--assets", bad, example("todo-api", "app.lua")], capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn(("invalid value for --assets: '%s' (expected an existing directory)" % bad).encode(),
+                          out.stderr)
+
     def test_cli_errors(self):
         out = openapi_cli("/nonexistent/app.lua")
         self.assertEqual(out.returncode, 1)
