@@ -13,18 +13,24 @@
 
 #define MAX_FAST_DEATHS 5 /* workers dying within a second of start, in a row */
 
-static volatile sig_atomic_t got_signal;
+/* The parent takes its signals synchronously (sigwaitinfo on a blocked
+ * set): a flag set by a handler can be overwritten (SIGTERM then SIGHUP lost
+ * the SIGTERM) or arrive just before a blocking waitpid and wait there for
+ * the next child event. Blocked signals stay pending until taken, each kind
+ * once. SIGCHLD needs a handler of its own: with the default disposition a
+ * kernel may discard it even while blocked. */
+static void on_child(int signum) { (void)signum; }
 
-static void on_signal(int signum) { got_signal = signum; }
-
-static pid_t spawn(const crater_cli_opts *o, int n) {
+static pid_t spawn(const crater_cli_opts *o, int n, const sigset_t *parent_mask) {
   pid_t pid = fork();
   if (pid == 0) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
     /* Ignored, not default, until the worker's loop handles it: a reload
      * relayed while a worker starts must not kill it. */
     signal(SIGHUP, SIG_IGN);
+    sigprocmask(SIG_SETMASK, parent_mask, NULL);
     _exit(crater_cli_serve(o, n));
   }
   return pid;
@@ -52,15 +58,20 @@ int crater_cli_supervise(const crater_cli_opts *o) {
     uv_loop_close(&loop);
   }
 
+  sigset_t wanted, saved;
+  sigemptyset(&wanted);
+  sigaddset(&wanted, SIGTERM);
+  sigaddset(&wanted, SIGINT);
+  sigaddset(&wanted, SIGHUP);
+  sigaddset(&wanted, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &wanted, &saved);
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
+  sa.sa_handler = on_child;
+  sigaction(SIGCHLD, &sa, NULL);
 
   for (int i = 0; i < n; i++) {
-    pids[i] = spawn(o, i + 1);
+    pids[i] = spawn(o, i + 1, &saved);
     started[i] = time(NULL);
   }
   fprintf(stderr, "crater[%d]: supervising %d workers on http://%s:%d\n", (int)getpid(), n,
@@ -68,42 +79,49 @@ int crater_cli_supervise(const crater_cli_opts *o) {
 
   int alive = n;
   while (alive > 0) {
-    int wstatus;
-    pid_t pid = waitpid(-1, &wstatus, 0);
-    if (pid < 0) {
-      if (errno != EINTR) break;
-      int sig = got_signal;
-      got_signal = 0;
+    int sig = sigwaitinfo(&wanted, NULL);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (sig != SIGCHLD) {
       if (sig == SIGTERM || sig == SIGINT) stopping = 1;
+      else if (stopping) continue; /* no reload for workers on their way out */
       for (int i = 0; i < n; i++)
         if (pids[i] > 0) kill(pids[i], sig);
       continue;
     }
-    for (int i = 0; i < n; i++) {
-      if (pids[i] != pid) continue;
-      pids[i] = 0;
-      alive--;
-      if (stopping) break;
-      if (WIFSIGNALED(wstatus))
-        fprintf(stderr, "crater: worker %d (pid %d) killed by signal %d, restarting\n", i + 1,
-                (int)pid, WTERMSIG(wstatus));
-      else
-        fprintf(stderr, "crater: worker %d (pid %d) exited with status %d, restarting\n", i + 1,
-                (int)pid, WEXITSTATUS(wstatus));
-      fast_deaths = time(NULL) - started[i] < 1 ? fast_deaths + 1 : 0;
-      if (fast_deaths >= MAX_FAST_DEATHS) {
-        fprintf(stderr, "crater: workers keep dying at start; giving up\n");
-        stopping = 1;
-        status_out = 1;
-        for (int j = 0; j < n; j++)
-          if (pids[j] > 0) kill(pids[j], SIGTERM);
+    /* One SIGCHLD may stand for several children. */
+    int wstatus;
+    pid_t pid;
+    while (alive > 0 && (pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+      for (int i = 0; i < n; i++) {
+        if (pids[i] != pid) continue;
+        pids[i] = 0;
+        alive--;
+        if (stopping) break;
+        if (WIFSIGNALED(wstatus))
+          fprintf(stderr, "crater: worker %d (pid %d) killed by signal %d, restarting\n", i + 1,
+                  (int)pid, WTERMSIG(wstatus));
+        else
+          fprintf(stderr, "crater: worker %d (pid %d) exited with status %d, restarting\n", i + 1,
+                  (int)pid, WEXITSTATUS(wstatus));
+        fast_deaths = time(NULL) - started[i] < 1 ? fast_deaths + 1 : 0;
+        if (fast_deaths >= MAX_FAST_DEATHS) {
+          fprintf(stderr, "crater: workers keep dying at start; giving up\n");
+          stopping = 1;
+          status_out = 1;
+          for (int j = 0; j < n; j++)
+            if (pids[j] > 0) kill(pids[j], SIGTERM);
+          break;
+        }
+        pids[i] = spawn(o, i + 1, &saved);
+        started[i] = time(NULL);
+        alive++;
         break;
       }
-      pids[i] = spawn(o, i + 1);
-      started[i] = time(NULL);
-      alive++;
-      break;
     }
   }
+  sigprocmask(SIG_SETMASK, &saved, NULL);
   return status_out;
 }

@@ -26,6 +26,14 @@ def crater(*args, timeout=20):
     return subprocess.run([BIN, *args], capture_output=True, timeout=timeout, cwd=ROOT)
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class LoadErrors(unittest.TestCase):
     def check_fails(self, src, pattern):
         path = write_app(src)
@@ -168,6 +176,29 @@ class Workers(unittest.TestCase):
         self.assertEqual(srv.stop(signal.SIGTERM), 0)
         for p in self.worker_pids(srv.proc.pid):
             self.fail("worker %d still alive" % p)
+
+    def test_workers_parent_keeps_every_signal(self):
+        # SIGTERM then SIGHUP at once: the stop must not be lost behind the
+        # reload (a one-slot flag kept only the last), and a signal that
+        # comes while the parent is busy must not wait for a child event.
+        for first, second in ((signal.SIGTERM, signal.SIGHUP), (signal.SIGHUP, signal.SIGTERM)):
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            probe.close()
+            srv = Server(APP, "--workers", "2", port=port, wait=False)
+            srv.port = port
+            self.assertTrue(self.wait_for(lambda: len(self.worker_pids(srv.proc.pid)) == 2), srv.log())
+            self.assertTrue(self.wait_for(lambda: srv.log().count("serving") >= 2), srv.log())
+            workers = self.worker_pids(srv.proc.pid)
+            os.kill(srv.proc.pid, first)
+            os.kill(srv.proc.pid, second)
+            try:
+                self.assertEqual(srv.proc.wait(timeout=15), 0, srv.log())
+            except subprocess.TimeoutExpired:
+                srv.proc.kill()
+                self.fail("parent did not stop after %s and %s:\n%s" % (first.name, second.name, srv.log()))
+            self.assertTrue(self.wait_for(lambda: not any(alive(p) for p in workers), 5), workers)
 
     def test_workers_broken_app_fails_fast(self):
         path = write_app("local x = = 1\n")
