@@ -152,7 +152,7 @@ class Workers(unittest.TestCase):
             time.sleep(0.05)
         return False
 
-    def test_workers_serve_restart_and_stop(self):
+    def start_workers(self):
         # Pick a port: workers bind it with SO_REUSEPORT, so it must be fixed.
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
@@ -160,6 +160,10 @@ class Workers(unittest.TestCase):
         probe.close()
         srv = Server(APP, "--workers", "2", port=port, wait=False)
         srv.port = port
+        return srv
+
+    def test_workers_serve_restart_and_stop(self):
+        srv = self.start_workers()
         self.assertTrue(self.wait_for(lambda: srv.log().count("worker") >= 2 and "serving" in srv.log()), srv.log())
         self.assertTrue(self.wait_for(lambda: len(self.worker_pids(srv.proc.pid)) == 2))
         time.sleep(0.2)
@@ -182,12 +186,7 @@ class Workers(unittest.TestCase):
         # reload (a one-slot flag kept only the last), and a signal that
         # comes while the parent is busy must not wait for a child event.
         for first, second in ((signal.SIGTERM, signal.SIGHUP), (signal.SIGHUP, signal.SIGTERM)):
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-            probe.close()
-            srv = Server(APP, "--workers", "2", port=port, wait=False)
-            srv.port = port
+            srv = self.start_workers()
             self.assertTrue(self.wait_for(lambda: len(self.worker_pids(srv.proc.pid)) == 2), srv.log())
             self.assertTrue(self.wait_for(lambda: srv.log().count("serving") >= 2), srv.log())
             workers = self.worker_pids(srv.proc.pid)
