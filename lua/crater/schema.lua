@@ -676,6 +676,38 @@ function Compiler:var(base)
   return (base or "x") .. self.nv
 end
 
+-- The subschema with `"$anchor": name`, searched once through the whole
+-- document. The values of `enum`, `const`, `default` and `examples` are
+-- data, not schemas, and are skipped; in a map of schemas (`properties`,
+-- `$defs`...) those names are property names and are not. Anchors must be
+-- unique in a document.
+local DATA_KEYWORDS = { enum = true, const = true, default = true, examples = true }
+local SCHEMA_MAPS = { properties = true, patternProperties = true, ["$defs"] = true,
+  definitions = true, dependentSchemas = true, schemas = true }
+function Compiler:anchor(name)
+  if self.anchors == nil then
+    local anchors, seen = {}, {}
+    local function walk(node, is_map)
+      if type(node) ~= "table" or seen[node] then return end
+      seen[node] = true
+      local a = not is_map and node["$anchor"]
+      if type(a) == "string" then
+        if anchors[a] ~= nil and anchors[a] ~= node then
+          bad("", "$anchor '" .. a .. "' is defined twice")
+        end
+        anchors[a] = node
+      end
+      for k, v in pairs(node) do
+        if is_map or not DATA_KEYWORDS[k] then walk(v, not is_map and SCHEMA_MAPS[k] == true) end
+      end
+    end
+    walk(self.root, false)
+    walk(self.components, true)
+    self.anchors = anchors
+  end
+  return self.anchors[name]
+end
+
 -- Resolves a $ref string to the schema table it names.
 function Compiler:resolve(ref, path)
   if type(ref) ~= "string" then bad(path, "$ref must be a string") end
@@ -694,7 +726,11 @@ function Compiler:resolve(ref, path)
   local node = self.root
   local p = sub(ref, 2)
   if p == "" then return node end
-  if sub(p, 1, 1) ~= "/" then bad(path, "$ref '" .. ref .. "': anchors are not supported") end
+  if sub(p, 1, 1) ~= "/" then
+    local found = self:anchor(p)
+    if found == nil then bad(path, "$ref '" .. ref .. "': no subschema has \"$anchor\": \"" .. p .. "\"") end
+    return found
+  end
   for seg in (p:sub(2) .. "/"):gmatch("([^/]*)/") do
     seg = gsub(seg, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
     seg = gsub(gsub(seg, "~1", "/"), "~0", "~")

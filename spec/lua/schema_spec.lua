@@ -331,6 +331,25 @@ describe("crater.schema.compile", function()
     assert.has_error(function() schema.compile(s.ref("Nope")) end)
   end)
 
+  it("resolves $ref to a plain-name $anchor anywhere in the document", function()
+    -- in $defs, under a property named like a data keyword, and in a component
+    local v = schema.compile({
+      properties = { a = { ["$ref"] = "#pos" }, b = { ["$ref"] = "#word" }, c = { ["$ref"] = "#flag" } },
+      ["$defs"] = { p = { ["$anchor"] = "pos", type = "integer", minimum = 1 } },
+      dependentSchemas = { x = { properties = { default = { ["$anchor"] = "word", type = "string" } } } },
+    }, { components = { Flag = { ["$anchor"] = "flag", type = "boolean" } } })
+    assert.is_true((v({ a = 1, b = "w", c = true })))
+    local _, e = v({ a = 0, b = 1, c = "no" })
+    assert.are.same({ "/a minimum", "/b type", "/c type" }, errs(e))
+    -- an anchor inside data is not one
+    assert.has_error(function()
+      schema.compile({ const = { ["$anchor"] = "d" }, properties = { a = { ["$ref"] = "#d" } } })
+    end, 'crater.schema.compile: invalid schema at /properties/a: $ref \'#d\': no subschema has "$anchor": "d"')
+    assert.has_error(function()
+      schema.compile({ allOf = { { ["$anchor"] = "x" }, { ["$anchor"] = "x" } }, ["$ref"] = "#x" })
+    end, "crater.schema.compile: invalid schema at /: $anchor 'x' is defined twice")
+  end)
+
   it("reports anyOf/oneOf failures with the branches' errors", function()
     local v = schema.compile(s.one_of { s.integer(), s.string { minLength = 3 } })
     assert.is_true((v(5)))
