@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
-    "       crater test SPEC.lua...         run specs that use crater.test (no sockets)\n"
+    "       crater test PATH...             run specs in a Crater VM (busted when installed)\n"
     "       crater routes APP.lua           list routes: METHOD PATH (file:line)\n"
     "       crater openapi APP.lua          print the app's OpenAPI 3.1 document\n"
     "       crater validate --schema SCHEMA.json DATA.json...\n"

@@ -98,6 +98,29 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
   /* Load the file, run it, and hand its result to crater.app's entry(),
    * which checks it is an app and returns the dispatcher. */
   lua_pushcfunction(L, traceback);
+  if (script) {
+    /* crater.spec_runner decides how (busted when installed, else a plain
+     * script) and raises when a test fails. */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "crater.spec_runner");
+    if (lua_pcall(L, 1, 1, 1) != 0) {
+      crater__set_error(srv, "%s", lua_tostring(L, -1));
+      goto failed_lua;
+    }
+    lua_getfield(L, -1, "run");
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 1, 2, 1) != 0) {
+      crater__set_error(srv, "%s", lua_tostring(L, -1));
+      goto failed_lua;
+    }
+    if (!lua_toboolean(L, -2)) { /* failed tests, already reported: no traceback */
+      crater__set_error(srv, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "tests failed");
+      goto failed_lua;
+    }
+    lua_settop(L, 0);
+    *out = g;
+    return 0;
+  }
   if ((code ? load_chunk(L, path, code, len) : luaL_loadfile(L, path)) != 0) {
     crater__set_error(srv, "%s", lua_tostring(L, -1));
     goto failed_lua;
@@ -105,11 +128,6 @@ static int load_gen(crater_server *srv, const char *path, const char *code, size
   if (lua_pcall(L, 0, 1, 1) != 0) {
     crater__set_error(srv, "%s", lua_tostring(L, -1));
     goto failed_lua;
-  }
-  if (script) {
-    lua_settop(L, 0);
-    *out = g;
-    return 0;
   }
   lua_getglobal(L, "require");
   lua_pushliteral(L, "crater.app");

@@ -131,6 +131,11 @@ def run_crater_test(self, body, where):
         os.unlink(path)
     self.assertEqual(out.returncode, 0, "%s: crater-test block failed:\n%s%s" %
                      (where, out.stdout.decode(), out.stderr.decode()))
+    if re.search(r"^\s*it\(", body, re.M):
+        # busted's blocks must really have run: as many successes as `it`s
+        its = len(re.findall(r"^\s*it\(", body, re.M))
+        self.assertRegex(out.stdout.decode(), r"\b%d success(es)? / 0 failures / 0 errors" % its,
+                         "%s: busted did not run the block's tests" % where)
 
 
 def run_c_embed(self, body, where):
