@@ -166,6 +166,30 @@ failed_alloc:
   return CRATER_ENOMEM;
 }
 
+void crater__gen_module_files(crater__gen *g, void (*fn)(void *ud, const char *path), void *ud) {
+  lua_State *L = g->L;
+  int top = lua_gettop(L);
+  lua_getglobal(L, "package");
+  if (!lua_istable(L, -1)) goto done;
+  lua_getfield(L, -1, "searchpath");
+  lua_getfield(L, -2, "path");
+  lua_getfield(L, -3, "loaded");
+  if (!lua_isfunction(L, -3) || !lua_isstring(L, -2) || !lua_istable(L, -1)) goto done;
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushvalue(L, -4); /* searchpath */
+      lua_pushvalue(L, -2); /* the module's name */
+      lua_pushvalue(L, -5); /* package.path */
+      if (lua_pcall(L, 2, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING) fn(ud, lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+done:
+  lua_settop(L, top);
+}
+
 void crater__gen_ref(crater__gen *g) { g->refs++; }
 
 void crater__gen_unref(crater__gen *g) {

@@ -101,6 +101,11 @@ int crater__gen_load_string(crater_server *srv, const char *name, const char *co
  * CRATER_ELOAD with "file:line: message" and a traceback in last_error. */
 int crater__gen_run_script(crater_server *srv, const char *path);
 
+/* Calls fn with the path of every Lua file the generation's app has
+ * required (package.loaded names found on package.path), for --reload to
+ * watch modules that live outside the app's directory. */
+void crater__gen_module_files(crater__gen *g, void (*fn)(void *ud, const char *path), void *ud);
+
 /* register.c: preloads the embedder's modules into L and records the server
  * for crater_lua_server(). Called wherever a state is created. */
 void crater__registry_apply(crater_server *srv, lua_State *L);

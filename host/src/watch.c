@@ -13,17 +13,26 @@
  * rescanned (new directories get a watch, removed or replaced ones lose
  * theirs) and the server reloads once.
  *
+ * Modules the app requires from outside its tree (a package.path entry of
+ * its own, a sibling folder of shared code) are watched too: each rescan
+ * asks the current generation which files it loaded and watches their
+ * directories, not recursively. The framework's own files and anything
+ * under /usr (Debian's Lua packages) are left alone.
+ *
  * NOTE: the scan is synchronous. It is meant for an app's source tree (tens
  * of directories); CRATER__WATCH_MAX_DIRS bounds the damage when pointed at
  * something huge. */
 #include "watch.h"
 
 #include <dirent.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "alloc.h"
 #include "server.h"
+#include "vm.h"
 
 #define CRATER__WATCH_MAX_DIRS 1024
 #define CRATER__WATCH_MAX_DEPTH 16
@@ -41,6 +50,8 @@ struct crater__watch {
   crater_server *srv;
   uv_loop_t *loop;
   char *root;                  /* the app's directory */
+  char *root_real;             /* ...and its realpath(), to tell modules inside from outside */
+  char *lua_real;              /* realpath() of the framework's Lua directory, or NULL */
   dirwatch *dirs;
   int ndirs;
   uv_timer_t debounce;
@@ -50,6 +61,7 @@ struct crater__watch {
 };
 
 static int rescan(crater__watch *w);
+static void on_module_file(void *ud, const char *path);
 static void walk(crater__watch *w, const char *path, int depth);
 static int add_dir(crater__watch *w, const char *path, const struct stat *st);
 static void drop_dir(crater__watch *w, dirwatch *d);
@@ -74,6 +86,8 @@ int crater__watch_start(crater_server *srv, const char *app_path, crater__watch 
     memcpy(w->root, app_path, n);
     w->root[n] = '\0';
   }
+  w->root_real = realpath(w->root, NULL);
+  w->lua_real = srv->lua_path ? realpath(srv->lua_path, NULL) : NULL;
   uv_timer_init(w->loop, &w->debounce);
   w->debounce.data = w;
   if (rescan(w) != 0 || w->dirs == NULL) {
@@ -140,8 +154,8 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 static void on_debounce(uv_timer_t *t) {
   crater__watch *w = t->data;
   w->burst_start = 0;
-  rescan(w);
   crater_reload(w->srv); /* logs its own success or failure */
+  rescan(w);             /* after: the new generation may require other modules */
 }
 
 /* ===================================================================== */
@@ -151,6 +165,7 @@ static void on_debounce(uv_timer_t *t) {
 static int rescan(crater__watch *w) {
   for (dirwatch *d = w->dirs; d != NULL; d = d->next) d->seen = 0;
   walk(w, w->root, 0);
+  if (w->srv->gen != NULL) crater__gen_module_files(w->srv->gen, on_module_file, w);
   dirwatch *d = w->dirs;
   while (d != NULL) {
     dirwatch *next = d->next;
@@ -158,6 +173,27 @@ static int rescan(crater__watch *w) {
     d = next;
   }
   return 0;
+}
+
+static int under(const char *path, const char *dir) {
+  size_t n = dir ? strlen(dir) : 0;
+  return n > 0 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || dir[n - 1] == '/');
+}
+
+static void on_module_file(void *ud, const char *path) {
+  crater__watch *w = ud;
+  char *real = realpath(path, NULL);
+  if (real == NULL) return;
+  char *slash = strrchr(real, '/');
+  if (slash != NULL && slash != real) *slash = '\0';
+  if (!under(real, w->root_real) && !under(real, w->lua_real) && !under(real, "/usr")) {
+    int before = w->ndirs;
+    walk(w, real, CRATER__WATCH_MAX_DEPTH); /* this directory only */
+    if (w->ndirs > before)
+      crater__log(w->srv, CRATER_LOG_INFO, "--reload: also watching %s (the app requires %s)", real,
+                  path);
+  }
+  free(real);
 }
 
 static void walk(crater__watch *w, const char *path, int depth) {
@@ -230,6 +266,8 @@ static void on_handle_closed(uv_handle_t *h) {
   crater__watch *w = h->data;
   if (h->type == UV_FS_EVENT) crater__free(h);
   if (--w->open_handles == 0 && w->stopping) {
+    free(w->root_real); /* from realpath(): malloc'ed by libc */
+    free(w->lua_real);
     crater__free(w->root);
     crater__free(w);
   }

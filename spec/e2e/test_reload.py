@@ -149,6 +149,35 @@ class Reload(Base):
         self.appdir.write("lib/deep/names.lua", 'return { name = "second" }\n', how="inplace")
         self.wait_body(b"second")
 
+    def test_module_outside_the_app_directory(self):
+        # Shared code in a folder of its own, put on package.path by the app:
+        # watched too (its directory only), and so is a folder a later
+        # generation starts requiring from.
+        shared = tempfile.mkdtemp(prefix="crater-shared-")
+        other = tempfile.mkdtemp(prefix="crater-other-")
+        try:
+            with open(os.path.join(shared, "shared_greet.lua"), "w") as f:
+                f.write('return { greeting = "hello" }\n')
+            with open(os.path.join(other, "other_greet.lua"), "w") as f:
+                f.write('return { greeting = "hi" }\n')
+            top = 'package.path = %r .. "/?.lua;" .. %r .. "/?.lua;" .. package.path' % (shared, other)
+            top = top.replace("'", '"') + "\nlocal greet = require(MOD)"
+            self.start({"app.lua": app_src("(greet.greeting)", top=top.replace("MOD", '"shared_greet"'))})
+            self.assertEqual(self.body(), b"hello")
+            self.assertIn("also watching %s" % os.path.realpath(shared), self.srv.log())
+            self.assertNotIn("also watching /usr", self.srv.log())
+            with open(os.path.join(shared, "shared_greet.lua"), "w") as f:
+                f.write('return { greeting = "bonjour" }\n')
+            self.wait_body(b"bonjour")
+            self.appdir.write("app.lua", app_src("(greet.greeting)", top=top.replace("MOD", '"other_greet"')))
+            self.wait_body(b"hi")
+            with open(os.path.join(other, "other_greet.lua"), "w") as f:
+                f.write('return { greeting = "hallo" }\n')
+            self.wait_body(b"hallo")
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
+            shutil.rmtree(other, ignore_errors=True)
+
     def test_keepalive_connection_carries_on(self):
         self.start({"app.lua": app_src("v1")})
         s = self.srv.connect()
