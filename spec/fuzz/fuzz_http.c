@@ -24,38 +24,12 @@
 #include <uv.h>
 
 #include "crater.h"
+#include "fuzz_app.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SPLIT 0x01
 #define MAX_SEEN (1u << 20) /* response bytes kept for the oracle */
-
-static const char app_lua[] =
-  "local crater = require 'crater'\n"
-  "local s = require 'crater.schema'\n"
-  "local app = crater.app { title = 'fuzz' }\n"
-  "app:get('/', function() return 'hello' end)\n"
-  "app:post('/echo', function(req) return req:json() end)\n"
-  "app:put('/raw', function(req) return 200, req.body, { ['Content-Type'] = 'application/octet-stream' } end)\n"
-  "app:get('/items/{id}', {\n"
-  "  params = { id = s.integer { minimum = 1 } },\n"
-  "  query = { limit = s.integer { minimum = 1, maximum = 100, default = 10 },\n"
-  "            tag = s.array(s.string { maxLength = 5 }, { default = {} }) },\n"
-  "  headers = { ['X-Count'] = s.optional(s.integer { minimum = 0 }) },\n"
-  "}, function(req) return { id = req.params.id, q = req.query, h = req.headers['x-count'] } end)\n"
-  "local Thing = s.object { name = s.string { minLength = 1, maxLength = 10 },\n"
-  "  size = s.integer { minimum = 1 }, color = s.enum { 'red', 'green' },\n"
-  "  labels = s.array(s.string(), { maxItems = 2, default = {} }) }\n"
-  "app:post('/things', { body = Thing, responses = { [201] = Thing } },\n"
-  "  function(req) return 201, req.body end)\n"
-  "app:get('/stream/{n}', function(req)\n"
-  "  local n = math.min(tonumber(req.params.n) or 0, 20)\n"
-  "  return crater.stream(function(write) for i = 1, n do write('chunk ' .. i .. '\\n') end end)\n"
-  "end)\n"
-  "app:get('/headers', function(req) return req.headers end)\n"
-  "app:get('/files/{path...}', function(req) return { path = req.params.path, q = req.query } end)\n"
-  "app:get('/fail', function() error('handler failed') end)\n"
-  "return app\n";
 
 static uv_loop_t loop;
 static int port;
@@ -92,7 +66,7 @@ static void setup(void) {
   cfg.max_body_bytes = 4096;
   if (uv_loop_init(&loop) != 0) fail("uv_loop_init", NULL);
   if (crater_new(&srv, &loop, &cfg) != 0) fail("crater_new", NULL);
-  if (crater_load_string(srv, "fuzz_app", app_lua, sizeof(app_lua) - 1) != 0)
+  if (crater_load_string(srv, "fuzz_app", fuzz_app_lua, sizeof(fuzz_app_lua) - 1) != 0)
     fail("load", crater_last_error(srv));
   if (crater_listen(srv, "127.0.0.1", 0) != 0) fail("listen", crater_last_error(srv));
   port = crater_bound_port(srv);
