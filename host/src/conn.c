@@ -180,17 +180,13 @@ static void close_cb(uv_handle_t *h) {
   crater__server_conn_closed(c->srv, c);
 }
 
-/* Connection: close after a complete request: everything the client sent
- * was read, so once the response is written the socket can simply close. */
-static void close_after_response(crater__conn *c) {
-  c->flags |= CONN_F_CLOSE_AFTER;
-  if (c->flags & CONN_F_WRITING) return; /* write_cb closes */
-  if (c->out.len > 0) {
-    flush(c);
-    return;
-  }
-  crater__conn_close(c);
-}
+/* Connection: close after a complete request. Not an immediate close: the
+ * client may have sent more behind the request (pipelined requests, say
+ * during a graceful stop), and bytes that arrive while the answer is being
+ * written stay unread; closing then makes the kernel reset the connection,
+ * which can destroy the answer before the client reads it. So the same
+ * staged close as after a refusal (RFC 9112 9.6). */
+static void close_after_response(crater__conn *c) { finish_and_close(c); }
 
 /* After the client's EOF: 1 while answers are still being written or
  * streamed (write_cb or stream_end comes back when that ends), 0 when the
