@@ -176,9 +176,13 @@ static void check_responses(const client *c, const uint8_t *data, size_t size) {
   llhttp_errno_t err = llhttp_execute(&p, c->seen, c->nseen);
   if (err == HPE_OK) err = llhttp_finish(&p);
   if (err != HPE_OK) {
-    fprintf(stderr, "fuzz_http: the server's answer does not parse (%s: %s) at byte %zu of:\n%.*s\n",
-            llhttp_errno_name(err), llhttp_get_error_reason(&p),
-            (size_t)(llhttp_get_error_pos(&p) - c->seen), (int)c->nseen, c->seen);
+    const char *at = llhttp_get_error_pos(&p);
+    size_t off = at ? (size_t)(at - c->seen) : c->nseen;
+    size_t from = off > 200 ? off - 200 : 0;
+    fprintf(stderr, "fuzz_http: the server's answer (%zu bytes) does not parse (%s: %s) at byte %zu:\n"
+            "%.*s<<HERE>>%.*s\n", c->nseen, llhttp_errno_name(err), llhttp_get_error_reason(&p), off,
+            (int)(off - from), c->seen + from, (int)(c->nseen - off < 200 ? c->nseen - off : 200),
+            c->seen + off);
     abort();
   }
 }
