@@ -34,7 +34,7 @@ static const char fuzz_app_lua[] =
   "  local n, piece = math.min(tonumber(req.params.n) or 0, 16), string.rep('y', 32768)\n"
   "  return crater.stream(function(write) for _ = 1, n do write(piece) end end)\n"
   "end)\n"
-  "app:get('/headers', function(req) return req.headers end)\n"
+  "app:get('/headers', function(req) return { h = req.headers, from = req.remote_addr } end)\n"
   "app:get('/files/{path...}', function(req) return { path = req.params.path, q = req.query } end)\n"
   "app:get('/fail', function() error('handler failed') end)\n"
   "return app\n";
