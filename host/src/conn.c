@@ -38,6 +38,7 @@ static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
 static void finish_and_close(crater__conn *c);
 static void close_after_response(crater__conn *c);
+static int eof_busy(crater__conn *c);
 static void refuse(crater__conn *c, int status, const char *why);
 static void dispatch(crater__conn *c);
 static void reset_request(crater__conn *c);
@@ -179,16 +180,19 @@ static void close_cb(uv_handle_t *h) {
   crater__server_conn_closed(c->srv, c);
 }
 
-/* Connection: close after a complete request: everything the client sent
- * was read, so once the response is written the socket can simply close. */
-static void close_after_response(crater__conn *c) {
-  c->flags |= CONN_F_CLOSE_AFTER;
-  if (c->flags & CONN_F_WRITING) return; /* write_cb closes */
-  if (c->out.len > 0) {
-    flush(c);
-    return;
-  }
-  crater__conn_close(c);
+/* Connection: close after a complete request. Not an immediate close: the
+ * client may have sent more behind the request (pipelined requests, say
+ * during a graceful stop), and bytes that arrive while the answer is being
+ * written stay unread; closing then makes the kernel reset the connection,
+ * which can destroy the answer before the client reads it. So the same
+ * staged close as after a refusal (RFC 9112 9.6). */
+static void close_after_response(crater__conn *c) { finish_and_close(c); }
+
+/* After the client's EOF: 1 while answers are still being written or
+ * streamed (write_cb or stream_end comes back when that ends), 0 when the
+ * connection can close. */
+static int eof_busy(crater__conn *c) {
+  return (c->flags & (CONN_F_WRITING | CONN_F_STREAMING)) || c->out.len > 0;
 }
 
 /* Sends what is queued, then half-closes and discards whatever the client
@@ -202,6 +206,10 @@ static void finish_and_close(crater__conn *c) {
     return;
   }
   if (c->state == CONN_LINGER || (c->flags & CONN_F_CLOSED)) return;
+  if (c->flags & CONN_F_EOF) { /* nothing left to drain */
+    crater__conn_close(c);
+    return;
+  }
   c->state = CONN_LINGER;
   if (c->flags & CONN_F_READ_STOPPED) {
     c->flags &= ~CONN_F_READ_STOPPED;
@@ -277,7 +285,17 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   crater__conn *c = s->data;
   if (nread < 0) {
-    crater__conn_close(c); /* EOF or error: nothing more can be answered */
+    /* EOF is the end of what the client sends, not of what it reads: one
+     * that half-closes after its last request still waits for the answers.
+     * So answers being written or streamed are finished first (write_cb
+     * or stream_end closes once they are). An error ends everything. */
+    if (nread == UV_EOF && !(c->flags & CONN_F_CLOSED)) {
+      c->flags |= CONN_F_EOF | CONN_F_READ_STOPPED;
+      uv_read_stop(s);
+      flush(c);
+      if (eof_busy(c)) return;
+    }
+    crater__conn_close(c);
     return;
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
@@ -657,6 +675,10 @@ static void stream_end(crater__conn *c, int ok) {
   if (rest.len > 0) process_input(c, rest.data, rest.len);
   crater__buf_free(&rest);
   flush(c);
+  if (c->flags & CONN_F_EOF) {
+    if (!eof_busy(c)) crater__conn_close(c);
+    return;
+  }
   if ((c->flags & (CONN_F_READ_STOPPED | CONN_F_STREAMING | CONN_F_CLOSED | CONN_F_FINISH |
                    CONN_F_CLOSE_AFTER)) == CONN_F_READ_STOPPED) {
     c->flags &= ~CONN_F_READ_STOPPED;
@@ -748,6 +770,10 @@ static void write_cb(uv_write_t *req, int status) {
   }
   if ((c->flags & CONN_F_CLOSE_AFTER) && c->state == CONN_IDLE) {
     crater__conn_close(c);
+    return;
+  }
+  if (c->flags & CONN_F_EOF) {
+    if (!eof_busy(c)) crater__conn_close(c);
     return;
   }
   if ((c->flags & CONN_F_READ_STOPPED) && !(c->flags & CONN_F_STREAMING)) {

@@ -29,6 +29,7 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_FINISH       0x20u  /* write what is queued, then lingering close */
 #define CONN_F_STREAMING    0x40u  /* a handler is streaming the body; parsing is paused */
 #define CONN_F_STREAM_WAIT  0x80u  /* the stream resumes when the current write completes */
+#define CONN_F_EOF          0x100u /* the client half-closed: answer what it sent, then close */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */

@@ -403,6 +403,26 @@ describe("crater.json", function()
       local o = decode("{" .. table.concat(obj, ",") .. "}")
       for i = 1, 5000 do assert.equal(i, o["k" .. i]) end
     end)
+
+    -- Found by spec/fuzz/fuzz_json.c: each table that looked like an array
+    -- from its key 1 and then was not encoded its first value twice, so
+    -- nesting them took 2^depth steps (22 levels: over a second; this one
+    -- would not finish).
+    it("encodes nested tables that start like arrays but are not, in linear time", function()
+      local t = { [1] = 0, [3] = 0 }
+      for _ = 1, 200 do t = { [1] = t, [3] = "x" } end
+      local v = decode(encode(t))
+      for _ = 1, 200 do
+        assert.equal("x", v["3"])
+        v = v["1"]
+      end
+      assert.same({ ["1"] = 0, ["3"] = 0 }, v)
+      local lists = { 1, 2 }
+      for _ = 1, 200 do lists = { lists, { [1] = 1, [2] = 2, [4] = 4 } } end
+      assert.same({ ["1"] = 1, ["2"] = 2, ["4"] = 4 }, decode(encode(lists[2])))
+      local text = encode(lists)
+      assert.equal(#text, #encode(decode(text)))
+    end)
   end)
 
   describe("is_array and array", function()

@@ -1,0 +1,102 @@
+/* fuzz_inject.c - libFuzzer target for crater_inject_sync(): the embedder's
+ * way in, which checks a request itself (no llhttp in front of it) before
+ * the URL splitting, routing and Lua dispatch that sockets share.
+ *
+ * Input: method NUL url NUL, then header name NUL value NUL pairs up to an
+ * empty name, then the body (fields missing at the end are empty). The
+ * call must return 0 with a response whose status is 100..999 (the range
+ * the core lets a handler pick) and whose strings are NUL-terminated, or a
+ * CRATER_E* code with no response. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "crater.h"
+#include "fuzz_app.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_FUZZ_HEADERS 140 /* a few over the 128 the core accepts */
+
+static uv_loop_t loop;
+static crater_server *srv;
+
+static void fail(const char *what, const char *detail) {
+  fprintf(stderr, "fuzz_inject: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  abort();
+}
+
+static void quiet(void *udata, crater_log_level level, const char *line) {
+  (void)udata;
+  (void)level;
+  (void)line;
+}
+
+static void setup(void) {
+  crater_config cfg = crater_config_default();
+  cfg.log_cb = quiet;
+  if (uv_loop_init(&loop) != 0) fail("uv_loop_init", NULL);
+  if (crater_new(&srv, &loop, &cfg) != 0) fail("crater_new", NULL);
+  if (crater_load_string(srv, "fuzz_app", fuzz_app_lua, sizeof(fuzz_app_lua) - 1) != 0)
+    fail("load", crater_last_error(srv));
+}
+
+/* The next NUL-terminated field at *p (the rest when there is no NUL). */
+static const char *field(const char **p, const char *end, size_t *len) {
+  const char *s = *p;
+  const char *nul = memchr(s, '\0', (size_t)(end - s));
+  *len = (size_t)((nul ? nul : end) - s);
+  *p = nul ? nul + 1 : end;
+  return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (srv == NULL) setup();
+  /* A copy that ends in NUL: the method is a C string. */
+  char *buf = malloc(size + 1);
+  if (buf == NULL) return 0;
+  memcpy(buf, data, size);
+  buf[size] = '\0';
+  const char *p = buf, *end = buf + size;
+  crater_header hs[MAX_FUZZ_HEADERS];
+  crater_request req;
+  memset(&req, 0, sizeof(req));
+  size_t mlen;
+  req.method = field(&p, end, &mlen);
+  req.url = field(&p, end, &req.url_len);
+  if (req.url_len == 0) req.url = "/"; /* 0 would mean strlen */
+  if (req.url_len == 0) req.url_len = 1;
+  while (p < end && req.nheaders < MAX_FUZZ_HEADERS) {
+    crater_header *h = &hs[req.nheaders];
+    h->name = field(&p, end, &h->name_len);
+    if (h->name_len == 0) break;
+    h->value = field(&p, end, &h->value_len);
+    req.nheaders++;
+  }
+  req.headers = hs;
+  req.body = p;
+  req.body_len = (size_t)(end - p);
+
+  crater_response *res = NULL;
+  int rc = crater_inject_sync(srv, &req, &res);
+  if (rc == 0) {
+    if (res == NULL || res->status < 100 || res->status > 999) fail("bad response", NULL);
+    if (res->body == NULL || res->body[res->body_len] != '\0') fail("body not terminated", NULL);
+    for (size_t i = 0; i < res->nheaders; i++) {
+      const crater_header *h = &res->headers[i];
+      if (h->name[h->name_len] != '\0' || h->value[h->value_len] != '\0')
+        fail("header not terminated", NULL);
+    }
+  } else if (res != NULL) {
+    fail("an error with a response", crater_strerror(rc));
+  }
+  crater_response_free(res);
+  /* Timers or closes an injection may have queued. */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  free(buf);
+  return 0;
+}
