@@ -215,7 +215,11 @@ local response_mt = response.mt
 local function finish(a, b, c)
   if getmetatable(a) == response_mt then return a:_finish() end
   local status, body, headers = 200, a, nil
-  if type(a) == "number" then status, body, headers = a, b, c end
+  if type(a) == "number" then
+    status, body, headers = a, b, c
+    -- Node and Go refuse these too; 200.5 would go out as 200.
+    if status < 100 or status > 999 or status % 1 ~= 0 then response.bad_status(status) end
+  end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
   local text, ctype = encode_body(body)
   if headers == nil then return status, text, ctype, nil end
@@ -455,9 +459,13 @@ local function run_stream(req, res)
   end
 end
 
-local function respond(req, res)
+local function respond(app, req, res)
   if res._stream then return run_stream(req, res) end
-  return res:_finish()
+  local ok, st, body, ctype, h = pcall(res._finish, res)
+  if ok then return st, body, ctype, h end
+  -- a response object the core cannot send (a bad status or body)
+  local where = req.route and req.route.where
+  return handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)):_finish()
 end
 
 local function run_after(app, req, res)
@@ -501,7 +509,7 @@ function _M.entry(app, path)
         res = error_response(app, req, 404, "no route for " .. p)
       end
       if #after > 0 then res = run_after(app, req, res) end
-      return respond(req, res)
+      return respond(app, req, res)
     end
     for i = 1, nbefore do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
@@ -520,7 +528,8 @@ function _M.entry(app, path)
       elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
-        res = handler_failed(app, req, handler_traceback(s))
+        -- what the handler returned is wrong: say which handler
+        res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
       else
         res = as_response(a, b, c)
       end
@@ -529,7 +538,7 @@ function _M.entry(app, path)
       local ok, r = xpcall(run_after, handler_traceback, app, req, res)
       if ok then res = r else res = handler_failed(app, req, r) end
     end
-    return respond(req, res)
+    return respond(app, req, res)
   end
 end
 

@@ -10,7 +10,7 @@
 local json = require "crater.json"
 
 local type, tostring, setmetatable, error, pairs = type, tostring, setmetatable, error, pairs
-local find, lower = string.find, string.lower
+local find, lower, format = string.find, string.lower, string.format
 local json_encode = json.encode
 local c_encode = require("crater._json").encode -- per answer: no wrapper
 
@@ -142,8 +142,16 @@ function _M.stream(fn, status, headers)
   return res
 end
 
+-- A status the core cannot send: an error (the handler answered wrongly).
+function _M.bad_status(status)
+  error(format("a handler answered with status %s (an HTTP status is an integer from 100 to 999)",
+    tostring(status)), 0)
+end
+
 -- (status, body, content_type, flat headers) for the C core.
 function Response:_finish()
+  local st = self.status
+  if type(st) ~= "number" or st < 100 or st > 999 or st % 1 ~= 0 then _M.bad_status(st) end
   local body, ctype = self.body, self.content_type
   local t = type(body)
   if t == "table" or t == "number" or t == "boolean" then

@@ -1,6 +1,8 @@
 """Routing and the request/response objects, over a real socket, against
 examples/hello/app.lua."""
 import json
+import os
+import tempfile
 import unittest
 
 from harness import Server, example, run
@@ -133,6 +135,37 @@ class HelloApp(unittest.TestCase):
         s.close()
         self.assertRegex(self.srv.log(), r"app\.lua:\d+: something broke")
         self.assertIn("stack traceback", self.srv.log())
+
+
+class BadAnswers(unittest.TestCase):
+    """A handler that answers with something the core cannot send gets a 500
+    naming the route's file:line in the log; the server goes on serving."""
+
+    def test_status_out_of_range_or_fractional(self):
+        src = (
+            'local crater = require "crater"\n'
+            'local app = crater.app()\n'
+            'app:get("/big", function() return 1000, "x" end)\n'
+            'app:get("/small", function() return 42, "x" end)\n'
+            'app:get("/frac", function() return 200.5, "x" end)\n'
+            'app:get("/obj", function() return crater.response("x", 7) end)\n'
+            'app:get("/odd", function() return 299, "fine" end)\n'
+            'return app\n')
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(src)
+        try:
+            with Server(f.name) as srv:
+                for path, status in (("/big", 1000), ("/small", 42), ("/frac", 200.5), ("/obj", 7)):
+                    st, h, body = srv.get(path)
+                    self.assertEqual((st, h["content-type"]), (500, "application/problem+json"), path)
+                    self.assertIn("a handler answered with status %s (an HTTP status is an integer "
+                                  "from 100 to 999)" % status, srv.log())
+                self.assertRegex(srv.log(), r"\.lua:3: a handler answered with status 1000")
+                self.assertRegex(srv.log(), r"\.lua:6: a handler answered with status 7 ")
+                self.assertNotIn("dispatcher failed", srv.log())
+                self.assertEqual(srv.get("/odd")[:3:2], (299, b"fine"))
+        finally:
+            os.unlink(f.name)
 
 
 class DevMode(unittest.TestCase):
