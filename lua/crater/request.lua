@@ -112,9 +112,11 @@ function Request:json()
   local cached = rawget(self, "_json")
   if cached ~= nil then return cached end
   local body = self.body
-  local v, err = json.decode(body)
+  local v, err, offset = json.decode(body)
   if v == nil and err ~= nil then
-    error({ crater_http_error = true, status = 400, detail = "malformed JSON body: " .. err }, 0)
+    -- the same answer as a route with a body schema gives
+    error({ crater_http_error = true, status = 400, detail = "malformed JSON body: " .. err,
+            extra = { offset = offset } }, 0)
   end
   rawset(self, "_json", v)
   return v
