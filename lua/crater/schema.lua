@@ -1213,7 +1213,11 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       end
       out[#out + 1] = "end"
     end
-    if up ~= nil then
+    -- With additionalProperties beside it, every key is evaluated by this
+    -- schema's own properties, patternProperties or additionalProperties
+    -- (a key additionalProperties fails on is already an error), so
+    -- unevaluatedProperties has nothing left to check.
+    if up ~= nil and ap == nil then
       local ev = self:evaluated_test(s, v, path)
       out[#out + 1] = "if not " .. matched .. " and not (" .. ev .. ") then"
       if up == false then

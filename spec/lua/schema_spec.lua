@@ -535,3 +535,24 @@ describe("crater.schema.shaper", function()
     assert.are.same({ kind = "b", b = 2 }, out)
   end)
 end)
+
+-- Each case here is a disagreement with ajv that spec/fuzz/schema_diff.py
+-- found and JSON Schema 2020-12 decides for ajv; checked in both modes.
+describe("crater.schema, found by differential testing", function()
+  local function t(sch, data, want)
+    for _, opts in ipairs({ {}, { all_errors = false } }) do
+      local ok, errs = schema.compile(json.decode(sch), opts)(json.decode(data))
+      assert(ok == want, sch .. " with " .. data .. " should be " .. tostring(want)
+        .. (opts.all_errors == false and " (all_errors = false)" or ""))
+      assert((errs == nil) == want)
+    end
+  end
+
+  it("additionalProperties evaluates every key for unevaluatedProperties", function()
+    t('{"additionalProperties": {"type": "number"}, "unevaluatedProperties": false}', '{"a": -1}', true)
+    t('{"additionalProperties": true, "unevaluatedProperties": false}', '{"a": -1}', true)
+    t('{"properties": {"b": true}, "additionalProperties": {"anyOf": [{"type": "number"}, {"$ref": "#"}]},'
+      .. ' "unevaluatedProperties": false}', '{"a": {"c": 1}, "b": 2}', true)
+    t('{"additionalProperties": {"type": "number"}, "unevaluatedProperties": false}', '{"a": "x"}', false)
+  end)
+end)
