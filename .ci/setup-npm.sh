@@ -8,7 +8,8 @@
 #   $CRATER_TOOLS (default /usr/local/share/crater/tools): @redocly/cli, the
 #     independent OpenAPI 3.1 validator spec/e2e/test_openapi.py runs, and
 #     ajv, which checks the server's real error answers against the
-#     document's problem schema.
+#     document's problem schema, and ajv-formats, with which ajv is the
+#     reference spec/fuzz/schema_diff.py compares crater.schema to.
 #
 # Idempotent; a failure here is reported but does not stop the build: the
 # server falls back to the CDN and the tests that need a package skip.
@@ -16,7 +17,7 @@ set -uo pipefail
 ASSETS=${CRATER_ASSETS:-/usr/local/share/crater/assets}
 TOOLS=${CRATER_TOOLS:-/usr/local/share/crater/tools}
 ASSET_PKGS=(swagger-ui-dist@5.35.0 redoc@2.5.4)
-TOOL_PKGS=(@redocly/cli@2.77.0 ajv@8.17.1)
+TOOL_PKGS=(@redocly/cli@2.77.0 ajv@8.17.1 ajv-formats@3.0.1)
 
 have() { # dir pkg@version -> 0 when that version is installed there
   local name=${2%@*} want=${2##*@}
