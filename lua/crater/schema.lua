@@ -460,7 +460,7 @@ local RT = {
   floor = floor, null = null, AMT = array_mt, is_array = is_array, is_object = is_object,
   is_seq = is_seq, deq = deep_equal, copy = deep_copy, err = add_error, prefix = prefix,
   esc = esc, ulen = ulen, unique = unique, str_number = str_number,
-  multiple_of = multiple_of, mark = mark, new_tab = new_tab, shallow = shallow, drop = add_dropped,
+  multiple_of = multiple_of, fmod = math.fmod, mark = mark, new_tab = new_tab, shallow = shallow, drop = add_dropped,
   irec = index_record, ilist = index_list,
   prefix_list = function(D, from, seg) for i = from + 1, #D do D[i] = seg .. D[i] end end,
 }
@@ -471,6 +471,7 @@ local type, next, getmetatable, setmetatable, floor = R.type, R.next, R.getmetat
 local null, AMT, is_array, is_object, is_seq, deq = R.null, R.AMT, R.is_array, R.is_object, R.is_seq, R.deq
 local copy, err, prefix, esc, ulen, unique = R.copy, R.err, R.prefix, R.esc, R.ulen, R.unique
 local str_number, multiple_of, mark = R.str_number, R.multiple_of, R.mark
+local fmod = R.fmod
 local shallow, drop, prefix_list, new_tab, irec, ilist = R.shallow, R.drop, R.prefix_list, R.new_tab, R.irec, R.ilist
 ]]
 
@@ -1050,7 +1051,10 @@ function Compiler:number_checks(s, v, P, path, out, known)
     if mul <= 0 then bad(path .. "/multipleOf", "must be > 0") end
     local test
     if mul == floor(mul) and mul < 2 ^ 53 then
-      test = "(" .. v .. " % " .. self:lit(mul) .. " == 0 or multiple_of(" .. v .. ", " .. self:lit(mul) .. "))"
+      -- An integer divisor has an exact answer: fmod is exact on doubles, as
+      -- JavaScript's % is. The 1e-9 tolerance is for fractions only: with it,
+      -- 2^53 passed as a multiple of 10 and 10.0000000001 as one of 5.
+      test = "(fmod(" .. v .. ", " .. self:lit(mul) .. ") == 0)"
     else
       test = "multiple_of(" .. v .. ", " .. self:lit(mul) .. ")"
     end

@@ -556,3 +556,19 @@ describe("crater.schema, found by differential testing", function()
     t('{"additionalProperties": {"type": "number"}, "unevaluatedProperties": false}', '{"a": "x"}', false)
   end)
 end)
+
+describe("crater.schema, found by differential testing: multipleOf", function()
+  it("an integer multipleOf is exact, with no float tolerance", function()
+    local function ok(sch, v, opts) return (schema.compile(json.decode(sch), opts)(v)) end
+    for _, opts in ipairs({ {}, { all_errors = false } }) do
+      assert.is_false(ok('{"multipleOf": 10}', 2 ^ 53, opts))          -- 9007199254740992
+      assert.is_true(ok('{"multipleOf": 8}', 2 ^ 53, opts))
+      assert.is_false(ok('{"multipleOf": 5}', 10.0000000001, opts))
+      assert.is_true(ok('{"multipleOf": 3}', -9, opts))
+      assert.is_true(ok('{"multipleOf": 3}', 1e300 - 1e300 % 3, opts))
+      assert.is_false(ok('{"multipleOf": 2}', 7.5, opts))
+      -- fractions keep the documented tolerance
+      assert.is_true(ok('{"multipleOf": 0.0001}', 0.0075, opts))
+    end
+  end)
+end)
