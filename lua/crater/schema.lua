@@ -1175,23 +1175,27 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
   if ap ~= nil or pp ~= nil or pn ~= nil or minP ~= nil or maxP ~= nil or up ~= nil then
     local cnt = self:var("count")
     out[#out + 1] = "local " .. cnt .. " = 0"
-    out[#out + 1] = "for k, x in next, " .. v .. " do"
+    -- Unique names: a subschema's own key loop, generated inside this one,
+    -- must not shadow the key that this level's error pointers are made of
+    -- (P and seg are expressions, evaluated only when an error is recorded).
+    local k, x = self:var("k"), self:var("x")
+    out[#out + 1] = "for " .. k .. ", " .. x .. " in next, " .. v .. " do"
     out[#out + 1] = cnt .. " = " .. cnt .. " + 1"
-    local seg = '"/" .. esc(k)'
+    local seg = '"/" .. esc(' .. k .. ')'
     if pn ~= nil then
-      self:child(pn, "k", P, seg, "pure", path .. "/propertyNames", out)
+      self:child(pn, k, P, seg, "pure", path .. "/propertyNames", out)
     end
     local matched = self:var("m")
     out[#out + 1] = "local " .. matched .. " = false"
     if #pnames > 0 then
       local tests = {}
       if #pnames <= 8 then
-        for _, name in ipairs(pnames) do tests[#tests + 1] = "k == " .. lit_string(name) end
+        for _, name in ipairs(pnames) do tests[#tests + 1] = k .. " == " .. lit_string(name) end
         out[#out + 1] = "if " .. concat(tests, " or ") .. " then " .. matched .. " = true end"
       else
         local set = {}
         for _, name in ipairs(pnames) do set[name] = true end
-        out[#out + 1] = "if " .. self:const(set) .. "[k] then " .. matched .. " = true end"
+        out[#out + 1] = "if " .. self:const(set) .. "[" .. k .. "] then " .. matched .. " = true end"
       end
     end
     if pp ~= nil then
@@ -1202,8 +1206,8 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
       for _, pat in ipairs(pats) do
         local ok, re = pcall(regex.compile, pat)
         if not ok then bad(path .. "/patternProperties", tostring(re)) end
-        out[#out + 1] = "if type(k) == \"string\" and " .. self:const(re.test) .. "(k) then " .. matched .. " = true"
-        self:child(pp[pat], "x", P, seg, mode == "full" and "pure" or mode, path .. "/patternProperties/" .. esc(pat), out)
+        out[#out + 1] = "if type(" .. k .. ") == \"string\" and " .. self:const(re.test) .. "(" .. k .. ") then " .. matched .. " = true"
+        self:child(pp[pat], x, P, seg, mode == "full" and "pure" or mode, path .. "/patternProperties/" .. esc(pat), out)
         out[#out + 1] = "end"
       end
     end
@@ -1213,7 +1217,7 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
         out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "additionalProperties", "is not allowed (additional property)")'
       else
-        self:child(ap, "x", P, seg, mode == "full" and "pure" or mode, path .. "/additionalProperties", out)
+        self:child(ap, x, P, seg, mode == "full" and "pure" or mode, path .. "/additionalProperties", out)
       end
       out[#out + 1] = "end"
     end
@@ -1222,13 +1226,13 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
     -- (a key additionalProperties fails on is already an error), so
     -- unevaluatedProperties has nothing left to check.
     if up ~= nil and ap == nil then
-      local ev = self:evaluated_test(s, v, path)
+      local ev = self:evaluated_test(s, v, path, k)
       out[#out + 1] = "if not " .. matched .. " and not (" .. ev .. ") then"
       if up == false then
         out[#out + 1] = "E = \1err(E, " .. (P == '""' and "" or P .. " .. ") .. seg ..
           ', "unevaluatedProperties", "is not allowed (unevaluated property)")'
       else
-        self:child(up, "x", P, seg, "pure", path .. "/unevaluatedProperties", out)
+        self:child(up, x, P, seg, "pure", path .. "/unevaluatedProperties", out)
       end
       out[#out + 1] = "end"
     end
@@ -1250,9 +1254,9 @@ end
 -- the value is valid against; if/then/else as they apply; dependentSchemas
 -- whose property is present; $ref. `properties`, `patternProperties` and
 -- `additionalProperties` of `s` itself are already in the `matched` flag.
-function Compiler:evaluated_test(s, v, path)
+function Compiler:evaluated_test(s, v, path, k)
   local function covers(sub_s, p, depth)
-    -- Keys sub_s evaluates, as an expression over k.
+    -- Keys sub_s evaluates, as an expression over the key variable k.
     sub_s = self:deref(sub_s, p)
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
     if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
@@ -1260,11 +1264,11 @@ function Compiler:evaluated_test(s, v, path)
     if type(sub_s.properties) == "table" then
       local set = {}
       for name in pairs(sub_s.properties) do set[name] = true end
-      e[#e + 1] = self:const(set) .. "[k]"
+      e[#e + 1] = self:const(set) .. "[" .. k .. "]"
     end
     if type(sub_s.patternProperties) == "table" then
       for pat in pairs(sub_s.patternProperties) do
-        e[#e + 1] = "(type(k) == \"string\" and " .. self:const(regex.compile(pat).test) .. "(k))"
+        e[#e + 1] = "(type(" .. k .. ") == \"string\" and " .. self:const(regex.compile(pat).test) .. "(" .. k .. "))"
       end
     end
     for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do

@@ -572,3 +572,18 @@ describe("crater.schema, found by differential testing: multipleOf", function()
     end
   end)
 end)
+
+describe("crater.schema, found by differential testing: pointers", function()
+  it("an object's key loop inside another's keeps the outer key in pointers", function()
+    for _, sch in ipairs({
+      '{"additionalProperties": {"unevaluatedProperties": false}}',
+      '{"additionalProperties": {"additionalProperties": false}}',
+      '{"patternProperties": {"^.$": {"propertyNames": {"maxLength": 0}}}}',
+    }) do
+      local _, e = schema.compile(json.decode(sch))(json.decode('{"q": {"r": 1}}'))
+      assert.are.equal("/q/r", e[1].pointer)
+      _, e = schema.compile(json.decode(sch), { all_errors = false })(json.decode('{"q": {"r": 1}}'))
+      assert.are.equal("/q/r", e[1].pointer)
+    end
+  end)
+end)
