@@ -105,18 +105,29 @@ local function numbers(v, out)
 end
 
 local EXCLUDED = {
-  -- ajv 8.17 bug: `required: [""]` (and a dependentRequired list with "")
-  -- is never checked: ajv accepts {} though the instance has no "" key
-  -- (JSON Schema 2020-12 6.5.3: every name in the array must be a property).
-  ["ajv-required-empty-name"] = function(s, inst, f)
-    if f.kind ~= "verdict" or f.ajv ~= true then return false end
+  -- ajv 8.17 bug: the property name "" is lost: `required: [""]` (and a
+  -- dependentRequired list with "") is never checked, so ajv accepts {}
+  -- (JSON Schema 2020-12 6.5.3: every name in the array must be a
+  -- property), and `properties: {"": ...}` does not mark "" evaluated for
+  -- unevaluatedProperties. Modelled by dropping "" from those lists and
+  -- checking properties[""] under not/not (which keeps no annotation).
+  ["ajv-empty-property-name"] = function(s, inst, f)
+    if f.kind ~= "verdict" then return false end
     local function drop_empty(list)
       local out = setmetatable({}, json.array_mt)
       for _, n in ipairs(list) do if n ~= "" then out[#out + 1] = n end end
       return out
     end
-    return agrees_as(s, inst, true, function(c)
+    return agrees_as(s, inst, f.ajv, function(c)
       if type(c.required) == "table" then c.required = drop_empty(c.required) end
+      if type(c.properties) == "table" and c.properties[""] ~= nil then
+        local x = c.properties[""]
+        c.properties[""] = nil
+        local all = setmetatable({}, json.array_mt)
+        for i, y in ipairs(type(c.allOf) == "table" and c.allOf or {}) do all[i] = y end
+        all[#all + 1] = { ["not"] = { ["not"] = { properties = { [""] = x } } } }
+        c.allOf = all
+      end
       if type(c.dependentRequired) == "table" then
         for k, l in pairs(c.dependentRequired) do c.dependentRequired[k] = drop_empty(l) end
       end
@@ -127,8 +138,8 @@ local EXCLUDED = {
   -- 10.3.1.3 says contains evaluates only the items that match it. Modelled
   -- by adding `allOf: [{items: true}]` beside every contains.
   ["ajv-contains-evaluates-all"] = function(s, inst, f)
-    if f.kind ~= "verdict" or f.ajv ~= true or not uses(s, "unevaluatedItems") then return false end
-    return agrees_as(s, inst, true, function(c)
+    if f.kind ~= "verdict" or not uses(s, "unevaluatedItems") then return false end
+    return agrees_as(s, inst, f.ajv, function(c)
       if c.contains ~= nil then
         local all = setmetatable({}, json.array_mt)
         for i, b in ipairs(type(c.allOf) == "table" and c.allOf or {}) do all[i] = b end
@@ -218,18 +229,27 @@ local EXCLUDED = {
   -- "all items evaluated" at run time with the value `true`, and the
   -- unevaluatedItems check then compares `length > true`, that is > 1: a
   -- second item counts as unevaluated. 2020-12 11.2: items evaluates them all.
-  -- Modelled by such an items evaluating only index 0 (prefixItems) while
-  -- still checking every item (under not/not, which keeps no annotation).
+  -- The same for a contains there. Modelled by such a branch evaluating only
+  -- index 0 (prefixItems: [true]) while its items or contains still checks
+  -- (under not/not, which keeps no annotation).
   ["ajv-dynamic-items-true-as-1"] = function(s, inst, f)
     if f.kind ~= "verdict" or not uses(s, "unevaluatedItems") then return false end
     local function only_first(b)
-      if type(b) ~= "table" or b.items == nil or b.items == false or b.prefixItems ~= nil then return end
-      local x = b.items
-      b.items = nil
-      b.prefixItems = setmetatable({ x }, json.array_mt)
+      if type(b) ~= "table" or b.prefixItems ~= nil then return end
+      local moved
+      if b.items ~= nil and b.items ~= false then
+        moved = { items = b.items }
+        b.items = nil
+      elseif b.contains ~= nil then  -- contains too (see ajv-contains-evaluates-all)
+        moved = { contains = b.contains, minContains = b.minContains, maxContains = b.maxContains }
+        b.contains, b.minContains, b.maxContains = nil, nil, nil
+      else
+        return
+      end
+      b.prefixItems = setmetatable({ true }, json.array_mt)
       local all = setmetatable({}, json.array_mt)
       for i, y in ipairs(type(b.allOf) == "table" and b.allOf or {}) do all[i] = y end
-      all[#all + 1] = { ["not"] = { ["not"] = { items = x } } }
+      all[#all + 1] = { ["not"] = { ["not"] = moved } }
       b.allOf = all
     end
     return agrees_as(s, inst, f.ajv, function(c)
@@ -239,9 +259,9 @@ local EXCLUDED = {
       if c["if"] ~= nil then only_first(c["then"]); only_first(c["else"]) end
     end)
   end,
-  -- ajv 8.17 bug: an always-valid `items` (true, {}) anywhere in an anyOf or
-  -- oneOf branch counts as evaluating every item at compile time, even when
-  -- that branch fails: {unevaluatedItems: false, anyOf: [true, {type:
+  -- ajv 8.17 bug: an always-valid `items` (true, {}) in an anyOf or oneOf
+  -- branch, or any items in an allOf below one, counts as evaluating every
+  -- item at compile time, even when that branch fails: {unevaluatedItems: false, anyOf: [true, {type:
   -- "string", items: {}}]} accepts ["a"]. 2020-12 7.7.1.1: a failed
   -- subschema's annotations are dropped. Modelled by dropping unevaluatedItems
   -- where an in-place branch holds such an items.
@@ -250,6 +270,8 @@ local EXCLUDED = {
     local function static_items(b, depth)
       if type(b) ~= "table" or depth > 6 then return false end
       if b.items == true or (type(b.items) == "table" and next(b.items) == nil) then return true end
+      -- below an allOf, any items is merged in at compile time
+      if depth > 0 and b.items ~= nil and b.items ~= false then return true end
       for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
         if type(b[kw]) == "table" then
           for _, x in ipairs(b[kw]) do if static_items(x, depth + 1) then return true end end
