@@ -262,7 +262,7 @@ local EXCLUDED = {
     end)
   end,
   -- ajv 8.17 bug: an always-valid `items` (true, {}, or false) in an anyOf or oneOf
-  -- branch, or any items in an allOf below one, counts as evaluating every
+  -- branch or in if/then/else, or any items in an allOf below one, counts as evaluating every
   -- item at compile time, even when that branch fails: {unevaluatedItems: false, anyOf: [true, {type:
   -- "string", items: {}}]} accepts ["a"]. 2020-12 7.7.1.1: a failed
   -- subschema's annotations are dropped. Modelled by dropping unevaluatedItems
@@ -291,6 +291,9 @@ local EXCLUDED = {
             if static_items(b, 0) then c.unevaluatedItems = nil return end
           end
         end
+      end
+      if c["if"] ~= nil and (static_items(c["if"], 0) or static_items(c["then"], 0) or static_items(c["else"], 0)) then
+        c.unevaluatedItems = nil
       end
     end)
   end,
@@ -425,7 +428,7 @@ for line in io.lines() do
     end
     -- Two ajv bugs at once: every model that applied, together.
     if not f.excluded and f.kind == "verdict" and #tried > 1 then
-      local all = tried
+      local all = { unpack(tried) } -- agrees_as appends to tried
       if agrees_as(rec.schema, f.instance, f.ajv, function(c) for _, fn in ipairs(all) do fn(c) end end) then
         f.excluded = "several-ajv-bugs"
       end

@@ -91,7 +91,7 @@ function randValue(depth) {
 // ---------------------------------------------------------------- patterns
 // Only the regex subset docs/schemas.md documents, all valid with the u flag.
 const PAT_ATOMS = ["a", "b", "x", "[a-c]", "[^a]", "\\d", "\\w", "\\s", ".", "é", "😀", "[0-9_]",
-  "(ab|c)", "(?:a|😀)", "\\p{L}", "\\P{L}", "\\p{Lu}", "\\p{N}", "[\\d-]", "\\-", "\\.", "[é-ü]"];
+  "(ab|c)", "(?:a|😀)", "\\p{L}", "\\P{L}", "\\p{Lu}", "\\p{N}", "[\\d-]", "-", "\\.", "[é-ü]"];
 const PAT_QUANT = ["", "", "", "*", "+", "?", "{2}", "{1,2}", "{0,}", "+?"];
 function randPattern() {
   let p = "";
@@ -430,6 +430,7 @@ while (made < wanted) {
     validate = ajv.compile(schema);
   } catch (e) {
     ajvRefused++;
+    if (process.env.SCHEMA_DIFF_DEBUG) process.stderr.write("ajv refused: " + e.message + "\n");
     continue;
   }
   const instances = [];
