@@ -262,12 +262,12 @@ local EXCLUDED = {
   ["ajv-dynamic-items-true-as-1"] = function(s, inst, f)
     if f.kind ~= "verdict" or not uses(s, "unevaluatedItems") then return false end
     local function only_first(b)
-      if type(b) ~= "table" or b.prefixItems ~= nil then return end
+      if type(b) ~= "table" then return end
       local moved
-      if b.items ~= nil and b.items ~= false then
-        moved = { items = b.items }
+      if b.items ~= nil then
+        moved = { items = b.items, prefixItems = b.prefixItems }
         b.items = nil
-      elseif b.contains ~= nil then  -- contains too (see ajv-contains-evaluates-all)
+      elseif b.contains ~= nil and b.prefixItems == nil then  -- contains too (see ajv-contains-evaluates-all)
         moved = { contains = b.contains, minContains = b.minContains, maxContains = b.maxContains }
         b.contains, b.minContains, b.maxContains = nil, nil, nil
       else
