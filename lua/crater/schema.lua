@@ -1256,8 +1256,8 @@ end
 -- `additionalProperties` of `s` itself are already in the `matched` flag.
 function Compiler:evaluated_test(s, v, path, k)
   local function covers(sub_s, p, depth)
-    -- Keys sub_s evaluates, as an expression over the key variable k.
-    sub_s = self:deref(sub_s, p)
+    -- Keys sub_s evaluates, as an expression over the key variable k. Its
+    -- $ref is followed below, beside its other keywords (not instead of them).
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
     if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
     local e = {}
@@ -1324,7 +1324,7 @@ end
 -- as they apply; $ref).
 function Compiler:items_evaluated(s, v, i, x, path)
   local function covers(sub_s, p, depth)
-    sub_s = self:deref(sub_s, p)
+    -- sub_s's $ref is followed below, beside its other keywords.
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
     if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return "true" end
     local e = {}

@@ -587,3 +587,22 @@ describe("crater.schema, found by differential testing: pointers", function()
     end
   end)
 end)
+
+describe("crater.schema, found by differential testing: $ref beside applicators", function()
+  it("unevaluated* see the keywords beside a $ref, not only its target", function()
+    local function t(sch, data, want)
+      for _, opts in ipairs({ {}, { all_errors = false } }) do
+        local ok = schema.compile(json.decode(sch), opts)(json.decode(data))
+        assert(ok == want, sch .. " with " .. data .. " should be " .. tostring(want))
+      end
+    end
+    t('{"$ref": "#/$defs/d", "$defs": {"d": {}}, "items": {}, "unevaluatedItems": false}', "[[]]", true)
+    t('{"$ref": "#/$defs/d", "$defs": {"d": {}}, "items": {"type": "integer"}, "unevaluatedItems": false}', "[1]", true)
+    t('{"allOf": [{"$ref": "#/$defs/d", "prefixItems": [true]}], "$defs": {"d": {}}, "unevaluatedItems": false}',
+      "[1]", true)
+    t('{"allOf": [{"$ref": "#/$defs/d", "properties": {"c": true}}], "$defs": {"d": {"properties": {"b": true}}},'
+      .. ' "unevaluatedProperties": false}', '{"c": 1, "b": 2}', true)
+    t('{"allOf": [{"$ref": "#/$defs/d", "properties": {"c": true}}], "$defs": {"d": {"properties": {"b": true}}},'
+      .. ' "unevaluatedProperties": false}', '{"c": 1, "e": 2}', false)
+  end)
+end)
