@@ -348,8 +348,10 @@ local EXCLUDED = {
   -- ajv 8.17 bug: additionalProperties (or unevaluatedProperties) inside an
   -- `if`, or inside an anyOf/oneOf branch, marks every key evaluated at
   -- compile time, even when that subschema fails (2020-12 7.7.1.1: a failed
-  -- subschema's annotations are dropped). Modelled by dropping
-  -- unevaluatedProperties beside such a subschema.
+  -- subschema's annotations are dropped), and the keys an `if`'s properties
+  -- name count as evaluated when the `if` fails. Modelled by dropping
+  -- unevaluatedProperties beside such a subschema, and by `true` properties
+  -- beside the `if` for the keys it names.
   ["ajv-failed-branch-static-props"] = function(s, inst, f)
     if f.kind ~= "verdict" or not uses(s, "unevaluatedProperties") then return false end
     local function static_props(b, depth)
@@ -371,6 +373,16 @@ local EXCLUDED = {
       end
       for i = 1, #subs + 1 do
         if static_props(subs[i], 0) then c.unevaluatedProperties = nil return end
+      end
+      -- the keys `if` names count as evaluated, whether it passes or not
+      local cond = c["if"]
+      if type(cond) == "table" and (type(cond.properties) == "table" or type(cond.patternProperties) == "table") then
+        for _, kw in ipairs({ "properties", "patternProperties" }) do
+          if type(cond[kw]) == "table" then
+            c[kw] = c[kw] or {}
+            for name in pairs(cond[kw]) do if c[kw][name] == nil then c[kw][name] = true end end
+          end
+        end
       end
     end)
   end,
