@@ -286,27 +286,37 @@ local EXCLUDED = {
       if c["if"] ~= nil then only_first(c["then"]); only_first(c["else"]) end
     end)
   end,
-  -- ajv 8.17 bug: an always-valid `items` (true, {}, or false) in an anyOf or oneOf
-  -- branch or in if/then/else, or any items in an allOf below one, counts as evaluating every
-  -- item at compile time, even when that branch fails: {unevaluatedItems: false, anyOf: [true, {type:
-  -- "string", items: {}}]} accepts ["a"]. 2020-12 7.7.1.1: a failed
+  -- ajv 8.17 bug: the items that `items` or `prefixItems` evaluate, in an
+  -- anyOf or oneOf branch or in if/then/else (directly, through allOf or a
+  -- $ref), are counted at compile time, even when that branch fails or does
+  -- not apply: {unevaluatedItems: false, anyOf: [true, {type: "string",
+  -- items: {}}]} accepts ["a"], {unevaluatedItems: {minimum: 10}, anyOf: [{},
+  -- {prefixItems: [{maximum: 4.5}]}]} accepts [9]. 2020-12 7.7.1.1: a failed
   -- subschema's annotations are dropped. Modelled by dropping unevaluatedItems
-  -- where an in-place branch holds such an items.
+  -- where an in-place branch holds such keywords.
   ["ajv-failed-branch-static-items"] = function(s, inst, f)
     if f.kind ~= "verdict" or not uses(s, "unevaluatedItems") then return false end
+    local function resolve_ref(ref)
+      if ref == "#" then return s end
+      local defs = type(s["$defs"]) == "table" and s["$defs"] or {}
+      if ref:sub(1, 8) == "#/$defs/" then return defs[ref:sub(9)] end
+      for _, d in pairs(defs) do
+        if type(d) == "table" and d["$anchor"] == ref:sub(2) then return d end
+      end
+    end
+    -- Does b hold, in place, an items or prefixItems that ajv counts at
+    -- compile time whatever the branch's result?
     local function static_items(b, depth)
       if type(b) ~= "table" or depth > 6 then return false end
-      if b.items == true or b.items == false or (type(b.items) == "table" and next(b.items) == nil) then
-        return true
-      end
-      -- below an allOf, any items is merged in at compile time
-      if depth > 0 and b.items ~= nil and b.items ~= false then return true end
+      if b.items ~= nil or b.prefixItems ~= nil then return true end
+      if type(b["$ref"]) == "string" and static_items(resolve_ref(b["$ref"]), depth + 1) then return true end
       for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
         if type(b[kw]) == "table" then
           for _, x in ipairs(b[kw]) do if static_items(x, depth + 1) then return true end end
         end
       end
-      return static_items(b["then"], depth + 1) or static_items(b["else"], depth + 1)
+      return static_items(b["if"], depth + 1) or static_items(b["then"], depth + 1)
+        or static_items(b["else"], depth + 1)
     end
     return agrees_as(s, inst, f.ajv, function(c)
       if c.unevaluatedItems == nil then return end
