@@ -7,8 +7,8 @@
 --   verdict   crater.schema (all errors) and ajv disagree on valid/invalid
 --   modes     all_errors = false gives another verdict than the default mode
 --   first     all_errors = false: errors present exactly when invalid, and >= 1
---   pointer   an error's pointer is not a location in the instance (nor, for
---             a missing property, a place in an object of the instance)
+--   pointer   an error's pointer (either mode) is not a location in the
+--             instance (nor, for a missing property, a place in an object of it)
 --   compile   crater.schema refused a schema ajv compiled
 --   crash     a validator raised an error
 -- Findings in a documented difference class carry "excluded": the rule's name
@@ -459,10 +459,12 @@ for line in io.lines() do
         if v1 and errs1 ~= nil or not v1 and (type(errs1) ~= "table" or #errs1 < 1) then
           finding(out, "first", rec, { instance = inst, all = v1, errors = errs1 or null })
         end
-        for _, e in ipairs(errs1 or {}) do
-          if type(e.pointer) ~= "string" or not pointer_ok(inst, e) then
-            finding(out, "pointer", rec, { instance = inst, error = e })
-            break
+        for mode, errs in pairs({ all = errs1 or {}, first = errs2 or {} }) do
+          for _, e in ipairs(errs) do
+            if type(e.pointer) ~= "string" or not pointer_ok(inst, e) then
+              finding(out, "pointer", rec, { instance = inst, error = e, mode = mode })
+              break
+            end
           end
         end
       end
