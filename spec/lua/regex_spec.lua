@@ -82,3 +82,22 @@ describe("crater.regex", function()
     fails("\\q", "unknown escape \\q")
   end)
 end)
+
+-- Found by spec/fuzz/schema_diff.py: the Lua-pattern engine let '.' match
+-- line terminators, so ^.+$ accepted "a\n" where ECMA-262 (and ajv) refuse.
+describe("crater.regex, found by differential testing", function()
+  it("a dot run by the Lua-pattern engine still leaves out line terminators", function()
+    local cases = {
+      { ".+$", "Aa-\n", false }, { "^.+$", "a\n", false }, { "^.*$", "a\r", false },
+      { "^a.+$", "a\n", false }, { ".+$", "a\nb", true }, { "^.+@.+$", "x@y\r", false },
+      { "^.+$", "a\226\128\168", false }, { "^.+$", "a\226\128\169b", false },
+      { "^.+$", "a€b", true }, { ".*$", "\n", true },
+    }
+    for _, c in ipairs(cases) do
+      local re = regex.compile(c[1])
+      assert(re.test(c[2]) == c[3], c[1] .. " on " .. c[2]:gsub("\n", "\\n"):gsub("\r", "\\r"))
+      assert(regex.compile(c[1], "nfa").test(c[2]) == c[3])
+    end
+    assert.are.equal("lua", regex.compile("^.+@.+$").engine)  -- still the fast engine
+  end)
+end)
