@@ -420,7 +420,7 @@ addFormats(ajv);
 const ajvNf = new Ajv2020({ strict: false, allErrors: false, validateFormats: false, logger: false });
 const usesFormat = (s) => JSON.stringify(s).includes('"format":');
 
-let made = 0, id = 0, ajvRefused = 0;
+let made = 0, id = 0, ajvRefused = 0, ajvThrew = 0;
 const out = [];
 while (made < wanted) {
   id++;
@@ -440,11 +440,24 @@ while (made < wanted) {
   while (instances.length < per) {
     instances.push(chance(0.15) ? sampleFor(schema, schema, 0) : mutate(chance(0.7) ? base : pick(instances)));
   }
-  const verdicts = instances.map((x) => validate(x));
+  // ajv's generated code can itself throw (a TypeError on some unevaluated*
+  // combinations): such an instance has no reference verdict and is left out.
+  const kept = [], verdicts = [];
+  for (const x of instances) {
+    try {
+      verdicts.push(validate(x));
+      kept.push(x);
+    } catch (e) {
+      ajvThrew++;
+      if (process.env.SCHEMA_DIFF_DEBUG) process.stderr.write("ajv threw: " + e.message + "\n");
+    }
+  }
+  instances.length = 0;
+  instances.push(...kept);
   const rec = { id, schema, instances, ajv: verdicts };
   if (usesFormat(schema)) {
     const v = ajvNf.compile(schema);
-    rec.ajv_nf = instances.map((x) => v(x));
+    rec.ajv_nf = instances.map((x) => { try { return v(x); } catch (e) { return null; } });
     ajvNf.removeSchema(schema);
   }
   made += instances.length;
@@ -453,4 +466,5 @@ while (made < wanted) {
   ajv.removeSchema(schema);
 }
 if (out.length) process.stdout.write(out.join("\n") + "\n");
-process.stderr.write(`schema_diff_gen: seed ${seed}: ${made} cases, ${id} schemas (${ajvRefused} refused by ajv)\n`);
+process.stderr.write(`schema_diff_gen: seed ${seed}: ${made} cases, ${id} schemas (${ajvRefused} refused by ajv); ` +
+  `ajv threw on ${ajvThrew} cases, left out\n`);
