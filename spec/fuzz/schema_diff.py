@@ -62,7 +62,9 @@ def main():
         print("schema_diff: generator exited %s, checker %s" % (gen.returncode, chk.returncode))
         return 1
     summary, bad = None, []
-    for line in out.splitlines():
+    for line in out.split("\n"):  # not splitlines: U+2028 may be in a line
+        if not line:
+            continue
         rec = json.loads(line)
         if "summary" in rec:
             summary = rec["summary"]

@@ -36,7 +36,7 @@ const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
 const chance = (p) => rnd() < p;
 
 // ---------------------------------------------------------------- values
-const CHARS = ["a", "b", "c", "x", "0", "1", "9", "_", "-", " ", "é", "€", "😀", "𝄞", "A", "\n", "."];
+const CHARS = ["a", "b", "c", "x", "0", "1", "9", "_", "-", " ", "é", "€", "😀", "𝄞", "A", "\n", ".", "\r", "\u2028"];
 const KEYS = ["a", "b", "c", "ab", "x1", "x2", "é", "😀", "foo", "bar", "", "a_b", "A", "1", "~", "/x"];
 const FORMAT_SAMPLES = {
   email: ["a@b.co", "joe.smith@example.com", "a@localhost", "@b.co", "a@@b.co", "a..b@c.de",
