@@ -286,9 +286,9 @@ local EXCLUDED = {
       if c["if"] ~= nil then only_first(c["then"]); only_first(c["else"]) end
     end)
   end,
-  -- ajv 8.17 bug: the items that `items` or `prefixItems` evaluate, in an
-  -- anyOf or oneOf branch or in if/then/else (directly, through allOf or a
-  -- $ref), are counted at compile time, even when that branch fails or does
+  -- ajv 8.17 bug: the items that `items`, `prefixItems` or `unevaluatedItems`
+  -- evaluate, in an anyOf or oneOf branch or in if/then/else (directly,
+  -- through allOf, dependentSchemas or a $ref), are counted at compile time, even when that branch fails or does
   -- not apply: {unevaluatedItems: false, anyOf: [true, {type: "string",
   -- items: {}}]} accepts ["a"], {unevaluatedItems: {minimum: 10}, anyOf: [{},
   -- {prefixItems: [{maximum: 4.5}]}]} accepts [9]. 2020-12 7.7.1.1: a failed
@@ -308,8 +308,11 @@ local EXCLUDED = {
     -- compile time whatever the branch's result?
     local function static_items(b, depth)
       if type(b) ~= "table" or depth > 6 then return false end
-      if b.items ~= nil or b.prefixItems ~= nil then return true end
+      if b.items ~= nil or b.prefixItems ~= nil or b.unevaluatedItems ~= nil then return true end
       if type(b["$ref"]) == "string" and static_items(resolve_ref(b["$ref"]), depth + 1) then return true end
+      if type(b.dependentSchemas) == "table" then
+        for _, x in pairs(b.dependentSchemas) do if static_items(x, depth + 1) then return true end end
+      end
       for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
         if type(b[kw]) == "table" then
           for _, x in ipairs(b[kw]) do if static_items(x, depth + 1) then return true end end
