@@ -31,22 +31,22 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"))
 SHOW = int(os.environ.get("SCHEMA_DIFF_SHOW", "5"))
 
 
+def unavailable(why):
+    """A tool .ci/setup.sh installs is missing: fail, unless CRATER_ALLOW_SKIP=1."""
+    print("schema_diff: %s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % why)
+    if os.environ.get("CRATER_ALLOW_SKIP") == "1":
+        print("0 passed, 0 failed, 1 skipped")
+        return 0
+    return 1
+
+
 def main():
     missing = [p for p in ("ajv", "ajv-formats")
                if not os.path.isfile(os.path.join(TOOLS, "node_modules", p, "package.json"))]
     if missing:
-        msg = "schema_diff: %s not installed in %s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % (
-            " and ".join(missing), TOOLS)
-        print(msg)
-        if os.environ.get("CRATER_ALLOW_SKIP") == "1":
-            print("0 passed, 0 failed, 1 skipped")
-            return 0
-        return 1
+        return unavailable("%s not installed in %s" % (" and ".join(missing), TOOLS))
     if shutil.which("node") is None:
-        missing.append("node")
-    if missing:
-        print("schema_diff: node not found: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)")
-        return 0 if os.environ.get("CRATER_ALLOW_SKIP") == "1" else 1
+        return unavailable("node not found")
     env = dict(os.environ)
     env["CRATER_TOOLS"] = TOOLS
     env["LUA_PATH"] = "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT)
@@ -54,7 +54,7 @@ def main():
     gen = subprocess.Popen(["node", os.path.join(ROOT, "spec/fuzz/schema_diff_gen.js"), str(SEED), str(CASES)],
                            stdout=subprocess.PIPE, env=env)
     chk = subprocess.Popen([LUAJIT, os.path.join(ROOT, "spec/fuzz/schema_diff_check.lua")],
-                           stdin=gen.stdout, stdout=subprocess.PIPE, env=env, text=True)
+                           stdin=gen.stdout, stdout=subprocess.PIPE, env=env, encoding="utf-8")
     gen.stdout.close()
     out, _ = chk.communicate()
     gen.wait()
