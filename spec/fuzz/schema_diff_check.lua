@@ -359,7 +359,7 @@ local EXCLUDED = {
     end)
   end,
   -- ajv 8.17 bug: additionalProperties (or unevaluatedProperties) inside an
-  -- `if`, or inside an anyOf/oneOf branch, marks every key evaluated at
+  -- `if` (also one in an allOf branch), or inside an anyOf/oneOf branch, marks every key evaluated at
   -- compile time, even when that subschema fails (2020-12 7.7.1.1: a failed
   -- subschema's annotations are dropped), and the keys an `if`'s properties
   -- name count as evaluated when the `if` fails. Modelled by dropping
@@ -381,7 +381,7 @@ local EXCLUDED = {
     return agrees_as(s, inst, f.ajv, function(c)
       if c.unevaluatedProperties == nil then return end
       local subs = { c["if"] }
-      for _, kw in ipairs({ "anyOf", "oneOf" }) do
+      for _, kw in ipairs({ "anyOf", "oneOf", "allOf" }) do
         if type(c[kw]) == "table" then for _, b in ipairs(c[kw]) do subs[#subs + 1] = b end end
       end
       for i = 1, #subs + 1 do
