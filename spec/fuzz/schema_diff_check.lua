@@ -110,9 +110,7 @@ local EXCLUDED = {
   -- ajv 8.17 bug: the property name "" is lost: `required: [""]` (and a
   -- dependentRequired list with "") is never checked, so ajv accepts {}
   -- (JSON Schema 2020-12 6.5.3: every name in the array must be a
-  -- property), and `properties: {"": ...}` does not mark "" evaluated for
-  -- unevaluatedProperties. Modelled by dropping "" from those lists and
-  -- checking properties[""] under not/not (which keeps no annotation).
+  -- property). Modelled by dropping "" from those lists.
   ["ajv-empty-property-name"] = function(s, inst, f)
     if f.kind ~= "verdict" then return false end
     local function drop_empty(list)
@@ -122,14 +120,6 @@ local EXCLUDED = {
     end
     return agrees_as(s, inst, f.ajv, function(c)
       if type(c.required) == "table" then c.required = drop_empty(c.required) end
-      if type(c.properties) == "table" and c.properties[""] ~= nil then
-        local x = c.properties[""]
-        c.properties[""] = nil
-        local all = setmetatable({}, json.array_mt)
-        for i, y in ipairs(type(c.allOf) == "table" and c.allOf or {}) do all[i] = y end
-        all[#all + 1] = { ["not"] = { ["not"] = { properties = { [""] = x } } } }
-        c.allOf = all
-      end
       if type(c.dependentRequired) == "table" then
         for k, l in pairs(c.dependentRequired) do c.dependentRequired[k] = drop_empty(l) end
       end
