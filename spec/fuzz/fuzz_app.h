@@ -39,4 +39,27 @@ static const char fuzz_app_lua[] =
   "app:get('/fail', function() error('handler failed') end)\n"
   "return app\n";
 
+/* Each target defines FUZZ_NAME before including this file. */
+static void fail(const char *what, const char *detail) {
+  fprintf(stderr, FUZZ_NAME ": %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  abort();
+}
+
+static void quiet(void *udata, crater_log_level level, const char *line) {
+  (void)udata;
+  (void)level;
+  (void)line;
+}
+
+/* A server on loop serving the app above, its log silenced; aborts on failure. */
+static crater_server *fuzz_app_start(uv_loop_t *loop, crater_config cfg) {
+  crater_server *srv;
+  cfg.log_cb = quiet;
+  if (uv_loop_init(loop) != 0) fail("uv_loop_init", NULL);
+  if (crater_new(&srv, loop, &cfg) != 0) fail("crater_new", NULL);
+  if (crater_load_string(srv, "fuzz_app", fuzz_app_lua, sizeof(fuzz_app_lua) - 1) != 0)
+    fail("load", crater_last_error(srv));
+  return srv;
+}
+
 #endif

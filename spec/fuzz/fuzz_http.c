@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "crater.h"
+#define FUZZ_NAME "fuzz_http"
 #include "fuzz_app.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,28 +47,12 @@ typedef struct {
   size_t nseen, capseen;
 } client;
 
-static void fail(const char *what, const char *detail) {
-  fprintf(stderr, "fuzz_http: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-  abort();
-}
-
-static void quiet(void *udata, crater_log_level level, const char *line) {
-  (void)udata;
-  (void)level;
-  (void)line;
-}
-
 static void setup(void) {
-  crater_server *srv;
   crater_config cfg = crater_config_default();
-  cfg.log_cb = quiet;
   /* Small limits, so inputs of fuzzer size reach them. */
   cfg.max_header_bytes = 2048;
   cfg.max_body_bytes = 4096;
-  if (uv_loop_init(&loop) != 0) fail("uv_loop_init", NULL);
-  if (crater_new(&srv, &loop, &cfg) != 0) fail("crater_new", NULL);
-  if (crater_load_string(srv, "fuzz_app", fuzz_app_lua, sizeof(fuzz_app_lua) - 1) != 0)
-    fail("load", crater_last_error(srv));
+  crater_server *srv = fuzz_app_start(&loop, cfg);
   if (crater_listen(srv, "127.0.0.1", 0) != 0) fail("listen", crater_last_error(srv));
   port = crater_bound_port(srv);
 }

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "crater.h"
+#define FUZZ_NAME "fuzz_inject"
 #include "fuzz_app.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,25 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uv_loop_t loop;
 static crater_server *srv;
 
-static void fail(const char *what, const char *detail) {
-  fprintf(stderr, "fuzz_inject: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-  abort();
-}
-
-static void quiet(void *udata, crater_log_level level, const char *line) {
-  (void)udata;
-  (void)level;
-  (void)line;
-}
-
-static void setup(void) {
-  crater_config cfg = crater_config_default();
-  cfg.log_cb = quiet;
-  if (uv_loop_init(&loop) != 0) fail("uv_loop_init", NULL);
-  if (crater_new(&srv, &loop, &cfg) != 0) fail("crater_new", NULL);
-  if (crater_load_string(srv, "fuzz_app", fuzz_app_lua, sizeof(fuzz_app_lua) - 1) != 0)
-    fail("load", crater_last_error(srv));
-}
+static void setup(void) { srv = fuzz_app_start(&loop, crater_config_default()); }
 
 /* The next NUL-terminated field at *p (the rest when there is no NUL). */
 static const char *field(const char **p, const char *end, size_t *len) {
