@@ -1249,28 +1249,18 @@ function Compiler:object_checks(s, v, P, mode, path, out, known)
   out[#out + 1] = "end"
 end
 
--- unevaluatedProperties: an expression true when key `k` of object `v` was
--- evaluated by an in-place subschema: allOf always; anyOf/oneOf branches
--- the value is valid against; if/then/else as they apply; dependentSchemas
--- whose property is present; $ref. `properties`, `patternProperties` and
--- `additionalProperties` of `s` itself are already in the `matched` flag.
-function Compiler:evaluated_test(s, v, path, k)
+-- For unevaluatedProperties/unevaluatedItems: an expression true when what
+-- own(sub_s, p) tests (a key, an item) was evaluated by `s` or by a
+-- subschema applied in place: allOf always; anyOf/oneOf branches the value
+-- is valid against; if/then/else as they apply; dependentSchemas whose
+-- property is present; $ref, beside the other keywords (not instead of
+-- them). own returns true (everything is evaluated) or a list of
+-- expressions for sub_s's own keywords.
+function Compiler:evaluated_by(s, v, path, own)
   local function covers(sub_s, p, depth)
-    -- Keys sub_s evaluates, as an expression over the key variable k. Its
-    -- $ref is followed below, beside its other keywords (not instead of them).
     if type(sub_s) ~= "table" or depth > 8 then return "false" end
-    if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return "true" end
-    local e = {}
-    if type(sub_s.properties) == "table" then
-      local set = {}
-      for name in pairs(sub_s.properties) do set[name] = true end
-      e[#e + 1] = self:const(set) .. "[" .. k .. "]"
-    end
-    if type(sub_s.patternProperties) == "table" then
-      for pat in pairs(sub_s.patternProperties) do
-        e[#e + 1] = "(type(" .. k .. ") == \"string\" and " .. self:const(regex.compile(pat).test) .. "(" .. k .. "))"
-      end
-    end
+    local e = own(sub_s, p)
+    if e == true then return "true" end
     for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
       if type(sub_s[kw]) == "table" then
         for i, b in ipairs(sub_s[kw]) do
@@ -1308,66 +1298,51 @@ function Compiler:evaluated_test(s, v, path, k)
     if #e == 0 then return "false" end
     return "(" .. concat(e, " or ") .. ")"
   end
-  local own = {}
-  for k, val in pairs(s) do
-    if k ~= "properties" and k ~= "patternProperties" and k ~= "additionalProperties"
-        and k ~= "unevaluatedProperties" then
-      own[k] = val
-    end
-  end
-  return covers(own, path, 0)
+  return covers(s, path, 0)
 end
 
--- unevaluatedItems: an expression true when item `x` at index `i` of array
--- `v` was evaluated by prefixItems, items or contains of `s`, or of an
--- in-place subschema (allOf always; anyOf/oneOf branches and if/then/else
--- as they apply; $ref).
+-- unevaluatedProperties: key `k` of object `v`. `properties`,
+-- `patternProperties` and `additionalProperties` of `s` itself are already
+-- in the `matched` flag, so they are left out here.
+function Compiler:evaluated_test(s, v, path, k)
+  local own = {}
+  for key, val in pairs(s) do
+    if key ~= "properties" and key ~= "patternProperties" and key ~= "additionalProperties"
+        and key ~= "unevaluatedProperties" then
+      own[key] = val
+    end
+  end
+  return self:evaluated_by(own, v, path, function(sub_s)
+    if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return true end
+    local e = {}
+    if type(sub_s.properties) == "table" then
+      local set = {}
+      for name in pairs(sub_s.properties) do set[name] = true end
+      e[#e + 1] = self:const(set) .. "[" .. k .. "]"
+    end
+    if type(sub_s.patternProperties) == "table" then
+      for pat in pairs(sub_s.patternProperties) do
+        e[#e + 1] = "(type(" .. k .. ") == \"string\" and " .. self:const(regex.compile(pat).test) .. "(" .. k .. "))"
+      end
+    end
+    return e
+  end)
+end
+
+-- unevaluatedItems: item `x` at index `i` of array `v`, evaluated by
+-- prefixItems, items or contains. s's own unevaluatedItems must not count.
 function Compiler:items_evaluated(s, v, i, x, path)
-  local function covers(sub_s, p, depth)
-    -- sub_s's $ref is followed below, beside its other keywords.
-    if type(sub_s) ~= "table" or depth > 8 then return "false" end
-    if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return "true" end
+  local own = {}
+  for key, val in pairs(s) do if key ~= "unevaluatedItems" then own[key] = val end end
+  return self:evaluated_by(own, v, path, function(sub_s, p)
+    if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return true end
     local e = {}
     if type(sub_s.prefixItems) == "table" and #sub_s.prefixItems > 0 then
       e[#e + 1] = "(" .. i .. " <= " .. #sub_s.prefixItems .. ")"
     end
     if sub_s.contains ~= nil then e[#e + 1] = self:test(sub_s.contains, x, p .. "/contains") end
-    for _, kw in ipairs({ "allOf", "anyOf", "oneOf" }) do
-      if type(sub_s[kw]) == "table" then
-        for k, b in ipairs(sub_s[kw]) do
-          local bp = p .. "/" .. kw .. "/" .. (k - 1)
-          local inner = covers(b, bp, depth + 1)
-          if inner ~= "false" then
-            if kw == "allOf" then e[#e + 1] = inner
-            else e[#e + 1] = "(" .. self:test(b, v, bp) .. " and " .. inner .. ")" end
-          end
-        end
-      end
-    end
-    if sub_s["if"] ~= nil then
-      local cond = self:test(sub_s["if"], v, p .. "/if")
-      local ci = covers(sub_s["if"], p .. "/if", depth + 1)
-      if ci ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. ci .. ")" end
-      if sub_s["then"] ~= nil then
-        local t = covers(sub_s["then"], p .. "/then", depth + 1)
-        if t ~= "false" then e[#e + 1] = "(" .. cond .. " and " .. t .. ")" end
-      end
-      if sub_s["else"] ~= nil then
-        local el = covers(sub_s["else"], p .. "/else", depth + 1)
-        if el ~= "false" then e[#e + 1] = "(not " .. cond .. " and " .. el .. ")" end
-      end
-    end
-    if sub_s["$ref"] ~= nil and depth < 8 then
-      local r = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
-      if r ~= "false" then e[#e + 1] = r end
-    end
-    if #e == 0 then return "false" end
-    return "(" .. concat(e, " or ") .. ")"
-  end
-  -- s itself: its own unevaluatedItems must not count as evaluating.
-  local own = {}
-  for k, val in pairs(s) do if k ~= "unevaluatedItems" then own[k] = val end end
-  return covers(own, path, 0)
+    return e
+  end)
 end
 
 function Compiler:array_checks(s, v, P, mode, path, out, known)
