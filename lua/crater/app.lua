@@ -211,14 +211,14 @@ local function encode_body(body)
 end
 
 local response_mt = response.mt
+local check_status = response._check_status
 
 local function finish(a, b, c)
   if getmetatable(a) == response_mt then return a:_finish() end
   local status, body, headers = 200, a, nil
   if type(a) == "number" then
     status, body, headers = a, b, c
-    -- Node and Go refuse these too; 200.5 would go out as 200.
-    if status < 100 or status > 999 or status % 1 ~= 0 then response.bad_status(status) end
+    check_status(status)
   end
   if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
   local text, ctype = encode_body(body)

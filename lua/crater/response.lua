@@ -142,16 +142,18 @@ function _M.stream(fn, status, headers)
   return res
 end
 
--- A status the core cannot send: an error (the handler answered wrongly).
-function _M.bad_status(status)
-  error(format("a handler answered with status %s (an HTTP status is an integer from 100 to 999)",
-    tostring(status)), 0)
+-- A status the core cannot send is an error (the handler answered wrongly);
+-- Node and Go refuse these too, and 200.5 would go out as 200.
+function _M._check_status(status)
+  if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
+    error(format("a handler answered with status %s (an HTTP status is an integer from 100 to 999)",
+      tostring(status)), 0)
+  end
 end
 
 -- (status, body, content_type, flat headers) for the C core.
 function Response:_finish()
-  local st = self.status
-  if type(st) ~= "number" or st < 100 or st > 999 or st % 1 ~= 0 then _M.bad_status(st) end
+  _M._check_status(self.status)
   local body, ctype = self.body, self.content_type
   local t = type(body)
   if t == "table" or t == "number" or t == "boolean" then
