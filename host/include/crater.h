@@ -5,16 +5,21 @@
  * owns. Everything the `crater` command does, it does through this header.
  *
  * Conventions:
- *  - Functions that can fail return 0 or a negative CRATER_E* code; the
- *    message for a code is crater_strerror(code). Details of the last load
- *    error (file:line: message) are available from crater_last_error(srv).
+ *  - Functions that can fail return 0 or a negative code: one of the
+ *    CRATER_E* codes below, or, when a system call failed, libuv's code for
+ *    the cause (UV_EADDRINUSE, UV_EACCES, ...: uv_strerror's codes). The two
+ *    ranges do not overlap; crater_strerror() and crater_err_name() name
+ *    both. Every failed call on a server also leaves its own message
+ *    (file:line for a Lua error) in crater_last_error(srv).
+ *  - Strings passed in are copied unless a function says otherwise; the
+ *    caller may free them when the call returns.
  *  - Handles are opaque. Thread safety: a server belongs to the thread
  *    running its loop; call its functions, and expect its callbacks, on that
  *    thread only (no function here may be called on one server from two
  *    threads at once). Different servers on different loops/threads are
  *    independent: the library keeps no global mutable state. The functions
  *    taking no server (crater_version, crater_strerror, crater_err_name,
- *    crater_config_default) are safe from any thread.
+ *    crater_config_init, crater_config_default) are safe from any thread.
  *  - The library never installs signal handlers, never calls exit().
  *  - Callbacks never run inside the call that registers them.
  */
@@ -49,15 +54,16 @@ extern "C" {
 #define CRATER_VERSION_MINOR 1
 #define CRATER_VERSION_PATCH 0
 
-/* Error codes: one list gives the enum, crater_err_name and crater_strerror. */
+/* Error codes: one list gives the enum, crater_err_name and crater_strerror.
+ * They lie below -30000, apart from libuv's (negated errno values and
+ * UV_EAI_*), which calls return as they are when a system call failed. */
 #define CRATER_ERRNO_MAP(XX)                                              \
-  XX(EINVAL, -1, "invalid argument")                                      \
-  XX(ENOMEM, -2, "out of memory")                                         \
-  XX(ELOAD, -3, "the Lua application failed to load")                     \
-  XX(ELISTEN, -4, "could not listen on the address")                      \
-  XX(ESTATE, -5, "operation not valid in the server's current state")     \
-  XX(ENOAPP, -6, "no application is loaded")                              \
-  XX(EHANDLER, -7, "the request handler failed")
+  XX(EINVAL, -30001, "invalid argument")                                  \
+  XX(ENOMEM, -30002, "out of memory")                                     \
+  XX(ELOAD, -30003, "the Lua application failed to load")                 \
+  XX(ESTATE, -30005, "operation not valid in the server's current state") \
+  XX(ENOAPP, -30006, "no application is loaded")                          \
+  XX(EHANDLER, -30007, "the request handler failed")
 
 typedef enum {
   CRATER_OK = 0,
@@ -71,15 +77,26 @@ typedef enum { CRATER_LOG_ERROR = 0, CRATER_LOG_WARN, CRATER_LOG_INFO, CRATER_LO
 
 typedef struct crater_server crater_server;
 
-/* Receives every log line (no trailing newline). Runs on the loop thread. */
-typedef void (*crater_log_cb)(void *udata, crater_log_level level, const char *line);
+/* Receives every log record: one call per event, no trailing newline. A
+ * record is one line except when it carries a Lua traceback or a load
+ * error's context, whose further lines follow after '\n' in the same call
+ * (so an error and its traceback never interleave with other records).
+ * Runs on the loop thread, never after the server's close callback. */
+typedef void (*crater_log_cb)(void *udata, crater_log_level level, const char *record);
 
 /* Runs once the server has closed every handle; then it may be freed. */
 typedef void (*crater_close_cb)(crater_server *srv);
 
-/* Configuration. Obtain defaults from crater_config_default(), then change
- * fields; the server copies it in crater_new(). Sizes in bytes, times in ms. */
+/* Configuration. Obtain defaults from crater_config_default() (or
+ * crater_config_init()), then change fields; the server copies it in
+ * crater_new(). Sizes in bytes, times in ms.
+ *
+ * ABI: fields are only ever added at the end. `size` records how big the
+ * struct was in the header the caller was compiled with, so a program built
+ * against an older crater.h keeps working with a newer library: the library
+ * reads only the first `size` bytes and uses defaults for the rest. */
 typedef struct {
+  size_t size;                  /* sizeof(crater_config) for the caller: set by crater_config_init(). */
   size_t max_header_bytes;      /* request line + headers; over it: 431. Default 16 KiB. */
   size_t max_body_bytes;        /* request body; over it: 413. Default 1 MiB. */
   uint64_t header_timeout_ms;   /* until headers are complete; then 408. Default 10000. */
@@ -89,9 +106,9 @@ typedef struct {
   int dev;                      /* 1: tracebacks in 500 bodies, extra checks. Default 0. */
   int reuseport;                /* 1: SO_REUSEPORT on listeners (for workers). Default 0. */
   const char *lua_path;         /* directory holding the crater/ Lua modules; NULL: built-in default. */
-  crater_log_cb log_cb;         /* NULL: lines go to stderr. */
+  crater_log_cb log_cb;         /* NULL: records go to stderr. */
   void *log_udata;
-  crater_log_level log_level;   /* lines above this level are dropped. Default INFO. */
+  crater_log_level log_level;   /* records above this level are dropped. Default INFO. */
 } crater_config;
 
 /* Status, for monitoring. */
@@ -108,16 +125,29 @@ CRATER_EXTERN const char *crater_version(void);
 CRATER_EXTERN const char *crater_strerror(int err);
 CRATER_EXTERN const char *crater_err_name(int err);
 
-/* Fills in the defaults documented on crater_config. */
-CRATER_EXTERN crater_config crater_config_default(void);
+/* Fills the first `size` bytes of *cfg with the defaults documented on
+ * crater_config and sets cfg->size = size. Pass sizeof(crater_config). */
+CRATER_EXTERN void crater_config_init(crater_config *cfg, size_t size);
 
-/* Creates a server on `loop` (not owned). Copies *cfg (NULL: defaults).
- * Returns 0 and sets *out, or CRATER_EINVAL / CRATER_ENOMEM. */
+/* The defaults, as a value. Inline, so the size recorded is the caller's. */
+static inline crater_config crater_config_default(void) {
+  crater_config c;
+  crater_config_init(&c, sizeof(c));
+  return c;
+}
+
+/* Creates a server on `loop` (not owned). Copies *cfg (NULL: defaults), of
+ * which it reads cfg->size bytes. Returns 0 and sets *out, or CRATER_EINVAL
+ * (a NULL out or loop, or a cfg->size smaller than the first published
+ * crater_config) / CRATER_ENOMEM. */
 CRATER_EXTERN int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg);
 
 /* Loads a Lua application (a file returning an app) as a new generation.
- * On failure the previous generation, if any, keeps serving and
- * crater_last_error() says file:line and why. */
+ * While a generation serves, this is the same swap as crater_reload(): on
+ * failure the previous generation keeps serving, crater_last_error() says
+ * file:line and why, and with cfg.dev requests are answered with that error
+ * until a load succeeds. Returns 0, CRATER_EINVAL, CRATER_ENOMEM,
+ * CRATER_ELOAD, or CRATER_ESTATE once crater_close() was called. */
 CRATER_EXTERN int crater_load(crater_server *srv, const char *path);
 
 /* Reloads the app from the serving generation's file: builds a new
@@ -132,22 +162,34 @@ CRATER_EXTERN int crater_load(crater_server *srv, const char *path);
  * Safe to call from any callback on the loop, also while requests run. */
 CRATER_EXTERN int crater_reload(crater_server *srv);
 
-/* Message for the last failed call on this server ("" if none). Valid until the next call. */
+/* Message for the last failed call on this server ("" if none has failed).
+ * Every call that fails sets it, so it never shows an older failure's
+ * message. Valid until the next call on the server. */
 CRATER_EXTERN const char *crater_last_error(const crater_server *srv);
 
 /* Starts listening on host:port (IPv4 or IPv6 literal, or "localhost").
- * May be called several times for several listeners. On failure the handle
- * it opened closes on the loop's next run: run the loop before freeing.
- * The first listen starts the loaded app: its on_start hooks run, and if
- * one fails this returns CRATER_ELOAD (crater_last_error() says why). */
+ * May be called several times for several listeners. The address is
+ * checked (CRATER_EINVAL) and the socket bound (libuv's code on failure:
+ * UV_EADDRINUSE, UV_EACCES, ...) before anything of the app runs. Then the
+ * first listen starts the loaded app: its on_start hooks run, and if one
+ * fails the listener is closed and this returns CRATER_ELOAD
+ * (crater_last_error() says why). CRATER_ESTATE while closing or with 16
+ * listeners. On failure a handle it opened closes on the loop's next run:
+ * run the loop before freeing. */
 CRATER_EXTERN int crater_listen(crater_server *srv, const char *host, int port);
 
 /* Stops accepting, lets in-flight requests finish (cfg.grace_ms at most),
- * closes idle connections. close_cb (may be NULL) runs once all are closed;
- * after that crater_free() may be called. */
+ * closes idle connections. Once every connection and queued injection is
+ * done, the app's on_stop hooks run and its Lua states are closed; then
+ * close_cb (may be NULL) runs, on a later loop iteration. No Lua code and no
+ * log callback of this server runs after close_cb, so the host may free
+ * what it registered (module contexts, log udata) there; after it,
+ * crater_free() may be called. CRATER_ESTATE when called twice. */
 CRATER_EXTERN int crater_close(crater_server *srv, crater_close_cb close_cb);
 
-/* Frees a server whose close callback has run (or that never listened). */
+/* Frees a server whose close callback has run, or one that never listened
+ * (then its app's Lua state is closed here; on_stop hooks run only for an
+ * app that started serving). NULL is ignored. */
 CRATER_EXTERN void crater_free(crater_server *srv);
 
 /* A pointer for the embedder's own use (e.g. in close_cb). */
@@ -157,7 +199,9 @@ CRATER_EXTERN void *crater_get_data(const crater_server *srv);
 /* Fills *out with counters. */
 CRATER_EXTERN void crater_get_stats(const crater_server *srv, crater_stats *out);
 
-/* Number of the first port the server listens on (useful with port 0). */
+/* Number of the first port the server listens on (useful with port 0), or
+ * a negative code: CRATER_EINVAL (srv NULL), CRATER_ESTATE (no listener), or
+ * libuv's code when the socket's address cannot be read. */
 CRATER_EXTERN int crater_bound_port(const crater_server *srv);
 
 /* ------------------------------------------------------------------------ */
@@ -167,14 +211,16 @@ CRATER_EXTERN int crater_bound_port(const crater_server *srv);
 /* Like crater_load() for an app held in memory: `code` (`len` bytes) is the
  * source of a chunk returning an app. `chunkname` names it in error messages
  * ("name:3: ..."); `require` of the app's own modules searches the current
- * directory. Returns 0, CRATER_EINVAL, CRATER_ENOMEM or CRATER_ELOAD. */
+ * directory. Both are copied. While serving, this is the same swap as
+ * crater_reload() (hooks, --dev stale answers on failure). Returns 0,
+ * CRATER_EINVAL, CRATER_ENOMEM, CRATER_ELOAD or CRATER_ESTATE. */
 CRATER_EXTERN int crater_load_string(crater_server *srv, const char *chunkname, const char *code,
                                      size_t len);
 
 /* Serves on a socket the caller already bound and put in listening state
  * (socket activation, privileged ports). The server owns fd from then on and
  * closes it in crater_close(), also when this call fails. Can be mixed with
- * crater_listen(); 16 listeners at most. */
+ * crater_listen(); 16 listeners at most. Starts the app like crater_listen. */
 CRATER_EXTERN int crater_listen_fd(crater_server *srv, int fd);
 
 /* ------------------------------------------------------------------------ */
@@ -184,13 +230,17 @@ CRATER_EXTERN int crater_listen_fd(crater_server *srv, int fd);
 /* Makes `require(name)` in the app call open(L) (with the name as argument 1)
  * and return its result, like package.preload. Registrations are applied to
  * every Lua state the server creates from then on: the next crater_load() and
- * every reload. Names "crater" and "crater.*" are reserved (CRATER_EINVAL).
- * Registering a name again replaces it for later generations. */
+ * every reload. `name` is copied. Names "crater" and "crater.*" are reserved
+ * (CRATER_EINVAL). Registering a name again replaces it for later
+ * generations. */
 CRATER_EXTERN int crater_register(crater_server *srv, const char *name, lua_CFunction open);
 
 /* Makes `require(name)` return a table of the functions in fns (terminated
- * by {NULL, NULL}; copied, so it need not outlive the call). Each function
- * gets `ctx` as its first upvalue: crater_lua_context(L) returns it. */
+ * by {NULL, NULL}; the list and its names are copied, so they need not
+ * outlive the call; `name` is copied too). Each function gets `ctx` as its
+ * first upvalue: crater_lua_context(L) returns it. ctx is not copied: it
+ * must stay valid until the server's close callback has run (or until
+ * crater_free() for a server that never listened). */
 CRATER_EXTERN int crater_register_module(crater_server *srv, const char *name, const luaL_Reg *fns,
                                          void *ctx);
 
@@ -243,28 +293,31 @@ typedef struct {
 } crater_response;
 
 /* Called with status 0 and the response, or with a negative CRATER_E* code
- * and res NULL (then no response exists: out of memory, server closing).
- * res is valid only during the call. */
+ * and res NULL (then no response exists: CRATER_ENOMEM, or CRATER_ESTATE
+ * when the server closed while the handler was still waiting). res is
+ * valid only during the call. */
 typedef void (*crater_inject_cb)(crater_server *srv, int status, const crater_response *res,
                                  void *udata);
 
 /* Queues a request through the same pipeline as one read from a socket
  * (URL splitting, routing, hooks, error handlers, problem+json answers,
- * 503 without an app). cb runs on the loop thread, on a later loop
- * iteration, never inside this call. Counts in stats.requests_total and
- * requests_injected; crater_close() waits for queued injections (do not
- * crater_free() a server with injections queued: close it first). Returns 0,
- * CRATER_EINVAL (bad method, url or arguments), CRATER_ENOMEM or
- * CRATER_ESTATE (the server is closing). */
+ * 503 without an app, the limits of crater_config with their 413/431, and
+ * 400 for a header field a socket request could not carry, such as a name
+ * with a space). The request is copied. cb runs on the loop thread, on a
+ * later loop iteration, never inside this call; it is required (NULL:
+ * CRATER_EINVAL). Counts in stats.requests_total and requests_injected;
+ * crater_close() waits for queued injections (do not crater_free() a server
+ * with injections queued: close it first). Returns 0, CRATER_EINVAL (bad
+ * method, url, header pointers or CR/LF/NUL in a field, or a NULL
+ * argument), CRATER_ENOMEM or CRATER_ESTATE (the server is closing). */
 CRATER_EXTERN int crater_inject(crater_server *srv, const crater_request *req,
                                 crater_inject_cb cb, void *udata);
 
 /* Runs the request now, inside this call, and sets *out to a response the
  * caller frees with crater_response_free(). Needs no running loop (tests,
- * a request from a C function called by Lua). Returns 0, CRATER_EINVAL or
- * CRATER_ENOMEM. NOTE: a handler that yields to wait on the loop is answered
- * 500 today, as over a socket; once handlers can wait, this call will return
- * CRATER_ESTATE for them and only crater_inject() will wait. */
+ * a request from a C function called by Lua). Returns 0, CRATER_EINVAL,
+ * CRATER_ENOMEM, or CRATER_ESTATE when the handler waits for the loop (it
+ * cannot finish inside this call: it is cancelled; use crater_inject()). */
 CRATER_EXTERN int crater_inject_sync(crater_server *srv, const crater_request *req,
                                      crater_response **out);
 

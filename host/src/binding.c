@@ -1,41 +1,47 @@
 /* binding.c - the `crater.host` Lua module: what Lua may ask the C core
  * about the request being handled, plus logging.
  *
- * Lua holds a request as (conn, seq): a light userdata and the request's
- * number on that connection. Connection memory is pooled until the server is
- * freed, so a stale pair is always safe to check, and a check that fails
- * raises "request is no longer active" instead of reading another request. */
+ * Lua holds a request as (request, seq): a light userdata and the number
+ * the request had when it started. Request memory is pooled until the
+ * server is freed, so a stale pair is always safe to check, and a check
+ * that fails raises "request is no longer active" instead of reading
+ * another request (see request.h). */
+#include "binding.h"
+
 #include <string.h>
 #include <strings.h>
 
 #include <lauxlib.h>
 
-#include "conn.h"
 #include "http.h"
+#include "inject.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
 #include "vm.h"
 
-static crater__conn *check_conn(lua_State *L) {
-  crater__conn *c = lua_touserdata(L, 1);
+static crater__request *check_request(lua_State *L) {
+  crater__request *r = lua_touserdata(L, 1);
   uint64_t seq = (uint64_t)luaL_checknumber(L, 2);
-  if (!crater__conn_valid(c, seq)) luaL_error(L, "request is no longer active");
-  return c;
+  if (!crater__request_valid(r, seq)) luaL_error(L, "request is no longer active");
+  return r;
 }
 
 /* header(conn, seq, name) -> value | nil; name compared case-insensitively.
  * Repeated fields are joined with ", " (RFC 9110 5.3), except Set-Cookie
  * which never arrives in requests. */
 static int host_header(lua_State *L) {
-  crater__conn *c = check_conn(L);
+  crater__request *c = check_request(L);
   size_t want_len;
   const char *want = luaL_checklstring(L, 3, &want_len);
-  int n = crater__conn_nheaders(c), found = 0;
+  int n = c->nfields, found = 0;
   luaL_Buffer b;
   const char *first = NULL;
   size_t first_len = 0;
   for (int i = 0; i < n; i++) {
     const char *name, *value;
     size_t nlen, vlen;
-    crater__conn_header(c, i, &name, &nlen, &value, &vlen);
+    crater__request_field(c, i, &name, &nlen, &value, &vlen);
     if (nlen != want_len || !crater__http_name_eq(name, want, nlen)) continue;
     /* Nearly always one field: pushed as it is, no buffer. */
     if (found == 0) {
@@ -59,13 +65,13 @@ static int host_header(lua_State *L) {
 
 /* headers(conn, seq) -> { name1, value1, name2, value2, ... } as received. */
 static int host_headers(lua_State *L) {
-  crater__conn *c = check_conn(L);
-  int n = crater__conn_nheaders(c);
+  crater__request *c = check_request(L);
+  int n = c->nfields;
   lua_createtable(L, n * 2, 0);
   for (int i = 0; i < n; i++) {
     const char *name, *value;
     size_t nlen, vlen;
-    crater__conn_header(c, i, &name, &nlen, &value, &vlen);
+    crater__request_field(c, i, &name, &nlen, &value, &vlen);
     lua_pushlstring(L, name, nlen);
     lua_rawseti(L, -2, 2 * i + 1);
     lua_pushlstring(L, value, vlen);
@@ -75,15 +81,15 @@ static int host_headers(lua_State *L) {
 }
 
 static int host_body(lua_State *L) {
-  crater__conn *c = check_conn(L);
+  crater__request *c = check_request(L);
   size_t len;
-  const char *body = crater__conn_body(c, &len);
+  const char *body = crater__request_body_data(c, &len);
   lua_pushlstring(L, body, len);
   return 1;
 }
 
 static int host_remote(lua_State *L) {
-  crater__conn *c = check_conn(L);
+  crater__request *c = check_request(L);
   lua_pushstring(L, c->peer);
   return 1;
 }

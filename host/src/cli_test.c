@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "vm.h"
+#include "load.h"
 
 int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs) {
   int failed = 0;
@@ -20,7 +20,7 @@ int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs) {
       uv_loop_close(&loop);
       return 1;
     }
-    rc = crater__gen_run_script(srv, specs[i]);
+    rc = crater__load_specs(srv, specs[i]);
     if (rc == 0) {
       printf("ok   %s\n", specs[i]);
     } else {

@@ -1,8 +1,18 @@
-/* config.c - the defaults every limit and timeout starts from. */
-#include "crater.h"
+/* config.c - the defaults every limit and timeout starts from, and the copy
+ * a server keeps of a caller's crater_config (whose size may be older). */
+#include "config.h"
 
-crater_config crater_config_default(void) {
-  crater_config c = {0};
+#include <stddef.h>
+#include <string.h>
+
+/* The first published crater_config ended with log_level: a smaller size
+ * cannot come from any crater.h. */
+#define CONFIG_V1_SIZE (offsetof(crater_config, log_level) + sizeof(crater_log_level))
+
+static crater_config defaults(void) {
+  crater_config c;
+  memset(&c, 0, sizeof(c));
+  c.size = sizeof(c);
   c.max_header_bytes = 16 * 1024;
   c.max_body_bytes = 1024 * 1024;
   c.header_timeout_ms = 10 * 1000;
@@ -16,4 +26,22 @@ crater_config crater_config_default(void) {
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
   return c;
+}
+
+void crater_config_init(crater_config *cfg, size_t size) {
+  if (cfg == NULL || size < sizeof(cfg->size)) return;
+  crater_config d = defaults();
+  memcpy(cfg, &d, size < sizeof(d) ? size : sizeof(d));
+  cfg->size = size;
+}
+
+int crater__config_copy(crater_config *dst, const crater_config *src) {
+  *dst = defaults();
+  if (src == NULL) return 0;
+  if (src->size < CONFIG_V1_SIZE) return CRATER_EINVAL;
+  /* A newer caller's fields beyond ours are unknown to this library. */
+  size_t n = src->size < sizeof(*dst) ? src->size : sizeof(*dst);
+  memcpy(dst, src, n);
+  dst->size = sizeof(*dst);
+  return 0;
 }

@@ -1,9 +1,12 @@
-/* http.c - status lines, Date caching and problem+json for refusals. */
+/* http.c - HTTP/1.1 on the wire (see http.h): the response serializer,
+ * Date caching, header policy and problem+json bodies. */
 #include "http.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "json.h"
 
 const char *crater__http_reason(int status) {
   switch (status) {
@@ -78,33 +81,113 @@ int crater__http_status_line(crater__buf *out, int status, const char *date) {
   return 0;
 }
 
-/* detail is produced by the core itself, never from request bytes, so it
- * needs no JSON escaping beyond what we control; still, refuse quotes. */
-int crater__http_problem_body(crater__buf *out, int status, const char *detail) {
-  char body[512];
-  int blen = snprintf(body, sizeof(body),
-                      "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
-                      crater__http_reason(status), status, detail);
-  if (blen < 0 || (size_t)blen >= sizeof(body)) return -1;
-  return crater__buf_append(out, body, (size_t)blen);
+/* Room for "\r\n" after n decimal digits of a 64-bit length. */
+#define U64_DIGITS 20
+
+static char *put_u64(char *p, uint64_t v) {
+  char digits[U64_DIGITS];
+  size_t i = sizeof(digits);
+  do {
+    digits[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  memcpy(p, digits + i, sizeof(digits) - i);
+  return p + (sizeof(digits) - i);
 }
 
-int crater__http_problem(crater__buf *out, int status, const char *detail,
-                         const char *date, int close) {
-  crater__buf body = {0};
-  if (crater__http_problem_body(&body, status, detail) != 0) {
-    crater__buf_free(&body);
+/* Every answer goes through here, so the cost is a plain copy per part:
+ * the room for all of it is reserved once, up front. */
+int crater__http_response(crater__buf *out, const crater__response *res, const char *date,
+                          crater__http_framing *f) {
+  int status = res->status;
+  int bodyless = crater__http_bodyless(status);
+  int stream = (res->flags & CRATER__RES_STREAM) != 0;
+  if (res->flags & CRATER__RES_CLOSE) f->keep_alive = 0;
+  f->chunked = 0;
+  if (stream) {
+    /* HTTP/1.0 has no chunked coding: the body ends when the connection does. */
+    if (f->http_minor == 0) f->keep_alive = 0;
+    else if (!bodyless) f->chunked = 1;
+  }
+  int with_body = !stream && !bodyless && !f->head_only;
+  size_t need = 96 + strlen(date) + sizeof("Transfer-Encoding: chunked\r\n") +
+                sizeof("Content-Length: \r\n") + U64_DIGITS + sizeof("Connection: keep-alive\r\n") + 2;
+  for (size_t i = 0; i < res->nheaders; i++)
+    need += res->headers[i].name_len + res->headers[i].value_len + 4;
+  if (with_body) need += res->body_len;
+  size_t before = out->len;
+  if (crater__buf_reserve(out, need) != 0 || crater__http_status_line(out, status, date) != 0) {
+    out->len = before;
     return -1;
   }
-  char head[256];
-  int hlen = snprintf(head, sizeof(head),
-                      "Content-Type: application/problem+json\r\nContent-Length: %zu\r\n%s\r\n",
-                      body.len, close ? "Connection: close\r\n" : "");
-  int rc = crater__http_status_line(out, status, date);
-  if (rc == 0) rc = crater__buf_append(out, head, (size_t)hlen);
-  if (rc == 0) rc = crater__buf_append(out, body.data, body.len);
-  crater__buf_free(&body);
-  return rc;
+  char *p = out->data + out->len;
+  for (size_t i = 0; i < res->nheaders; i++) {
+    const crater_header *h = &res->headers[i];
+    memcpy(p, h->name, h->name_len);
+    p += h->name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, h->value, h->value_len);
+    p += h->value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  if (f->chunked) {
+    memcpy(p, "Transfer-Encoding: chunked\r\n", 28);
+    p += 28;
+  } else if (!stream && !bodyless) {
+    memcpy(p, "Content-Length: ", 16);
+    p = put_u64(p + 16, res->body_len);
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  if (!f->keep_alive) {
+    memcpy(p, "Connection: close\r\n", 19);
+    p += 19;
+  } else if (f->http_minor == 0) {
+    memcpy(p, "Connection: keep-alive\r\n", 24);
+    p += 24;
+  }
+  *p++ = '\r';
+  *p++ = '\n';
+  if (with_body && res->body_len > 0) {
+    memcpy(p, res->body, res->body_len);
+    p += res->body_len;
+  }
+  out->len = (size_t)(p - out->data);
+  return 0;
+}
+
+int crater__http_chunk(crater__buf *out, const char *data, size_t len, int chunked) {
+  if (!chunked) return crater__buf_append(out, data, len);
+  char size[24];
+  int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+  if (crater__buf_reserve(out, (size_t)n + len + 2) != 0) return -1;
+  crater__buf_append(out, size, (size_t)n);
+  crater__buf_append(out, data, len);
+  return crater__buf_append(out, "\r\n", 2);
+}
+
+int crater__http_last_chunk(crater__buf *out) { return crater__buf_append(out, "0\r\n\r\n", 5); }
+
+int crater__http_continue(crater__buf *out) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  return crater__buf_append(out, cont, sizeof(cont) - 1);
+}
+
+int crater__http_problem_body(crater__buf *out, int status, const char *detail, size_t dlen,
+                              int stale) {
+  const char *title = crater__http_reason(status);
+  /* One reservation: the appends below cannot fail after it. */
+  if (crater__buf_reserve(out, 96 + strlen(title) + dlen * 6 + 2 + 16) != 0) return -1;
+  crater__buf_appendz(out, "{\"type\":\"about:blank\",\"title\":\"");
+  crater__buf_appendz(out, title);
+  crater__buf_appendz(out, "\",\"status\":");
+  crater__buf_append_u64(out, (unsigned long long)(status > 0 ? status : 0));
+  crater__buf_appendz(out, ",\"detail\":");
+  out->len += crater__json_quote(out->data + out->len, detail, dlen);
+  crater__buf_appendz(out, stale ? ",\"stale\":true}" : "}");
+  return 0;
 }
 
 int crater__http_is_header(const char *name, size_t nlen, const char *want) {
@@ -127,4 +210,25 @@ crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
     return CRATER__HDR_FRAMING;
   if (crater__http_is_header(name, nlen, "connection")) return CRATER__HDR_CONNECTION;
   return CRATER__HDR_COPY;
+}
+
+/* RFC 9110 5.6.2: tchar. */
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int crater__http_field_name_ok(const char *name, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)name[i])) return 0;
+  return 1;
+}
+
+int crater__http_field_value_ok(const char *value, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)value[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+  }
+  return 1;
 }

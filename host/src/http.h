@@ -1,5 +1,9 @@
-/* http.h - HTTP/1.1 response framing: status lines, the Date cache, and the
- * problem+json answers the C core gives when it refuses a request. */
+/* http.h - http.c: HTTP/1.1 on the wire, minus the parsing (llhttp's): the
+ * one response serializer every answer goes through (status line, headers,
+ * Content-Length / chunked / close-delimited framing, HEAD and bodyless
+ * statuses), the Date cache, the policy for headers a handler sets, what a
+ * request's header fields may hold, and the problem+json bodies of the
+ * answers the core gives itself. */
 #ifndef CRATER_HTTP_H
 #define CRATER_HTTP_H
 
@@ -8,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "crater.h"
 
 /* One list gives status codes and reason phrases. */
 #define CRATER_HTTP_STATUS_MAP(XX)             \
@@ -87,16 +92,64 @@ int crater__http_name_eq(const char *a, const char *b, size_t n);
 /* Appends "HTTP/1.1 <status> <reason>\r\nServer: crater\r\nDate: ...\r\n". */
 int crater__http_status_line(crater__buf *out, int status, const char *date);
 
-/* Appends a complete problem+json response (RFC 9457) with the given status
- * and detail, and "Connection: close" when close is set. */
-int crater__http_problem(crater__buf *out, int status, const char *detail,
-                         const char *date, int close);
+/* An answer, whoever made it (the app, a refusal, the --dev stale answer)
+ * and wherever it goes (a socket, an injected request's response). */
+typedef struct {
+  int status;
+  const crater_header *headers;  /* as they go out, Content-Type first when there is
+                                    one; never Content-Length, Transfer-Encoding or
+                                    Connection (see crater__http_response_header_use) */
+  size_t nheaders;
+  const char *body;              /* the whole body; unused with CRATER__RES_STREAM */
+  size_t body_len;
+  unsigned flags;                /* CRATER__RES_* */
+} crater__response;
+
+#define CRATER__RES_STREAM 0x1u  /* the body follows in chunks (crater__http_chunk) */
+#define CRATER__RES_CLOSE  0x2u  /* the connection ends after this answer */
+
+/* How an answer is framed on its connection. */
+typedef struct {
+  int http_minor;  /* in: the request's HTTP/1.x minor version */
+  int head_only;   /* in: a HEAD request: headers only */
+  int keep_alive;  /* in: the connection may stay open; out: whether it does */
+  int chunked;     /* out: a streamed body goes out chunked (else it ends at close) */
+} crater__http_framing;
+
+/* Appends the answer's head (status line, Server, Date, headers, framing
+ * headers) and, unless it streams, is bodyless or answers HEAD, its body.
+ * Updates f. Returns 0, or -1 when memory runs out (out is unchanged). */
+int crater__http_response(crater__buf *out, const crater__response *res, const char *date,
+                          crater__http_framing *f);
+
+/* Appends one chunk of a streamed body (chunked: with its size line). */
+int crater__http_chunk(crater__buf *out, const char *data, size_t len, int chunked);
+
+/* Appends the end of a chunked body. */
+int crater__http_last_chunk(crater__buf *out);
+
+/* Appends the interim answer to "Expect: 100-continue". */
+int crater__http_continue(crater__buf *out);
+
+/* Appends a problem+json body (RFC 9457) for an answer the core gives
+ * itself: about:blank, the status's reason as title, and `detail` (dlen
+ * bytes, any bytes: JSON-escaped through json.c), plus "stale":true for
+ * the --dev answer after a failed reload. Returns 0 or -1 (out of memory). */
+int crater__http_problem_body(crater__buf *out, int status, const char *detail, size_t dlen,
+                              int stale);
 
 /* 1 when the header name (nlen bytes) is want, ignoring case. */
 int crater__http_is_header(const char *name, size_t nlen, const char *want);
 
 /* 1 when s holds CR, LF or NUL: such a header from Lua would split the response. */
 int crater__http_has_crlf(const char *s, size_t n);
+
+/* What a request header field may hold, as llhttp checks a parsed one
+ * (RFC 9110 5.1, 5.5), so an injected request meets the same rules: a name
+ * is a non-empty token; a value has no control character but HTAB (and no
+ * DEL). Each returns 1 when the field is acceptable. */
+int crater__http_field_name_ok(const char *name, size_t n);
+int crater__http_field_value_ok(const char *value, size_t n);
 
 /* What the core does with a header a handler put in its response. Framing
  * (Content-Length, Transfer-Encoding) is the core's; Connection is read for
@@ -115,8 +168,5 @@ crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
 static inline int crater__http_bodyless(int status) {
   return status < 200 || status == 204 || status == 304;
 }
-
-/* Appends only the problem+json body of the above (injected requests). */
-int crater__http_problem_body(crater__buf *out, int status, const char *detail);
 
 #endif

@@ -483,15 +483,16 @@ static void encode_object(encoder *e, int idx) {
   put_char(e, '}');
 }
 
-/* Quotes and escapes s: '"', '\\' and control characters (as \n, \t, ...
+/* Quotes and escapes the bytes p..end at out, which has room for
+ * (end - p) * 6 + 2 bytes: '"', '\\' and control characters (as \n, \t, ...
  * or \u00XX); '/' and everything else, DEL and U+2028 included, is copied.
- * s must be valid UTF-8. */
-static void encode_string(encoder *e, const char *s, size_t len, int is_key) {
-  const unsigned char *p = (const unsigned char *)s, *end = p + len;
-  if (UNLIKELY(len > (SIZE_MAX - 2) / 6)) encode_fail(e, -1, "out of memory");
-  /* Worst case every byte becomes \u00XX: reserve that once, so the loop
-   * below needs no checks. */
-  char *out = reserve(e, len * 6 + 2);
+ * Returns the end of what it wrote. At a byte that does not start valid
+ * UTF-8 it returns NULL with *bad set to its offset, or, with `replace`,
+ * writes \ufffd for it and goes on (for text of unknown origin). Inline in
+ * both callers, so the encoder's copy keeps no replace branch. */
+static inline char *quote(char *out, const unsigned char *p, const unsigned char *end, int replace,
+                          size_t *bad) {
+  const unsigned char *start = p;
   *out++ = '"';
   for (;;) {
     const unsigned char *run = p;
@@ -504,8 +505,14 @@ static void encode_string(encoder *e, const char *s, size_t len, int is_key) {
     if (c >= 0x80) {
       size_t n = utf8_sequence(p, end);
       if (UNLIKELY(n == 0)) {
-        encode_fail(e, is_key ? e->depth - 1 : e->depth, "invalid UTF-8 in %s (byte %zu of %zu)",
-                    is_key ? "a key" : "a string", (size_t)(p - (const unsigned char *)s) + 1, len);
+        if (!replace) {
+          *bad = (size_t)(p - start);
+          return NULL;
+        }
+        memcpy(out, "\\ufffd", 6);
+        out += 6;
+        p++;
+        continue;
       }
       memcpy(out, p, n);
       out += n;
@@ -530,8 +537,32 @@ static void encode_string(encoder *e, const char *s, size_t len, int is_key) {
     p++;
   }
   *out++ = '"';
+  return out;
+}
+
+/* The encoder's strings: s must be valid UTF-8. */
+static void encode_string(encoder *e, const char *s, size_t len, int is_key) {
+  const unsigned char *p = (const unsigned char *)s;
+  if (UNLIKELY(len > (SIZE_MAX - 2) / 6)) encode_fail(e, -1, "out of memory");
+  /* Worst case every byte becomes \u00XX: reserve that once, so the loop
+   * needs no checks. */
+  char *out = reserve(e, len * 6 + 2);
+  size_t bad = 0;
+  out = quote(out, p, p + len, 0, &bad);
+  if (UNLIKELY(out == NULL)) {
+    encode_fail(e, is_key ? e->depth - 1 : e->depth, "invalid UTF-8 in %s (byte %zu of %zu)",
+                is_key ? "a key" : "a string", bad + 1, len);
+  }
   e->b->len = (size_t)(out - e->b->data);
 }
+
+#ifndef CRATER_JSON_MODULE
+size_t crater__json_quote(char *out, const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t bad;
+  return (size_t)(quote(out, p, p + len, 1, &bad) - out);
+}
+#endif
 
 /* Writes u in decimal at out; returns the length. */
 static size_t put_u64(char *out, uint64_t u) {

@@ -7,6 +7,8 @@
 #ifndef CRATER_JSON_H
 #define CRATER_JSON_H
 
+#include <stddef.h>
+
 #include <lua.h>
 
 /* Pushes a new module table { encode, decode, is_array, null, array_mt,
@@ -14,5 +16,11 @@
  * own array_mt, so call it once per lua_State (require does). Raises a Lua
  * error only when memory runs out. */
 int crater__json_open(lua_State *L);
+
+/* For JSON the C core writes itself (problem bodies): writes s (len bytes)
+ * as a JSON string, quoted and escaped, at out, which must have room for
+ * len * 6 + 2 bytes. Bytes that are not valid UTF-8 become U+FFFD. Returns
+ * the length written. */
+size_t crater__json_quote(char *out, const char *s, size_t len);
 
 #endif

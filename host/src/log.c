@@ -1,5 +1,10 @@
-/* log.c - one line per event, to the host's callback or to stderr. */
+/* log.c - one record per event, to the host's callback or to stderr; and
+ * the message crater_last_error() returns. */
+#include "log.h"
+
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "server.h"
@@ -33,9 +38,27 @@ void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ..
   fprintf(stderr, "%s [%s] %s\n", ts, level_name(level), line);
 }
 
+static void set_error_v(crater_server *srv, const char *fmt, va_list ap) {
+  vsnprintf(srv->last_error, sizeof(srv->last_error), fmt, ap);
+}
+
 void crater__set_error(crater_server *srv, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(srv->last_error, sizeof(srv->last_error), fmt, ap);
+  set_error_v(srv, fmt, ap);
   va_end(ap);
+}
+
+int crater__fail(crater_server *srv, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  set_error_v(srv, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+size_t crater__msg_head_len(const char *msg) {
+  if (msg == NULL) return 0;
+  const char *tb = strstr(msg, "\nstack traceback:");
+  return tb ? (size_t)(tb - msg) : strlen(msg);
 }

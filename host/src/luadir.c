@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "server.h"
+#include "crater.h"
+#include "luadir.h"
 
 #ifndef CRATER_LUA_RELATIVE
 #define CRATER_LUA_RELATIVE "" /* build tree: no lookup beside the binary */

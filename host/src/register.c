@@ -8,10 +8,13 @@
  * at its entry for as long as any state can call it. */
 #include <string.h>
 
+#include "register.h"
+
 #include <lauxlib.h>
 
 #include "alloc.h"
-#include "vm.h"
+#include "log.h"
+#include "server.h"
 
 typedef struct {
   char *name;
@@ -35,15 +38,19 @@ static reg_entry *new_entry(crater_server *srv, const char *name);
 static int open_module(lua_State *L);
 
 int crater_register(crater_server *srv, const char *name, lua_CFunction open) {
-  if (srv == NULL || open == NULL || check_name(srv, name) != 0) return CRATER_EINVAL;
+  if (srv == NULL) return CRATER_EINVAL;
+  if (open == NULL) return crater__fail(srv, CRATER_EINVAL, "crater_register: no open function");
+  if (check_name(srv, name) != 0) return CRATER_EINVAL;
   reg_entry *e = new_entry(srv, name);
-  if (e == NULL) return CRATER_ENOMEM;
+  if (e == NULL) return crater__fail(srv, CRATER_ENOMEM, "out of memory");
   e->open = open;
   return 0;
 }
 
 int crater_register_module(crater_server *srv, const char *name, const luaL_Reg *fns, void *ctx) {
-  if (srv == NULL || fns == NULL || check_name(srv, name) != 0) return CRATER_EINVAL;
+  if (srv == NULL) return CRATER_EINVAL;
+  if (fns == NULL) return crater__fail(srv, CRATER_EINVAL, "crater_register_module: no function list");
+  if (check_name(srv, name) != 0) return CRATER_EINVAL;
   size_t n = 0, text = 0;
   for (const luaL_Reg *f = fns; f->name != NULL; f++, n++) {
     if (f->func == NULL) {
@@ -58,7 +65,7 @@ int crater_register_module(crater_server *srv, const char *name, const luaL_Reg 
   if (e == NULL) {
     crater__free(copy);
     crater__free(names);
-    return CRATER_ENOMEM;
+    return crater__fail(srv, CRATER_ENOMEM, "out of memory");
   }
   char *p = names;
   for (size_t i = 0; i < n; i++) {
@@ -135,7 +142,7 @@ static int open_module(lua_State *L) {
 
 static int check_name(crater_server *srv, const char *name) {
   if (name == NULL || name[0] == '\0') {
-    if (srv) crater__set_error(srv, "a module name must not be empty");
+    crater__set_error(srv, "a module name must not be empty");
     return -1;
   }
   if (strcmp(name, "crater") == 0 || strncmp(name, "crater.", 7) == 0) {

@@ -1,5 +1,7 @@
-/* reload.h - hot reload: swapping generations and running the app's
- * lifecycle hooks (on_start, on_reload, on_stop) around the swap.
+/* reload.h - reload.c: the server's generations: which one serves, swapping
+ * in a new one (with the app's lifecycle hooks around the swap), and
+ * retiring old ones: their on_stop hooks run and their state is closed once
+ * no request is in flight on them.
  *
  * A generation is "started" once its on_start hooks ran. That happens when
  * it becomes the serving generation of a server that listens: at the first
@@ -9,32 +11,32 @@
 #ifndef CRATER_RELOAD_H
 #define CRATER_RELOAD_H
 
-#include "buf.h"
 #include "vm.h"
+
+/* 1 when the server serves: a generation answers requests that arrive on
+ * listeners (a load now is a reload: hooks, stale answers on failure). */
+int crater__reload_serving(const crater_server *srv);
 
 /* Makes g the serving generation. If the server serves already, first hands
  * the old generation's app.state over and runs g's on_reload and on_start
  * hooks; if one fails, g is closed, the old generation stays, and
- * CRATER_ELOAD is returned with the message in srv->last_error. Sets
- * *nroutes (may be NULL) to the app's route count. Takes g's reference. */
+ * CRATER_ELOAD is returned with the message in srv->last_error. The old
+ * generation retires. Sets *nroutes (may be NULL) to the app's route count. */
 int crater__reload_install(crater_server *srv, crater__gen *g, int *nroutes);
 
 /* Starts the serving generation if it has not started (crater_listen).
  * Returns 0, or CRATER_ELOAD when an on_start hook failed. */
 int crater__reload_start(crater_server *srv);
 
-/* Runs g's on_stop hooks if it started; failures are logged. vm.c calls it
- * just before closing the generation's lua_State. */
-void crater__reload_stop(crater__gen *g);
+/* A request in flight on g ended (pipeline.c): drops its reference, and
+ * retires g if it was replaced and this was the last. */
+void crater__reload_unpin(crater__gen *g);
 
-/* With --dev, while the last reload failed, appends the problem+json body
- * naming the error to body and returns 1 (counted as a refused request);
- * else returns 0. */
-int crater__reload_stale_body(crater_server *srv, crater__buf *body);
+/* Retires the serving generation: the server is closing, or being freed. */
+void crater__reload_retire_serving(crater_server *srv);
 
-/* With --dev, while the last reload failed, requests are answered with its
- * error. Returns 1 and appends a complete 500 problem+json response with
- * X-Crater-Stale: 1 to out when that applies, else 0. */
-int crater__reload_stale_answer(crater_server *srv, crater__buf *out, int head_only, int close);
+/* Records why a load failed while an older generation serves (--dev
+ * answers requests with it until a load succeeds). */
+void crater__reload_set_stale(crater_server *srv, const char *msg);
 
 #endif

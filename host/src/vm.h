@@ -1,8 +1,8 @@
-/* vm.h - a generation: one lua_State with one loaded application.
- *
- * The server points at its newest generation. Each request takes a reference
- * on the generation it started on, so a reload can swap in a new one while
- * old requests finish on the old one; the last reference closes the state. */
+/* vm.h - vm.c: generations. A generation is one lua_State with one loaded
+ * application; this file creates, runs and closes them, keeps their pool of
+ * request coroutines, and counts the requests in flight on each. What to do
+ * when a replaced generation's count reaches zero (its on_stop hooks, then
+ * closing it) is its owner's business: reload.c. */
 #ifndef CRATER_VM_H
 #define CRATER_VM_H
 
@@ -11,14 +11,19 @@
 
 #include <lua.h>
 
-#include "server.h"
+#include "buf.h"
+#include "crater.h"
+
+typedef struct crater__gen crater__gen;
 
 struct crater__gen {
   crater_server *srv;
   lua_State *L;
-  uint64_t id;            /* 1 for the first generation, then 2, ... */
-  int refs;               /* the server's, plus one per request in flight */
-  int dispatch_ref;       /* registry ref: function(method, path, query, conn, seq) */
+  uint64_t id;            /* 1 for the first generation, then 2, ...; 0 for a script */
+  int refs;               /* requests in flight on it (pipeline.c) */
+  int retiring;           /* replaced by a newer one: reload.c closes it at refs 0 */
+  int closing;            /* lua_close is running (finalizers must not re-arm) */
+  int dispatch_ref;       /* registry ref: function(method, path, query, request, seq) */
   int app_ref;            /* registry ref: the app table the file returned */
   int *idle;              /* registry refs of finished coroutines, kept for reuse */
   int nidle, capidle;
@@ -30,93 +35,46 @@ struct crater__gen {
   const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
 };
 
-/* What the core hands to Lua for one request. */
-typedef struct {
-  const char *method;
-  const char *path;  size_t path_len;
-  const char *query; size_t query_len;   /* without '?'; len 0 when absent */
-  crater__conn *conn;
-  uint64_t seq;
-} crater__reqinfo;
+/* A fresh state with the standard libraries and package.path set for the
+ * app at `name` (a file, or the chunk name of a string app): the caller
+ * adds its preloads, then runs the app with crater__gen_run. Returns 0, or
+ * CRATER_ENOMEM (message in srv->last_error). */
+int crater__gen_new(crater_server *srv, const char *name, int from_string, crater__gen **out);
 
-/* What Lua answered. Pointers stay valid until crater__gen_done(). */
-typedef struct {
-  int status;
-  const char *body;  size_t body_len;
-  const char *ctype; size_t ctype_len;   /* NULL: no Content-Type */
-  int nheaders;                          /* extra header pairs */
-  int streaming;                         /* 1: the body follows as chunks, see crater__gen_resume() */
-  lua_State *T;                          /* the request's coroutine */
-  int thread_ref;
-} crater__response;
+/* Runs the app (the file at g->app_path, or `code` when not NULL) and
+ * hands its result to crater.app's entry(), which checks it is an app and
+ * gives the dispatcher. Numbers the generation. Returns 0, or CRATER_ELOAD
+ * with "file:line: message" and a traceback in srv->last_error. */
+int crater__gen_run(crater__gen *g, const char *code, size_t len);
 
-/* Loads the app at path in a fresh state. On failure returns CRATER_ELOAD and
- * leaves "file:line: message" in srv->last_error. */
-int crater__gen_load(crater_server *srv, const char *path, crater__gen **out);
+/* Runs g->app_path as specs (`crater test`: crater.spec_runner). Returns 0,
+ * or CRATER_ELOAD with the failures in srv->last_error. */
+int crater__gen_run_specs(crater__gen *g);
+
+/* Closes the state and frees g. No request may be in flight on it. */
+void crater__gen_close(crater__gen *g);
+
+/* Requests in flight: pipeline.c pins the generation a request runs on. */
 void crater__gen_ref(crater__gen *g);
-void crater__gen_unref(crater__gen *g);
+int crater__gen_unref(crater__gen *g); /* returns the references left */
 
-/* Runs the app's dispatcher for one request. Returns 0 with *res filled, or
- * CRATER_EHANDLER (already logged) when the dispatcher itself failed. */
-int crater__gen_call(crater__gen *g, const crater__reqinfo *ri, crater__response *res);
-void crater__gen_header(const crater__response *res, int i, const char **name, size_t *nlen,
-                        const char **value, size_t *vlen);
-void crater__gen_done(crater__gen *g, crater__response *res);
+/* A coroutine for one request: from the pool, or new. Returns 0, or -1
+ * when out of memory. thread_done returns one that finished normally to
+ * the pool; thread_drop releases one that failed or was left suspended. */
+int crater__gen_thread(crater__gen *g, lua_State **T, int *ref);
+void crater__gen_thread_done(crater__gen *g, lua_State *T, int ref);
+void crater__gen_thread_drop(crater__gen *g, int ref);
 
-/* For a streaming response: resumes the request's coroutine for its next
- * chunk. Returns 1 with *chunk set (valid until the next resume), 0 when the
- * stream ended (the coroutine is released), or -1 when it failed (logged; the
- * coroutine is released). */
-int crater__gen_resume(crater__gen *g, crater__response *res, const char **chunk, size_t *len);
+/* A message handler for lua_pcall: the message and a traceback. */
+int crater__gen_traceback(lua_State *L);
 
-/* Releases a suspended stream's coroutine without finishing it (the client
- * went away). */
-void crater__gen_abandon(crater__gen *g, crater__response *res);
-
-/* Asks crater.app to describe the app ("routes"): appends the text to out.
- * Returns 0, or CRATER_ELOAD with the error in srv->last_error. */
+/* Asks crater.app to describe the app ("routes", "openapi"): appends the
+ * text to out. Returns 0, or CRATER_ELOAD with the error in last_error. */
 int crater__gen_describe(crater__gen *g, const char *what, crater__buf *out);
-
-/* dispatch.c: what socket and injected requests share. reqinfo_init splits
- * url into path and query (dropping an absolute-form's scheme and host and a
- * fragment). dispatch references g and runs its app's dispatcher (or the one
- * at registry ref fn_ref, unless LUA_NOREF): 0 with *res filled and g
- * referenced (the caller ends with crater__gen_done or the stream, then
- * crater__gen_unref); CRATER_EHANDLER or CRATER_ENOMEM (answer 500, g not
- * referenced). The caller counts the request and answers 503 without a g. */
-void crater__reqinfo_init(crater__reqinfo *ri, const char *method, const char *url, size_t url_len,
-                          crater__conn *conn, uint64_t seq);
-int crater__dispatch(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
-
-/* Like crater__gen_call with a dispatcher other than the app's: fn_ref is a
- * registry reference in g->L (crater.test's client of an app object). */
-int crater__gen_call_ref(crater__gen *g, int fn_ref, const crater__reqinfo *ri, crater__response *res);
-
-/* Loads an app from memory (crater_load_string). */
-int crater__gen_load_string(crater_server *srv, const char *name, const char *code, size_t len,
-                            crater__gen **out);
-
-/* Runs a script (not an app) in a fresh state set up like a generation's,
- * with crater.host and the registered modules: `crater test`. Returns 0, or
- * CRATER_ELOAD with "file:line: message" and a traceback in last_error. */
-int crater__gen_run_script(crater_server *srv, const char *path);
 
 /* Calls fn with the path of every Lua file the generation's app has
  * required (package.loaded names found on package.path), for --reload to
  * watch modules that live outside the app's directory. */
 void crater__gen_module_files(crater__gen *g, void (*fn)(void *ud, const char *path), void *ud);
-
-/* register.c: preloads the embedder's modules into L and records the server
- * for crater_lua_server(). Called wherever a state is created. */
-void crater__registry_apply(crater_server *srv, lua_State *L);
-void crater__registry_free(crater_server *srv);
-
-/* inject.c: crater.host.inject, for crater.test. */
-int crater__inject_lua(lua_State *L);
-/* inject.c: 1 while crater_inject jobs are queued (crater_close waits). */
-int crater__inject_pending(const crater_server *srv);
-
-/* The crater.host module (binding.c). */
-int crater__binding_open(lua_State *L);
 
 #endif

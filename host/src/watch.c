@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "server.h"
 #include "vm.h"
 

@@ -16,9 +16,22 @@ TEST(http_status_line) {
   crater__buf_free(&b);
 }
 
+/* A refusal as the pipeline makes it: a problem body, framed by the one
+ * serializer, closing the connection. */
+static int problem_answer(crater__buf *out, int status, const char *detail, const char *date) {
+  crater__buf body = {0};
+  if (crater__http_problem_body(&body, status, detail, strlen(detail), 0) != 0) return -1;
+  crater_header ct = CRATER_HEADER("Content-Type", "application/problem+json");
+  crater__response res = {status, &ct, 1, body.data, body.len, CRATER__RES_CLOSE};
+  crater__http_framing f = {1, 0, 1, 0};
+  int rc = crater__http_response(out, &res, date, &f);
+  crater__buf_free(&body);
+  return rc;
+}
+
 TEST(http_problem) {
   crater__buf b = {0};
-  ASSERT_EQ_INT(crater__http_problem(&b, 413, "too big", "D", 1), 0);
+  ASSERT_EQ_INT(problem_answer(&b, 413, "too big", "D"), 0);
   crater__buf_append(&b, "", 1);
   ASSERT_TRUE(strstr(b.data, "HTTP/1.1 413 Content Too Large\r\n") == b.data);
   ASSERT_TRUE(strstr(b.data, "Content-Type: application/problem+json\r\n") != NULL);

@@ -1,0 +1,375 @@
+/* pipeline.c - the life of a request once it has arrived (see pipeline.h).
+ *
+ * A request runs in a coroutine of its generation. The dispatcher
+ * (crater.app's entry) is called with (method, path, query, request, seq)
+ * and either returns (status, body, content_type, headers) or yields:
+ *  - (status, false, content_type, headers): the head of a streamed body;
+ *    then one yield per chunk (a string), and a return (-1 when the stream
+ *    failed midway, after its head went out);
+ *  - nothing, from a C function that called crater__pipeline_wait(): the
+ *    request waits until a loop callback resumes it.
+ * headers is nil or a flat list { name1, value1, ... }. Everything the
+ * dispatcher answers becomes one crater__response for the sink; the Lua
+ * strings it points into live on the coroutine's stack, which stays put
+ * until the sink's respond() returns. */
+#include "pipeline.h"
+
+#include <assert.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+
+#include "alloc.h"
+#include "log.h"
+#include "reload.h"
+#include "server.h"
+#include "vm.h"
+
+/* Pipeline flags: CRATER__P_* bits of crater__request.pflags. */
+#define P_STREAM  0x1u  /* the head of a streamed body went to the sink */
+#define P_IN_RUN  0x2u  /* run() is on the C stack for this request */
+#define P_ABORTED 0x4u  /* the transport went away while run() was */
+
+#define INLINE_HEADERS 16 /* response headers held without allocating */
+
+static void run(crater__request *r, int nargs);
+static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags);
+static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
+                        int stale);
+static void finish(crater__request *r, int ok, int thread_reusable);
+static void end_aborted(crater__request *r);
+static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+                      const char **query, size_t *query_len);
+
+static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see the server log";
+
+/* ===================================================================== */
+/*  Entry points                                                           */
+/* ===================================================================== */
+
+void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
+                            crater__gen *g, int fn_ref) {
+  crater_server *srv = r->srv;
+  assert(r->state == CRATER__REQ_IDLE);
+  r->sink = sink;
+  r->sink_ctx = ctx;
+  r->pflags = 0;
+  r->gen = NULL;
+  r->T = NULL;
+  r->seq++;
+  r->state = CRATER__REQ_RUNNING;
+  if (g == NULL) {
+    srv->stats.requests_total++;
+    /* --dev after a failed reload: say so rather than serve the old code. */
+    if (srv->stale_error != NULL && srv->cfg.dev) {
+      core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), 1);
+      return;
+    }
+    g = srv->gen;
+    if (g == NULL) {
+      core_answer(r, 503, "no application loaded", 21, 0);
+      return;
+    }
+    fn_ref = g->dispatch_ref;
+  }
+  lua_State *T;
+  int ref;
+  if (crater__gen_thread(g, &T, &ref) != 0) {
+    core_answer(r, 503, "out of memory starting the request", 34, 0);
+    return;
+  }
+  crater__gen_ref(g);
+  r->gen = g;
+  r->T = T;
+  r->thread_ref = ref;
+  const char *path, *query;
+  size_t path_len, query_len;
+  split_url(r->head.data, r->url_len, &path, &path_len, &query, &query_len);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, fn_ref);
+  lua_pushstring(T, r->method);
+  lua_pushlstring(T, path, path_len);
+  lua_pushlstring(T, query, query_len);
+  lua_pushlightuserdata(T, r);
+  lua_pushnumber(T, (lua_Number)r->seq);
+  run(r, 5);
+}
+
+void crater__pipeline_refuse(crater__request *r, const crater__sink *sink, void *ctx,
+                             int status, const char *why) {
+  assert(r->state == CRATER__REQ_IDLE);
+  r->sink = sink;
+  r->sink_ctx = ctx;
+  r->pflags = 0;
+  r->gen = NULL;
+  r->T = NULL;
+  r->seq++;
+  r->state = CRATER__REQ_RUNNING;
+  core_answer(r, status, why, strlen(why), 0);
+}
+
+int crater__pipeline_busy(const crater__request *r) { return r->state != CRATER__REQ_IDLE; }
+
+void crater__pipeline_abort(crater__request *r) {
+  if (r->state == CRATER__REQ_IDLE) return;
+  if (r->pflags & P_IN_RUN) { /* run() ends it when the sink call returns */
+    r->pflags |= P_ABORTED;
+    return;
+  }
+  end_aborted(r);
+}
+
+void crater__pipeline_drained(crater__request *r) {
+  if (r->state == CRATER__REQ_DRAINING) run(r, 0);
+}
+
+crater__request *crater__pipeline_running(crater_server *srv) { return srv->running; }
+
+int crater__pipeline_wait(crater__request *r, void (*cancel)(void *data), void *data) {
+  if (r == NULL || r->state != CRATER__REQ_RUNNING || r->T == NULL) return CRATER_ESTATE;
+  r->state = CRATER__REQ_WAITING;
+  r->wait_cancel = cancel;
+  r->wait_data = data;
+  return 0;
+}
+
+void crater__pipeline_resume(crater__request *r, int nresults) {
+  assert(r->state == CRATER__REQ_WAITING);
+  r->wait_cancel = NULL;
+  r->wait_data = NULL;
+  run(r, nresults);
+}
+
+/* ===================================================================== */
+/*  Running the coroutine                                                  */
+/* ===================================================================== */
+
+/* Resumes the request's coroutine until it returns, fails, or suspends
+ * (waits, or a chunk waits for the sink). Every path that ends the request
+ * calls finish() last and returns at once: the sink's done() may reuse r. */
+static void run(crater__request *r, int nargs) {
+  crater_server *srv = r->srv;
+  lua_State *T = r->T;
+  r->state = CRATER__REQ_RUNNING;
+  r->pflags |= P_IN_RUN;
+  for (;;) {
+    crater__request *outer = srv->running; /* a request may inject one (crater.test) */
+    srv->running = r;
+    int st = lua_resume(T, nargs);
+    srv->running = outer;
+    nargs = 0;
+    const char *fail_msg = NULL;
+    if (st == LUA_YIELD) {
+      if (r->state == CRATER__REQ_WAITING) {
+        if (r->sink->flush != NULL) r->sink->flush(r->sink_ctx, r);
+        if (r->pflags & P_ABORTED) {
+          end_aborted(r);
+          return;
+        }
+        r->pflags &= ~P_IN_RUN;
+        return;
+      }
+      if (!(r->pflags & P_STREAM) && lua_gettop(T) >= 4 && lua_isnumber(T, 1) &&
+          lua_isboolean(T, 2)) {
+        r->pflags |= P_STREAM;
+        if (respond_from_stack(r, T, CRATER__RES_STREAM) != 0 || (r->pflags & P_ABORTED)) {
+          end_aborted(r);
+          return;
+        }
+        lua_settop(T, 0);
+        continue;
+      }
+      if ((r->pflags & P_STREAM) && lua_gettop(T) >= 1 && lua_type(T, 1) == LUA_TSTRING) {
+        size_t len;
+        const char *chunk = lua_tolstring(T, 1, &len);
+        int wait = len > 0 ? r->sink->chunk(r->sink_ctx, r, chunk, len) : 0;
+        if (r->pflags & P_ABORTED) {
+          end_aborted(r);
+          return;
+        }
+        lua_settop(T, 0);
+        if (wait) {
+          r->state = CRATER__REQ_DRAINING;
+          r->pflags &= ~P_IN_RUN;
+          return;
+        }
+        continue;
+      }
+      fail_msg = "handler yielded outside a supported operation";
+    } else if (st == 0) {
+      if (r->pflags & P_STREAM) {
+        /* The dispatcher returns -1 when the stream failed after its head. */
+        int failed = lua_gettop(T) >= 1 && lua_tonumber(T, 1) == -1;
+        finish(r, !failed, 1);
+        return;
+      }
+      if (respond_from_stack(r, T, 0) != 0) {
+        core_answer(r, 503, "out of memory answering the request", 35, 0);
+        return;
+      }
+      if (r->pflags & P_ABORTED) {
+        end_aborted(r);
+        return;
+      }
+      finish(r, 1, 1);
+      return;
+    }
+    /* The dispatcher catches handler errors itself, so reaching here means
+     * the framework failed, or a handler yielded what nothing waits for. */
+    if (fail_msg == NULL) fail_msg = lua_tostring(T, -1);
+    lua_State *L = r->gen->L;
+    luaL_traceback(L, T, fail_msg ? fail_msg : "(error object is not a string)", 0);
+    crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s",
+                (r->pflags & P_STREAM) ? "stream" : "dispatcher", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    crater__gen_thread_drop(r->gen, r->thread_ref); /* dead or suspended: not reusable */
+    r->T = NULL;
+    if (r->pflags & P_STREAM) {
+      finish(r, 0, 0); /* the head went out already: the sink breaks it off */
+      return;
+    }
+    core_answer(r, 500, DISPATCH_FAILED, sizeof(DISPATCH_FAILED) - 1, 0);
+    return;
+  }
+}
+
+/* The dispatcher's answer on T's stack -- status, body (or false when it
+ * streams), content type, flat headers -- to the sink, with the header
+ * policy applied. Returns 0, or -1 when memory for the header list ran out
+ * (nothing was sent). */
+static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags) {
+  crater_header inline_hs[INLINE_HEADERS], *hs = inline_hs;
+  crater__response res;
+  res.status = (int)lua_tointeger(T, 1);
+  if (res.status < 100 || res.status > 999) res.status = 500;
+  res.flags = flags;
+  res.body = NULL;
+  res.body_len = 0;
+  if (!(flags & CRATER__RES_STREAM)) res.body = lua_tolstring(T, 2, &res.body_len);
+  if (res.body == NULL) res.body_len = 0;
+  size_t ctype_len;
+  const char *ctype = lua_tolstring(T, 3, &ctype_len);
+  int n = lua_istable(T, 4) ? (int)lua_objlen(T, 4) / 2 : 0;
+  if (n + 1 > INLINE_HEADERS) {
+    hs = crater__malloc(sizeof(*hs) * (size_t)(n + 1));
+    if (hs == NULL) return -1;
+  }
+  size_t k = 0;
+  if (ctype != NULL) hs[k++] = (crater_header){"Content-Type", 12, ctype, ctype_len};
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(T, 4, 2 * i + 1);
+    lua_rawgeti(T, 4, 2 * i + 2);
+    crater_header h = {NULL, 0, NULL, 0};
+    /* Strings only: the table keeps them alive after the pop. */
+    if (lua_type(T, -2) == LUA_TSTRING) h.name = lua_tolstring(T, -2, &h.name_len);
+    if (lua_type(T, -1) == LUA_TSTRING) h.value = lua_tolstring(T, -1, &h.value_len);
+    lua_pop(T, 2);
+    if (h.value == NULL) h.value = "";
+    crater__hdr_use use = crater__http_response_header_use(h.name ? h.name : "", h.name_len,
+                                                           h.value, h.value_len);
+    if (use == CRATER__HDR_UNSAFE)
+      crater__log(r->srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
+    if (use == CRATER__HDR_CONNECTION && h.value_len == 5 && strncasecmp(h.value, "close", 5) == 0)
+      res.flags |= CRATER__RES_CLOSE;
+    if (use == CRATER__HDR_COPY) hs[k++] = h;
+  }
+  res.headers = hs;
+  res.nheaders = k;
+  r->sink->respond(r->sink_ctx, r, &res);
+  if (hs != inline_hs) crater__free(hs);
+  return 0;
+}
+
+/* An answer of the core's own: problem+json, counted as refused. Refusals
+ * a client cannot recover from on the same connection close it (all but
+ * 500 and 503). */
+static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
+                        int stale) {
+  crater_server *srv = r->srv;
+  srv->stats.requests_refused++;
+  if (!stale)
+    crater__log(srv, status >= 500 ? CRATER_LOG_ERROR : CRATER_LOG_WARN, "refused %d from %s: %.*s",
+                status, r->peer, (int)dlen, detail);
+  crater__buf body = {0};
+  crater_header hs[2] = {
+    {"Content-Type", 12, "application/problem+json", 24},
+    {"X-Crater-Stale", 14, "1", 1},
+  };
+  crater__response res = {status, hs, stale ? 2 : 1, "", 0, 0};
+  if (status != 500 && status != 503) res.flags |= CRATER__RES_CLOSE;
+  if (crater__http_problem_body(&body, status, detail, dlen, stale) == 0) {
+    res.body = body.data;
+    res.body_len = body.len;
+  }
+  r->pflags |= P_IN_RUN; /* an abort from inside respond() waits for it */
+  r->sink->respond(r->sink_ctx, r, &res);
+  crater__buf_free(&body);
+  if (r->pflags & P_ABORTED) {
+    end_aborted(r);
+    return;
+  }
+  finish(r, 1, 0);
+}
+
+/* ===================================================================== */
+/*  Ending                                                                 */
+/* ===================================================================== */
+
+static void release(crater__request *r, int thread_reusable) {
+  crater__gen *g = r->gen;
+  if (r->T != NULL) {
+    if (thread_reusable) crater__gen_thread_done(g, r->T, r->thread_ref);
+    else crater__gen_thread_drop(g, r->thread_ref);
+    r->T = NULL;
+  }
+  r->gen = NULL;
+  r->state = CRATER__REQ_IDLE;
+  r->pflags = 0;
+  r->seq++; /* Lua's (request, seq) pairs of it are stale from here */
+  if (g != NULL) crater__reload_unpin(g); /* may retire g: its on_stop hooks run */
+}
+
+static void finish(crater__request *r, int ok, int thread_reusable) {
+  const crater__sink *sink = r->sink;
+  void *ctx = r->sink_ctx;
+  release(r, thread_reusable);
+  sink->done(ctx, r, ok); /* last: the transport may start its next request in r */
+}
+
+static void end_aborted(crater__request *r) {
+  if (r->state == CRATER__REQ_WAITING && r->wait_cancel != NULL) {
+    void (*cancel)(void *) = r->wait_cancel;
+    r->wait_cancel = NULL;
+    cancel(r->wait_data);
+  }
+  release(r, 0);
+}
+
+/* ===================================================================== */
+/*  Helpers                                                                */
+/* ===================================================================== */
+
+/* Path and query of a request target: absolute-form (GET http://host/path)
+ * keeps only the path; a fragment is dropped. */
+static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+                      const char **query, size_t *query_len) {
+  if (url == NULL) url_len = 0;
+  if (url_len > 7 && url[0] != '/' &&
+      (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
+    const char *s = memchr(url + 8, '/', url_len - 8);
+    size_t skip = s ? (size_t)(s - url) : url_len;
+    url += skip;
+    url_len -= skip;
+  }
+  if (url_len == 0) {
+    url = "/";
+    url_len = 1;
+  }
+  const char *q = memchr(url, '?', url_len);
+  *path = url;
+  *path_len = q ? (size_t)(q - url) : url_len;
+  *query = q ? q + 1 : "";
+  *query_len = q ? url_len - *path_len - 1 : 0;
+  const char *hash = memchr(*query, '#', *query_len);
+  if (hash) *query_len = (size_t)(hash - *query);
+}

@@ -1,0 +1,84 @@
+/* pipeline.h - pipeline.c: the life of a request once it has arrived, the
+ * same for every transport: pinning a generation, the no-app and --dev
+ * stale answers, refusals, stats, calling the app's dispatcher in a
+ * coroutine, turning what it answers into one crater__response, the
+ * header policy, suspending while the handler waits or a streamed body
+ * waits for its client, and the release.
+ *
+ * Transports are sinks: the pipeline hands them the answer and never
+ * touches a socket; they hand it requests and never touch Lua. */
+#ifndef CRATER_PIPELINE_H
+#define CRATER_PIPELINE_H
+
+#include "http.h"
+#include "request.h"
+
+/* Where an answer goes. Each function is called on the loop thread, for
+ * one request at a time, in this order: respond once, chunk any number of
+ * times (only after a respond with CRATER__RES_STREAM), done once; flush
+ * whenever the handler starts waiting. */
+struct crater__sink {
+  /* The answer's head and, unless it streams, its whole body. res and what
+   * it points to are valid only during the call: copy what is kept. */
+  void (*respond)(void *ctx, crater__request *r, const crater__response *res);
+  /* One chunk of a streamed body (never empty). Returns 0 to receive more
+   * now, or 1 when the pipeline must wait until the sink calls
+   * crater__pipeline_drained() (backpressure). */
+  int (*chunk)(void *ctx, crater__request *r, const char *data, size_t len);
+  /* The handler waits (crater__pipeline_wait): send what is queued now, as
+   * nothing more comes for a while. May be NULL. */
+  void (*flush)(void *ctx, crater__request *r);
+  /* The request is over: ok 1 after a complete answer, 0 when a streamed
+   * body broke off midway (the client must be told, e.g. by closing). The
+   * request is no longer in flight: the transport may reuse it at once. */
+  void (*done)(void *ctx, crater__request *r, int ok);
+};
+
+/* Answers r, which the transport has filled (crater__request_*): with the
+ * server's serving generation, or, when g is not NULL, with g's dispatcher
+ * at registry ref fn_ref (crater.test's client of an app object: not
+ * counted as a request of the server). Every path ends in sink->done, now
+ * or later: from crater__pipeline_resume/drained, or never when the
+ * transport calls crater__pipeline_abort first. */
+void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
+                            crater__gen *g, int fn_ref);
+
+/* Answers r with a refusal of the core (problem+json, logged, counted),
+ * then done: a request the transport could not take (limits, bad syntax)
+ * or could not store. */
+void crater__pipeline_refuse(crater__request *r, const crater__sink *sink, void *ctx,
+                             int status, const char *why);
+
+/* 1 while r is in flight (started, done not yet called). */
+int crater__pipeline_busy(const crater__request *r);
+
+/* The transport is gone (client closed, server shutting down): ends r
+ * without calling its sink again. Cancels what it waits for, drops its
+ * coroutine, unpins its generation. Nothing when r is not in flight. */
+void crater__pipeline_abort(crater__request *r);
+
+/* The sink took what it had queued: a streamed body goes on. */
+void crater__pipeline_drained(crater__request *r);
+
+/* ---- For what makes a handler wait (a C function called from Lua) ----
+ *
+ * The function calls crater__pipeline_wait() for the request running now,
+ * starts its work on the loop, and returns lua_yield(L, 0). When the work
+ * is done, a loop callback pushes the results on the request's coroutine
+ * (r->T) and calls crater__pipeline_resume(): the function's caller gets
+ * them as its return values. If the request ends first (client gone,
+ * shutdown), cancel(data) runs instead, exactly once, and the callback must
+ * not resume. */
+
+/* The request whose Lua is running now (on this server), or NULL. */
+crater__request *crater__pipeline_running(crater_server *srv);
+
+/* Marks the running request as waiting. Returns 0, or CRATER_ESTATE when r
+ * is NULL or not running. A transport that cannot wait (crater_inject_sync)
+ * aborts the request when its start returns with it still in flight. */
+int crater__pipeline_wait(crater__request *r, void (*cancel)(void *data), void *data);
+
+/* Resumes a waiting request with the nresults values pushed on r->T. */
+void crater__pipeline_resume(crater__request *r, int nresults);
+
+#endif

@@ -1,0 +1,141 @@
+/* request.c - a request's storage (see request.h). */
+#include "request.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "server.h"
+
+crater__request *crater__request_get(crater_server *srv) {
+  crater__request *r = srv->free_requests;
+  if (r != NULL) {
+    srv->free_requests = r->next;
+    uint64_t seq = r->seq; /* keep counting so stale Lua handles stay stale */
+    memset(r, 0, sizeof(*r));
+    r->seq = seq;
+  } else {
+    r = crater__calloc(1, sizeof(*r));
+  }
+  return r;
+}
+
+void crater__request_put(crater__request *r) {
+  crater_server *srv = r->srv;
+  crater__request_free_buffers(r);
+  r->seq++;
+  r->next = srv->free_requests;
+  srv->free_requests = r;
+}
+
+void crater__request_pool_free(crater_server *srv) {
+  crater__request *r = srv->free_requests;
+  while (r != NULL) {
+    crater__request *next = r->next;
+    crater__free(r);
+    r = next;
+  }
+  srv->free_requests = NULL;
+}
+
+void crater__request_begin(crater__request *r, crater_server *srv) {
+  r->srv = srv;
+  r->method = NULL;
+  r->head_only = 0;
+  r->head.len = 0;
+  r->url_len = 0;
+  r->nfields = 0;
+  r->body.len = 0;
+}
+
+void crater__request_free_buffers(crater__request *r) {
+  crater__buf_free(&r->head);
+  crater__buf_free(&r->body);
+  crater__free(r->fields);
+  r->fields = NULL;
+  r->nfields = r->capfields = 0;
+}
+
+static crater__req_err add_head(crater__request *r, const char *at, size_t len) {
+  if (r->head.len + len > r->srv->cfg.max_header_bytes) return CRATER__REQ_HEAD_TOO_BIG;
+  return crater__buf_append(&r->head, at, len) == 0 ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
+}
+
+crater__req_err crater__request_url(crater__request *r, const char *at, size_t len) {
+  crater__req_err e = add_head(r, at, len);
+  if (e == CRATER__REQ_OK) r->url_len += len;
+  return e;
+}
+
+crater__req_err crater__request_field_name(crater__request *r, const char *at, size_t len, int next) {
+  if (next || r->nfields == 0) {
+    if (r->nfields == CRATER__MAX_FIELDS) return CRATER__REQ_TOO_MANY_FIELDS;
+    if (r->nfields == r->capfields) {
+      int cap = r->capfields ? r->capfields * 2 : 16;
+      crater__field *f = crater__realloc(r->fields, sizeof(*f) * (size_t)cap);
+      if (f == NULL) return CRATER__REQ_NOMEM;
+      r->fields = f;
+      r->capfields = cap;
+    }
+    crater__field *f = &r->fields[r->nfields++];
+    f->name_off = (uint32_t)r->head.len;
+    f->name_len = 0;
+    f->value_off = (uint32_t)r->head.len;
+    f->value_len = 0;
+  }
+  crater__req_err e = add_head(r, at, len);
+  if (e == CRATER__REQ_OK) {
+    crater__field *f = &r->fields[r->nfields - 1];
+    f->name_len += (uint32_t)len;
+    f->value_off = (uint32_t)r->head.len;
+  }
+  return e;
+}
+
+crater__req_err crater__request_field_value(crater__request *r, const char *at, size_t len) {
+  crater__req_err e = add_head(r, at, len);
+  if (e == CRATER__REQ_OK) r->fields[r->nfields - 1].value_len += (uint32_t)len;
+  return e;
+}
+
+crater__req_err crater__request_body(crater__request *r, const char *at, size_t len) {
+  if (r->body.len + len > r->srv->cfg.max_body_bytes) return CRATER__REQ_BODY_TOO_BIG;
+  return crater__buf_append(&r->body, at, len) == 0 ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
+}
+
+int crater__request_refusal(crater__req_err e, const char **why) {
+  switch (e) {
+    case CRATER__REQ_OK: break;
+    case CRATER__REQ_NOMEM:
+      *why = "out of memory storing the request";
+      return 503;
+    case CRATER__REQ_HEAD_TOO_BIG:
+      *why = "request line and headers larger than the limit (--max-header)";
+      return 431;
+    case CRATER__REQ_TOO_MANY_FIELDS:
+      *why = "too many header fields";
+      return 431;
+    case CRATER__REQ_BODY_TOO_BIG:
+      *why = "request body larger than the limit (--max-body)";
+      return 413;
+  }
+  *why = "";
+  return 0;
+}
+
+int crater__request_valid(const crater__request *r, uint64_t seq) {
+  return r != NULL && r->seq == seq && r->state != CRATER__REQ_IDLE;
+}
+
+void crater__request_field(const crater__request *r, int i, const char **name, size_t *nlen,
+                           const char **value, size_t *vlen) {
+  const crater__field *f = &r->fields[i];
+  *name = r->head.data + f->name_off;
+  *nlen = f->name_len;
+  *value = f->value_len ? r->head.data + f->value_off : "";
+  *vlen = f->value_len;
+}
+
+const char *crater__request_body_data(const crater__request *r, size_t *len) {
+  *len = r->body.len;
+  return r->body.len ? r->body.data : "";
+}

@@ -1,0 +1,106 @@
+/* request.h - request.c: one request as the core holds it once it has
+ * arrived, whichever transport brought it (a socket's parser, an
+ * injection), plus what the pipeline keeps while answering it.
+ *
+ * Lua refers to a request as (pointer, seq). Request memory is pooled until
+ * the server is freed (a connection's own request lives in the pooled
+ * connection; injected ones in the server's request pool), and seq changes
+ * when a request starts and when it ends, so a pair Lua kept is always safe
+ * to check and never reads another request. */
+#ifndef CRATER_REQUEST_H
+#define CRATER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "buf.h"
+#include "crater.h"
+
+typedef struct crater__request crater__request;
+typedef struct crater__sink crater__sink;   /* pipeline.h */
+typedef struct crater__gen crater__gen;     /* vm.h */
+
+/* Header fields live in request->head as offsets (the buffer may move). */
+typedef struct {
+  uint32_t name_off, name_len;
+  uint32_t value_off, value_len;
+} crater__field;
+
+/* What storing part of a request can run into. */
+typedef enum {
+  CRATER__REQ_OK = 0,
+  CRATER__REQ_NOMEM,           /* out of memory: 503 */
+  CRATER__REQ_HEAD_TOO_BIG,    /* request line + headers over max_header_bytes: 431 */
+  CRATER__REQ_TOO_MANY_FIELDS, /* more than CRATER__MAX_FIELDS: 431 */
+  CRATER__REQ_BODY_TOO_BIG     /* body over max_body_bytes: 413 */
+} crater__req_err;
+
+#define CRATER__MAX_FIELDS 128
+
+/* Pipeline states (crater__request.state). */
+enum {
+  CRATER__REQ_IDLE = 0,  /* not in flight */
+  CRATER__REQ_RUNNING,   /* its Lua runs, or the pipeline works on it */
+  CRATER__REQ_WAITING,   /* suspended: a loop callback resumes it (crater__pipeline_resume) */
+  CRATER__REQ_DRAINING   /* a streamed body waits for its sink (crater__pipeline_drained) */
+};
+
+struct crater__request {
+  crater_server *srv;
+  uint64_t seq;                  /* changes when a request starts and ends (see above) */
+  crater__request *next;         /* the server's pool of injected requests */
+
+  /* What arrived (request.c), filled by the transport. */
+  const char *method;            /* a constant (llhttp's names) or method_buf */
+  char method_buf[40];
+  int head_only;                 /* HEAD: the answer has no body */
+  crater__buf head;              /* the URL, then header names and values back to back */
+  size_t url_len;
+  crater__field *fields;
+  int nfields, capfields;
+  crater__buf body;
+  char peer[64];                 /* "ip:port" of the client, or "inject" */
+
+  /* The answer in progress (pipeline.c), while in flight. */
+  const crater__sink *sink;      /* where the answer goes */
+  void *sink_ctx;                /* the transport's (a conn, an injection) */
+  crater__gen *gen;              /* the generation it runs on: referenced */
+  lua_State *T;                  /* its coroutine (registry ref thread_ref in gen) */
+  int thread_ref;
+  int state;                     /* CRATER__REQ_* above */
+  unsigned pflags;               /* CRATER__P_* of pipeline.c */
+  void (*wait_cancel)(void *data); /* while WAITING: stops what it waits for */
+  void *wait_data;
+};
+
+/* A request from the server's pool (zeroed, its seq kept), or NULL when
+ * memory runs out; crater__request_put returns it. */
+crater__request *crater__request_get(crater_server *srv);
+void crater__request_put(crater__request *r);
+/* Frees the pool (crater_free). */
+void crater__request_pool_free(crater_server *srv);
+
+/* Prepares r (zeroed memory, or a finished request) for a new request. */
+void crater__request_begin(crater__request *r, crater_server *srv);
+/* Frees r's buffers (the struct itself is the owner's). */
+void crater__request_free_buffers(crater__request *r);
+
+/* Store parts of the request, within the server's limits. field_name with
+ * `next` 1 starts a new field, else continues the current one's name. */
+crater__req_err crater__request_url(crater__request *r, const char *at, size_t len);
+crater__req_err crater__request_field_name(crater__request *r, const char *at, size_t len, int next);
+crater__req_err crater__request_field_value(crater__request *r, const char *at, size_t len);
+crater__req_err crater__request_body(crater__request *r, const char *at, size_t len);
+
+/* The status and detail a refused request is answered with. */
+int crater__request_refusal(crater__req_err e, const char **why);
+
+/* For the Lua bindings: 1 when (r, seq) is the request in flight. */
+int crater__request_valid(const crater__request *r, uint64_t seq);
+void crater__request_field(const crater__request *r, int i, const char **name, size_t *nlen,
+                           const char **value, size_t *vlen);
+const char *crater__request_body_data(const crater__request *r, size_t *len);
+
+#endif
