@@ -25,6 +25,7 @@
 #define READ_BUF_SIZE (64 * 1024)
 #define OUT_HIGH_WATER (4u * 1024 * 1024) /* stop reading while this much is unsent */
 #define STREAM_HIGH_WATER (64 * 1024)     /* a streamed body waits while this much is unsent */
+#define PENDING_HIGH_WATER (64 * 1024) /* input kept while a request is in flight */
 #define LINGER_MS 2000
 
 static crater__conn *conn_pooled(crater_server *srv);
@@ -33,6 +34,7 @@ static void drop_closed(uv_handle_t *h);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_resume(crater__conn *c);
+static void keep_pending(crater__conn *c, const char *data, size_t len);
 static void process_input(crater__conn *c, const char *data, size_t len);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
@@ -350,12 +352,25 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
   if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
   if (c->flags & CONN_F_INFLIGHT) {
-    /* Reading stops while a request is in flight, but a read may already
-     * be under way: keep the bytes for after it. */
-    if (crater__buf_append(&c->pending, buf->base, (size_t)nread) != 0) crater__conn_close(c);
+    keep_pending(c, buf->base, (size_t)nread);
     return;
   }
   process_input(c, buf->base, (size_t)nread);
+}
+
+/* Input that arrives while a request is in flight waits for it. Reading
+ * goes on meanwhile, up to a bound, so that a client that resets the
+ * connection while its handler waits is noticed at once (the request is
+ * aborted: what it waits for is cancelled). */
+static void keep_pending(crater__conn *c, const char *data, size_t len) {
+  if (crater__buf_append(&c->pending, data, len) != 0) {
+    crater__conn_close(c);
+    return;
+  }
+  if (c->pending.len >= PENDING_HIGH_WATER && !(c->flags & CONN_F_READ_STOPPED)) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->flags |= CONN_F_READ_STOPPED;
+  }
 }
 
 static void read_resume(crater__conn *c) {
@@ -372,18 +387,10 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
   c->in_parser = 0;
   if (err == HPE_PAUSED && (c->flags & CONN_F_INFLIGHT)) {
-    /* A request is in flight: keep what follows it for later and stop
-     * reading until it is answered. */
+    /* A request is in flight: keep what follows it for later. */
     const char *pos = llhttp_get_error_pos(&c->parser);
-    if (pos != NULL && pos >= data && pos < data + len &&
-        crater__buf_append(&c->pending, pos, (size_t)(data + len - pos)) != 0) {
-      crater__conn_close(c);
-      return;
-    }
-    if (!(c->flags & CONN_F_READ_STOPPED)) {
-      uv_read_stop((uv_stream_t *)&c->tcp);
-      c->flags |= CONN_F_READ_STOPPED;
-    }
+    if (pos != NULL && pos >= data && pos < data + len)
+      keep_pending(c, pos, (size_t)(data + len - pos));
     flush(c);
     return;
   }
@@ -468,6 +475,10 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->cfg.max_body_bytes) {
     c->refuse = 413;
     c->refuse_why = "request body larger than the limit (--max-body)";
+    return -1;
+  }
+  if (!crater__request_names_ok(r, &c->refuse_why)) {
+    c->refuse = 400;
     return -1;
   }
   c->state = CONN_BODY;

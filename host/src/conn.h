@@ -20,7 +20,7 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_WRITING      0x01u  /* a uv_write is in flight */
 #define CONN_F_CLOSE_AFTER  0x02u  /* close once out is written */
 #define CONN_F_CLOSED       0x04u  /* uv_close called on the handles */
-#define CONN_F_READ_STOPPED 0x08u  /* reading paused (backpressure, a request in flight) */
+#define CONN_F_READ_STOPPED 0x08u  /* reading paused (backpressure) */
 #define CONN_F_KEEPALIVE    0x10u  /* the request being answered keeps the connection */
 #define CONN_F_FINISH       0x20u  /* write what is queued, then lingering close */
 #define CONN_F_INFLIGHT     0x40u  /* a request is being answered; parsing is paused */

@@ -144,10 +144,10 @@ int crater__http_is_header(const char *name, size_t nlen, const char *want);
 /* 1 when s holds CR, LF or NUL: such a header from Lua would split the response. */
 int crater__http_has_crlf(const char *s, size_t n);
 
-/* What a request header field may hold, as llhttp checks a parsed one
- * (RFC 9110 5.1, 5.5), so an injected request meets the same rules: a name
- * is a non-empty token; a value has no control character but HTAB (and no
- * DEL). Each returns 1 when the field is acceptable. */
+/* What a request header field may hold (RFC 9110 5.1, 5.5): a name is a
+ * non-empty token (llhttp 8.1 lets a space through, so the core checks
+ * names itself); a value has no control character but HTAB, and no DEL
+ * (as llhttp checks a parsed one). Each returns 1 when acceptable. */
 int crater__http_field_name_ok(const char *name, size_t n);
 int crater__http_field_value_ok(const char *value, size_t n);
 

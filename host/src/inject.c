@@ -278,19 +278,17 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
   const char *why = NULL;
   int refuse = 0;
   crater__req_err e = crater__request_url(r, req->url, url_len);
-  for (size_t i = 0; i < req->nheaders && e == CRATER__REQ_OK && refuse == 0; i++) {
+  for (size_t i = 0; i < req->nheaders && e == CRATER__REQ_OK; i++) {
     const crater_header *h = &req->headers[i];
-    /* What llhttp refuses in a parsed request, with its words. */
-    if (!crater__http_field_name_ok(h->name, h->name_len)) {
-      refuse = 400;
-      why = "Invalid header token";
-    } else if (!crater__http_field_value_ok(h->value, h->value_len)) {
+    /* llhttp refuses these in a parsed request's values, in these words. */
+    if (refuse == 0 && !crater__http_field_value_ok(h->value, h->value_len)) {
       refuse = 400;
       why = "Invalid header value char";
     }
-    if (e == CRATER__REQ_OK) e = crater__request_field_name(r, h->name, h->name_len, 1);
+    e = crater__request_field_name(r, h->name, h->name_len, 1);
     if (e == CRATER__REQ_OK && h->value_len > 0) e = crater__request_field_value(r, h->value, h->value_len);
   }
+  if (e == CRATER__REQ_OK && refuse == 0 && !crater__request_names_ok(r, &why)) refuse = 400;
   if (e == CRATER__REQ_OK && req->body_len > 0) e = crater__request_body(r, req->body, req->body_len);
   if (e == CRATER__REQ_NOMEM) return crater__fail(srv, CRATER_ENOMEM, "out of memory");
   if (e != CRATER__REQ_OK) refuse = crater__request_refusal(e, &why);

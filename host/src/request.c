@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "http.h"
 #include "server.h"
 
 crater__request *crater__request_get(crater_server *srv) {
@@ -100,6 +101,17 @@ crater__req_err crater__request_field_value(crater__request *r, const char *at, 
 crater__req_err crater__request_body(crater__request *r, const char *at, size_t len) {
   if (r->body.len + len > r->srv->cfg.max_body_bytes) return CRATER__REQ_BODY_TOO_BIG;
   return crater__buf_append(&r->body, at, len) == 0 ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
+}
+
+int crater__request_names_ok(const crater__request *r, const char **why) {
+  for (int i = 0; i < r->nfields; i++) {
+    const crater__field *f = &r->fields[i];
+    if (!crater__http_field_name_ok(r->head.data + f->name_off, f->name_len)) {
+      *why = "Invalid header token"; /* llhttp's words for the same fault */
+      return 0;
+    }
+  }
+  return 1;
 }
 
 int crater__request_refusal(crater__req_err e, const char **why) {

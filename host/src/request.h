@@ -94,6 +94,11 @@ crater__req_err crater__request_field_name(crater__request *r, const char *at, s
 crater__req_err crater__request_field_value(crater__request *r, const char *at, size_t len);
 crater__req_err crater__request_body(crater__request *r, const char *at, size_t len);
 
+/* 1 when every field name stored is a token (RFC 9110 5.1); else 0 with
+ * the 400 answer's detail in *why. The socket parser and injection both
+ * call it, so a request one refuses the other refuses too. */
+int crater__request_names_ok(const crater__request *r, const char **why);
+
 /* The status and detail a refused request is answered with. */
 int crater__request_refusal(crater__req_err e, const char **why);
 

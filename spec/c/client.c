@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
@@ -50,6 +51,8 @@ static void connect_cb(uv_connect_t *r, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
+static void connect_to(spec_client *c, uv_loop_t *loop, int port);
+
 void spec_client_start(spec_client *c, uv_loop_t *loop, int port, const char *method,
                        const char *path, const char *headers, const char *body) {
   memset(c, 0, sizeof(*c));
@@ -58,6 +61,24 @@ void spec_client_start(spec_client *c, uv_loop_t *loop, int port, const char *me
   c->req = malloc(cap);
   snprintf(c->req, cap, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
            method, path, headers ? headers : "", blen, body ? body : "");
+  connect_to(c, loop, port);
+}
+
+void spec_client_start_raw(spec_client *c, uv_loop_t *loop, int port, const char *raw) {
+  memset(c, 0, sizeof(*c));
+  c->req = strdup(raw);
+  connect_to(c, loop, port);
+}
+
+void spec_client_reset(spec_client *c) {
+  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  uv_os_fd_t fd;
+  struct linger lg = {1, 0}; /* close sends RST */
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  uv_close((uv_handle_t *)&c->tcp, closed_cb);
+}
+
+static void connect_to(spec_client *c, uv_loop_t *loop, int port) {
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", port, &addr);
   uv_tcp_init(loop, &c->tcp);

@@ -24,6 +24,13 @@ void spec_client_start(spec_client *c, uv_loop_t *loop, int port, const char *me
                        const char *path, const char *headers, const char *body);
 void spec_client_free(spec_client *c);
 
+/* Sends raw bytes as they are (pipelined requests, say) and reads until
+ * the server closes. */
+void spec_client_start_raw(spec_client *c, uv_loop_t *loop, int port, const char *raw);
+
+/* Closes the connection with a reset (SO_LINGER 0): a client gone at once. */
+void spec_client_reset(spec_client *c);
+
 /* Splits a response: status, a header's value (copied into out, "" when
  * absent) and the body (de-chunked when chunked, into out). */
 int spec_response_status(const char *raw);

@@ -26,4 +26,10 @@
   XX(reload_swaps_generations_and_keeps_old_on_error) \
   XX(reload_bad_arguments) \
   XX(reload_hooks_run_and_failing_hook_keeps_old) \
-  XX(reload_with_strings_fds_and_injection)
+  XX(reload_with_strings_fds_and_injection) \
+  XX(pipeline_wait_answers_later_and_serves_others_meanwhile) \
+  XX(pipeline_wait_keeps_pipelined_answers_in_order) \
+  XX(pipeline_wait_injected) \
+  XX(pipeline_wait_cancelled_when_the_client_resets) \
+  XX(pipeline_wait_and_shutdown) \
+  XX(pipeline_wait_across_a_reload)
