@@ -12,6 +12,7 @@ local json = require "crater.json"
 local host = require "crater.host"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
+local problem = require "crater.problem"
 
 local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
 local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
@@ -22,7 +23,7 @@ local yield = coroutine.yield
 local json_encode = json.encode
 -- the codec itself, for the calls made on every answer: one Lua frame less
 local c_encode = require("crater._json").encode
-local array_mt = json.array_mt
+local new_problem, encode_problem = problem.new, problem.encode
 local new_request = request.new
 local log = host.log
 local dev = host.dev
@@ -34,7 +35,7 @@ App.__index = App
 
 local TEXT = "text/plain; charset=utf-8"
 local JSON = "application/json"
-local PROBLEM = "application/problem+json"
+local PROBLEM = problem.CONTENT_TYPE
 
 -- Methods the core answers 405 for (when the path exists); any other method
 -- no route declares is answered 501 Not Implemented.
@@ -236,170 +237,6 @@ local function as_response(a, b, c)
   return response.new(body, status, headers)
 end
 
-local TITLES = {
-  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
-  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Content Too Large",
-  [415] = "Unsupported Media Type", [422] = "Unprocessable Content", [429] = "Too Many Requests",
-  [500] = "Internal Server Error", [501] = "Not Implemented", [503] = "Service Unavailable",
-}
-
--- The members of a problem in the order RFC 9457 lists them; extensions
--- follow in name order, so the same problem always encodes the same way.
-local PROBLEM_KEYS = { "type", "title", "status", "detail", "instance" }
-local PROBLEM_SET = { type = true, title = true, status = true, detail = true, instance = true }
-
--- '"type":"about:blank","title":"...","status":N' per status: most problems
--- start so, and JSON-encoding those three members one call at a time was
--- most of the cost of answering a 404 or a 422.
-local heads = {}
-
--- Validation errors print their members in one order (in, pointer, message,
--- keyword, then any others sorted), so answers are stable and diffable.
-local ERROR_KEYS = { "in", "pointer", "message", "keyword" }
-local ERROR_SET = { ["in"] = true, pointer = true, message = true, keyword = true }
-
--- The JSON text of short strings problems repeat (titles, details,
--- pointers, messages, keywords): a table lookup instead of a call into the
--- encoder. Bounded: emptied when full; long strings are not kept.
-local str_json, str_json_n = {}, 0
-
-local function enc(v)
-  if type(v) ~= "string" or #v > 96 then return c_encode(v) end
-  local j = str_json[v]
-  if j == nil then
-    j = c_encode(v)
-    if str_json_n >= 512 then str_json, str_json_n = {}, 0 end
-    str_json_n = str_json_n + 1
-    str_json[v] = j
-  end
-  return j
-end
-
--- One error in the general case: any members present, extensions sorted.
--- Returns nil when the extension names cannot be sorted.
-local function encode_error(e)
-  local parts, n = {}, 0
-  for j = 1, 4 do
-    local k = ERROR_KEYS[j]
-    if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(e[k]) end
-  end
-  local extra
-  for k in pairs(e) do
-    if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
-  end
-  if extra then
-    if not pcall(sort, extra) then return nil end
-    for j = 1, #extra do n = n + 1; parts[n] = enc(tostring(extra[j])) .. ":" .. enc(e[extra[j]]) end
-  end
-  return "{" .. concat(parts, ",") .. "}"
-end
-
-local function encode_errors(list)
-  local mt = getmetatable(list)
-  if mt ~= nil and mt ~= array_mt then return c_encode(list) end
-  local n = #list
-  local out = n > 1 and {} or nil
-  local one
-  for i = 1, n do
-    local e = list[i]
-    if type(e) ~= "table" then return c_encode(list) end
-    local ein, ptr, msg, kw = e["in"], e.pointer, e.message, e.keyword
-    local s
-    if ein ~= nil and ptr ~= nil and msg ~= nil and kw ~= nil then
-      -- nearly every error: the four members and nothing else
-      for k in pairs(e) do
-        if not ERROR_SET[k] then s = false; break end
-      end
-      if s == nil then
-        s = '{"in":' .. enc(ein) .. ',"pointer":' .. enc(ptr) .. ',"message":' .. enc(msg)
-          .. ',"keyword":' .. enc(kw) .. "}"
-      end
-    end
-    if not s then
-      s = encode_error(e)
-      if s == nil then return c_encode(list) end
-    end
-    if out then out[i] = s else one = s end
-  end
-  if out then return "[" .. concat(out, ",") .. "]" end
-  if one then return "[" .. one .. "]" end
-  return "[]"
-end
-
--- Any problem: members in RFC order when present, extensions sorted.
-local function encode_problem_general(p)
-  local parts, n = {}, 0
-  for i = 1, 3 do
-    local k = PROBLEM_KEYS[i]
-    if p[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(p[k]) end
-  end
-  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. enc(p.detail) end
-  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. enc(p.instance) end
-  local extra, m = nil, 0
-  for k in pairs(p) do
-    if not PROBLEM_SET[k] then
-      m = m + 1
-      if m == 1 then extra = { k } else extra[m] = k end
-    end
-  end
-  if m > 1 then sort(extra) end
-  for i = 1, m do
-    local k = extra[i]
-    n = n + 1
-    if k == "errors" and type(p[k]) == "table" then
-      parts[n] = '"errors":' .. encode_errors(p[k])
-    else
-      parts[n] = enc(k) .. ":" .. enc(p[k])
-    end
-  end
-  return "{" .. concat(parts, ",") .. "}"
-end
-
--- The problems Crater answers itself: about:blank, the status's own title,
--- at most one extension (errors, offset, traceback). Built with one
--- concatenation, no tables.
-local function encode_problem(p)
-  local status = p.status
-  if p.type ~= "about:blank" or type(status) ~= "number" or p.title == nil
-    or p.title ~= TITLES[status] then
-    return encode_problem_general(p)
-  end
-  local ext
-  for k in pairs(p) do
-    if not PROBLEM_SET[k] then
-      if ext ~= nil then return encode_problem_general(p) end
-      ext = k
-    end
-  end
-  local head = heads[status]
-  if head == nil then
-    head = '"type":"about:blank","title":' .. enc(p.title) .. ',"status":' .. c_encode(status)
-    heads[status] = head
-  end
-  local detail, instance = p.detail, p.instance
-  local dk, dv, ik, iv, xk, xv = "", "", "", "", "", ""
-  if detail ~= nil then dk, dv = ',"detail":', enc(detail) end
-  if instance ~= nil then ik, iv = ',"instance":', enc(instance) end
-  if ext ~= nil then
-    local v = p[ext]
-    if ext == "errors" and type(v) == "table" then
-      xk, xv = ',"errors":', encode_errors(v)
-    else
-      xk, xv = "," .. enc(ext) .. ":", enc(v)
-    end
-  end
-  return "{" .. head .. dk .. dv .. ik .. iv .. xk .. xv .. "}"
-end
-_M.encode_problem = encode_problem
-
---- A problem+json body (RFC 9457) as a Lua table.
-local function problem(status, detail, extra)
-  local p = { type = "about:blank", title = TITLES[status] or "Error", status = status, detail = detail }
-  if extra then for k, v in pairs(extra) do p[k] = v end end
-  return p
-end
-_M.problem = problem
-
 -- --------------------------------------------------------------------------
 -- The dispatcher
 -- --------------------------------------------------------------------------
@@ -412,13 +249,13 @@ end
 -- Answers an error through the app's error handler for its status (or "*"),
 -- or with the default problem+json. Returns a response object.
 local function error_response(app, req, status, detail, headers, extra)
-  local err = problem(status, detail, extra)
+  local err = new_problem(status, detail, extra)
   local h = app._errors[status] or app._errors["*"]
   if h then
     local ok, a, b, c = xpcall(h, handler_traceback, req, err)
     if ok then return as_response(a, b, c) end
     log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
-    err = problem(500, "the error handler failed")
+    err = new_problem(500, "the error handler failed")
     status, headers = 500, nil
   end
   local res = response.new(encode_problem(err), status, headers)
