@@ -21,10 +21,9 @@ local concat, sort = table.concat, table.sort
 local traceback, getinfo = debug.traceback, debug.getinfo
 local yield = coroutine.yield
 local json_encode = json.encode
--- the codec itself, for the calls made on every answer: one Lua frame less
-local c_encode = require("crater._json").encode
 local new_problem, encode_problem = problem.new, problem.encode
 local new_request = request.new
+local finish, from_result, response_mt = response.finish, response.from_result, response.mt
 local log = host.log
 local dev = host.dev
 
@@ -34,7 +33,6 @@ local App = {}
 App.__index = App
 
 local TEXT = "text/plain; charset=utf-8"
-local JSON = "application/json"
 local PROBLEM = problem.CONTENT_TYPE
 
 -- Methods the core answers 405 for (when the path exists); any other method
@@ -181,63 +179,6 @@ function App:schema(name, schema)
 end
 
 -- --------------------------------------------------------------------------
--- Turning handler results into (status, body, content_type, headers)
--- --------------------------------------------------------------------------
-
-local function flatten_headers(h, ctype)
-  if h == nil then return nil, ctype end
-  local flat, n = {}, 0
-  for k, v in pairs(h) do
-    if type(k) == "string" then
-      -- only a 12-byte name can be Content-Type: spare lower() for the rest
-      if #k == 12 and (k == "Content-Type" or k:lower() == "content-type") then
-        ctype = tostring(v)
-      elseif type(v) == "table" then
-        for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
-      else
-        flat[n + 1], flat[n + 2], n = k, tostring(v), n + 2
-      end
-    end
-  end
-  return flat, ctype
-end
-
-local function encode_body(body)
-  local t = type(body)
-  if t == "string" then return body, TEXT end
-  if t == "table" then return c_encode(body), JSON end
-  if body == nil then return "", nil end
-  if t == "number" or t == "boolean" then return c_encode(body), JSON end
-  error("a handler returned a " .. t .. " as body", 0)
-end
-
-local response_mt = response.mt
-local check_status = response._check_status
-
-local function finish(a, b, c)
-  if getmetatable(a) == response_mt then return a:_finish() end
-  local status, body, headers = 200, a, nil
-  if type(a) == "number" then
-    status, body, headers = a, b, c
-    check_status(status)
-  end
-  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
-  local text, ctype = encode_body(body)
-  if headers == nil then return status, text, ctype, nil end
-  local flat
-  flat, ctype = flatten_headers(headers, ctype)
-  return status, text, ctype, flat
-end
-
-local function as_response(a, b, c)
-  if getmetatable(a) == response_mt then return a end
-  local status, body, headers = 200, a, nil
-  if type(a) == "number" then status, body, headers = a, b, c end
-  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
-  return response.new(body, status, headers)
-end
-
--- --------------------------------------------------------------------------
 -- The dispatcher
 -- --------------------------------------------------------------------------
 
@@ -253,7 +194,7 @@ local function error_response(app, req, status, detail, headers, extra)
   local h = app._errors[status] or app._errors["*"]
   if h then
     local ok, a, b, c = xpcall(h, handler_traceback, req, err)
-    if ok then return as_response(a, b, c) end
+    if ok then return from_result(a, b, c) end
     log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
     err = new_problem(500, "the error handler failed")
     status, headers = 500, nil
@@ -285,7 +226,7 @@ end
 -- headers), then one yield per chunk; the core resumes us when the client
 -- has taken the previous ones. Returns -1 when the stream failed midway.
 local function run_stream(req, res)
-  local status, _, ctype, h = res:_finish()
+  local status, _, ctype, h = finish(res)
   if res.content_type == nil then ctype = TEXT end
   yield(status, false, ctype, h)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
@@ -298,17 +239,17 @@ end
 
 local function respond(app, req, res)
   if res._stream then return run_stream(req, res) end
-  local ok, st, body, ctype, h = pcall(res._finish, res)
+  local ok, st, body, ctype, h = pcall(finish, res)
   if ok then return st, body, ctype, h end
   -- a response object the core cannot send (a bad status or body)
   local where = req.route and req.route.where
-  return handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)):_finish()
+  return finish(handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)))
 end
 
 local function run_after(app, req, res)
   for i = 1, #app._after do
     local r = app._after[i](req, res)
-    if r ~= nil then res = as_response(r) end
+    if r ~= nil then res = from_result(r) end
   end
   return res
 end
@@ -354,7 +295,7 @@ function _M.entry(app, path)
         res = handler_failed(app, req, a)
         break
       elseif a ~= nil then
-        res = as_response(a, b, c)
+        res = from_result(a, b, c)
         break
       end
     end
@@ -368,7 +309,7 @@ function _M.entry(app, path)
         -- what the handler returned is wrong: say which handler
         res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
       else
-        res = as_response(a, b, c)
+        res = from_result(a, b, c)
       end
     end
     if #after > 0 then
