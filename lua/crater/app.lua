@@ -12,20 +12,19 @@ local json = require "crater.json"
 local host = require "crater.host"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
-local problem = require "crater.problem"
+local errors = require "crater.errors"
 
 local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
 local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
 local format, upper = string.format, string.upper
 local concat, sort = table.concat, table.sort
-local traceback, getinfo = debug.traceback, debug.getinfo
+local getinfo = debug.getinfo
 local yield = coroutine.yield
 local json_encode = json.encode
-local new_problem, encode_problem = problem.new, problem.encode
+local handler_traceback, error_response, handler_failed = errors.traceback, errors.answer, errors.failed
 local new_request = request.new
 local finish, from_result, response_mt = response.finish, response.from_result, response.mt
 local log = host.log
-local dev = host.dev
 
 local _M = { version = "0.1.0" }
 
@@ -33,7 +32,6 @@ local App = {}
 App.__index = App
 
 local TEXT = "text/plain; charset=utf-8"
-local PROBLEM = problem.CONTENT_TYPE
 
 -- Methods the core answers 405 for (when the path exists); any other method
 -- no route declares is answered 501 Not Implemented.
@@ -181,40 +179,6 @@ end
 -- --------------------------------------------------------------------------
 -- The dispatcher
 -- --------------------------------------------------------------------------
-
-local function handler_traceback(err)
-  if type(err) == "table" and err.crater_http_error then return err end
-  return { message = tostring(err), traceback = traceback(tostring(err), 2) }
-end
-
--- Answers an error through the app's error handler for its status (or "*"),
--- or with the default problem+json. Returns a response object.
-local function error_response(app, req, status, detail, headers, extra)
-  local err = new_problem(status, detail, extra)
-  local h = app._errors[status] or app._errors["*"]
-  if h then
-    local ok, a, b, c = xpcall(h, handler_traceback, req, err)
-    if ok then return from_result(a, b, c) end
-    log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
-    err = new_problem(500, "the error handler failed")
-    status, headers = 500, nil
-  end
-  local res = response.new(encode_problem(err), status, headers)
-  res.content_type = PROBLEM
-  return res
-end
-_M.error_response = error_response
-
-local function handler_failed(app, req, e)
-  if e.crater_http_error then
-    return error_response(app, req, e.status, e.detail, e.headers, e.extra)
-  end
-  log("error", format("handler for %s %s failed: %s", req.method, req.path, e.traceback))
-  local detail = "the server failed to answer this request"
-  local extra
-  if dev then detail, extra = e.message, { traceback = e.traceback } end
-  return error_response(app, req, 500, detail, nil, extra)
-end
 
 local function write_chunk(chunk)
   if chunk == nil or chunk == "" then return end
