@@ -1,44 +1,24 @@
---- crater.app: the application object -- routes, hooks, error handlers --
---- and the dispatcher the C core calls once per request.
---
--- The dispatcher receives (method, path, raw_query, conn, seq) and returns
--- (status, body, content_type, headers) where headers is nil or a flat array
--- { name1, value1, name2, value2, ... }. The C core does the framing.
+--- crater.app: the application object -- routes, hooks, error handlers,
+--- named schemas, lifecycle hooks -- and what the C core calls on it:
+--- entry (the dispatcher, crater.dispatch), describe, lifecycle, save_state.
 
 local router = require "crater.router"
-local request = require "crater.request"
-local response = require "crater.response"
 local json = require "crater.json"
-local host = require "crater.host"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
-local errors = require "crater.errors"
+local dispatch = require "crater.dispatch"
 
-local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
-local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
 local format, upper = string.format, string.upper
 local concat, sort = table.concat, table.sort
 local getinfo = debug.getinfo
-local yield = coroutine.yield
 local json_encode = json.encode
-local handler_traceback, error_response, handler_failed = errors.traceback, errors.answer, errors.failed
-local new_request = request.new
-local finish, from_result, response_mt = response.finish, response.from_result, response.mt
-local log = host.log
 
 local _M = { version = "0.1.0" }
 
 local App = {}
 App.__index = App
-
-local TEXT = "text/plain; charset=utf-8"
-
--- Methods the core answers 405 for (when the path exists); any other method
--- no route declares is answered 501 Not Implemented.
-local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
-                   PATCH = true, OPTIONS = true, TRACE = true, CONNECT = true }
-
-local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
@@ -176,138 +156,6 @@ function App:schema(name, schema)
   return schema
 end
 
--- --------------------------------------------------------------------------
--- The dispatcher
--- --------------------------------------------------------------------------
-
-local function write_chunk(chunk)
-  if chunk == nil or chunk == "" then return end
-  if type(chunk) ~= "string" then chunk = tostring(chunk) end
-  yield(chunk)
-end
-
--- A streamed body: yield the head to the core (status, false, type,
--- headers), then one yield per chunk; the core resumes us when the client
--- has taken the previous ones. Returns -1 when the stream failed midway.
-local function run_stream(req, res)
-  local status, _, ctype, h = finish(res)
-  if res.content_type == nil then ctype = TEXT end
-  yield(status, false, ctype, h)
-  local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
-  if not ok then
-    log("error", format("stream for %s %s failed: %s", req.method, req.path,
-      err.traceback or tostring(err.detail)))
-    return -1
-  end
-end
-
-local function respond(app, req, res)
-  if res._stream then return run_stream(req, res) end
-  local ok, st, body, ctype, h = pcall(finish, res)
-  if ok then return st, body, ctype, h end
-  -- a response object the core cannot send (a bad status or body)
-  local where = req.route and req.route.where
-  return finish(handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)))
-end
-
-local function run_after(app, req, res)
-  for i = 1, #app._after do
-    local r = app._after[i](req, res)
-    if r ~= nil then res = from_result(r) end
-  end
-  return res
-end
-
---- Returns the dispatcher for an app (called once per generation).
----@param app table
----@param path string the app file, for messages
-function _M.entry(app, path)
-  if getmetatable(app) ~= App then
-    error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
-  end
-  openapi.mount(app)
-  local r = app._router
-  local match = r.match
-  local before, after = app._before, app._after
-  local nbefore = #before
-
-  return function(method, p, q, conn, seq)
-    local route, params, allow = match(r, method, p)
-    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
-    local res
-    if route == nil then
-      if params == "method_not_allowed" then
-        if method == "OPTIONS" then
-          res = response.new(nil, 204, { Allow = allow })
-        elseif not STANDARD[method] and not app._methods[method] then
-          res = error_response(app, req, 501, "method " .. method .. " is not implemented")
-        else
-          res = error_response(app, req, 405, "method " .. method .. " is not allowed here",
-            { Allow = allow })
-        end
-      elseif not STANDARD[method] and not app._methods[method] then
-        res = error_response(app, req, 501, "method " .. method .. " is not implemented")
-      else
-        res = error_response(app, req, 404, "no route for " .. p)
-      end
-      if #after > 0 then res = run_after(app, req, res) end
-      return respond(app, req, res)
-    end
-    for i = 1, nbefore do
-      local ok, a, b, c = xpcall(before[i], handler_traceback, req)
-      if not ok then
-        res = handler_failed(app, req, a)
-        break
-      elseif a ~= nil then
-        res = from_result(a, b, c)
-        break
-      end
-    end
-    if res == nil then
-      local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
-      if not ok then
-        res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
-        local ok2, s, body, ctype, h = pcall(finish, a, b, c)
-        if ok2 then return s, body, ctype, h end
-        -- what the handler returned is wrong: say which handler
-        res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
-      else
-        res = from_result(a, b, c)
-      end
-    end
-    if #after > 0 then
-      local ok, r = xpcall(run_after, handler_traceback, app, req, res)
-      if ok then res = r else res = handler_failed(app, req, r) end
-    end
-    return respond(app, req, res)
-  end
-end
-
---- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
---- "openapi" is the OpenAPI document (crater.openapi).
-function _M.describe(app, what)
-  if what == "openapi" then return openapi.encode(app) end
-  if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
-  local rows, w = {}, 3
-  for _, rec in ipairs(app._routes) do
-    rows[#rows + 1] = rec
-    if #rec.method > w then w = #rec.method end
-  end
-  local pw = 4
-  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
-  local out = {}
-  for _, rec in ipairs(rows) do
-    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
-  end
-  out[#out + 1] = ""
-  return concat(out, "\n")
-end
-
--- --------------------------------------------------------------------------
--- Lifecycle hooks (hot reload: the C core calls lifecycle(), see reload.c)
--- --------------------------------------------------------------------------
-
 -- Level 3 blames the app's line; so the App:on_* methods below must not
 -- tail-call this (a tail call drops their frame and the level).
 local function add_hook(self, event, fn)
@@ -351,6 +199,43 @@ function App:on_stop(fn)
   return app
 end
 
+-- --------------------------------------------------------------------------
+-- What the C core calls: entry (the dispatcher), describe, and for hot
+-- reload (see reload.c) lifecycle and save_state
+-- --------------------------------------------------------------------------
+
+--- Returns the dispatcher for an app (called once per generation): see
+--- crater.dispatch for what it takes and returns.
+---@param app table
+---@param path string the app file, for messages
+function _M.entry(app, path)
+  if getmetatable(app) ~= App then
+    error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
+  end
+  openapi.mount(app)
+  return dispatch.new(app)
+end
+
+--- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
+--- "openapi" is the OpenAPI document (crater.openapi).
+function _M.describe(app, what)
+  if what == "openapi" then return openapi.encode(app) end
+  if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
+  local rows, w = {}, 3
+  for _, rec in ipairs(app._routes) do
+    rows[#rows + 1] = rec
+    if #rec.method > w then w = #rec.method end
+  end
+  local pw = 4
+  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
+  local out = {}
+  for _, rec in ipairs(rows) do
+    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
+  end
+  out[#out + 1] = ""
+  return concat(out, "\n")
+end
+
 --- Runs the hooks for event ("start", "reload", "stop", or nil for none) in
 --- the order they were added, and returns the app's route count.
 ---@param app table
@@ -368,8 +253,6 @@ function _M.lifecycle(app, event, info)
   end
   return #app._routes
 end
-
-local next = next
 
 --- app.state as JSON for the next generation, or nil when it is empty.
 ---@param app table
