@@ -62,26 +62,40 @@ local function enc(v)
   return j
 end
 
--- One error in the general case: any members present, extensions sorted.
--- Returns nil when the extension names cannot be sorted.
-local function encode_error(e)
+local encode_errors -- below; it and encode_members call each other
+
+-- A problem or one of its errors in the general case: the members `keys`
+-- lists, in that order, when present; then the others in name order (a
+-- problem's `errors` through encode_errors). nil when those names cannot be
+-- sorted (a number beside a string).
+local function encode_members(t, keys, known, is_problem)
   local parts, n = {}, 0
-  for j = 1, 4 do
-    local k = ERROR_KEYS[j]
-    if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(e[k]) end
+  for i = 1, #keys do
+    local k = keys[i]
+    if t[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(t[k]) end
   end
-  local extra
-  for k in pairs(e) do
-    if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
+  local extra, m = nil, 0
+  for k in pairs(t) do
+    if not known[k] then
+      m = m + 1
+      if m == 1 then extra = { k } else extra[m] = k end
+    end
   end
-  if extra then
-    if not pcall(sort, extra) then return nil end
-    for j = 1, #extra do n = n + 1; parts[n] = enc(tostring(extra[j])) .. ":" .. enc(e[extra[j]]) end
+  if m > 1 and not pcall(sort, extra) then return nil end
+  for i = 1, m do
+    local k = extra[i]
+    local v = t[k]
+    n = n + 1
+    if is_problem and k == "errors" and type(v) == "table" then
+      parts[n] = '"errors":' .. encode_errors(v)
+    else
+      parts[n] = enc(tostring(k)) .. ":" .. enc(v)
+    end
   end
   return "{" .. concat(parts, ",") .. "}"
 end
 
-local function encode_errors(list)
+function encode_errors(list)
   local mt = getmetatable(list)
   if mt ~= nil and mt ~= array_mt then return c_encode(list) end
   local n = #list
@@ -103,7 +117,7 @@ local function encode_errors(list)
       end
     end
     if not s then
-      s = encode_error(e)
+      s = encode_members(e, ERROR_KEYS, ERROR_SET, false)
       if s == nil then return c_encode(list) end
     end
     if out then out[i] = s else one = s end
@@ -115,31 +129,7 @@ end
 
 -- Any problem: members in RFC order when present, extensions sorted.
 local function encode_general(p)
-  local parts, n = {}, 0
-  for i = 1, 3 do
-    local k = PROBLEM_KEYS[i]
-    if p[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(p[k]) end
-  end
-  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. enc(p.detail) end
-  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. enc(p.instance) end
-  local extra, m = nil, 0
-  for k in pairs(p) do
-    if not PROBLEM_SET[k] then
-      m = m + 1
-      if m == 1 then extra = { k } else extra[m] = k end
-    end
-  end
-  if m > 1 then sort(extra) end
-  for i = 1, m do
-    local k = extra[i]
-    n = n + 1
-    if k == "errors" and type(p[k]) == "table" then
-      parts[n] = '"errors":' .. encode_errors(p[k])
-    else
-      parts[n] = enc(k) .. ":" .. enc(p[k])
-    end
-  end
-  return "{" .. concat(parts, ",") .. "}"
+  return encode_members(p, PROBLEM_KEYS, PROBLEM_SET, true) or c_encode(p)
 end
 
 -- The problems Crater answers itself: about:blank, the status's own title,
