@@ -1,47 +1,24 @@
---- crater.app: the application object -- routes, hooks, error handlers --
---- and the dispatcher the C core calls once per request.
---
--- The dispatcher receives (method, path, raw_query, conn, seq) and returns
--- (status, body, content_type, headers) where headers is nil or a flat array
--- { name1, value1, name2, value2, ... }. The C core does the framing.
+--- crater.app: the application object -- routes, hooks, error handlers,
+--- named schemas, lifecycle hooks -- and what the C core calls on it:
+--- entry (the dispatcher, crater.dispatch), describe, lifecycle, save_state.
 
 local router = require "crater.router"
-local request = require "crater.request"
-local response = require "crater.response"
 local json = require "crater.json"
-local host = require "crater.host"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
+local dispatch = require "crater.dispatch"
 
-local type, pairs, ipairs, tostring, error, xpcall = type, pairs, ipairs, tostring, error, xpcall
-local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
 local format, upper = string.format, string.upper
 local concat, sort = table.concat, table.sort
-local traceback, getinfo = debug.traceback, debug.getinfo
-local yield = coroutine.yield
+local getinfo = debug.getinfo
 local json_encode = json.encode
--- the codec itself, for the calls made on every answer: one Lua frame less
-local c_encode = require("crater._json").encode
-local array_mt = json.array_mt
-local new_request = request.new
-local log = host.log
-local dev = host.dev
 
 local _M = { version = "0.1.0" }
 
 local App = {}
 App.__index = App
-
-local TEXT = "text/plain; charset=utf-8"
-local JSON = "application/json"
-local PROBLEM = "application/problem+json"
-
--- Methods the core answers 405 for (when the path exists); any other method
--- no route declares is answered 501 Not Implemented.
-local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
-                   PATCH = true, OPTIONS = true, TRACE = true, CONNECT = true }
-
-local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
@@ -179,393 +156,6 @@ function App:schema(name, schema)
   return schema
 end
 
--- --------------------------------------------------------------------------
--- Turning handler results into (status, body, content_type, headers)
--- --------------------------------------------------------------------------
-
-local function flatten_headers(h, ctype)
-  if h == nil then return nil, ctype end
-  local flat, n = {}, 0
-  for k, v in pairs(h) do
-    if type(k) == "string" then
-      -- only a 12-byte name can be Content-Type: spare lower() for the rest
-      if #k == 12 and (k == "Content-Type" or k:lower() == "content-type") then
-        ctype = tostring(v)
-      elseif type(v) == "table" then
-        for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
-      else
-        flat[n + 1], flat[n + 2], n = k, tostring(v), n + 2
-      end
-    end
-  end
-  return flat, ctype
-end
-
-local function encode_body(body)
-  local t = type(body)
-  if t == "string" then return body, TEXT end
-  if t == "table" then return c_encode(body), JSON end
-  if body == nil then return "", nil end
-  if t == "number" or t == "boolean" then return c_encode(body), JSON end
-  error("a handler returned a " .. t .. " as body", 0)
-end
-
-local response_mt = response.mt
-local check_status = response._check_status
-
-local function finish(a, b, c)
-  if getmetatable(a) == response_mt then return a:_finish() end
-  local status, body, headers = 200, a, nil
-  if type(a) == "number" then
-    status, body, headers = a, b, c
-    check_status(status)
-  end
-  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
-  local text, ctype = encode_body(body)
-  if headers == nil then return status, text, ctype, nil end
-  local flat
-  flat, ctype = flatten_headers(headers, ctype)
-  return status, text, ctype, flat
-end
-
-local function as_response(a, b, c)
-  if getmetatable(a) == response_mt then return a end
-  local status, body, headers = 200, a, nil
-  if type(a) == "number" then status, body, headers = a, b, c end
-  if body == nil and status == 200 and type(a) ~= "number" then status = 204 end
-  return response.new(body, status, headers)
-end
-
-local TITLES = {
-  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
-  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Content Too Large",
-  [415] = "Unsupported Media Type", [422] = "Unprocessable Content", [429] = "Too Many Requests",
-  [500] = "Internal Server Error", [501] = "Not Implemented", [503] = "Service Unavailable",
-}
-
--- The members of a problem in the order RFC 9457 lists them; extensions
--- follow in name order, so the same problem always encodes the same way.
-local PROBLEM_KEYS = { "type", "title", "status", "detail", "instance" }
-local PROBLEM_SET = { type = true, title = true, status = true, detail = true, instance = true }
-
--- '"type":"about:blank","title":"...","status":N' per status: most problems
--- start so, and JSON-encoding those three members one call at a time was
--- most of the cost of answering a 404 or a 422.
-local heads = {}
-
--- Validation errors print their members in one order (in, pointer, message,
--- keyword, then any others sorted), so answers are stable and diffable.
-local ERROR_KEYS = { "in", "pointer", "message", "keyword" }
-local ERROR_SET = { ["in"] = true, pointer = true, message = true, keyword = true }
-
--- The JSON text of short strings problems repeat (titles, details,
--- pointers, messages, keywords): a table lookup instead of a call into the
--- encoder. Bounded: emptied when full; long strings are not kept.
-local str_json, str_json_n = {}, 0
-
-local function enc(v)
-  if type(v) ~= "string" or #v > 96 then return c_encode(v) end
-  local j = str_json[v]
-  if j == nil then
-    j = c_encode(v)
-    if str_json_n >= 512 then str_json, str_json_n = {}, 0 end
-    str_json_n = str_json_n + 1
-    str_json[v] = j
-  end
-  return j
-end
-
--- One error in the general case: any members present, extensions sorted.
--- Returns nil when the extension names cannot be sorted.
-local function encode_error(e)
-  local parts, n = {}, 0
-  for j = 1, 4 do
-    local k = ERROR_KEYS[j]
-    if e[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(e[k]) end
-  end
-  local extra
-  for k in pairs(e) do
-    if not ERROR_SET[k] then extra = extra or {}; extra[#extra + 1] = k end
-  end
-  if extra then
-    if not pcall(sort, extra) then return nil end
-    for j = 1, #extra do n = n + 1; parts[n] = enc(tostring(extra[j])) .. ":" .. enc(e[extra[j]]) end
-  end
-  return "{" .. concat(parts, ",") .. "}"
-end
-
-local function encode_errors(list)
-  local mt = getmetatable(list)
-  if mt ~= nil and mt ~= array_mt then return c_encode(list) end
-  local n = #list
-  local out = n > 1 and {} or nil
-  local one
-  for i = 1, n do
-    local e = list[i]
-    if type(e) ~= "table" then return c_encode(list) end
-    local ein, ptr, msg, kw = e["in"], e.pointer, e.message, e.keyword
-    local s
-    if ein ~= nil and ptr ~= nil and msg ~= nil and kw ~= nil then
-      -- nearly every error: the four members and nothing else
-      for k in pairs(e) do
-        if not ERROR_SET[k] then s = false; break end
-      end
-      if s == nil then
-        s = '{"in":' .. enc(ein) .. ',"pointer":' .. enc(ptr) .. ',"message":' .. enc(msg)
-          .. ',"keyword":' .. enc(kw) .. "}"
-      end
-    end
-    if not s then
-      s = encode_error(e)
-      if s == nil then return c_encode(list) end
-    end
-    if out then out[i] = s else one = s end
-  end
-  if out then return "[" .. concat(out, ",") .. "]" end
-  if one then return "[" .. one .. "]" end
-  return "[]"
-end
-
--- Any problem: members in RFC order when present, extensions sorted.
-local function encode_problem_general(p)
-  local parts, n = {}, 0
-  for i = 1, 3 do
-    local k = PROBLEM_KEYS[i]
-    if p[k] ~= nil then n = n + 1; parts[n] = '"' .. k .. '":' .. enc(p[k]) end
-  end
-  if p.detail ~= nil then n = n + 1; parts[n] = '"detail":' .. enc(p.detail) end
-  if p.instance ~= nil then n = n + 1; parts[n] = '"instance":' .. enc(p.instance) end
-  local extra, m = nil, 0
-  for k in pairs(p) do
-    if not PROBLEM_SET[k] then
-      m = m + 1
-      if m == 1 then extra = { k } else extra[m] = k end
-    end
-  end
-  if m > 1 then sort(extra) end
-  for i = 1, m do
-    local k = extra[i]
-    n = n + 1
-    if k == "errors" and type(p[k]) == "table" then
-      parts[n] = '"errors":' .. encode_errors(p[k])
-    else
-      parts[n] = enc(k) .. ":" .. enc(p[k])
-    end
-  end
-  return "{" .. concat(parts, ",") .. "}"
-end
-
--- The problems Crater answers itself: about:blank, the status's own title,
--- at most one extension (errors, offset, traceback). Built with one
--- concatenation, no tables.
-local function encode_problem(p)
-  local status = p.status
-  if p.type ~= "about:blank" or type(status) ~= "number" or p.title == nil
-    or p.title ~= TITLES[status] then
-    return encode_problem_general(p)
-  end
-  local ext
-  for k in pairs(p) do
-    if not PROBLEM_SET[k] then
-      if ext ~= nil then return encode_problem_general(p) end
-      ext = k
-    end
-  end
-  local head = heads[status]
-  if head == nil then
-    head = '"type":"about:blank","title":' .. enc(p.title) .. ',"status":' .. c_encode(status)
-    heads[status] = head
-  end
-  local detail, instance = p.detail, p.instance
-  local dk, dv, ik, iv, xk, xv = "", "", "", "", "", ""
-  if detail ~= nil then dk, dv = ',"detail":', enc(detail) end
-  if instance ~= nil then ik, iv = ',"instance":', enc(instance) end
-  if ext ~= nil then
-    local v = p[ext]
-    if ext == "errors" and type(v) == "table" then
-      xk, xv = ',"errors":', encode_errors(v)
-    else
-      xk, xv = "," .. enc(ext) .. ":", enc(v)
-    end
-  end
-  return "{" .. head .. dk .. dv .. ik .. iv .. xk .. xv .. "}"
-end
-_M.encode_problem = encode_problem
-
---- A problem+json body (RFC 9457) as a Lua table.
-local function problem(status, detail, extra)
-  local p = { type = "about:blank", title = TITLES[status] or "Error", status = status, detail = detail }
-  if extra then for k, v in pairs(extra) do p[k] = v end end
-  return p
-end
-_M.problem = problem
-
--- --------------------------------------------------------------------------
--- The dispatcher
--- --------------------------------------------------------------------------
-
-local function handler_traceback(err)
-  if type(err) == "table" and err.crater_http_error then return err end
-  return { message = tostring(err), traceback = traceback(tostring(err), 2) }
-end
-
--- Answers an error through the app's error handler for its status (or "*"),
--- or with the default problem+json. Returns a response object.
-local function error_response(app, req, status, detail, headers, extra)
-  local err = problem(status, detail, extra)
-  local h = app._errors[status] or app._errors["*"]
-  if h then
-    local ok, a, b, c = xpcall(h, handler_traceback, req, err)
-    if ok then return as_response(a, b, c) end
-    log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
-    err = problem(500, "the error handler failed")
-    status, headers = 500, nil
-  end
-  local res = response.new(encode_problem(err), status, headers)
-  res.content_type = PROBLEM
-  return res
-end
-_M.error_response = error_response
-
-local function handler_failed(app, req, e)
-  if e.crater_http_error then
-    return error_response(app, req, e.status, e.detail, e.headers, e.extra)
-  end
-  log("error", format("handler for %s %s failed: %s", req.method, req.path, e.traceback))
-  local detail = "the server failed to answer this request"
-  local extra
-  if dev then detail, extra = e.message, { traceback = e.traceback } end
-  return error_response(app, req, 500, detail, nil, extra)
-end
-
-local function write_chunk(chunk)
-  if chunk == nil or chunk == "" then return end
-  if type(chunk) ~= "string" then chunk = tostring(chunk) end
-  yield(chunk)
-end
-
--- A streamed body: yield the head to the core (status, false, type,
--- headers), then one yield per chunk; the core resumes us when the client
--- has taken the previous ones. Returns -1 when the stream failed midway.
-local function run_stream(req, res)
-  local status, _, ctype, h = res:_finish()
-  if res.content_type == nil then ctype = TEXT end
-  yield(status, false, ctype, h)
-  local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
-  if not ok then
-    log("error", format("stream for %s %s failed: %s", req.method, req.path,
-      err.traceback or tostring(err.detail)))
-    return -1
-  end
-end
-
-local function respond(app, req, res)
-  if res._stream then return run_stream(req, res) end
-  local ok, st, body, ctype, h = pcall(res._finish, res)
-  if ok then return st, body, ctype, h end
-  -- a response object the core cannot send (a bad status or body)
-  local where = req.route and req.route.where
-  return handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)):_finish()
-end
-
-local function run_after(app, req, res)
-  for i = 1, #app._after do
-    local r = app._after[i](req, res)
-    if r ~= nil then res = as_response(r) end
-  end
-  return res
-end
-
---- Returns the dispatcher for an app (called once per generation).
----@param app table
----@param path string the app file, for messages
-function _M.entry(app, path)
-  if getmetatable(app) ~= App then
-    error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
-  end
-  openapi.mount(app)
-  local r = app._router
-  local match = r.match
-  local before, after = app._before, app._after
-  local nbefore = #before
-
-  return function(method, p, q, conn, seq)
-    local route, params, allow = match(r, method, p)
-    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
-    local res
-    if route == nil then
-      if params == "method_not_allowed" then
-        if method == "OPTIONS" then
-          res = response.new(nil, 204, { Allow = allow })
-        elseif not STANDARD[method] and not app._methods[method] then
-          res = error_response(app, req, 501, "method " .. method .. " is not implemented")
-        else
-          res = error_response(app, req, 405, "method " .. method .. " is not allowed here",
-            { Allow = allow })
-        end
-      elseif not STANDARD[method] and not app._methods[method] then
-        res = error_response(app, req, 501, "method " .. method .. " is not implemented")
-      else
-        res = error_response(app, req, 404, "no route for " .. p)
-      end
-      if #after > 0 then res = run_after(app, req, res) end
-      return respond(app, req, res)
-    end
-    for i = 1, nbefore do
-      local ok, a, b, c = xpcall(before[i], handler_traceback, req)
-      if not ok then
-        res = handler_failed(app, req, a)
-        break
-      elseif a ~= nil then
-        res = as_response(a, b, c)
-        break
-      end
-    end
-    if res == nil then
-      local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
-      if not ok then
-        res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
-        local ok2, s, body, ctype, h = pcall(finish, a, b, c)
-        if ok2 then return s, body, ctype, h end
-        -- what the handler returned is wrong: say which handler
-        res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
-      else
-        res = as_response(a, b, c)
-      end
-    end
-    if #after > 0 then
-      local ok, r = xpcall(run_after, handler_traceback, app, req, res)
-      if ok then res = r else res = handler_failed(app, req, r) end
-    end
-    return respond(app, req, res)
-  end
-end
-
---- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
---- "openapi" is the OpenAPI document (crater.openapi).
-function _M.describe(app, what)
-  if what == "openapi" then return openapi.encode(app) end
-  if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
-  local rows, w = {}, 3
-  for _, rec in ipairs(app._routes) do
-    rows[#rows + 1] = rec
-    if #rec.method > w then w = #rec.method end
-  end
-  local pw = 4
-  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
-  local out = {}
-  for _, rec in ipairs(rows) do
-    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
-  end
-  out[#out + 1] = ""
-  return concat(out, "\n")
-end
-
--- --------------------------------------------------------------------------
--- Lifecycle hooks (hot reload: the C core calls lifecycle(), see reload.c)
--- --------------------------------------------------------------------------
-
 -- Level 3 blames the app's line; so the App:on_* methods below must not
 -- tail-call this (a tail call drops their frame and the level).
 local function add_hook(self, event, fn)
@@ -609,6 +199,43 @@ function App:on_stop(fn)
   return app
 end
 
+-- --------------------------------------------------------------------------
+-- What the C core calls: entry (the dispatcher), describe, and for hot
+-- reload (see reload.c) lifecycle and save_state
+-- --------------------------------------------------------------------------
+
+--- Returns the dispatcher for an app (called once per generation): see
+--- crater.dispatch for what it takes and returns.
+---@param app table
+---@param path string the app file, for messages
+function _M.entry(app, path)
+  if getmetatable(app) ~= App then
+    error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
+  end
+  openapi.mount(app)
+  return dispatch.new(app)
+end
+
+--- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
+--- "openapi" is the OpenAPI document (crater.openapi).
+function _M.describe(app, what)
+  if what == "openapi" then return openapi.encode(app) end
+  if what ~= "routes" then error("unknown description: " .. tostring(what), 2) end
+  local rows, w = {}, 3
+  for _, rec in ipairs(app._routes) do
+    rows[#rows + 1] = rec
+    if #rec.method > w then w = #rec.method end
+  end
+  local pw = 4
+  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
+  local out = {}
+  for _, rec in ipairs(rows) do
+    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
+  end
+  out[#out + 1] = ""
+  return concat(out, "\n")
+end
+
 --- Runs the hooks for event ("start", "reload", "stop", or nil for none) in
 --- the order they were added, and returns the app's route count.
 ---@param app table
@@ -626,8 +253,6 @@ function _M.lifecycle(app, event, info)
   end
   return #app._routes
 end
-
-local next = next
 
 --- app.state as JSON for the next generation, or nil when it is empty.
 ---@param app table

@@ -9,6 +9,7 @@ local app = require "crater.app"
 local response = require "crater.response"
 local json = require "crater.json"
 local schema = require "crater.schema"
+local problem = require "crater.problem"
 
 local _M = { version = "0.1.0" }
 
@@ -16,11 +17,11 @@ _M.app = app.new
 _M.json = json
 _M.response = response.new
 _M.stream = response.stream
-_M.problem = app.problem
+_M.problem = problem.new
 _M.schema = schema
 --- The JSON Schema of the problem+json bodies Crater answers errors with
 --- (for route `responses`, e.g. `[404] = crater.Problem`).
-_M.Problem = require("crater.problem").Problem
+_M.Problem = problem.Problem
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -9,12 +9,16 @@
 
 local json = require "crater.json"
 
-local type, tostring, setmetatable, error, pairs = type, tostring, setmetatable, error, pairs
+local type, tostring, setmetatable, getmetatable, error, pairs, ipairs =
+  type, tostring, setmetatable, getmetatable, error, pairs, ipairs
 local find, lower, format = string.find, string.lower, string.format
 local json_encode = json.encode
 local c_encode = require("crater._json").encode -- per answer: no wrapper
 
 local _M = { version = "0.1.0" }
+
+local TEXT = "text/plain; charset=utf-8"
+local JSON = "application/json"
 
 local Response = {}
 local mt = { __index = Response }
@@ -25,7 +29,7 @@ _M.mt = mt
 ---@param status? integer default 200
 ---@param headers? table<string, string|string[]>
 ---@return table res
-function _M.new(body, status, headers)
+local function new(body, status, headers)
   local res = setmetatable({ status = status or 200, body = body, _h = {}, content_type = nil }, mt)
   if headers ~= nil then
     for k, v in pairs(headers) do
@@ -38,6 +42,7 @@ function _M.new(body, status, headers)
   end
   return res
 end
+_M.new = new
 
 local function check_header(name, value)
   if type(name) ~= "string" or name == "" or find(name, "[%c: ]") then
@@ -114,7 +119,7 @@ end
 ---@return table res
 function Response:json(value)
   self.body = json_encode(value)
-  self.content_type = self.content_type or "application/json"
+  self.content_type = self.content_type or JSON
   return self
 end
 
@@ -123,7 +128,7 @@ end
 ---@return table res
 function Response:text(s)
   self.body = tostring(s)
-  self.content_type = self.content_type or "text/plain; charset=utf-8"
+  self.content_type = self.content_type or TEXT
   return self
 end
 
@@ -137,37 +142,87 @@ end
 ---@return table res
 function _M.stream(fn, status, headers)
   if type(fn) ~= "function" then error("crater.stream: expects a function", 2) end
-  local res = _M.new(nil, status, headers)
+  local res = new(nil, status, headers)
   res._stream = fn
   return res
 end
 
 -- A status the core cannot send is an error (the handler answered wrongly);
 -- Node and Go refuse these too, and 200.5 would go out as 200.
-function _M._check_status(status)
+local function check_status(status)
   if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
     error(format("a handler answered with status %s (an HTTP status is an integer from 100 to 999)",
       tostring(status)), 0)
   end
 end
 
--- (status, body, content_type, flat headers) for the C core.
-function Response:_finish()
-  _M._check_status(self.status)
-  local body, ctype = self.body, self.content_type
+-- A handler's headers table ({ Name = value or { values } }) as the core's
+-- flat list; a Content-Type in it replaces `ctype`.
+local function flatten_headers(h, ctype)
+  local flat, n = {}, 0
+  for k, v in pairs(h) do
+    if type(k) == "string" then
+      -- only a 12-byte name can be Content-Type: spare lower() for the rest
+      if #k == 12 and (k == "Content-Type" or lower(k) == "content-type") then
+        ctype = tostring(v)
+      elseif type(v) == "table" then
+        for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
+      else
+        flat[n + 1], flat[n + 2], n = k, tostring(v), n + 2
+      end
+    end
+  end
+  return flat, ctype
+end
+
+--- What a handler answered -- a response object, or `body`, or `status,
+--- body, headers?` -- as the C core takes it: status, body text, content
+--- type (nil for none), and the headers as a flat list { name1, value1,
+--- ... } or nil. A string body is text/plain, a table (or number, or
+--- boolean) JSON, nil empty (and a lone nil is 204). Raises (level 0) for a
+--- status or a body the core cannot send.
+--
+-- This is the dispatcher's per-request path: one function, no table made
+-- unless there are headers to flatten.
+---@return integer status
+---@return string body
+---@return string|nil content_type
+---@return string[]|nil headers
+function _M.finish(a, b, c)
+  local status, body, headers, ctype, flat = 200, a, nil, nil, nil
+  if type(a) == "number" then
+    status, body, headers = a, b, c
+    check_status(status)
+  elseif getmetatable(a) == mt then
+    status, body, ctype = a.status, a.body, a.content_type
+    check_status(status)
+    if #a._h > 0 then flat = a._h end
+  elseif a == nil then
+    status = 204
+  end
   local t = type(body)
-  if t == "table" or t == "number" or t == "boolean" then
+  if t == "string" then
+    ctype = ctype or TEXT
+  elseif t == "table" or t == "number" or t == "boolean" then
     body = c_encode(body)
-    ctype = ctype or "application/json"
-  elseif t == "string" then
-    ctype = ctype or "text/plain; charset=utf-8"
+    ctype = ctype or JSON
   elseif body == nil then
     body = ""
   else
-    error("response body must be a string or a table, not " .. t, 0)
+    error("a handler answered with a " .. t .. " as body (a body is a string, a table or nil)", 0)
   end
-  local h = self._h
-  return self.status, body, ctype, (#h > 0) and h or nil
+  if headers ~= nil then flat, ctype = flatten_headers(headers, ctype) end
+  return status, body, ctype, flat
+end
+
+--- What a handler answered as a response object (for after hooks): a
+--- response object is itself; `status, body, headers?` and `body` make a
+--- new one (a lone nil is 204).
+---@return table res
+function _M.from_result(a, b, c)
+  if getmetatable(a) == mt then return a end
+  if type(a) == "number" then return new(b, a, c) end
+  return new(a, a == nil and 204 or 200)
 end
 
 return _M

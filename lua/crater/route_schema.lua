@@ -14,13 +14,15 @@
 --      fields the schema does not declare are dropped. With --dev the shaped
 --      answer is also validated (a violation is a 500 saying why), and what
 --      shaping dropped is logged once per route and field.
--- The error answers go through crater.app's error handlers, so an app that
--- replaces the problem format with app:error(...) gets its own format here
--- too (and declares its schema for the OpenAPI document, see crater.openapi).
+-- The error answers go through the app's error handlers (crater.errors), so
+-- an app that replaces the problem format with app:error(...) gets its own
+-- format here too (and declares its schema for the OpenAPI document, see
+-- crater.openapi).
 
 local json = require "crater.json"
 local host = require "crater.host"
 local response = require "crater.response"
+local errors = require "crater.errors"
 
 local type, pairs, error, tostring, pcall = type, pairs, error, tostring, pcall
 local floor = math.floor
@@ -30,6 +32,7 @@ local format, lower, match, gsub, find, gmatch = string.format, string.lower, st
 local sort, concat = table.sort, table.concat
 local json_decode, array_mt = json.decode, json.array_mt
 local log, dev = host.log, host.dev
+local fail = errors.answer -- fail(app, req, status, detail, headers?, extra?): a response object
 
 local _M = { version = "0.1.0" }
 
@@ -245,7 +248,6 @@ function _M.prepare(app, opts, handler, path)
     return o
   end
 
-  local fail = require("crater.app").error_response
   local dropped_logged = {}
 
   local function shape(req, a, b, c)

@@ -1,0 +1,145 @@
+--- crater.dispatch: the function the C core calls once per request.
+--
+-- crater.app's entry() makes one dispatcher per generation of an app with
+-- new(app). The dispatcher receives (method, path, raw_query, conn, seq) and
+-- returns (status, body, content_type, headers) where headers is nil or a
+-- flat array { name1, value1, name2, value2, ... }; the C core does the
+-- framing. A streamed response instead yields (status, false, content_type,
+-- headers), then one string per chunk, and returns -1 when the stream failed
+-- midway.
+--
+-- Per request: the router matches, `before` hooks run, then the handler,
+-- then `after` hooks; errors anywhere become answers through crater.errors.
+-- A handler returning a string or a table, with no after hooks, goes
+-- straight from its return to crater.response.finish: no response object.
+
+local request = require "crater.request"
+local response = require "crater.response"
+local errors = require "crater.errors"
+local host = require "crater.host"
+
+local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
+local setmetatable, getmetatable = setmetatable, getmetatable
+local format = string.format
+local yield = coroutine.yield
+local new_request = request.new
+local new_response, from_result, finish, response_mt = response.new, response.from_result, response.finish,
+  response.mt
+local handler_traceback, error_answer, handler_failed = errors.traceback, errors.answer, errors.failed
+local log = host.log
+
+local _M = { version = "0.1.0" }
+
+local TEXT = "text/plain; charset=utf-8"
+
+-- Methods the core answers 405 for (when the path exists); any other method
+-- no route declares is answered 501 Not Implemented.
+local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = true,
+                   PATCH = true, OPTIONS = true, TRACE = true, CONNECT = true }
+
+local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
+
+local function write_chunk(chunk)
+  if chunk == nil or chunk == "" then return end
+  if type(chunk) ~= "string" then chunk = tostring(chunk) end
+  yield(chunk)
+end
+
+-- A streamed body: yield the head to the core (status, false, type,
+-- headers), then one yield per chunk; the core resumes us when the client
+-- has taken the previous ones. Returns -1 when the stream failed midway.
+local function run_stream(req, res)
+  local status, _, ctype, h = finish(res)
+  if res.content_type == nil then ctype = TEXT end
+  yield(status, false, ctype, h)
+  local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
+  if not ok then
+    log("error", format("stream for %s %s failed: %s", req.method, req.path,
+      err.traceback or tostring(err.detail)))
+    return -1
+  end
+end
+
+local function respond(app, req, res)
+  if res._stream then return run_stream(req, res) end
+  local ok, st, body, ctype, h = pcall(finish, res)
+  if ok then return st, body, ctype, h end
+  -- a response object the core cannot send (a bad status or body)
+  local where = req.route and req.route.where
+  return finish(handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)))
+end
+
+local function run_after(app, req, res)
+  for i = 1, #app._after do
+    local r = app._after[i](req, res)
+    if r ~= nil then res = from_result(r) end
+  end
+  return res
+end
+
+-- The answer when no route matched: 404, 405 (OPTIONS: 204 with Allow) or
+-- 501, as a response object.
+local function unmatched(app, req, method, p, why, allow)
+  if why == "method_not_allowed" then
+    if method == "OPTIONS" then
+      return new_response(nil, 204, { Allow = allow })
+    elseif not STANDARD[method] and not app._methods[method] then
+      return error_answer(app, req, 501, "method " .. method .. " is not implemented")
+    end
+    return error_answer(app, req, 405, "method " .. method .. " is not allowed here", { Allow = allow })
+  elseif not STANDARD[method] and not app._methods[method] then
+    return error_answer(app, req, 501, "method " .. method .. " is not implemented")
+  end
+  return error_answer(app, req, 404, "no route for " .. p)
+end
+
+--- The dispatcher for an app (one per generation): see the top of this file.
+---@param app table the crater.app, its routes all added
+---@return fun(method: string, path: string, raw_query: string, conn: any, seq: integer): integer, string|false, string|nil, string[]|nil
+function _M.new(app)
+  local r = app._router
+  local match = r.match
+  local before, after = app._before, app._after
+  local nbefore = #before
+
+  return function(method, p, q, conn, seq)
+    local route, params, allow = match(r, method, p)
+    local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
+    local res
+    if route == nil then
+      res = unmatched(app, req, method, p, params, allow)
+      if #after > 0 then res = run_after(app, req, res) end
+      return respond(app, req, res)
+    end
+    for i = 1, nbefore do
+      local ok, a, b, c = xpcall(before[i], handler_traceback, req)
+      if not ok then
+        res = handler_failed(app, req, a)
+        break
+      elseif a ~= nil then
+        res = from_result(a, b, c)
+        break
+      end
+    end
+    if res == nil then
+      local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
+      if not ok then
+        res = handler_failed(app, req, a)
+      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
+        local ok2, s, body, ctype, h = pcall(finish, a, b, c)
+        if ok2 then return s, body, ctype, h end
+        -- what the handler returned is wrong: say which handler
+        res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
+      else
+        res = from_result(a, b, c)
+      end
+    end
+    if #after > 0 then
+      local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
+      if ok then res = r2 else res = handler_failed(app, req, r2) end
+    end
+    return respond(app, req, res)
+  end
+end
+
+return _M
