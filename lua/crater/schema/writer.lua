@@ -48,12 +48,14 @@ local function flush(w)
   end
 end
 
---- A statement.
+--- A statement, and a comment after it on its line when `note` is given
+--- (escaped as comment() does).
 ---@param s string
-function Writer:line(s)
+---@param note? string
+function Writer:line(s, note)
   flush(self)
   self.size = self.size + 1
-  put(self, self.depth, s)
+  put(self, self.depth, note and s .. " -- " .. gsub(note, "%c", escape) or s)
 end
 
 --- A line that opens a block (`if ... then`, `do`, `for ... do`, `function`).
