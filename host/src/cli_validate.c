@@ -1,5 +1,7 @@
 /* cli_validate.c - `crater validate --schema SCHEMA.json DATA.json...`:
- * JSON Schema validation from the command line, like ajv-cli.
+ * JSON Schema validation from the command line, like ajv-cli; and
+ * `crater validate --emit SCHEMA.json`, which prints the Lua code the
+ * schema compiles to.
  *
  * The work is Lua (lua/crater/cli_validate.lua, with crater.schema and
  * crater.json); this file makes a bare VM for it: no server, no app, no

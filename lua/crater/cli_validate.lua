@@ -1,10 +1,13 @@
 --- crater.cli_validate: `crater validate --schema SCHEMA.json DATA.json...`
+--- and `crater validate --emit SCHEMA.json`
 --
 -- Runs inside the crater binary (host/src/cli_validate.c), which gives it
 -- crater.json and calls main(args). Validates each data file against one
 -- JSON Schema, prints what is wrong with each, and returns the exit
 -- status: 0 all valid, 1 any invalid, 2 a bad schema, unreadable file or
--- malformed JSON (which wins over 1). Described in docs/schemas.md.
+-- malformed JSON (which wins over 1). With --emit it prints the Lua code
+-- the schema compiles to instead (status 0, or 2 for a bad schema).
+-- Described in docs/schemas.md.
 
 local json = require "crater.json"
 local schema = require "crater.schema"
@@ -15,6 +18,7 @@ local _M = { version = "0.1.0" }
 
 local USAGE = [[
 usage: crater validate --schema SCHEMA.json [options] DATA.json...
+       crater validate --emit SCHEMA.json [--coerce] [--defaults]
 
 Validates each DATA file against the JSON Schema (draft 2020-12) in SCHEMA.
 Exit status: 0 all valid, 1 any invalid, 2 bad schema, unreadable file or
@@ -22,6 +26,8 @@ malformed JSON.
 
 options:
   --schema FILE   the JSON Schema (required)
+  --emit FILE     print the Lua code the schema in FILE compiles to, and
+                  validate nothing
   --coerce        convert strings to the declared types first (as for query strings)
   --defaults      fill in defaults, and print each valid document with them
   --json          one JSON object per file: {"file", "valid", "errors"}
@@ -48,19 +54,22 @@ function _M.main(args, out, errout)
   out, errout = out or io.stdout, errout or io.stderr
   local schema_path, files = nil, {}
   local opts = { coerce = false, defaults = false }
-  local as_json, quiet = false, false
+  local as_json, quiet, emit = false, false, false
   local i = 1
   while i <= #args do
     local a = args[i]
-    if a == "--schema" or a == "-s" then
+    local flag, value = a:match("^(%-%-%a+)=(.*)$")
+    if a == "--schema" or a == "-s" or a == "--emit" then
       schema_path = args[i + 1]
       if schema_path == nil then
-        errout:write("crater validate: --schema needs a file\n")
+        errout:write("crater validate: " .. a .. " needs a file\n")
         return 2
       end
+      emit = emit or a == "--emit"
       i = i + 1
-    elseif a:match("^%-%-schema=") then
-      schema_path = a:sub(10)
+    elseif flag == "--schema" or flag == "--emit" then
+      schema_path = value
+      emit = emit or flag == "--emit"
     elseif a == "--coerce" then opts.coerce = true
     elseif a == "--defaults" then opts.defaults = true
     elseif a == "--json" then as_json = true
@@ -76,7 +85,11 @@ function _M.main(args, out, errout)
     end
     i = i + 1
   end
-  if schema_path == nil or #files == 0 then
+  if emit and #files > 0 then
+    errout:write("crater validate: --emit prints the schema's code and validates no file\n")
+    return 2
+  end
+  if schema_path == nil or (#files == 0 and not emit) then
     errout:write(USAGE)
     return 2
   end
@@ -86,11 +99,15 @@ function _M.main(args, out, errout)
     errout:write("crater validate: " .. err .. "\n")
     return 2
   end
-  local ok, validate = pcall(schema.compile, s, opts)
+  local ok, validate = pcall(emit and schema.source or schema.compile, s, opts)
   if not ok then
     errout:write("crater validate: " .. schema_path .. ": "
-      .. tostring(validate):gsub("^crater%.schema%.compile: ", "") .. "\n")
+      .. tostring(validate):gsub("^crater%.schema%.%a+: ", "") .. "\n")
     return 2
+  end
+  if emit then
+    out:write(validate)
+    return 0
   end
 
   local status = 0
