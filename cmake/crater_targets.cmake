@@ -8,9 +8,11 @@
 # ASan + UBSan, at -O1 (quick enough for the e2e suite).
 set(CRATER_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer
   -fno-sanitize-recover=undefined)
-# What a sanitized program runs with: leaks fail it, UBSan stops at the first
-# report and prints where.
-set(CRATER_SAN_ENV "ASAN_OPTIONS=detect_leaks=1"
+# What a sanitized program runs with in the tests: a leak fails it, UBSan
+# stops at the first report and prints where, and a report exits 23, so a
+# test expecting crater to exit 1 or 2 cannot take one for the other.
+# CRATER_ASAN=1 tells spec/e2e/harness.py that it runs a sanitized build.
+set(CRATER_SAN_ENV CRATER_ASAN=1 "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23"
   "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
 # Makes target a sanitized one: compiled (and, unless it is a library that is
