@@ -5,7 +5,9 @@
 # cli_*.c and luadir.c), CRATER_CLI_SRC (main.c, cli_*.c), CRATER_WARNINGS,
 # PROJECT_VERSION and the llhttp_objs object library.
 
-# ASan + UBSan, at -O1 (quick enough for the e2e suite).
+# ASan + UBSan, at -O1 (quick enough for the e2e suite). A sanitized build is
+# also the one with the test hooks: CRATER_FAULT_INJECTION=1 (host/src/alloc.c),
+# which the non-sanitized libraries never get.
 set(CRATER_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer
   -fno-sanitize-recover=undefined)
 # What a sanitized program runs with in the tests: a leak fails it, UBSan
@@ -16,11 +18,12 @@ set(CRATER_SAN_ENV CRATER_ASAN=1 "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:e
   "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
 # Makes target a sanitized one: compiled (and, unless it is a library that is
-# only archived, linked) with CRATER_SAN_FLAGS. Whatever
-# is built on it with crater_cli() or crater_unit_tests() follows (the
-# CRATER_SANITIZE property says so).
+# only archived, linked) with CRATER_SAN_FLAGS, and with the test hooks.
+# Whatever is built on it with crater_cli() or crater_unit_tests() follows
+# (the CRATER_SANITIZE property says so).
 function(crater_sanitize target)
   target_compile_options(${target} PRIVATE ${CRATER_SAN_FLAGS} -O1)
+  target_compile_definitions(${target} PRIVATE CRATER_FAULT_INJECTION=1)
   get_target_property(kind ${target} TYPE)
   if(NOT kind MATCHES "^(STATIC|OBJECT)_LIBRARY$")
     target_link_options(${target} PRIVATE ${CRATER_SAN_FLAGS})
