@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli_serve.h"
 #include "watch.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
  * traceback. Exit status 0 when all pass. */
 #include <stdio.h>
 
-#include "cli.h"
+#include "cli_test.h"
 #include "load.h"
 
 int crater_cli_test(const crater_cli_opts *o, int nspecs, char **specs) {

@@ -14,7 +14,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "cli.h"
+#include "cli_validate.h"
 #include "json.h"
 #include "server.h"
 

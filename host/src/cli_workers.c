@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli_serve.h"
+#include "cli_workers.h"
 
 #define MAX_FAST_DEATHS 5 /* workers dying within a second of start, in a row */
 

@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_serve.h"
+#include "cli_test.h"
+#include "cli_validate.h"
+#include "cli_workers.h"
 #include "crater.h"
 #include "server.h"
 #include "vm.h"

@@ -1,0 +1,11 @@
+/* cli_serve.h - cli_serve.c: one serving process. */
+#ifndef CRATER_CLI_SERVE_H
+#define CRATER_CLI_SERVE_H
+
+#include "cli.h"
+
+/* Serves in this process until SIGTERM/SIGINT; returns the exit status.
+ * worker is 0 for a single process, else the worker's number (1..N). */
+int crater_cli_serve(const crater_cli_opts *o, int worker);
+
+#endif
