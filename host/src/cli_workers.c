@@ -123,6 +123,13 @@ int crater_cli_supervise(const crater_cli_opts *o) {
       }
     }
   }
+  /* The workers are gone. A signal still pending (a SIGHUP relayed just
+   * after the SIGTERM, say) would take its default action the moment the
+   * mask is restored and kill the parent with it: the parent is done, so
+   * they are ignored (pending ignored signals are discarded). */
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
   sigprocmask(SIG_SETMASK, &saved, NULL);
   return status_out;
 }
