@@ -32,4 +32,11 @@
   XX(pipeline_wait_injected) \
   XX(pipeline_wait_cancelled_when_the_client_resets) \
   XX(pipeline_wait_and_shutdown) \
-  XX(pipeline_wait_across_a_reload)
+  XX(pipeline_wait_across_a_reload) \
+  XX(contract_lua_finishes_before_the_close_callback) \
+  XX(contract_listen_checks_before_hooks_and_reports_the_cause) \
+  XX(contract_error_codes_name_both_ranges) \
+  XX(contract_config_reads_only_the_callers_size) \
+  XX(contract_load_string_failing_while_serving_answers_stale) \
+  XX(contract_injected_fields_are_checked_as_parsed_ones) \
+  XX(contract_log_gets_one_record_per_event)
