@@ -39,4 +39,5 @@
   XX(contract_config_reads_only_the_callers_size) \
   XX(contract_load_string_failing_while_serving_answers_stale) \
   XX(contract_injected_fields_are_checked_as_parsed_ones) \
-  XX(contract_log_gets_one_record_per_event)
+  XX(contract_log_gets_one_record_per_event) \
+  XX(alloc_fail_sweep_every_allocation)
