@@ -24,6 +24,8 @@ static const char usage[] =
     "       crater openapi APP.lua          print the app's OpenAPI 3.1 document\n"
     "       crater validate --schema SCHEMA.json DATA.json...\n"
     "                                       check JSON files against a JSON Schema\n"
+    "       crater validate --emit SCHEMA.json\n"
+    "                                       print the Lua code the schema compiles to\n"
     "       crater --help | --version\n"
     "\n"
     "options:\n"
