@@ -48,9 +48,8 @@ static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see 
 /*  Entry points                                                           */
 /* ===================================================================== */
 
-void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
-                            crater__gen *g, int fn_ref) {
-  crater_server *srv = r->srv;
+/* The request is in flight from here: its seq changes (see request.h). */
+static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   assert(r->state == CRATER__REQ_IDLE);
   r->sink = sink;
   r->sink_ctx = ctx;
@@ -59,6 +58,12 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
   r->T = NULL;
   r->seq++;
   r->state = CRATER__REQ_RUNNING;
+}
+
+void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
+                            crater__gen *g, int fn_ref) {
+  crater_server *srv = r->srv;
+  take_off(r, sink, ctx);
   if (g == NULL) {
     srv->stats.requests_total++;
     /* --dev after a failed reload: say so rather than serve the old code. */
@@ -97,14 +102,7 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
 
 void crater__pipeline_refuse(crater__request *r, const crater__sink *sink, void *ctx,
                              int status, const char *why) {
-  assert(r->state == CRATER__REQ_IDLE);
-  r->sink = sink;
-  r->sink_ctx = ctx;
-  r->pflags = 0;
-  r->gen = NULL;
-  r->T = NULL;
-  r->seq++;
-  r->state = CRATER__REQ_RUNNING;
+  take_off(r, sink, ctx);
   core_answer(r, status, why, strlen(why), 0);
 }
 
