@@ -101,7 +101,7 @@ typedef struct {
   size_t max_body_bytes;        /* request body; over it: 413. Default 1 MiB. */
   uint64_t header_timeout_ms;   /* until headers are complete; then 408. Default 10000. */
   uint64_t idle_timeout_ms;     /* idle keep-alive connection is closed. Default 75000. */
-  uint64_t grace_ms;            /* crater_shutdown(): time in-flight requests get. Default 10000. */
+  uint64_t grace_ms;            /* crater_close(): time in-flight requests get. Default 10000. */
   unsigned max_connections;     /* further connections are closed at accept. Default 10000. */
   int dev;                      /* 1: tracebacks in 500 bodies, extra checks. Default 0. */
   int reuseport;                /* 1: SO_REUSEPORT on listeners (for workers). Default 0. */

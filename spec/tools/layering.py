@@ -3,6 +3,7 @@
 
   layering.py cycles SRC_DIR OBJECT...    # the ctest `layering`
   layering.py headers SRC_DIR OBJECT...   # the ctest `layering_headers`
+  layering.py public HEADER               # the ctest `public_header_names`
 
 `cycles` fails when host/src has a cycle
 - in its `#include "..."` graph (a header that ends up including itself), or
@@ -18,6 +19,10 @@ symbols behind each edge.
 `headers` fails when a header declares a function that the .c file of the
 same name does not define (a header without function declarations, a pure
 types header, passes).
+
+`public` fails when a `crater_*` name in the public header (its comments
+included) is not declared there: a comment must not name a function that
+does not exist.
 
 An OBJECT argument may hold several paths separated by ';' (CMake's
 $<TARGET_OBJECTS:...>). The object of x.c is named x.c.o; NM names nm.
@@ -256,7 +261,26 @@ def check_headers(src, objs):
     return 0
 
 
+def check_public(header):
+    with open(header) as fh:
+        text = fh.read()
+    declared = set(re.findall(r"\b(crater_\w+)\s*\(", COMMENT_OR_STRING.sub(" ", text)))
+    declared |= set(re.findall(r"\b(crater_\w+)\s*;", text))          # typedef names
+    declared |= set(re.findall(r"\(\*(crater_\w+)\)", text))            # callback types
+    declared |= set(re.findall(r"typedef struct (crater_\w+)", text))
+    named = set(re.findall(r"\b(crater_[a-z_0-9]+)\b", text))
+    missing = sorted(n for n in named - declared)
+    for n in missing:
+        print("%s names %s, which it does not declare" % (os.path.basename(header), n))
+    if missing:
+        return 1
+    print("public_header_names: every crater_* name in %s is declared there" % os.path.basename(header))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "public":
+        return check_public(argv[2])
     if len(argv) < 4 or argv[1] not in ("cycles", "headers"):
         print(__doc__)
         return 2
