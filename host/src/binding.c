@@ -94,6 +94,57 @@ static int host_remote(lua_State *L) {
   return 1;
 }
 
+/* inject(dispatch|nil, method, url, headers, body)
+ *   -> status, body, { name1, value1, ... }, truncated
+ * crater.test's client: a request through the pipeline, now (see
+ * crater__inject_run). */
+static int host_inject(lua_State *L) {
+  crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
+  crater_server *srv = g->srv;
+  int has_fn = lua_isfunction(L, 1);
+  if (!has_fn && !lua_isnil(L, 1)) luaL_argerror(L, 1, "a dispatcher function or nil");
+  crater_request req = {0};
+  req.method = luaL_checkstring(L, 2);
+  req.url = luaL_checklstring(L, 3, &req.url_len);
+  req.body = luaL_optlstring(L, 5, "", &req.body_len);
+  int nflat = lua_istable(L, 4) ? (int)lua_objlen(L, 4) : 0;
+  if (nflat / 2 > CRATER__MAX_FIELDS) return luaL_error(L, "too many request headers");
+  crater_header hs[CRATER__MAX_FIELDS];
+  for (int i = 0; i < nflat / 2; i++) {
+    lua_rawgeti(L, 4, 2 * i + 1);
+    lua_rawgeti(L, 4, 2 * i + 2);
+    hs[i].name = lua_tolstring(L, -2, &hs[i].name_len);
+    hs[i].value = lua_tolstring(L, -1, &hs[i].value_len);
+    if (hs[i].name == NULL || hs[i].value == NULL)
+      return luaL_error(L, "request header %d is not a string pair", i + 1);
+    lua_pop(L, 2); /* the table keeps them alive */
+  }
+  req.headers = hs;
+  req.nheaders = (size_t)(nflat / 2);
+  int ref = LUA_NOREF;
+  if (has_fn) {
+    lua_pushvalue(L, 1);
+    ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  crater_response *res = NULL;
+  int rc = crater__inject_run(srv, has_fn ? g : NULL, ref, &req, &res);
+  if (ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  if (rc == CRATER_EINVAL) return luaL_error(L, "invalid request: %s", srv->last_error);
+  if (rc != 0) return luaL_error(L, "inject failed: %s", srv->last_error);
+  lua_pushinteger(L, res->status);
+  lua_pushlstring(L, res->body, res->body_len);
+  lua_createtable(L, (int)res->nheaders * 2, 0);
+  for (size_t i = 0; i < res->nheaders; i++) {
+    lua_pushlstring(L, res->headers[i].name, res->headers[i].name_len);
+    lua_rawseti(L, -2, (int)(2 * i + 1));
+    lua_pushlstring(L, res->headers[i].value, res->headers[i].value_len);
+    lua_rawseti(L, -2, (int)(2 * i + 2));
+  }
+  lua_pushboolean(L, res->truncated);
+  crater_response_free(res);
+  return 4;
+}
+
 static crater__gen *gen_of(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
 }
@@ -126,7 +177,7 @@ int crater__binding_open(lua_State *L) {
   lua_pushcclosure(L, host_log, 1);
   lua_setfield(L, -2, "log");
   lua_pushlightuserdata(L, g);
-  lua_pushcclosure(L, crater__inject_lua, 1);
+  lua_pushcclosure(L, host_inject, 1);
   lua_setfield(L, -2, "inject");
   lua_pushboolean(L, g->srv->cfg.dev);
   lua_setfield(L, -2, "dev");

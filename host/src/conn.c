@@ -16,8 +16,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <lua.h>
-
 #include "alloc.h"
 #include "log.h"
 #include "pipeline.h"
@@ -514,7 +512,7 @@ static int on_message_complete(llhttp_t *p) {
   r->method = llhttp_method_name((llhttp_method_t)p->method);
   r->head_only = p->method == HTTP_HEAD;
   c->flags |= CONN_F_INFLIGHT;
-  crater__pipeline_start(r, &conn_sink, c, NULL, LUA_NOREF);
+  crater__pipeline_start(r, &conn_sink, c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
   if (c->flags & CONN_F_INFLIGHT) {
     /* It waits (or streams to a slow client): no timeout meanwhile; parsing

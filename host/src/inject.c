@@ -11,13 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include <lauxlib.h>
-
 #include "alloc.h"
 #include "log.h"
 #include "pipeline.h"
 #include "server.h"
-#include "vm.h"
 
 /* The answer being gathered: header text and offsets grow, then build()
  * packs everything into one allocation. */
@@ -78,7 +75,7 @@ int crater_inject_sync(crater_server *srv, const crater_request *req, crater_res
   if (srv == NULL) return CRATER_EINVAL;
   if (req == NULL || out == NULL) return crater__fail(srv, CRATER_EINVAL, "crater_inject_sync: NULL argument");
   *out = NULL;
-  return run_sync(srv, NULL, LUA_NOREF, req, out);
+  return run_sync(srv, NULL, 0, req, out);
 }
 
 int crater_inject(crater_server *srv, const crater_request *req, crater_inject_cb cb, void *udata) {
@@ -153,7 +150,7 @@ static void job_timer_cb(uv_timer_t *t) {
     job_finish(j, CRATER_ENOMEM);
     return;
   }
-  int rc = start(srv, j->r, &j->req, j->req.url_len, &j->col, NULL, LUA_NOREF);
+  int rc = start(srv, j->r, &j->req, j->req.url_len, &j->col, NULL, 0);
   if (rc != 0) job_finish(j, rc); /* else sink_done finishes it, now or later */
 }
 
@@ -182,56 +179,10 @@ static void job_closed(uv_handle_t *h) {
   crater__server_maybe_done(srv);
 }
 
-/* ===================================================================== */
-/*  crater.host.inject(dispatch|nil, method, url, headers, body)           */
-/*    -> status, body, { name1, value1, ... }, truncated                   */
-/* ===================================================================== */
-
-int crater__inject_lua(lua_State *L) {
-  crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
-  crater_server *srv = g->srv;
-  int has_fn = lua_isfunction(L, 1);
-  if (!has_fn && !lua_isnil(L, 1)) luaL_argerror(L, 1, "a dispatcher function or nil");
-  crater_request req = {0};
-  req.method = luaL_checkstring(L, 2);
-  req.url = luaL_checklstring(L, 3, &req.url_len);
-  req.body = luaL_optlstring(L, 5, "", &req.body_len);
-  int nflat = lua_istable(L, 4) ? (int)lua_objlen(L, 4) : 0;
-  if (nflat / 2 > CRATER__MAX_FIELDS) return luaL_error(L, "too many request headers");
-  crater_header hs[CRATER__MAX_FIELDS];
-  for (int i = 0; i < nflat / 2; i++) {
-    lua_rawgeti(L, 4, 2 * i + 1);
-    lua_rawgeti(L, 4, 2 * i + 2);
-    hs[i].name = lua_tolstring(L, -2, &hs[i].name_len);
-    hs[i].value = lua_tolstring(L, -1, &hs[i].value_len);
-    if (hs[i].name == NULL || hs[i].value == NULL)
-      return luaL_error(L, "request header %d is not a string pair", i + 1);
-    lua_pop(L, 2); /* the table keeps them alive */
-  }
-  req.headers = hs;
-  req.nheaders = (size_t)(nflat / 2);
-  int ref = LUA_NOREF;
-  if (has_fn) {
-    lua_pushvalue(L, 1);
-    ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
-  crater_response *res = NULL;
-  int rc = run_sync(srv, has_fn ? g : NULL, ref, &req, &res);
-  if (ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ref);
-  if (rc == CRATER_EINVAL) return luaL_error(L, "invalid request: %s", srv->last_error);
-  if (rc != 0) return luaL_error(L, "inject failed: %s", srv->last_error);
-  lua_pushinteger(L, res->status);
-  lua_pushlstring(L, res->body, res->body_len);
-  lua_createtable(L, (int)res->nheaders * 2, 0);
-  for (size_t i = 0; i < res->nheaders; i++) {
-    lua_pushlstring(L, res->headers[i].name, res->headers[i].name_len);
-    lua_rawseti(L, -2, (int)(2 * i + 1));
-    lua_pushlstring(L, res->headers[i].value, res->headers[i].value_len);
-    lua_rawseti(L, -2, (int)(2 * i + 2));
-  }
-  lua_pushboolean(L, res->truncated);
-  crater_response_free(res);
-  return 4;
+int crater__inject_run(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
+                       crater_response **out) {
+  *out = NULL;
+  return run_sync(srv, g, fn_ref, req, out);
 }
 
 /* ===================================================================== */
@@ -239,8 +190,9 @@ int crater__inject_lua(lua_State *L) {
 /* ===================================================================== */
 
 /* g/fn_ref: run that dispatcher of that generation (crater.test's client
- * of an app object) instead of the server's current app. The request
- * cannot wait for the loop: one that does is cancelled (CRATER_ESTATE). */
+ * of an app object) instead of the server's current app (g NULL). The
+ * request cannot wait for the loop: one that does is cancelled
+ * (CRATER_ESTATE). */
 static int run_sync(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
                     crater_response **out) {
   size_t url_len;
@@ -297,7 +249,8 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
     crater__pipeline_refuse(r, &inject_sink, col, refuse, why);
     return 0;
   }
-  crater__pipeline_start(r, &inject_sink, col, g, fn_ref);
+  if (g == NULL) crater__pipeline_start(r, &inject_sink, col);
+  else crater__pipeline_start_in(r, &inject_sink, col, g, fn_ref);
   return 0;
 }
 

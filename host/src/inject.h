@@ -4,15 +4,16 @@
 #ifndef CRATER_INJECT_H
 #define CRATER_INJECT_H
 
-#include <lua.h>
-
 #include "crater.h"
 
-/* crater.host.inject(dispatch|nil, method, url, headers, body)
- *   -> status, body, { name1, value1, ... }, truncated
- * Its upvalue 1 is the generation (light userdata) whose dispatcher
- * function argument 1 belongs to. */
-int crater__inject_lua(lua_State *L);
+typedef struct crater__gen crater__gen; /* vm.h */
+
+/* crater_inject_sync for crater.test's client (crater.host.inject): with g
+ * NULL the server's app answers; else the dispatcher at registry ref
+ * fn_ref of generation g (a crater.test client of an app object, not
+ * counted as a request of the server). */
+int crater__inject_run(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
+                       crater_response **out);
 
 /* Ends the injected requests still in flight: their callbacks get
  * CRATER_ESTATE (the server's grace period is over). */

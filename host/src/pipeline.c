@@ -33,6 +33,7 @@
 
 #define INLINE_HEADERS 16 /* response headers held without allocating */
 
+static void enter(crater__request *r, crater__gen *g, int fn_ref);
 static void run(crater__request *r, int nargs);
 static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags);
 static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
@@ -60,24 +61,31 @@ static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   r->state = CRATER__REQ_RUNNING;
 }
 
-void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
-                            crater__gen *g, int fn_ref) {
+void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx) {
   crater_server *srv = r->srv;
   take_off(r, sink, ctx);
-  if (g == NULL) {
-    srv->stats.requests_total++;
-    /* --dev after a failed reload: say so rather than serve the old code. */
-    if (srv->stale_error != NULL && srv->cfg.dev) {
-      core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), 1);
-      return;
-    }
-    g = srv->gen;
-    if (g == NULL) {
-      core_answer(r, 503, "no application loaded", 21, 0);
-      return;
-    }
-    fn_ref = g->dispatch_ref;
+  srv->stats.requests_total++;
+  /* --dev after a failed reload: say so rather than serve the old code. */
+  if (srv->stale_error != NULL && srv->cfg.dev) {
+    core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), 1);
+    return;
   }
+  crater__gen *g = srv->gen;
+  if (g == NULL) {
+    core_answer(r, 503, "no application loaded", 21, 0);
+    return;
+  }
+  enter(r, g, g->dispatch_ref);
+}
+
+void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, void *ctx,
+                               crater__gen *g, int fn_ref) {
+  take_off(r, sink, ctx);
+  enter(r, g, fn_ref);
+}
+
+/* Pins g and calls the dispatcher at fn_ref in a coroutine of g. */
+static void enter(crater__request *r, crater__gen *g, int fn_ref) {
   lua_State *T;
   int ref;
   if (crater__gen_thread(g, &T, &ref) != 0) {

@@ -34,14 +34,17 @@ struct crater__sink {
   void (*done)(void *ctx, crater__request *r, int ok);
 };
 
-/* Answers r, which the transport has filled (crater__request_*): with the
- * server's serving generation, or, when g is not NULL, with g's dispatcher
- * at registry ref fn_ref (crater.test's client of an app object: not
- * counted as a request of the server). Every path ends in sink->done, now
- * or later: from crater__pipeline_resume/drained, or never when the
- * transport calls crater__pipeline_abort first. */
-void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx,
-                            crater__gen *g, int fn_ref);
+/* Answers r, which the transport has filled (crater__request_*), with the
+ * server's serving generation. Every path ends in sink->done, now or later
+ * (from crater__pipeline_resume/drained), or never when the transport
+ * calls crater__pipeline_abort first. */
+void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx);
+
+/* The same with g's dispatcher at registry ref fn_ref (crater.test's
+ * client of an app object): not counted as a request of the server, and
+ * never given the --dev stale answer. */
+void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, void *ctx,
+                               crater__gen *g, int fn_ref);
 
 /* Answers r with a refusal of the core (problem+json, logged, counted),
  * then done: a request the transport could not take (limits, bad syntax)

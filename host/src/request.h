@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <lua.h>
-
 #include "buf.h"
 #include "crater.h"
 
@@ -67,7 +65,7 @@ struct crater__request {
   const crater__sink *sink;      /* where the answer goes */
   void *sink_ctx;                /* the transport's (a conn, an injection) */
   crater__gen *gen;              /* the generation it runs on: referenced */
-  lua_State *T;                  /* its coroutine (registry ref thread_ref in gen) */
+  struct lua_State *T;           /* its coroutine (registry ref thread_ref in gen) */
   int thread_ref;
   int state;                     /* CRATER__REQ_* above */
   unsigned pflags;               /* CRATER__P_* of pipeline.c */
