@@ -177,11 +177,17 @@ static void run(crater__request *r, int nargs) {
       }
       if (!(r->pflags & P_STREAM) && lua_gettop(T) >= 4 && lua_isnumber(T, 1) &&
           lua_isboolean(T, 2)) {
-        r->pflags |= P_STREAM;
-        if (respond_from_stack(r, T, CRATER__RES_STREAM) != 0 || (r->pflags & P_ABORTED)) {
+        if (respond_from_stack(r, T, CRATER__RES_STREAM) != 0) {
+          /* Nothing went out: a plain answer still can (the suspended
+           * coroutine is dropped, not reused). */
+          core_answer(r, 503, "out of memory answering the request", 35, 0);
+          return;
+        }
+        if (r->pflags & P_ABORTED) {
           end_aborted(r);
           return;
         }
+        r->pflags |= P_STREAM;
         lua_settop(T, 0);
         continue;
       }
