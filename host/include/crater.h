@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 #define CRATER_VERSION_MAJOR 0
-#define CRATER_VERSION_MINOR 1
+#define CRATER_VERSION_MINOR 2
 #define CRATER_VERSION_PATCH 0
 
 /* Error codes: one list gives the enum, crater_err_name and crater_strerror.
@@ -317,7 +317,8 @@ CRATER_EXTERN int crater_inject(crater_server *srv, const crater_request *req,
  * caller frees with crater_response_free(). Needs no running loop (tests,
  * a request from a C function called by Lua). Returns 0, CRATER_EINVAL,
  * CRATER_ENOMEM, or CRATER_ESTATE when the handler waits for the loop (it
- * cannot finish inside this call: it is cancelled; use crater_inject()). */
+ * cannot finish inside this call: it is cancelled; use crater_inject()) or
+ * once the server's close callback has run. */
 CRATER_EXTERN int crater_inject_sync(crater_server *srv, const crater_request *req,
                                      crater_response **out);
 

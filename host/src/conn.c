@@ -540,7 +540,10 @@ static void refuse(crater__conn *c, int status, const char *why) {
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res) {
   crater__conn *c = ctx;
   crater_server *srv = c->srv;
-  if (res->flags & CRATER__RES_CLOSE) c->flags &= ~CONN_F_KEEPALIVE;
+  /* The connection ends after this answer: the answer says so. Also when
+   * crater_close() came after the request was parsed (CLOSE_AFTER). */
+  if ((res->flags & CRATER__RES_CLOSE) || (c->flags & CONN_F_CLOSE_AFTER))
+    c->flags &= ~CONN_F_KEEPALIVE;
   crater__http_framing f = {c->parser.http_minor, r->head_only, (c->flags & CONN_F_KEEPALIVE) != 0, 0};
   const char *date = crater__http_date_at(&srv->date, uv_now(srv->loop));
   c->flags &= ~(CONN_F_CHUNKED | CONN_F_NO_BODY);

@@ -75,6 +75,7 @@ int crater_inject_sync(crater_server *srv, const crater_request *req, crater_res
   if (srv == NULL) return CRATER_EINVAL;
   if (req == NULL || out == NULL) return crater__fail(srv, CRATER_EINVAL, "crater_inject_sync: NULL argument");
   *out = NULL;
+  if (srv->closed) return crater__fail(srv, CRATER_ESTATE, "crater_inject_sync: the server is closed");
   return run_sync(srv, NULL, 0, req, out);
 }
 
@@ -226,7 +227,7 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
   r->method = r->method_buf;
   r->head_only = strcmp(req->method, "HEAD") == 0;
   col->no_body = r->head_only;
-  srv->stats.requests_injected++;
+  if (g == NULL) srv->stats.requests_injected++; /* "of requests_total": not a crater.test app's */
   const char *why = NULL;
   int refuse = 0;
   crater__req_err e = crater__request_url(r, req->url, url_len);

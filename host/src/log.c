@@ -20,7 +20,8 @@ static const char *level_name(crater_log_level level) {
 }
 
 void crater__log(crater_server *srv, crater_log_level level, const char *fmt, ...) {
-  if (level > srv->cfg.log_level) return;
+  /* After the close callback the host may have freed log_udata. */
+  if (level > srv->cfg.log_level || srv->closed) return;
   char line[4096];
   va_list ap;
   va_start(ap, fmt);
