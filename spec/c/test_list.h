@@ -32,4 +32,15 @@
   XX(pipeline_wait_injected) \
   XX(pipeline_wait_cancelled_when_the_client_resets) \
   XX(pipeline_wait_and_shutdown) \
-  XX(pipeline_wait_across_a_reload)
+  XX(pipeline_wait_across_a_reload) \
+  XX(json_quote_plain_and_empty) \
+  XX(json_quote_escapes) \
+  XX(json_quote_copies_slash_del_and_utf8) \
+  XX(json_quote_replaces_invalid_utf8) \
+  XX(json_quote_worst_case_length) \
+  XX(json_module_round_trips_nested_values) \
+  XX(json_module_array_mt_keeps_empty_arrays) \
+  XX(json_module_numbers_keep_every_bit) \
+  XX(json_module_encode_refuses_invalid_utf8) \
+  XX(json_module_decode_errors_give_the_offset) \
+  XX(json_module_max_depth)
