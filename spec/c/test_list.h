@@ -43,4 +43,12 @@
   XX(json_module_numbers_keep_every_bit) \
   XX(json_module_encode_refuses_invalid_utf8) \
   XX(json_module_decode_errors_give_the_offset) \
-  XX(json_module_max_depth)
+  XX(json_module_max_depth) \
+  XX(vm_gen_run_numbers_generations) \
+  XX(vm_gen_run_failure_names_the_line) \
+  XX(vm_thread_pool_reuses_coroutines) \
+  XX(vm_thread_pool_many_threads) \
+  XX(vm_ref_unref_counts) \
+  XX(vm_describe_routes) \
+  XX(vm_module_files_lists_modules_from_other_directories) \
+  XX(vm_traceback)
