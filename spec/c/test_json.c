@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include <lauxlib.h>
-#include <lualib.h>
 
+#include "helpers.h"
 #include "json.h"
 #include "test.h"
 
@@ -94,14 +94,8 @@ TEST(json_quote_worst_case_length) {
 /* A plain state with the standard libraries and the module as the global
  * `json`, loaded the way the VM does (package.preload, then require). */
 static lua_State *json_state(void) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = spec_lua_with_json();
   if (L == NULL) return NULL;
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, crater__json_open);
-  lua_setfield(L, -2, "crater._json");
-  lua_settop(L, 0);
   if (luaL_dostring(L, "json = require 'crater._json'") != 0) {
     lua_close(L);
     return NULL;
