@@ -12,30 +12,12 @@
 
 #include "binding.h"
 #include "crater.h"
+#include "helpers.h"
 #include "json.h"
 #include "register.h"
 #include "server.h"
 #include "test.h"
 #include "vm.h"
-
-static void quiet(void *udata, crater_log_level level, const char *line) {
-  (void)udata;
-  (void)level;
-  (void)line;
-}
-
-static crater_server *new_server(uv_loop_t *loop) {
-  crater_config cfg = crater_config_default();
-  cfg.log_cb = quiet;
-  crater_server *srv;
-  uv_loop_init(loop);
-  return crater_new(&srv, loop, &cfg) == 0 ? srv : NULL;
-}
-
-static int free_server(uv_loop_t *loop, crater_server *srv) {
-  crater_free(srv);
-  return uv_loop_close(loop);
-}
 
 /* A generation with the preloads load.c gives every state (crater._json,
  * crater.host, the embedder's modules), running code (NULL: the file at
@@ -66,14 +48,38 @@ static const char small_app[] =
     "app:post('/items/{id}', function(req) return req.params.id end)\n"
     "return app\n";
 
+/* One test's world: its loop, a server on it (quiet), and, when asked
+ * for, a generation of small_app built by hand. */
+typedef struct {
+  uv_loop_t loop;
+  crater_server *srv;
+  crater__gen *g;
+} world;
+
+/* 0, or -1 when something failed (the test asserts it). */
+static int world_up(world *w, int with_gen) {
+  crater_config cfg = crater_config_default();
+  cfg.log_cb = spec_quiet_log;
+  w->g = NULL;
+  uv_loop_init(&w->loop);
+  if (crater_new(&w->srv, &w->loop, &cfg) != 0) return -1;
+  return with_gen ? build(w->srv, "unit_app", small_app, &w->g) : 0;
+}
+
+/* Closes the generation (if any), frees the server; uv_loop_close's code. */
+static int world_down(world *w) {
+  crater__gen_close(w->g);
+  crater_free(w->srv);
+  return uv_loop_close(&w->loop);
+}
+
 /* ===================================================================== */
 
 TEST(vm_gen_run_numbers_generations) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g1, *g2;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g1), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater_server *srv = w.srv;
+  crater__gen *g1 = w.g, *g2;
   ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g2), 0);
   ASSERT_EQ_INT(g1->id, 1);
   ASSERT_EQ_INT(g2->id, 2);
@@ -92,7 +98,6 @@ TEST(vm_gen_run_numbers_generations) {
   lua_getfield(g1->L, -1, "path");
   ASSERT_TRUE(strncmp(lua_tostring(g1->L, -1), srv->lua_path, strlen(srv->lua_path)) == 0);
   lua_settop(g1->L, 0);
-  crater__gen_close(g1);
   crater__gen_close(g2);
   /* The count is the server's: crater_load_string goes on from it. */
   ASSERT_EQ_INT(crater_load_string(srv, "unit_app", small_app, sizeof(small_app) - 1), 0);
@@ -100,14 +105,7 @@ TEST(vm_gen_run_numbers_generations) {
   crater_stats st;
   crater_get_stats(srv, &st);
   ASSERT_EQ_INT(st.generation, 3);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
-}
-
-static int write_file(const char *path, const char *src) {
-  FILE *f = fopen(path, "w");
-  if (f == NULL) return -1;
-  fputs(src, f);
-  return fclose(f);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
 
 /* Runs code that must fail: CRATER_ELOAD, last_error starting with want,
@@ -131,9 +129,9 @@ static void expect_failure(crater_server *srv, const char *name, const char *cod
 
 TEST(vm_gen_run_failure_names_the_line) {
   int failures = test_failures;
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 0), 0);
+  crater_server *srv = w.srv;
   expect_failure(srv, "unit_bad", "local crater = require 'crater'\n\nerror('boom')\n", "unit_bad:3: boom\n", 1);
   expect_failure(srv, "unit_bad", "local x = = 1\n", "unit_bad:1: unexpected symbol near '='", 0);
   expect_failure(srv, "unit_bad", "return 42\n",
@@ -145,7 +143,7 @@ TEST(vm_gen_run_failure_names_the_line) {
   int fd = mkstemps(path, 4);
   ASSERT_TRUE(fd >= 0);
   close(fd);
-  ASSERT_EQ_INT(write_file(path, "local app = require('crater').app()\nlocal n = nil + 1\nreturn app\n"), 0);
+  ASSERT_EQ_INT(spec_write_file(path, "local app = require('crater').app()\nlocal n = nil + 1\nreturn app\n"), 0);
   char want[128];
   snprintf(want, sizeof(want), "%s:2: attempt to perform arithmetic on a nil value", path);
   expect_failure(srv, path, NULL, want, 1);
@@ -158,7 +156,7 @@ TEST(vm_gen_run_failure_names_the_line) {
   ASSERT_TRUE(srv->gen == NULL);
   ASSERT_EQ_INT(crater_load_string(srv, "unit_app", small_app, sizeof(small_app) - 1), 0);
   ASSERT_EQ_INT(srv->gen->id, 1);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
 
 /* ===================================================================== */
@@ -205,11 +203,9 @@ static int run_on(lua_State *T, const char *code) {
 }
 
 TEST(vm_thread_pool_reuses_coroutines) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater__gen *g = w.g;
   lua_State *L = g->L;
   seen_init(L);
 
@@ -253,18 +249,15 @@ TEST(vm_thread_pool_reuses_coroutines) {
   crater__gen_thread_drop(g, rx);
   ASSERT_EQ_INT(seen_alive(L), 0);
   ASSERT_EQ_INT(lua_gettop(L), 0);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
 
 #define MANY 600
 
 TEST(vm_thread_pool_many_threads) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater__gen *g = w.g;
   lua_State *L = g->L;
   seen_init(L);
   static lua_State *ts[MANY];
@@ -287,16 +280,19 @@ TEST(vm_thread_pool_many_threads) {
   }
   for (int i = 0; i < MANY; i++) crater__gen_thread_drop(g, refs[i]);
   ASSERT_EQ_INT(seen_alive(L), 0);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
+}
+
+/* probe.refs(): the requests in flight on the serving generation. */
+static int lua_refs(lua_State *L) {
+  lua_pushinteger(L, crater_lua_server(L)->gen->refs);
+  return 1;
 }
 
 TEST(vm_ref_unref_counts) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater__gen *g = w.g;
   ASSERT_EQ_INT(g->refs, 0);
   crater__gen_ref(g);
   crater__gen_ref(g);
@@ -307,8 +303,21 @@ TEST(vm_ref_unref_counts) {
   crater__gen_ref(g);
   ASSERT_EQ_INT(crater__gen_unref(g), 1);
   ASSERT_EQ_INT(crater__gen_unref(g), 0);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  /* A request pins the generation it runs on while it runs. */
+  static const luaL_Reg probe_fns[] = {{"refs", lua_refs}, {NULL, NULL}};
+  static const char refs_app[] =
+      "local app = require('crater').app()\n"
+      "app:get('/refs', function() return tostring(require('probe').refs()) end)\n"
+      "return app\n";
+  ASSERT_EQ_INT(crater_register_module(w.srv, "probe", probe_fns, NULL), 0);
+  ASSERT_EQ_INT(crater_load_string(w.srv, "refs_app", refs_app, sizeof(refs_app) - 1), 0);
+  crater_request req = {"GET", "/refs", 0, NULL, 0, NULL, 0};
+  crater_response *res;
+  ASSERT_EQ_INT(crater_inject_sync(w.srv, &req, &res), 0);
+  ASSERT_EQ_STR(res->body, "1");
+  crater_response_free(res);
+  ASSERT_EQ_INT(w.srv->gen->refs, 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
 
 /* ===================================================================== */
@@ -316,11 +325,9 @@ TEST(vm_ref_unref_counts) {
 /* ===================================================================== */
 
 TEST(vm_describe_routes) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater__gen *g = w.g;
   crater__buf out = {0};
   ASSERT_EQ_INT(crater__gen_describe(g, "routes", &out), 0);
   ASSERT_TRUE(crater__buf_append(&out, "", 1) == 0);
@@ -330,8 +337,8 @@ TEST(vm_describe_routes) {
   /* Appends; an unknown description is an error with its traceback. */
   out.len--;
   ASSERT_EQ_INT(crater__gen_describe(g, "nonsense", &out), CRATER_ELOAD);
-  ASSERT_TRUE(strstr(crater_last_error(srv), "unknown description: nonsense") != NULL);
-  ASSERT_TRUE(strstr(crater_last_error(srv), "stack traceback:") != NULL);
+  ASSERT_TRUE(strstr(crater_last_error(w.srv), "unknown description: nonsense") != NULL);
+  ASSERT_TRUE(strstr(crater_last_error(w.srv), "stack traceback:") != NULL);
   ASSERT_EQ_INT(lua_gettop(g->L), 0);
   ASSERT_EQ_INT(crater__gen_describe(g, "openapi", &out), 0);
   ASSERT_TRUE(crater__buf_append(&out, "", 1) == 0);
@@ -339,8 +346,7 @@ TEST(vm_describe_routes) {
   ASSERT_TRUE(strstr(out.data, "  (unit_app:3)\n{\n  \"openapi\": \"3.1.0\"") != NULL);
   ASSERT_TRUE(strstr(out.data, "\"operationId\": \"postItemsById\"") != NULL);
   crater__buf_free(&out);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
 
 typedef struct {
@@ -382,30 +388,28 @@ TEST(vm_module_files_lists_modules_from_other_directories) {
            "return app\n", lib_dir);
   ASSERT_EQ_INT(mkdir(app_dir, 0700), 0);
   ASSERT_EQ_INT(mkdir(lib_dir, 0700), 0);
-  ASSERT_EQ_INT(write_file(app, code), 0);
-  ASSERT_EQ_INT(write_file(beside, "return { name = 'models' }\n"), 0);
-  ASSERT_EQ_INT(write_file(lib, "return { name = 'lib' }\n"), 0);
+  ASSERT_EQ_INT(spec_write_file(app, code), 0);
+  ASSERT_EQ_INT(spec_write_file(beside, "return { name = 'models' }\n"), 0);
+  ASSERT_EQ_INT(spec_write_file(lib, "return { name = 'lib' }\n"), 0);
 
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  int rc = build(srv, app, NULL, &g);
-  if (rc != 0) fprintf(stderr, "  %s\n", crater_last_error(srv));
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 0), 0);
+  int rc = build(w.srv, app, NULL, &w.g);
+  if (rc != 0) fprintf(stderr, "  %s\n", crater_last_error(w.srv));
   ASSERT_EQ_INT(rc, 0);
+  crater__gen *g = w.g;
   file_list fl = {"", 0};
   crater__gen_module_files(g, add_file, &fl);
   ASSERT_EQ_INT(lua_gettop(g->L), 0);
   ASSERT_TRUE(listed(&fl, beside));
   ASSERT_TRUE(listed(&fl, lib));
   char framework[1100];
-  snprintf(framework, sizeof(framework), "%s/crater/app.lua", srv->lua_path);
+  snprintf(framework, sizeof(framework), "%s/crater/app.lua", w.srv->lua_path);
   ASSERT_TRUE(listed(&fl, framework));
   /* Modules without a file (preloads, the standard library) are not. */
   ASSERT_TRUE(strstr(fl.list, "_json") == NULL);
   ASSERT_TRUE(strstr(fl.list, "string") == NULL);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
   unlink(app);
   unlink(beside);
   unlink(lib);
@@ -425,11 +429,9 @@ static const char *traceback_of(lua_State *L, const char *code, char *out, size_
 }
 
 TEST(vm_traceback) {
-  uv_loop_t loop;
-  crater_server *srv = new_server(&loop);
-  ASSERT_TRUE(srv != NULL);
-  crater__gen *g;
-  ASSERT_EQ_INT(build(srv, "unit_app", small_app, &g), 0);
+  world w;
+  ASSERT_EQ_INT(world_up(&w, 1), 0);
+  crater__gen *g = w.g;
   char msg[2048];
   traceback_of(g->L, "local function inner() error('deep') end\n"
                      "local function outer() inner() end\n"
@@ -441,6 +443,5 @@ TEST(vm_traceback) {
   /* An error that is not a string still gets a message and a traceback. */
   traceback_of(g->L, "error({})", msg, sizeof(msg));
   ASSERT_TRUE(strncmp(msg, "(error object is not a string)\nstack traceback:\n", 48) == 0);
-  crater__gen_close(g);
-  ASSERT_EQ_INT(free_server(&loop, srv), 0);
+  ASSERT_EQ_INT(world_down(&w), 0);
 }
