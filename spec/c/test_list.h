@@ -51,4 +51,17 @@
   XX(vm_ref_unref_counts) \
   XX(vm_describe_routes) \
   XX(vm_module_files_lists_modules_from_other_directories) \
-  XX(vm_traceback)
+  XX(vm_traceback) \
+  XX(conn_request_one_byte_at_a_time) \
+  XX(conn_pipelined_requests_answered_in_order) \
+  XX(conn_keep_alive_then_close) \
+  XX(conn_half_closed_client_gets_the_whole_answer) \
+  XX(conn_http10_closes_unless_kept_alive) \
+  XX(conn_head_gets_headers_without_body) \
+  XX(conn_expect_100_continue) \
+  XX(conn_body_over_the_limit_413) \
+  XX(conn_too_many_header_fields_431) \
+  XX(conn_header_name_with_space_400) \
+  XX(conn_bad_requests_400_501_505) \
+  XX(conn_max_connections_closes_more_at_accept) \
+  XX(conn_header_and_idle_timeouts)
