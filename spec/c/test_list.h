@@ -64,4 +64,8 @@
   XX(conn_header_name_with_space_400) \
   XX(conn_bad_requests_400_501_505) \
   XX(conn_max_connections_closes_more_at_accept) \
-  XX(conn_header_and_idle_timeouts)
+  XX(conn_header_and_idle_timeouts) \
+  XX(request_stores_pieces) \
+  XX(request_limits_and_refusals) \
+  XX(request_names_ok) \
+  XX(request_pool_keeps_seq_counting)
