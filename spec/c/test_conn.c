@@ -2,8 +2,9 @@
  * loop and clients beside it on the same thread (spec_client on the loop,
  * or spec_sock where a test needs byte-level control): a request read one
  * byte at a time, pipelining, keep-alive and its end, a client that
- * half-closes, HTTP/1.0, HEAD, 100-continue, the limits (413, 431, 400)
- * and the timeouts (408, idle). Every test ends with no connection open. */
+ * half-closes, HTTP/1.0, HEAD, 100-continue, the refusals (413, 431, 400,
+ * 501, 505), max_connections and the timeouts (408, idle). Every test ends
+ * with no connection open, its server closed and its loop empty. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,8 +181,8 @@ TEST(conn_keep_alive_then_close) {
   ASSERT_STOPS(&loop, srv);
 }
 
-/* Sends two requests and half-closes; returns what came back until the
- * server closed (in s), with the second answer's "n=2" body last. */
+/* Opens s, sends GET first and GET /n/2 in one write and half-closes.
+ * Returns 1 when the server answered and closed, the "n=2" body last. */
 static int send_two_and_half_close(spec_sock *s, uv_loop_t *loop, crater_server *srv,
                                    const char *first) {
   char two[256];
@@ -211,8 +212,8 @@ TEST(conn_half_closed_client_gets_the_whole_answer) {
   ASSERT_EQ_INT(next - body, 1000000);
   ASSERT_EQ_INT(strspn(body, "x"), 1000000);
   spec_sock_close(&s);
-  /* A streamed answer: the EOF arrives while it is in flight, with the
-   * second request waiting behind it. */
+  /* A streamed answer: the EOF comes in the same read as the requests, so
+   * while the stream is in flight and the second request waits behind it. */
   ASSERT_TRUE(send_two_and_half_close(&s, &loop, srv, "/stream/32"));
   static char body32[32 * 65536 + 1];
   ASSERT_EQ_INT(spec_response_body(s.data, s.len, body32, sizeof(body32)), 32 * 65536);
