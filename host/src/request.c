@@ -17,6 +17,7 @@ crater__request *crater__request_get(crater_server *srv) {
   } else {
     r = crater__calloc(1, sizeof(*r));
   }
+  if (r != NULL) r->srv = srv; /* so a put before any begin finds its pool */
   return r;
 }
 

@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <poll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
@@ -90,6 +94,63 @@ static void connect_to(spec_client *c, uv_loop_t *loop, int port) {
 void spec_client_free(spec_client *c) {
   free(c->data);
   free(c->req);
+}
+
+int spec_sock_open(spec_sock *s, int port) {
+  memset(s, 0, sizeof(*s));
+  s->data = calloc(1, 1);
+  s->fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (s->fd < 0 || s->data == NULL) return -1;
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", port, &addr);
+  return connect(s->fd, (struct sockaddr *)&addr, sizeof(addr));
+}
+
+void spec_sock_send(spec_sock *s, uv_loop_t *loop, const char *data, size_t len) {
+  while (len > 0) {
+    ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL);
+    if (n < 0) break; /* the server closed: the test sees it in what it reads */
+    data += n;
+    len -= (size_t)n;
+  }
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Reads what is there without blocking. */
+static void sock_read(spec_sock *s) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      s->eof = 1;
+      return;
+    }
+    s->data = realloc(s->data, s->len + (size_t)n + 1);
+    memcpy(s->data + s->len, buf, (size_t)n);
+    s->len += (size_t)n;
+    s->data[s->len] = '\0';
+  }
+}
+
+int spec_sock_wait(spec_sock *s, uv_loop_t *loop, const char *want, uint64_t ms) {
+  uint64_t end = uv_hrtime() + ms * 1000000;
+  for (;;) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    sock_read(s);
+    if (want ? strstr(s->data, want) != NULL : s->eof) return 1;
+    if (s->eof || uv_hrtime() > end) return 0;
+    struct pollfd p = {s->fd, POLLIN, 0};
+    poll(&p, 1, 1); /* a millisecond for the server's loop between looks */
+  }
+}
+
+void spec_sock_close(spec_sock *s) {
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  free(s->data);
+  s->data = NULL;
 }
 
 void spec_run_until(uv_loop_t *loop, const int *flag) {

@@ -12,11 +12,10 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
-#include <lualib.h>
 
 #include "client.h"
-#include "json.h"
 #include "crater.h"
+#include "helpers.h"
 #include "server.h"
 #include "test.h"
 
@@ -290,14 +289,8 @@ static int same_json(const char *a, const char *b) {
       "  return true\n"
       "end\n"
       "return eq(va, vb)\n";
-  lua_State *L = luaL_newstate();
+  lua_State *L = spec_lua_with_json();
   if (L == NULL) return 0;
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, crater__json_open);
-  lua_setfield(L, -2, "crater._json");
-  lua_settop(L, 0);
   int same = 0;
   if (luaL_loadstring(L, cmp) == 0) {
     lua_pushstring(L, a);

@@ -40,4 +40,40 @@
   XX(contract_load_string_failing_while_serving_answers_stale) \
   XX(contract_injected_fields_are_checked_as_parsed_ones) \
   XX(contract_log_gets_one_record_per_event) \
-  XX(alloc_fail_sweep_every_allocation)
+  XX(alloc_fail_sweep_every_allocation) \
+  XX(json_quote_plain_and_empty) \
+  XX(json_quote_escapes) \
+  XX(json_quote_copies_slash_del_and_utf8) \
+  XX(json_quote_replaces_invalid_utf8) \
+  XX(json_quote_worst_case_length) \
+  XX(json_module_round_trips_nested_values) \
+  XX(json_module_array_mt_keeps_empty_arrays) \
+  XX(json_module_numbers_keep_every_bit) \
+  XX(json_module_encode_refuses_invalid_utf8) \
+  XX(json_module_decode_errors_give_the_offset) \
+  XX(json_module_max_depth) \
+  XX(vm_gen_run_numbers_generations) \
+  XX(vm_gen_run_failure_names_the_line) \
+  XX(vm_thread_pool_reuses_coroutines) \
+  XX(vm_thread_pool_many_threads) \
+  XX(vm_ref_unref_counts) \
+  XX(vm_describe_routes) \
+  XX(vm_module_files_lists_modules_from_other_directories) \
+  XX(vm_traceback) \
+  XX(conn_request_one_byte_at_a_time) \
+  XX(conn_pipelined_requests_answered_in_order) \
+  XX(conn_keep_alive_then_close) \
+  XX(conn_half_closed_client_gets_the_whole_answer) \
+  XX(conn_http10_closes_unless_kept_alive) \
+  XX(conn_head_gets_headers_without_body) \
+  XX(conn_expect_100_continue) \
+  XX(conn_body_over_the_limit_413) \
+  XX(conn_too_many_header_fields_431) \
+  XX(conn_header_name_with_space_400) \
+  XX(conn_bad_requests_400_501_505) \
+  XX(conn_max_connections_closes_more_at_accept) \
+  XX(conn_header_and_idle_timeouts) \
+  XX(request_stores_pieces) \
+  XX(request_limits_and_refusals) \
+  XX(request_names_ok) \
+  XX(request_pool_keeps_seq_counting)

@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "crater.h"
+#include "helpers.h"
 #include "pipeline.h"
 #include "request.h"
 #include "server.h"
@@ -105,18 +106,12 @@ static const luaL_Reg waiter_fns[] = {{"wait", lua_wait}, {"stopped", lua_stoppe
 static const char wait_app_v1[] = WAIT_APP("v1");
 static const char wait_app_v2[] = WAIT_APP("v2");
 
-static void quiet(void *udata, crater_log_level level, const char *line) {
-  (void)udata;
-  (void)level;
-  (void)line;
-}
-
 static void set_flag(crater_server *srv) { *(int *)crater_get_data(srv) = 1; }
 
 /* A server on loop serving the wait app on a free port. */
 static crater_server *start_server(uv_loop_t *loop, waits *w, uint64_t grace_ms) {
   crater_config cfg = crater_config_default();
-  cfg.log_cb = quiet;
+  cfg.log_cb = spec_quiet_log;
   cfg.grace_ms = grace_ms;
   crater_server *srv;
   memset(w, 0, sizeof(*w));
@@ -129,15 +124,6 @@ static crater_server *start_server(uv_loop_t *loop, waits *w, uint64_t grace_ms)
     return NULL;
   }
   return srv;
-}
-
-static void stop_server(uv_loop_t *loop, crater_server *srv) {
-  int closed = 0;
-  crater_set_data(srv, &closed);
-  crater_close(srv, set_flag);
-  spec_run_until(loop, &closed);
-  uv_run(loop, UV_RUN_DEFAULT);
-  crater_free(srv);
 }
 
 static void body_of(const spec_client *c, char *out, size_t cap) {
@@ -182,7 +168,7 @@ TEST(pipeline_wait_answers_later_and_serves_others_meanwhile) {
   body_of(&c, body, sizeof(body));
   ASSERT_EQ_STR(body, "abc");
   spec_client_free(&c);
-  stop_server(&loop, srv);
+  spec_server_stop(&loop, srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -205,7 +191,7 @@ TEST(pipeline_wait_keeps_pipelined_answers_in_order) {
   ASSERT_TRUE(a != NULL && b != NULL && d != NULL);
   ASSERT_TRUE(a < b && b < d);
   spec_client_free(&c);
-  stop_server(&loop, srv);
+  spec_server_stop(&loop, srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -250,7 +236,7 @@ TEST(pipeline_wait_injected) {
   ASSERT_EQ_INT(crater_inject_sync(srv, &fast, &out), 0);
   ASSERT_EQ_INT(out->status, 200);
   crater_response_free(out);
-  stop_server(&loop, srv);
+  spec_server_stop(&loop, srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -278,7 +264,7 @@ TEST(pipeline_wait_cancelled_when_the_client_resets) {
   spec_run_until(&loop, &c.done);
   ASSERT_EQ_INT(spec_response_status(c.data), 200);
   spec_client_free(&c);
-  stop_server(&loop, srv);
+  spec_server_stop(&loop, srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 
@@ -357,7 +343,7 @@ TEST(pipeline_wait_across_a_reload) {
   ASSERT_EQ_STR(w.log, "stop 1;");
   spec_client_free(&slow);
   spec_client_free(&fast);
-  stop_server(&loop, srv);
+  spec_server_stop(&loop, srv);
   ASSERT_EQ_STR(w.log, "stop 1;stop 2;");
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
