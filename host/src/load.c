@@ -94,13 +94,7 @@ static int swap(crater_server *srv, const char *name, const char *code, size_t l
   return rc;
 }
 
-/* A new state with the preloads every state of this server gets, running
- * the app at name (or code), or the specs at name. */
-static int build(crater_server *srv, const char *name, const char *code, size_t len, int specs,
-                 crater__gen **out) {
-  crater__gen *g;
-  int rc = crater__gen_new(srv, name, code != NULL, &g);
-  if (rc != 0) return rc;
+void crater__load_preloads(crater__gen *g) {
   lua_State *L = g->L;
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
@@ -110,7 +104,17 @@ static int build(crater_server *srv, const char *name, const char *code, size_t 
   lua_pushcclosure(L, crater__binding_open, 1);
   lua_setfield(L, -2, "crater.host");
   lua_pop(L, 2);
-  crater__registry_apply(srv, L); /* the embedder's C modules, in every new state */
+  crater__registry_apply(g->srv, L); /* the embedder's C modules, in every new state */
+}
+
+/* A new state with the preloads every state of this server gets, running
+ * the app at name (or code), or the specs at name. */
+static int build(crater_server *srv, const char *name, const char *code, size_t len, int specs,
+                 crater__gen **out) {
+  crater__gen *g;
+  int rc = crater__gen_new(srv, name, code != NULL, &g);
+  if (rc != 0) return rc;
+  crater__load_preloads(g);
   rc = specs ? crater__gen_run_specs(g) : crater__gen_run(g, code, len);
   if (rc != 0) {
     crater__gen_close(g);

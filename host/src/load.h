@@ -7,6 +7,12 @@
 
 #include "crater.h"
 
+typedef struct crater__gen crater__gen; /* vm.h */
+
+/* Installs in g's package.preload what every state of the server gets:
+ * crater._json, crater.host (for g), the embedder's modules. */
+void crater__load_preloads(crater__gen *g);
+
 /* Runs the specs at path in a fresh state set up like a generation's
  * (`crater test`). Returns 0, or CRATER_ELOAD / CRATER_ENOMEM with the
  * failures ("file:line: message" and a traceback) in last_error. */

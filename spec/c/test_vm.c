@@ -10,17 +10,15 @@
 
 #include <lauxlib.h>
 
-#include "binding.h"
 #include "crater.h"
 #include "helpers.h"
-#include "json.h"
-#include "register.h"
+#include "load.h"
 #include "server.h"
 #include "test.h"
 #include "vm.h"
 
-/* A generation with the preloads load.c gives every state (crater._json,
- * crater.host, the embedder's modules), running code (NULL: the file at
+/* A generation with the preloads every state gets (crater__load_preloads),
+ * running code (NULL: the file at
  * name). Returns crater__gen_run's code; on failure *out is the generation
  * still open, for the test to look at and close. */
 static int build(crater_server *srv, const char *name, const char *code, crater__gen **out) {
@@ -28,16 +26,7 @@ static int build(crater_server *srv, const char *name, const char *code, crater_
   *out = NULL;
   int rc = crater__gen_new(srv, name, code != NULL, &g);
   if (rc != 0) return rc;
-  lua_State *L = g->L;
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, crater__json_open);
-  lua_setfield(L, -2, "crater._json");
-  lua_pushlightuserdata(L, g);
-  lua_pushcclosure(L, crater__binding_open, 1);
-  lua_setfield(L, -2, "crater.host");
-  lua_pop(L, 2);
-  crater__registry_apply(srv, L);
+  crater__load_preloads(g);
   *out = g;
   return crater__gen_run(g, code, code ? strlen(code) : 0);
 }
