@@ -483,11 +483,10 @@ static int on_headers_complete(llhttp_t *p) {
   arm(c, srv->cfg.header_timeout_ms);
   /* Expect: 100-continue: the client waits for this before sending the body. */
   for (int i = 0; i < r->nfields && p->http_minor >= 1; i++) {
-    const char *name, *value;
-    size_t nlen, vlen;
-    crater__request_field(r, i, &name, &nlen, &value, &vlen);
-    if (nlen == 6 && strncasecmp(name, "expect", 6) == 0 && vlen == 12 &&
-        strncasecmp(value, "100-continue", 12) == 0) {
+    const crater__field *f = &r->fields[i];
+    if (f->name_len == 6 && f->value_len == 12 &&
+        strncasecmp(r->head.data + f->name_off, "expect", 6) == 0 &&
+        strncasecmp(r->head.data + f->value_off, "100-continue", 12) == 0) {
       crater__http_continue(&c->out);
       flush(c);
     }

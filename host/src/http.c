@@ -57,12 +57,10 @@ int crater__http_name_eq(const char *a, const char *b, size_t n) {
 }
 
 /* Every response starts here, so no snprintf: plain copies. */
-int crater__http_status_line(crater__buf *out, int status, const char *date) {
-  if (status < 100 || status > 999) status = 500;
-  const char *reason = crater__http_reason(status);
-  size_t rlen = strlen(reason), dlen = strlen(date);
-  if (crater__buf_reserve(out, 9 + 4 + rlen + 24 + dlen + 2) != 0) return -1;
-  char *p = out->data + out->len;
+/* Writes the status line, Server and Date at p (room reserved by the
+ * caller) and returns the end. */
+static inline char *put_status_line(char *p, int status, const char *reason, size_t rlen,
+                                    const char *date, size_t dlen) {
   memcpy(p, "HTTP/1.1 ", 9);
   p[9] = (char)('0' + status / 100);
   p[10] = (char)('0' + status / 10 % 10);
@@ -76,7 +74,17 @@ int crater__http_status_line(crater__buf *out, int status, const char *date) {
   memcpy(p, date, dlen);
   p += dlen;
   memcpy(p, "\r\n", 2);
-  p += 2;
+  return p + 2;
+}
+
+#define STATUS_LINE_ROOM(rlen, dlen) (9 + 4 + (rlen) + 24 + (dlen) + 2)
+
+int crater__http_status_line(crater__buf *out, int status, const char *date) {
+  if (status < 100 || status > 999) status = 500;
+  const char *reason = crater__http_reason(status);
+  size_t rlen = strlen(reason), dlen = strlen(date);
+  if (crater__buf_reserve(out, STATUS_LINE_ROOM(rlen, dlen)) != 0) return -1;
+  char *p = put_status_line(out->data + out->len, status, reason, rlen, date, dlen);
   out->len = (size_t)(p - out->data);
   return 0;
 }
@@ -110,17 +118,16 @@ int crater__http_response(crater__buf *out, const crater__response *res, const c
     else if (!bodyless) f->chunked = 1;
   }
   int with_body = !stream && !bodyless && !f->head_only;
-  size_t need = 96 + strlen(date) + sizeof("Transfer-Encoding: chunked\r\n") +
+  if (status < 100 || status > 999) status = 500;
+  const char *reason = crater__http_reason(status);
+  size_t rlen = strlen(reason), dlen = strlen(date);
+  size_t need = STATUS_LINE_ROOM(rlen, dlen) + sizeof("Transfer-Encoding: chunked\r\n") +
                 sizeof("Content-Length: \r\n") + U64_DIGITS + sizeof("Connection: keep-alive\r\n") + 2;
   for (size_t i = 0; i < res->nheaders; i++)
     need += res->headers[i].name_len + res->headers[i].value_len + 4;
   if (with_body) need += res->body_len;
-  size_t before = out->len;
-  if (crater__buf_reserve(out, need) != 0 || crater__http_status_line(out, status, date) != 0) {
-    out->len = before;
-    return -1;
-  }
-  char *p = out->data + out->len;
+  if (crater__buf_reserve(out, need) != 0) return -1;
+  char *p = put_status_line(out->data + out->len, status, reason, rlen, date, dlen);
   for (size_t i = 0; i < res->nheaders; i++) {
     const crater_header *h = &res->headers[i];
     memcpy(p, h->name, h->name_len);
@@ -213,7 +220,7 @@ crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
 }
 
 /* RFC 9110 5.6.2: tchar. A table: every request's field names go through it. */
-static const unsigned char tchar[256] = {
+const unsigned char crater__http_tchar[256] = {
   ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
   ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
   ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
@@ -231,7 +238,7 @@ static const unsigned char tchar[256] = {
 int crater__http_field_name_ok(const char *name, size_t n) {
   if (n == 0) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!tchar[(unsigned char)name[i]]) return 0;
+    if (!crater__http_tchar[(unsigned char)name[i]]) return 0;
   return 1;
 }
 

@@ -149,6 +149,9 @@ int crater__http_has_crlf(const char *s, size_t n);
  * names itself); a value has no control character but HTAB, and no DEL
  * (as llhttp checks a parsed one). Each returns 1 when acceptable. */
 int crater__http_field_name_ok(const char *name, size_t n);
+
+/* 1 for the bytes a token may hold (tchar), 0 for the others. */
+extern const unsigned char crater__http_tchar[256];
 int crater__http_field_value_ok(const char *value, size_t n);
 
 /* What the core does with a header a handler put in its response. Framing
