@@ -18,6 +18,8 @@
 #include "log.h"
 #include "request.h"
 #include "server.h"
+#include "task.h"
+#include "timer.h"
 #include "vm.h"
 
 static crater__request *check_request(lua_State *L) {
@@ -181,5 +183,15 @@ int crater__binding_open(lua_State *L) {
   lua_setfield(L, -2, "inject");
   lua_pushboolean(L, g->srv->cfg.dev);
   lua_setfield(L, -2, "dev");
+  /* Waiting (task.c, timer.c): closures over the server. */
+  static const luaL_Reg async_fns[] = {
+    {"sleep", crater__timer_sleep}, {"now", crater__timer_now},   {"spawn", crater__task_spawn},
+    {"join", crater__task_join},    {"kill", crater__task_kill},  {NULL, NULL},
+  };
+  for (const luaL_Reg *f = async_fns; f->name; f++) {
+    lua_pushlightuserdata(L, g->srv);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
   return 1;
 }

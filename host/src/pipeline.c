@@ -6,8 +6,9 @@
  *  - (status, false, content_type, headers): the head of a streamed body;
  *    then one yield per chunk (a string), and a return (-1 when the stream
  *    failed midway, after its head went out);
- *  - nothing, from a C function that called crater__pipeline_wait(): the
- *    request waits until a loop callback resumes it.
+ *  - nothing, from a C function that called crater__task_wait(): the
+ *    request waits until what it waits for is done (crater__task_resume,
+ *    which calls resume_main here).
  * headers is nil or a flat list { name1, value1, ... }. Everything the
  * dispatcher answers becomes one crater__response for the sink; the Lua
  * strings it points into live on the coroutine's stack, which stays put
@@ -15,6 +16,8 @@
 #include "pipeline.h"
 
 #include <assert.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -35,6 +38,8 @@
 
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
 static void run(crater__request *r, int nargs);
+static void resume_main(crater__task *t, int nresults);
+static void describe(crater__task *t, char *buf, size_t size);
 static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags);
 static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
                         int stale);
@@ -56,7 +61,8 @@ static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   r->sink_ctx = ctx;
   r->pflags = 0;
   r->gen = NULL;
-  r->T = NULL;
+  r->task.main.L = NULL;
+  r->task.spawned = NULL;
   r->seq++;
   r->state = CRATER__REQ_RUNNING;
 }
@@ -94,8 +100,9 @@ static void enter(crater__request *r, crater__gen *g, int fn_ref) {
   }
   crater__gen_ref(g);
   r->gen = g;
-  r->T = T;
-  r->thread_ref = ref;
+  crater__task_init(&r->task, r->srv, g, resume_main, describe);
+  r->task.main.L = T;
+  r->task.main.ref = ref;
   const char *path, *query;
   size_t path_len, query_len;
   split_url(r->head.data, r->url_len, &path, &path_len, &query, &query_len);
@@ -129,20 +136,17 @@ void crater__pipeline_drained(crater__request *r) {
   if (r->state == CRATER__REQ_DRAINING) run(r, 0);
 }
 
-crater__request *crater__pipeline_running(crater_server *srv) { return srv->running; }
-
-int crater__pipeline_wait(crater__request *r, void (*cancel)(void *data), void *data) {
-  if (r == NULL || r->state != CRATER__REQ_RUNNING || r->T == NULL) return CRATER_ESTATE;
-  r->state = CRATER__REQ_WAITING;
-  r->wait_cancel = cancel;
-  r->wait_data = data;
-  return 0;
+/* For a log line of the task: "GET /path from 1.2.3.4:5". */
+static void describe(crater__task *t, char *buf, size_t size) {
+  crater__request *r = (crater__request *)((char *)t - offsetof(crater__request, task));
+  snprintf(buf, size, "%s %.*s from %s", r->method ? r->method : "?",
+           (int)(r->url_len < 80 ? r->url_len : 80), r->head.data ? r->head.data : "", r->peer);
 }
 
-void crater__pipeline_resume(crater__request *r, int nresults) {
+/* The task's owner side: a wait of the handler's coroutine is over. */
+static void resume_main(crater__task *t, int nresults) {
+  crater__request *r = (crater__request *)((char *)t - offsetof(crater__request, task));
   assert(r->state == CRATER__REQ_WAITING);
-  r->wait_cancel = NULL;
-  r->wait_data = NULL;
   run(r, nresults);
 }
 
@@ -155,18 +159,16 @@ void crater__pipeline_resume(crater__request *r, int nresults) {
  * calls finish() last and returns at once: the sink's done() may reuse r. */
 static void run(crater__request *r, int nargs) {
   crater_server *srv = r->srv;
-  lua_State *T = r->T;
+  lua_State *T = r->task.main.L;
   r->state = CRATER__REQ_RUNNING;
   r->pflags |= P_IN_RUN;
   for (;;) {
-    crater__request *outer = srv->running; /* a request may inject one (crater.test) */
-    srv->running = r;
-    int st = lua_resume(T, nargs);
-    srv->running = outer;
+    int st = crater__task_run_main(&r->task, nargs);
     nargs = 0;
     const char *fail_msg = NULL;
     if (st == LUA_YIELD) {
-      if (r->state == CRATER__REQ_WAITING) {
+      if (r->task.main.state == CRATER__UT_WAITING) {
+        r->state = CRATER__REQ_WAITING;
         if (r->sink->flush != NULL) r->sink->flush(r->sink_ctx, r);
         if (r->pflags & P_ABORTED) {
           end_aborted(r);
@@ -234,8 +236,8 @@ static void run(crater__request *r, int nargs) {
     crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s",
                 (r->pflags & P_STREAM) ? "stream" : "dispatcher", lua_tostring(L, -1));
     lua_pop(L, 1);
-    crater__gen_thread_drop(r->gen, r->thread_ref); /* dead or suspended: not reusable */
-    r->T = NULL;
+    crater__gen_thread_drop(r->gen, r->task.main.ref); /* dead or suspended: not reusable */
+    r->task.main.L = NULL;
     if (r->pflags & P_STREAM) {
       finish(r, 0, 0); /* the head went out already: the sink breaks it off */
       return;
@@ -329,10 +331,12 @@ static void core_answer(crater__request *r, int status, const char *detail, size
 
 static void release(crater__request *r, int thread_reusable) {
   crater__gen *g = r->gen;
-  if (r->T != NULL) {
-    if (thread_reusable) crater__gen_thread_done(g, r->T, r->thread_ref);
-    else crater__gen_thread_drop(g, r->thread_ref);
-    r->T = NULL;
+  if (g != NULL) crater__task_end(&r->task); /* spawned threads, a pending wait */
+  lua_State *T = r->task.main.L;
+  if (T != NULL) {
+    if (thread_reusable) crater__gen_thread_done(g, T, r->task.main.ref);
+    else crater__gen_thread_drop(g, r->task.main.ref);
+    r->task.main.L = NULL;
   }
   r->gen = NULL;
   r->state = CRATER__REQ_IDLE;
@@ -348,14 +352,9 @@ static void finish(crater__request *r, int ok, int thread_reusable) {
   sink->done(ctx, r, ok); /* last: the transport may start its next request in r */
 }
 
-static void end_aborted(crater__request *r) {
-  if (r->state == CRATER__REQ_WAITING && r->wait_cancel != NULL) {
-    void (*cancel)(void *) = r->wait_cancel;
-    r->wait_cancel = NULL;
-    cancel(r->wait_data);
-  }
-  release(r, 0);
-}
+/* The transport went away: what the handler and its threads wait for is
+ * cancelled (crater__task_end, in release), and nothing is sent. */
+static void end_aborted(crater__request *r) { release(r, 0); }
 
 /* ===================================================================== */
 /*  Helpers                                                                */

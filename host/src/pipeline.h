@@ -25,8 +25,8 @@ struct crater__sink {
    * now, or 1 when the pipeline must wait until the sink calls
    * crater__pipeline_drained() (backpressure). */
   int (*chunk)(void *ctx, crater__request *r, const char *data, size_t len);
-  /* The handler waits (crater__pipeline_wait): send what is queued now, as
-   * nothing more comes for a while. May be NULL. */
+  /* The handler waits (task.h): send what is queued now, as nothing more
+   * comes for a while. May be NULL. */
   void (*flush)(void *ctx, crater__request *r);
   /* The request is over: ok 1 after a complete answer, 0 when a streamed
    * body broke off midway (the client must be told, e.g. by closing). The
@@ -36,8 +36,8 @@ struct crater__sink {
 
 /* Answers r, which the transport has filled (crater__request_*), with the
  * server's serving generation. Every path ends in sink->done, now or later
- * (from crater__pipeline_resume/drained), or never when the transport
- * calls crater__pipeline_abort first. */
+ * (when what the handler waits for is done: task.h; or the sink drained),
+ * or never when the transport calls crater__pipeline_abort first. */
 void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *ctx);
 
 /* The same with g's dispatcher at registry ref fn_ref (crater.test's
@@ -56,32 +56,12 @@ void crater__pipeline_refuse(crater__request *r, const crater__sink *sink, void 
 int crater__pipeline_busy(const crater__request *r);
 
 /* The transport is gone (client closed, server shutting down): ends r
- * without calling its sink again. Cancels what it waits for, drops its
- * coroutine, unpins its generation. Nothing when r is not in flight. */
+ * without calling its sink again. Cancels what its handler and the threads
+ * it spawned wait for (their coroutines are dropped: no Lua of theirs runs
+ * again), unpins its generation. Nothing when r is not in flight. */
 void crater__pipeline_abort(crater__request *r);
 
 /* The sink took what it had queued: a streamed body goes on. */
 void crater__pipeline_drained(crater__request *r);
-
-/* ---- For what makes a handler wait (a C function called from Lua) ----
- *
- * The function calls crater__pipeline_wait() for the request running now,
- * starts its work on the loop, and returns lua_yield(L, 0). When the work
- * is done, a loop callback pushes the results on the request's coroutine
- * (r->T) and calls crater__pipeline_resume(): the function's caller gets
- * them as its return values. If the request ends first (client gone,
- * shutdown), cancel(data) runs instead, exactly once, and the callback must
- * not resume. */
-
-/* The request whose Lua is running now (on this server), or NULL. */
-crater__request *crater__pipeline_running(crater_server *srv);
-
-/* Marks the running request as waiting. Returns 0, or CRATER_ESTATE when r
- * is NULL or not running. A transport that cannot wait (crater_inject_sync)
- * aborts the request when its start returns with it still in flight. */
-int crater__pipeline_wait(crater__request *r, void (*cancel)(void *data), void *data);
-
-/* Resumes a waiting request with the nresults values pushed on r->T. */
-void crater__pipeline_resume(crater__request *r, int nresults);
 
 #endif

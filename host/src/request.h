@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "crater.h"
+#include "task.h"
 
 typedef struct crater__request crater__request;
 typedef struct crater__sink crater__sink;   /* pipeline.h */
@@ -41,7 +42,7 @@ typedef enum {
 enum {
   CRATER__REQ_IDLE = 0,  /* not in flight */
   CRATER__REQ_RUNNING,   /* its Lua runs, or the pipeline works on it */
-  CRATER__REQ_WAITING,   /* suspended: a loop callback resumes it (crater__pipeline_resume) */
+  CRATER__REQ_WAITING,   /* suspended: its handler waits (task.h) */
   CRATER__REQ_DRAINING   /* a streamed body waits for its sink (crater__pipeline_drained) */
 };
 
@@ -66,12 +67,9 @@ struct crater__request {
   const crater__sink *sink;      /* where the answer goes */
   void *sink_ctx;                /* the transport's (a conn, an injection) */
   crater__gen *gen;              /* the generation it runs on: referenced */
-  struct lua_State *T;           /* its coroutine (registry ref thread_ref in gen) */
-  int thread_ref;
+  crater__task task;             /* its Lua: task.main.L is its coroutine */
   int state;                     /* CRATER__REQ_* above */
   unsigned pflags;               /* CRATER__P_* of pipeline.c */
-  void (*wait_cancel)(void *data); /* while WAITING: stops what it waits for */
-  void *wait_data;
 };
 
 /* A request from the server's pool (zeroed, its seq kept), or NULL when

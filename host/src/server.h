@@ -25,7 +25,8 @@ struct crater_server {
   uint64_t gen_count;            /* generations loaded so far */
   char *stale_error;             /* why the last load failed while an older generation
                                     serves (--dev answers it); NULL once a load succeeds */
-  crater__request *running;      /* the request whose Lua runs right now, or NULL */
+  struct crater__uthread *current; /* the light thread whose Lua runs right now, or NULL
+                                    (task.c) */
 
   /* Sockets. */
   uv_tcp_t *listeners[CRATER__MAX_LISTENERS];

@@ -10,6 +10,7 @@ local response = require "crater.response"
 local json = require "crater.json"
 local schema = require "crater.schema"
 local problem = require "crater.problem"
+local async = require "crater.async"
 
 local _M = { version = "0.1.0" }
 
@@ -22,6 +23,13 @@ _M.schema = schema
 --- The JSON Schema of the problem+json bodies Crater answers errors with
 --- (for route `responses`, e.g. `[404] = crater.Problem`).
 _M.Problem = problem.Problem
+
+-- Handlers that wait (crater.async, docs/async.md).
+_M.sleep = async.sleep
+_M.now = async.now
+_M.spawn = async.spawn
+_M.wait = async.wait
+_M.kill = async.kill
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -1,7 +1,7 @@
 /* test_pipeline.c - a request that suspends and resumes (pipeline.c), over
  * both transports: a C function called from Lua waits on a loop timer
- * through crater__pipeline_wait / crater__pipeline_resume, the contract the
- * async I/O of the next issue builds on. Answers come later while other
+ * through crater__task_wait / crater__task_resume (task.h), the contract
+ * every wait builds on. Answers come later while other
  * requests are served, pipelined answers stay in order, a streamed body can
  * wait between chunks, a client gone or a shutdown cancels the wait, a
  * reload lets a waiting request finish on its own generation, and a
@@ -14,8 +14,7 @@
 #include "client.h"
 #include "crater.h"
 #include "helpers.h"
-#include "pipeline.h"
-#include "request.h"
+#include "task.h"
 #include "server.h"
 #include "test.h"
 
@@ -28,7 +27,7 @@ typedef struct {
 
 typedef struct {
   uv_timer_t timer;
-  crater__request *r;
+  crater__uthread *ut;
   waits *w;
 } wait_op;
 
@@ -36,11 +35,11 @@ static void wait_closed(uv_handle_t *h) { free(h->data); }
 
 static void wait_fire(uv_timer_t *t) {
   wait_op *op = t->data;
-  crater__request *r = op->r;
+  crater__uthread *ut = op->ut;
   op->w->fired++;
   uv_close((uv_handle_t *)t, wait_closed);
-  lua_pushliteral(r->T, "woke");
-  crater__pipeline_resume(r, 1);
+  lua_pushliteral(ut->L, "woke");
+  crater__task_resume(ut, 1);
 }
 
 static void wait_cancel(void *data) {
@@ -57,12 +56,13 @@ static int lua_wait(lua_State *L) {
   lua_Integer ms = luaL_checkinteger(L, 1);
   wait_op *op = calloc(1, sizeof(*op));
   if (op == NULL) return luaL_error(L, "out of memory");
-  crater__request *r = crater__pipeline_running(srv);
-  if (crater__pipeline_wait(r, wait_cancel, op) != 0) {
+  const char *why;
+  crater__uthread *ut = crater__task_wait(srv, L, wait_cancel, op, &why);
+  if (ut == NULL) {
     free(op);
-    return luaL_error(L, "cannot wait here");
+    return luaL_error(L, "%s", why);
   }
-  op->r = r;
+  op->ut = ut;
   op->w = w;
   uv_timer_init(w->loop, &op->timer);
   op->timer.data = op;

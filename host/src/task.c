@@ -1,0 +1,283 @@
+/* task.c - tasks and their light threads (see task.h).
+ *
+ * A spawned thread is a Lua userdata (metatable "crater.thread") holding
+ * its crater__uthread, so a handle the app keeps stays valid memory after
+ * the task is gone (its task pointer is then NULL). The task keeps each
+ * spawned thread's userdata and coroutine referenced until it ends. */
+#include "task.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "log.h"
+#include "server.h"
+
+#define THREAD_MT "crater.thread"
+
+static void run_spawned(crater__uthread *ut, int nargs);
+static void settle(crater__uthread *ut, int st);
+static void wake_joiner(crater__uthread *ut);
+static void stop(crater__uthread *ut, int state);
+static void release_spawned(crater__task *t, crater__uthread *ut);
+
+/* ===================================================================== */
+/*  Owners                                                                 */
+/* ===================================================================== */
+
+void crater__task_init(crater__task *t, crater_server *srv, crater__gen *g,
+                       void (*resume_main)(crater__task *, int),
+                       void (*describe)(crater__task *, char *, size_t)) {
+  t->srv = srv;
+  t->gen = g;
+  t->main.task = t;
+  t->main.state = CRATER__UT_IDLE;
+  t->main.cancel = NULL;
+  t->main.joiner = NULL;
+  t->spawned = NULL;
+  t->nspawned = 0;
+  t->resume_main = resume_main;
+  t->describe = describe;
+}
+
+crater__uthread *crater__task_current(crater_server *srv) { return srv->current; }
+
+int crater__task_run_main(crater__task *t, int nargs) {
+  crater_server *srv = t->srv;
+  crater__uthread *outer = srv->current; /* a request may inject one (crater.test) */
+  srv->current = &t->main;
+  t->main.state = CRATER__UT_RUNNING;
+  int st = lua_resume(t->main.L, nargs);
+  srv->current = outer;
+  if (!(st == LUA_YIELD && t->main.state == CRATER__UT_WAITING)) t->main.state = CRATER__UT_IDLE;
+  return st;
+}
+
+crater__uthread *crater__task_wait(crater_server *srv, lua_State *L, void (*cancel)(void *),
+                                   void *data, const char **why) {
+  crater__uthread *ut = srv->current;
+  if (ut == NULL) {
+    *why = "cannot wait here: not inside a request or a timer";
+    return NULL;
+  }
+  if (ut->L != L) {
+    *why = "cannot wait inside a coroutine the app created (use crater.spawn)";
+    return NULL;
+  }
+  ut->state = CRATER__UT_WAITING;
+  ut->cancel = cancel;
+  ut->cancel_data = data;
+  ut->wait_seq++;
+  return ut;
+}
+
+void crater__task_resume(crater__uthread *ut, int nresults) {
+  assert(ut->state == CRATER__UT_WAITING);
+  ut->cancel = NULL;
+  ut->cancel_data = NULL;
+  crater__task *t = ut->task;
+  if (ut == &t->main) {
+    t->resume_main(t, nresults);
+    return;
+  }
+  run_spawned(ut, nresults);
+}
+
+void crater__task_end(crater__task *t) {
+  crater_server *srv = t->srv;
+  char what[160];
+  what[0] = '\0';
+  if (t->main.state == CRATER__UT_WAITING) stop(&t->main, CRATER__UT_KILLED);
+  int killed = 0;
+  while (t->spawned != NULL) {
+    crater__uthread *ut = t->spawned;
+    if (ut->state == CRATER__UT_WAITING || ut->state == CRATER__UT_RUNNING) {
+      killed++;
+      stop(ut, CRATER__UT_KILLED);
+    } else if (ut->state == CRATER__UT_FAILED && !ut->joined) {
+      if (what[0] == '\0') t->describe(t, what, sizeof(what));
+      crater__log(srv, CRATER_LOG_ERROR, "%s: a spawned thread failed and nobody waited for it: %s",
+                  what, lua_tostring(ut->L, -1));
+    }
+    release_spawned(t, ut);
+  }
+  if (killed > 0) {
+    if (what[0] == '\0') t->describe(t, what, sizeof(what));
+    crater__log(srv, CRATER_LOG_INFO, "%s ended with %d spawned thread%s still waiting: killed",
+                what, killed, killed == 1 ? "" : "s");
+  }
+}
+
+/* ===================================================================== */
+/*  Spawned threads                                                        */
+/* ===================================================================== */
+
+static crater__uthread *check_thread(lua_State *L, int i, crater__task *t) {
+  crater__uthread *ut = luaL_checkudata(L, i, THREAD_MT);
+  if (ut->task == NULL) luaL_error(L, "this thread's request or timer has ended");
+  if (ut->task != t) luaL_error(L, "this thread belongs to another request or timer");
+  return ut;
+}
+
+static crater__task *current_task(lua_State *L, const char *who) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  crater__uthread *cur = srv->current;
+  if (cur == NULL) luaL_error(L, "%s: not inside a request or a timer", who);
+  if (cur->L != L) luaL_error(L, "%s: not inside a coroutine the app created (use crater.spawn)", who);
+  return cur->task;
+}
+
+/* crater.spawn(fn, ...) -> thread: runs fn(...) in a new light thread of
+ * the current task, at once, until it returns or waits. */
+int crater__task_spawn(lua_State *L) {
+  crater__task *t = current_task(L, "crater.spawn");
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 1;
+  crater__uthread *ut = lua_newuserdata(L, sizeof(*ut));
+  memset(ut, 0, sizeof(*ut));
+  if (luaL_newmetatable(L, THREAD_MT)) {
+    lua_pushliteral(L, "crater.thread");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  int self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the task keeps the handle alive */
+  lua_State *co = lua_newthread(L);
+  ut->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ut->L = co;
+  ut->task = t;
+  ut->state = CRATER__UT_IDLE;
+  ut->handle_ref = self_ref;
+  ut->next = t->spawned;
+  t->spawned = ut;
+  t->nspawned++;
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  for (int i = 2; i <= nargs + 1; i++) lua_pushvalue(L, i);
+  lua_xmove(L, co, nargs);
+  run_spawned(ut, nargs); /* the handle stays on L's stack, on top */
+  return 1;
+}
+
+/* Resumes a spawned thread, as its own "current", and settles what it did. */
+static void run_spawned(crater__uthread *ut, int nargs) {
+  crater_server *srv = ut->task->srv;
+  crater__uthread *outer = srv->current;
+  srv->current = ut;
+  ut->state = CRATER__UT_RUNNING;
+  int st = lua_resume(ut->L, nargs);
+  srv->current = outer;
+  settle(ut, st);
+}
+
+static void settle(crater__uthread *ut, int st) {
+  lua_State *co = ut->L;
+  if (st == LUA_YIELD && ut->state == CRATER__UT_WAITING) return;
+  if (st == LUA_YIELD) {
+    lua_settop(co, 0);
+    lua_pushliteral(co, "a spawned thread may yield only by waiting (crater.sleep, a socket, ...): "
+                        "it cannot write a streamed body or yield a coroutine");
+    ut->state = CRATER__UT_FAILED;
+  } else if (st != 0) {
+    const char *msg = lua_tostring(co, -1);
+    luaL_traceback(co, co, msg ? msg : "(error object is not a string)", 0);
+    lua_replace(co, 1);
+    lua_settop(co, 1);
+    ut->state = CRATER__UT_FAILED;
+  } else {
+    ut->state = CRATER__UT_DONE;
+  }
+  wake_joiner(ut);
+}
+
+static void wake_joiner(crater__uthread *ut) {
+  crater__uthread *j = ut->joiner;
+  if (j == NULL) return;
+  ut->joiner = NULL;
+  crater__task_resume(j, 0);
+}
+
+/* What a join waits for is gone with its task: nothing to undo but the link. */
+static void join_cancel(void *data) {
+  crater__uthread *target = data;
+  target->joiner = NULL;
+}
+
+/* crater.host.join(thread): returns when the thread has settled. */
+int crater__task_join(lua_State *L) {
+  crater__task *t = current_task(L, "crater.wait");
+  crater__uthread *ut = check_thread(L, 1, t);
+  if (ut->state == CRATER__UT_DONE || ut->state == CRATER__UT_FAILED || ut->state == CRATER__UT_KILLED) {
+    /* Settled: its results. */
+    if (ut->joined) return luaL_error(L, "crater.wait: this thread was waited for already");
+    ut->joined = 1;
+    if (ut->state == CRATER__UT_KILLED) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "killed");
+      return 2;
+    }
+    if (ut->state == CRATER__UT_FAILED) {
+      lua_pushnil(L);
+      lua_xmove(ut->L, L, 1);
+      return 2;
+    }
+    int n = lua_gettop(ut->L);
+    luaL_checkstack(L, n + 1, "crater.wait: too many results");
+    lua_pushboolean(L, 1); /* distinguishes a thread that returned nothing from a failure */
+    lua_xmove(ut->L, L, n);
+    return n + 1;
+  }
+  if (ut->state == CRATER__UT_RUNNING)
+    return luaL_error(L, "crater.wait: a thread cannot wait for one that is running it");
+  if (ut->joiner != NULL) return luaL_error(L, "crater.wait: another thread waits for this one");
+  const char *why;
+  crater__uthread *self = crater__task_wait(t->srv, L, join_cancel, ut, &why);
+  if (self == NULL) return luaL_error(L, "crater.wait: %s", why);
+  ut->joiner = self;
+  return lua_yield(L, 0); /* resumed with no results: then join again */
+}
+
+/* crater.kill(thread) -> true | nil, err */
+int crater__task_kill(lua_State *L) {
+  crater__task *t = current_task(L, "crater.kill");
+  crater__uthread *ut = check_thread(L, 1, t);
+  if (ut->state == CRATER__UT_RUNNING)
+    return luaL_error(L, "crater.kill: a thread cannot kill itself or one that is running it");
+  if (ut->state != CRATER__UT_WAITING && ut->state != CRATER__UT_IDLE) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "already done");
+    return 2;
+  }
+  stop(ut, CRATER__UT_KILLED);
+  lua_settop(ut->L, 0);
+  wake_joiner(ut);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Cancels what ut waits for; its coroutine will never run again. */
+static void stop(crater__uthread *ut, int state) {
+  if (ut->state == CRATER__UT_WAITING && ut->cancel != NULL) {
+    void (*cancel)(void *) = ut->cancel;
+    void *data = ut->cancel_data;
+    ut->cancel = NULL;
+    ut->cancel_data = NULL;
+    cancel(data);
+  }
+  ut->state = state;
+}
+
+static void release_spawned(crater__task *t, crater__uthread *ut) {
+  lua_State *L = ut->L;
+  t->spawned = ut->next;
+  t->nspawned--;
+  ut->task = NULL;
+  ut->next = NULL;
+  ut->joiner = NULL;
+  lua_settop(L, 0);
+  luaL_unref(L, LUA_REGISTRYINDEX, ut->ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, ut->handle_ref);
+  ut->L = NULL;
+}

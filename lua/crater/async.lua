@@ -1,0 +1,70 @@
+--- crater.async: handlers that wait, without blocking the server.
+--
+-- A request runs in a coroutine. A call that must wait -- crater.sleep, a
+-- socket, a database -- suspends it; the loop serves other requests and
+-- resumes it when the result is there. Handlers keep their plain
+-- sequential style (docs/async.md). The functions are also crater.sleep,
+-- crater.now, crater.spawn, crater.wait and crater.kill.
+
+local host = require "crater.host"
+
+local select, error, unpack = select, error, unpack
+local h_join = host.join
+
+local _M = { version = "0.1.0" }
+
+--- Waits `seconds` (>= 0; fractions are fine, ms precision) on the loop.
+--- 0 yields to the loop once. Only inside a request or a timer.
+---@type fun(seconds: number)
+_M.sleep = host.sleep
+
+--- The loop's time in seconds, with ms precision, as of the current turn
+--- of the loop (cheap: no clock is read).
+---@type fun(): number
+_M.now = host.now
+
+--- Runs fn(...) in a new light thread of the current request (or timer),
+--- at once, until it returns or waits; returns the thread. Threads of a
+--- request that nobody waited for are killed when the request ends.
+---@type fun(fn: function, ...: any): userdata
+_M.spawn = host.spawn
+
+--- Kills a thread that is still waiting (what it waits for is cancelled).
+--- Returns true, or nil and "already done".
+---@type fun(thread: userdata): boolean|nil, string|nil
+_M.kill = host.kill
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- Joins one thread: host.join returns nothing when it had to wait, then
+-- (true, results...) or (nil, err) once the thread has settled.
+local function settle(t)
+  local r = pack(h_join(t))
+  while r.n == 0 do r = pack(h_join(t)) end
+  return r
+end
+
+--- Waits until every thread given has finished. With one thread, returns
+--- what its function returned, or nil and the error (a traceback) if it
+--- raised ("killed" if it was killed). With several, returns the first
+--- value each returned, in order; or nil and the first error.
+---@param ... userdata threads from crater.spawn
+---@return any ...
+function _M.wait(...)
+  local n = select("#", ...)
+  if n == 0 then error("crater.wait: give it one or more threads", 2) end
+  if n == 1 then
+    local r = settle((...))
+    if r[1] == nil then return nil, r[2] end
+    return unpack(r, 2, r.n)
+  end
+  local out, err = {}, nil
+  for i = 1, n do
+    local r = settle((select(i, ...)))
+    if r[1] == nil then err = err or r[2] else out[i] = r[2] end
+  end
+  if err ~= nil then return nil, err end
+  return unpack(out, 1, n)
+end
+
+return _M
