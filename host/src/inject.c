@@ -49,7 +49,7 @@ static int check_request(crater_server *srv, const crater_request *req, size_t *
 static int start(crater_server *srv, crater__request *r, const crater_request *req, size_t url_len,
                  collector *col, crater__gen *g, int fn_ref);
 static int run_sync(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
-                    crater_response **out);
+                    crater_response **out, int may_run_loop);
 static crater_response *build(collector *col);
 static void collector_free(collector *col);
 static void job_timer_cb(uv_timer_t *t);
@@ -76,7 +76,7 @@ int crater_inject_sync(crater_server *srv, const crater_request *req, crater_res
   if (req == NULL || out == NULL) return crater__fail(srv, CRATER_EINVAL, "crater_inject_sync: NULL argument");
   *out = NULL;
   if (srv->closed) return crater__fail(srv, CRATER_ESTATE, "crater_inject_sync: the server is closed");
-  return run_sync(srv, NULL, 0, req, out);
+  return run_sync(srv, NULL, 0, req, out, 0);
 }
 
 int crater_inject(crater_server *srv, const crater_request *req, crater_inject_cb cb, void *udata) {
@@ -183,7 +183,10 @@ static void job_closed(uv_handle_t *h) {
 int crater__inject_run(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
                        crater_response **out) {
   *out = NULL;
-  return run_sync(srv, g, fn_ref, req, out);
+  /* crater test's specs run before the loop does: a handler that waits
+   * can be waited for by running the loop here, nowhere else (a request
+   * or hook inside a loop callback must not run the loop again). */
+  return run_sync(srv, g, fn_ref, req, out, srv->specs_running && srv->current == NULL);
 }
 
 /* ===================================================================== */
@@ -195,7 +198,7 @@ int crater__inject_run(crater_server *srv, crater__gen *g, int fn_ref, const cra
  * request cannot wait for the loop: one that does is cancelled
  * (CRATER_ESTATE). */
 static int run_sync(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
-                    crater_response **out) {
+                    crater_response **out, int may_run_loop) {
   size_t url_len;
   int rc = check_request(srv, req, &url_len);
   if (rc != 0) return rc;
@@ -203,6 +206,8 @@ static int run_sync(crater_server *srv, crater__gen *g, int fn_ref, const crater
   if (r == NULL) return crater__fail(srv, CRATER_ENOMEM, "out of memory");
   collector col = {0};
   rc = start(srv, r, req, url_len, &col, g, fn_ref);
+  while (rc == 0 && !col.done && may_run_loop && uv_run(srv->loop, UV_RUN_ONCE) != 0) {
+  }
   if (rc == 0 && !col.done) {
     crater__pipeline_abort(r);
     rc = crater__fail(srv, CRATER_ESTATE,

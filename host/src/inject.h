@@ -11,7 +11,9 @@ typedef struct crater__gen crater__gen; /* vm.h */
 /* crater_inject_sync for crater.test's client (crater.host.inject): with g
  * NULL the server's app answers; else the dispatcher at registry ref
  * fn_ref of generation g (a crater.test client of an app object, not
- * counted as a request of the server). */
+ * counted as a request of the server). In `crater test`'s specs, which run
+ * before the loop does, a handler that waits is waited for by running the
+ * loop; elsewhere it is cancelled (CRATER_ESTATE), as for crater_inject_sync. */
 int crater__inject_run(crater_server *srv, crater__gen *g, int fn_ref, const crater_request *req,
                        crater_response **out);
 

@@ -56,7 +56,9 @@ int crater_reload(crater_server *srv) {
 
 int crater__load_specs(crater_server *srv, const char *path) {
   crater__gen *g;
+  srv->specs_running = 1;
   int rc = build(srv, path, NULL, 0, 1, &g);
+  srv->specs_running = 0;
   if (rc == 0) crater__gen_close(g);
   return rc;
 }

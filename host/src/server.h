@@ -27,6 +27,7 @@ struct crater_server {
                                     serves (--dev answers it); NULL once a load succeeds */
   struct crater__uthread *current; /* the light thread whose Lua runs right now, or NULL
                                     (task.c) */
+  int specs_running;             /* crater test's specs run (load.c): the loop is not */
 
   /* Sockets. */
   uv_tcp_t *listeners[CRATER__MAX_LISTENERS];
