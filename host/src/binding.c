@@ -16,6 +16,7 @@
 #include "http.h"
 #include "inject.h"
 #include "log.h"
+#include "pipeline.h"
 #include "request.h"
 #include "server.h"
 #include "task.h"
@@ -88,6 +89,15 @@ static int host_body(lua_State *L) {
   const char *body = crater__request_body_data(c, &len);
   lua_pushlstring(L, body, len);
   return 1;
+}
+
+/* deadline(request, seq, ms): the route's deadline (pipeline.c). */
+static int host_deadline(lua_State *L) {
+  crater__request *c = check_request(L);
+  lua_Number ms = luaL_checknumber(L, 3);
+  if (!(ms >= 1) || ms > 1e12) return luaL_argerror(L, 3, "ms must be a number from 1 to 1e12");
+  if (crater__pipeline_deadline(c, (uint64_t)ms) != 0) return luaL_error(L, "out of memory");
+  return 0;
 }
 
 static int host_remote(lua_State *L) {
@@ -168,7 +178,7 @@ int crater__binding_open(lua_State *L) {
   crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
   static const luaL_Reg fns[] = {
     {"header", host_header},   {"headers", host_headers}, {"body", host_body},
-    {"remote", host_remote},   {NULL, NULL},
+    {"remote", host_remote},   {"deadline", host_deadline}, {NULL, NULL},
   };
   lua_createtable(L, 0, 8);
   for (const luaL_Reg *f = fns; f->name; f++) {

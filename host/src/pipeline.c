@@ -36,13 +36,27 @@
 
 #define INLINE_HEADERS 16 /* response headers held without allocating */
 
+/* A route's deadline: a loop timer per request that has one. */
+struct crater__deadline {
+  uv_timer_t timer;      /* timer.data points here */
+  crater__request *r;    /* NULL once the request ended first */
+  uint64_t ms;
+};
+
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
 static void run(crater__request *r, int nargs);
 static void resume_main(crater__task *t, int nresults);
+static void deadline_passed(uv_timer_t *t);
+static void deadline_closed(uv_handle_t *h);
 static void describe(crater__task *t, char *buf, size_t size);
 static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags);
 static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
-                        int stale);
+                        unsigned how);
+
+/* How a core answer is given (core_answer's `how`). */
+#define CORE_STALE 0x1u /* the --dev answer after a failed load: X-Crater-Stale, "stale": true */
+#define CORE_QUIET 0x2u /* logged by the caller already */
+
 static void finish(crater__request *r, int ok, int thread_reusable);
 static void end_aborted(crater__request *r);
 static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
@@ -63,6 +77,7 @@ static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   r->gen = NULL;
   r->task.main.L = NULL;
   r->task.spawned = NULL;
+  r->deadline = NULL;
   r->seq++;
   r->state = CRATER__REQ_RUNNING;
 }
@@ -73,7 +88,7 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
   srv->stats.requests_total++;
   /* --dev after a failed reload: say so rather than serve the old code. */
   if (srv->stale_error != NULL && srv->cfg.dev) {
-    core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), 1);
+    core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), CORE_STALE);
     return;
   }
   crater__gen *g = srv->gen;
@@ -149,6 +164,44 @@ static void resume_main(crater__task *t, int nresults) {
   assert(r->state == CRATER__REQ_WAITING);
   run(r, nresults);
 }
+
+int crater__pipeline_deadline(crater__request *r, uint64_t ms) {
+  struct crater__deadline *d = r->deadline;
+  if (d == NULL) {
+    d = crater__malloc(sizeof(*d));
+    if (d == NULL) return -1;
+    uv_timer_init(r->srv->loop, &d->timer);
+    d->timer.data = d;
+    d->r = r;
+    r->deadline = d;
+  }
+  d->ms = ms;
+  uv_timer_start(&d->timer, deadline_passed, ms, 0);
+  return 0;
+}
+
+/* The timer fires only from the loop, so the handler is not running: it
+ * waits, or its streamed body waits for the client. */
+static void deadline_passed(uv_timer_t *t) {
+  struct crater__deadline *d = t->data;
+  crater__request *r = d->r;
+  if (r == NULL || r->state == CRATER__REQ_IDLE || r->state == CRATER__REQ_RUNNING) return;
+  char what[160];
+  describe(&r->task, what, sizeof(what));
+  crater__log(r->srv, CRATER_LOG_WARN, "%s: no answer within the route's deadline (%.3g s): %s", what,
+              (double)d->ms / 1000, (r->pflags & P_STREAM) ? "stream broken off" : "504");
+  crater__task_end(&r->task); /* what the handler and its threads wait for: cancelled */
+  if (r->pflags & P_STREAM) {
+    finish(r, 0, 0); /* the head went out: the sink breaks the body off */
+    return;
+  }
+  char detail[96];
+  int n = snprintf(detail, sizeof(detail), "the handler did not answer within its deadline (%.3g s)",
+                   (double)d->ms / 1000);
+  core_answer(r, 504, detail, (size_t)n, CORE_QUIET);
+}
+
+static void deadline_closed(uv_handle_t *h) { crater__free(h->data); }
 
 /* ===================================================================== */
 /*  Running the coroutine                                                  */
@@ -295,13 +348,14 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags) 
 }
 
 /* An answer of the core's own: problem+json, counted as refused. Refusals
- * a client cannot recover from on the same connection close it (all but
- * 500 and 503). */
+ * a client cannot recover from on the same connection close it (the 4xx
+ * ones, and 505); after a 5xx it may go on. */
 static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
-                        int stale) {
+                        unsigned how) {
   crater_server *srv = r->srv;
+  int stale = (how & CORE_STALE) != 0;
   srv->stats.requests_refused++;
-  if (!stale)
+  if (!(how & (CORE_STALE | CORE_QUIET)))
     crater__log(srv, status >= 500 ? CRATER_LOG_ERROR : CRATER_LOG_WARN, "refused %d from %s: %.*s",
                 status, r->peer, (int)dlen, detail);
   crater__buf body = {0};
@@ -310,7 +364,7 @@ static void core_answer(crater__request *r, int status, const char *detail, size
     {"X-Crater-Stale", 14, "1", 1},
   };
   crater__response res = {status, hs, stale ? 2 : 1, "", 0, 0};
-  if (status != 500 && status != 503) res.flags |= CRATER__RES_CLOSE;
+  if (status < 500 || status == 505) res.flags |= CRATER__RES_CLOSE;
   if (crater__http_problem_body(&body, status, detail, dlen, stale) == 0) {
     res.body = body.data;
     res.body_len = body.len;
@@ -331,6 +385,11 @@ static void core_answer(crater__request *r, int status, const char *detail, size
 
 static void release(crater__request *r, int thread_reusable) {
   crater__gen *g = r->gen;
+  if (r->deadline != NULL) {
+    r->deadline->r = NULL;
+    uv_close((uv_handle_t *)&r->deadline->timer, deadline_closed);
+    r->deadline = NULL;
+  }
   if (g != NULL) crater__task_end(&r->task); /* spawned threads, a pending wait */
   lua_State *T = r->task.main.L;
   if (T != NULL) {

@@ -10,6 +10,8 @@
 #ifndef CRATER_PIPELINE_H
 #define CRATER_PIPELINE_H
 
+#include <stdint.h>
+
 #include "http.h"
 #include "request.h"
 
@@ -63,5 +65,12 @@ void crater__pipeline_abort(crater__request *r);
 
 /* The sink took what it had queued: a streamed body goes on. */
 void crater__pipeline_drained(crater__request *r);
+
+/* The handler of r must have answered within ms (its route's deadline, set
+ * by the dispatcher once routed). If it still waits then, what it and its
+ * threads wait for is cancelled and it is answered 504 problem+json (or, if
+ * a streamed body has begun, the body is broken off). Returns 0, or -1
+ * when out of memory (then there is no deadline). */
+int crater__pipeline_deadline(crater__request *r, uint64_t ms);
 
 #endif

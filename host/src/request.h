@@ -68,6 +68,7 @@ struct crater__request {
   void *sink_ctx;                /* the transport's (a conn, an injection) */
   crater__gen *gen;              /* the generation it runs on: referenced */
   crater__task task;             /* its Lua: task.main.L is its coroutine */
+  struct crater__deadline *deadline; /* its route's deadline timer, or NULL (pipeline.c) */
   int state;                     /* CRATER__REQ_* above */
   unsigned pflags;               /* CRATER__P_* of pipeline.c */
 };

@@ -22,15 +22,19 @@ App.__index = App
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
   opts = opts or {}
+  if opts.deadline ~= nil and (type(opts.deadline) ~= "number" or not (opts.deadline > 0)) then
+    error("crater.app: deadline must be a number of seconds > 0", 2)
+  end
   local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
+    deadline = opts.deadline,  -- seconds a handler may take, else 504 (docs/async.md)
     state = {}, -- handed to the next generation on reload (see docs/reload.md)
     _router = router.new(),
     _routes = {},
@@ -60,6 +64,10 @@ local function add_route(self, method, path, opts, handler)
   if type(handler) ~= "function" then error("route handler must be a function", 3) end
   if opts ~= nil and type(opts) ~= "table" then error("route options must be a table", 3) end
   if type(path) ~= "string" then error("route path must be a string", 3) end
+  local dl = opts and opts.deadline
+  if dl ~= nil and dl ~= false and (type(dl) ~= "number" or not (dl > 0)) then
+    error("route " .. path .. ": deadline must be a number of seconds > 0, or false", 3)
+  end
   local methods = type(method) == "table" and method or { method }
   local info = getinfo(3, "Sl")
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"

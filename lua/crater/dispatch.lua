@@ -27,6 +27,8 @@ local new_response, from_result, finish, response_mt = response.new, response.fr
   response.mt
 local handler_traceback, error_answer, handler_failed = errors.traceback, errors.answer, errors.failed
 local log = host.log
+local host_deadline = host.deadline
+local ceil, ipairs = math.ceil, ipairs
 
 local _M = { version = "0.1.0" }
 
@@ -101,6 +103,12 @@ function _M.new(app)
   local match = r.match
   local before, after = app._before, app._after
   local nbefore = #before
+  -- Each route's deadline in ms (its own, else the app's; false: none).
+  for _, rec in ipairs(app._routes) do
+    local dl = rec.opts.deadline
+    if dl == nil then dl = app.deadline end
+    rec.deadline_ms = dl and ceil(dl * 1000) or nil
+  end
 
   return function(method, p, q, conn, seq)
     local route, params, allow = match(r, method, p)
@@ -111,6 +119,7 @@ function _M.new(app)
       if #after > 0 then res = run_after(app, req, res) end
       return respond(app, req, res)
     end
+    if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
     for i = 1, nbefore do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
