@@ -253,6 +253,64 @@ CRATER_EXTERN void *crater_lua_context(lua_State *L);
 CRATER_EXTERN crater_server *crater_lua_server(lua_State *L);
 
 /* ------------------------------------------------------------------------ */
+/*  C functions that complete later                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A C function registered for Lua (crater_register, crater_register_module)
+ * can wait without blocking the server: Lua calls it like any function,
+ * the request (or timer) that called it is suspended, the loop serves
+ * others, and when the host completes the operation the caller receives
+ * the results as the function's return values.
+ *
+ *   static int fetch(lua_State *L) {
+ *     my_op *op = ...;
+ *     op->async = crater_async_begin(L, on_cancel, op);
+ *     if (op->async == NULL) { free(op); return lua_error(L); }  // cannot wait here
+ *     start_work(op);                                     // on the loop, or a thread
+ *     return crater_async_yield(L);
+ *   }
+ *   // later, on the loop thread:
+ *   lua_State *T = crater_async_state(op->async);
+ *   if (T) lua_pushstring(T, result);
+ *   crater_async_complete(op->async, T ? 1 : 0);
+ *
+ * Rules: every crater_async_* call is made on the loop thread (work done on
+ * another thread comes back with uv_async_send or uv_queue_work's
+ * after_work callback). Each handle is completed exactly once, with
+ * crater_async_complete or crater_async_fail, also after its cancel
+ * callback ran; that completion only frees it then. */
+typedef struct crater_async crater_async;
+
+/* Called on the loop thread, at most once, when what waits is gone before
+ * the completion: the client went away, the route's deadline passed, the
+ * server closed, or crater.kill. The host may stop its work early; it must
+ * still complete the handle (which then only frees it). */
+typedef void (*crater_async_cancel_cb)(crater_async *a, void *udata);
+
+/* Begins waiting in the C function running as L; the function must then
+ * return crater_async_yield(L). cancel may be NULL. Returns NULL, with an
+ * error message pushed on L, when L cannot wait: outside a request or
+ * timer, inside a coroutine the app made itself, or out of memory; the
+ * function then frees what it made and returns lua_error(L). */
+CRATER_EXTERN crater_async *crater_async_begin(lua_State *L, crater_async_cancel_cb cancel,
+                                               void *udata);
+
+/* What the C function returns after crater_async_begin. */
+CRATER_EXTERN int crater_async_yield(lua_State *L);
+
+/* The Lua state to push the results on before crater_async_complete, or
+ * NULL when the waiting Lua is gone (after the cancel callback). */
+CRATER_EXTERN lua_State *crater_async_state(const crater_async *a);
+
+/* Completes the operation: the waiting Lua resumes with the nresults values
+ * the host pushed on crater_async_state(a). Frees the handle. */
+CRATER_EXTERN void crater_async_complete(crater_async *a, int nresults);
+
+/* Completes the operation with an expected failure: the Lua caller gets
+ * nil and the message (copied). Frees the handle. */
+CRATER_EXTERN void crater_async_fail(crater_async *a, const char *message);
+
+/* ------------------------------------------------------------------------ */
 /*  Requests without a socket                                                 */
 /* ------------------------------------------------------------------------ */
 

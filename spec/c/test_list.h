@@ -76,4 +76,6 @@
   XX(request_stores_pieces) \
   XX(request_limits_and_refusals) \
   XX(request_names_ok) \
-  XX(request_pool_keeps_seq_counting)
+  XX(request_pool_keeps_seq_counting) \
+  XX(async_c_functions_complete_later) \
+  XX(async_c_function_outlived_by_its_request)
