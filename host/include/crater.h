@@ -274,7 +274,7 @@ CRATER_EXTERN crater_server *crater_lua_server(lua_State *L);
  *   if (T) lua_pushstring(T, result);
  *   crater_async_complete(op->async, T ? 1 : 0);
  *
- * Rules: every crater_async_* call is made on the loop thread (work done on
+ * Rules: every call on a crater_async handle is made on the loop thread (work done on
  * another thread comes back with uv_async_send or uv_queue_work's
  * after_work callback). Each handle is completed exactly once, with
  * crater_async_complete or crater_async_fail, also after its cancel

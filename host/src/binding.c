@@ -20,6 +20,7 @@
 #include "request.h"
 #include "server.h"
 #include "task.h"
+#include "sleep.h"
 #include "timer.h"
 #include "vm.h"
 
@@ -193,9 +194,9 @@ int crater__binding_open(lua_State *L) {
   lua_setfield(L, -2, "inject");
   lua_pushboolean(L, g->srv->cfg.dev);
   lua_setfield(L, -2, "dev");
-  /* Waiting (task.c, timer.c): closures over the server. */
+  /* Waiting (task.c, sleep.c): closures over the server. */
   static const luaL_Reg async_fns[] = {
-    {"sleep", crater__timer_sleep}, {"now", crater__timer_now},   {"spawn", crater__task_spawn},
+    {"sleep", crater__sleep}, {"now", crater__sleep_now},   {"spawn", crater__task_spawn},
     {"join", crater__task_join},    {"kill", crater__task_kill},  {NULL, NULL},
   };
   for (const luaL_Reg *f = async_fns; f->name; f++) {
@@ -203,5 +204,12 @@ int crater__binding_open(lua_State *L) {
     lua_pushcclosure(L, f->func, 1);
     lua_setfield(L, -2, f->name);
   }
+  /* Background timers (timer.c): closures over the generation. */
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, crater__timer_at, 1);
+  lua_setfield(L, -2, "timer_at");
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, crater__timer_every, 1);
+  lua_setfield(L, -2, "timer_every");
   return 1;
 }

@@ -18,6 +18,7 @@
 #include "register.h"
 #include "reload.h"
 #include "server.h"
+#include "timer.h"
 #include "vm.h"
 
 static int build(crater_server *srv, const char *name, const char *code, size_t len, int specs,
@@ -75,7 +76,13 @@ static int swap(crater_server *srv, const char *name, const char *code, size_t l
   crater__gen *g = NULL;
   int nroutes = 0;
   int rc = build(srv, name, code, len, 0, &g);
-  if (rc == 0) rc = crater__reload_install(srv, g, &nroutes);
+  if (rc == 0) {
+    rc = crater__reload_install(srv, g, &nroutes);
+    if (rc != 0) { /* its hooks failed: what they started goes with it */
+      crater__timer_cancel(srv, g->id);
+      crater__gen_close(g);
+    }
+  }
   double ms = (double)(uv_hrtime() - t0) / 1e6;
   const char *msg = srv->last_error;
   if (rc != 0 && serving) {
@@ -87,9 +94,11 @@ static int swap(crater_server *srv, const char *name, const char *code, size_t l
   } else if (rc != 0) {
     crater__log(srv, CRATER_LOG_ERROR, "failed to load %s: %s", name, msg);
   } else if (reload) {
+    crater__timer_expire(srv, was); /* the old generation's timers: premature */
     crater__log(srv, CRATER_LOG_INFO, "reloaded %s: generation %llu in %.1f ms, %d route%s", name,
                 (unsigned long long)g->id, ms, nroutes, nroutes == 1 ? "" : "s");
   } else {
+    if (was != 0) crater__timer_expire(srv, was);
     crater__log(srv, CRATER_LOG_DEBUG, "loaded %s as generation %llu in %.1f ms", name,
                 (unsigned long long)g->id, ms);
   }

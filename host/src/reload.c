@@ -31,12 +31,12 @@ int crater__reload_install(crater_server *srv, crater__gen *g, int *nroutes) {
     int rc = 0;
     if (old != NULL) rc = crater__lifecycle_run(g, "reload", old, state, NULL);
     crater__free(state);
+    g->started = 1; /* its hooks may make timers (timer.c takes them from a started one) */
     if (rc == 0) rc = crater__lifecycle_run(g, "start", old, NULL, &n);
     if (rc != 0) {
-      crater__gen_close(g);
-      return rc;
+      g->started = 0;
+      return rc; /* g is the caller's to close */
     }
-    g->started = 1;
   } else {
     crater__lifecycle_run(g, NULL, NULL, NULL, &n); /* only counts the routes */
   }
@@ -56,8 +56,9 @@ int crater__reload_install(crater_server *srv, crater__gen *g, int *nroutes) {
 int crater__reload_start(crater_server *srv) {
   crater__gen *g = srv->gen;
   if (g == NULL || g->started) return 0;
+  g->started = 1; /* its hooks may make timers */
   int rc = crater__lifecycle_run(g, "start", NULL, NULL, NULL);
-  if (rc == 0) g->started = 1;
+  if (rc != 0) g->started = 0;
   return rc;
 }
 

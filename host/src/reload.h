@@ -19,13 +19,15 @@ int crater__reload_serving(const crater_server *srv);
 
 /* Makes g the serving generation. If the server serves already, first hands
  * the old generation's app.state over and runs g's on_reload and on_start
- * hooks; if one fails, g is closed, the old generation stays, and
- * CRATER_ELOAD is returned with the message in srv->last_error. The old
- * generation retires. Sets *nroutes (may be NULL) to the app's route count. */
+ * hooks; if one fails, the old generation stays, CRATER_ELOAD is returned
+ * with the message in srv->last_error, and g is left to the caller to close
+ * (after cancelling timers its hooks made). The old generation retires.
+ * Sets *nroutes (may be NULL) to the app's route count. */
 int crater__reload_install(crater_server *srv, crater__gen *g, int *nroutes);
 
 /* Starts the serving generation if it has not started (crater_listen).
- * Returns 0, or CRATER_ELOAD when an on_start hook failed. */
+ * Returns 0, or CRATER_ELOAD when an on_start hook failed (the caller
+ * cancels timers the hooks made). */
 int crater__reload_start(crater_server *srv);
 
 /* A request in flight on g ended (pipeline.c): drops its reference, and

@@ -14,6 +14,7 @@
 #include "register.h"
 #include "reload.h"
 #include "request.h"
+#include "timer.h"
 
 static int add_listener(crater_server *srv, uv_tcp_t *t, const char *what);
 static void on_connection(uv_stream_t *listener, int status);
@@ -115,6 +116,7 @@ int crater_listen_fd(crater_server *srv, int fd) {
 static int add_listener(crater_server *srv, uv_tcp_t *t, const char *what) {
   (void)what;
   if (crater__reload_start(srv) != 0) {
+    crater__timer_cancel(srv, srv->gen->id); /* what the failed hooks started */
     uv_close((uv_handle_t *)t, (uv_close_cb)crater__free);
     return CRATER_ELOAD; /* the hook's message is in last_error */
   }
@@ -151,6 +153,7 @@ int crater_close(crater_server *srv, crater_close_cb cb) {
   if (srv->closing) return crater__fail(srv, CRATER_ESTATE, "crater_close: called already");
   srv->closing = 1;
   srv->close_cb = cb;
+  if (srv->gen != NULL) crater__timer_expire(srv, srv->gen->id); /* premature runs */
   srv->drop_pending = NULL; /* its listener closes below */
   for (int i = 0; i < srv->nlisteners; i++) {
     srv->open_handles++;
@@ -193,10 +196,13 @@ static void grace_timer_cb(uv_timer_t *t) {
     c = next;
   }
   crater__inject_abort_all(srv);
+  crater__timer_kill_all(srv);
 }
 
 void crater__server_maybe_done(crater_server *srv) {
-  if (!srv->closing || srv->conns != NULL || srv->injecting > 0 || srv->drop_busy) return;
+  if (!srv->closing || srv->conns != NULL || srv->injecting > 0 || srv->drop_busy ||
+      crater__timer_running(srv) > 0)
+    return;
   /* Only the grace timer left: close it; its callback finishes the close. */
   if (srv->open_handles == 1 && !uv_is_closing((uv_handle_t *)&srv->grace_timer))
     uv_close((uv_handle_t *)&srv->grace_timer, grace_closed);

@@ -29,6 +29,13 @@ struct crater_server {
                                     (task.c) */
   int specs_running;             /* crater test's specs run (load.c): the loop is not */
 
+  /* Background timers (timer.c). */
+  struct crater__timer *timers;  /* pending */
+  int ntimers;
+  uint64_t timer_ids;            /* ids given so far */
+  struct timer_run *timer_runs;  /* runs going on; crater_close waits for them */
+  int ntimer_runs;
+
   /* Sockets. */
   uv_tcp_t *listeners[CRATER__MAX_LISTENERS];
   int nlisteners;

@@ -34,6 +34,19 @@ _M.spawn = host.spawn
 ---@type fun(thread: userdata): boolean|nil, string|nil
 _M.kill = host.kill
 
+--- Background timers, per server process (per worker). fn(premature, ...)
+--- runs in a task of its own, which may wait like a handler. When the app
+--- is reloaded or the server stops, a pending timer runs once at once with
+--- premature = true (then an `every` timer stops), so it can flush state.
+--- Timers are made once the app serves: in app:on_start, a handler, or a
+--- timer; each returns a timer with :cancel(), or nil and an error.
+_M.timer = {
+  ---@type fun(delay: number, fn: fun(premature: boolean, ...: any), ...: any): userdata|nil, string|nil
+  at = host.timer_at,
+  ---@type fun(interval: number, fn: fun(premature: boolean, ...: any), ...: any): userdata|nil, string|nil
+  every = host.timer_every,
+}
+
 local function pack(...) return { n = select("#", ...), ... } end
 
 -- Joins one thread: host.join returns nothing when it had to wait, then

@@ -30,6 +30,7 @@ _M.now = async.now
 _M.spawn = async.spawn
 _M.wait = async.wait
 _M.kill = async.kill
+_M.timer = async.timer
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -45,6 +45,8 @@ ALLOWED = {
         "a connection's handles are closed: its server unlinks it (and may end a shutdown)",
     ("inject.c", "server.c", "crater__server_maybe_done"):
         "an injected request finished: crater_close() may have been waiting for it",
+    ("timer.c", "server.c", "crater__server_maybe_done"):
+        "a timer's run ended: crater_close() may have been waiting for it",
     ("conn.c", "server.c", "crater__server_maybe_done"):
         "the spare handle that took a connection there was no memory for is closed: "
         "crater_close() may have been waiting for it",
