@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 
 #include "http.h"
+#include "httpc.h"
 #include "inject.h"
 #include "log.h"
 #include "pipeline.h"
@@ -211,5 +212,7 @@ int crater__binding_open(lua_State *L) {
   lua_pushlightuserdata(L, g);
   lua_pushcclosure(L, crater__timer_every, 1);
   lua_setfield(L, -2, "timer_every");
+  lua_pushcfunction(L, crater__httpc_parser);
+  lua_setfield(L, -2, "http_parser");
   return 1;
 }
