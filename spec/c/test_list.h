@@ -76,4 +76,7 @@
   XX(request_stores_pieces) \
   XX(request_limits_and_refusals) \
   XX(request_names_ok) \
-  XX(request_pool_keeps_seq_counting)
+  XX(request_pool_keeps_seq_counting) \
+  XX(socket_find_match_and_safe_prefix) \
+  XX(socket_find_across_pieces) \
+  XX(socket_line_splits_lf_and_crlf)
