@@ -39,6 +39,7 @@
 #include "pool.h"
 #include "server.h"
 #include "task.h"
+#include "tls.h"
 
 #define SOCK_MT "crater.socket"
 #define DEFAULT_TIMEOUT_MS 60000u /* connect, send, read: as OpenResty's */
@@ -52,7 +53,7 @@
 #define SOCK_OF(ptr, field) ((sock *)(void *)((char *)(ptr) - offsetof(sock, field)))
 
 /* Operations (peer.op): one at a time per peer. */
-enum { OP_NONE = 0, OP_QUEUE, OP_CONNECT, OP_SEND, OP_RECEIVE };
+enum { OP_NONE = 0, OP_QUEUE, OP_CONNECT, OP_SEND, OP_RECEIVE, OP_HANDSHAKE };
 
 /* What a receive reads (peer.rkind). */
 enum { RK_BYTES = 0, RK_LINE, RK_ALL, RK_UNTIL };
@@ -64,6 +65,9 @@ enum { RK_BYTES = 0, RK_LINE, RK_ALL, RK_UNTIL };
 #define P_EOF       0x08u /* the peer closed its side */
 #define P_CLOSING   0x10u /* peer_close() ran: freed when pending reaches 0 */
 #define P_RESOLVING 0x20u /* gai is in flight */
+#define P_WRITING   0x40u /* OP_HANDSHAKE: wreq is in flight */
+
+#define READ_ERR_TLS (-100000) /* peer.read_err: TLS failed, errbuf says how */
 
 typedef struct sock sock;
 typedef struct peer peer;
@@ -81,11 +85,13 @@ struct peer {
                                a turn of the loop for what must be told from it */
   unsigned flags;           /* P_* */
   int pending;              /* handles open + libuv requests in flight; freed at 0 */
-  int read_err;             /* a read failed (libuv code): the next receive says so */
-  crater__buf in;           /* bytes received; unread from in_pos */
+  int read_err;             /* a read failed (libuv code, READ_ERR_TLS): the next receive
+                               says so */
+  crater__buf in;           /* bytes received (decrypted, with TLS); unread from in_pos */
   size_t in_pos;
   crater__buf out;          /* what a send could not write at once */
   unsigned reused;          /* times it came out of a pool */
+  crater__tls *tls;         /* after sslhandshake: what goes through TLS (tls.c) */
   unsigned idle_ms;         /* while pooled: its idle timeout (0: none) */
   sock *owner;              /* the socket using it; NULL while pooled or closing */
 
@@ -151,6 +157,11 @@ static void retry_closed(uv_handle_t *h);
 static void connected(uv_connect_t *req, int status);
 static int send_bufs(lua_State *L, sock *s, uv_buf_t *bufs, unsigned nbufs, size_t total);
 static void written(uv_write_t *req, int status);
+static int try_write_out(peer *p);
+static int write_out(peer *p);
+static void handshake_step(peer *p);
+static void decrypt(peer *p);
+static const char *read_error(const peer *p);
 static int receive(lua_State *L, sock *s, int kind, size_t n, const char *pat, size_t plen,
                    int inclusive);
 static int satisfy(peer *p, lua_State *L);
@@ -181,6 +192,16 @@ static sock *owned(lua_State *L) {
 static int nil_err(lua_State *L, const char *err) {
   lua_pushnil(L);
   lua_pushstring(L, err);
+  return 2;
+}
+
+/* An operation that failed before waiting: nil, err, and the connection
+ * closes. */
+static int fail_now(lua_State *L, sock *s, const char *err) {
+  peer *p = s->p;
+  nil_err(L, err);
+  detach(s, p);
+  peer_close(p);
   return 2;
 }
 
@@ -410,6 +431,47 @@ static int sock_setkeepalive(lua_State *L) {
   return 1;
 }
 
+/* sslhandshake(sock, server_name|nil, verify, cafile|nil) -> true | nil, err */
+static int sock_sslhandshake(lua_State *L) {
+  sock *s = owned(L);
+  const char *name = luaL_optstring(L, 2, NULL);
+  int verify = lua_toboolean(L, 3);
+  const char *cafile = luaL_optstring(L, 4, NULL);
+  peer *p = s->p;
+  if (p == NULL) return not_connected(L, s);
+  if (p->op != OP_NONE) return nil_err(L, "busy");
+  if (p->tls != NULL) { /* a connection from a pool: TLS already */
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  crater__tls_ctx *ctx = crater__tls_context(L, cafile, p->errbuf, sizeof(p->errbuf));
+  if (ctx == NULL) return fail_now(L, s, p->errbuf);
+  p->tls = crater__tls_new(ctx, name, verify, p->errbuf, sizeof(p->errbuf));
+  if (p->tls == NULL) return fail_now(L, s, p->errbuf);
+  /* Bytes received and not read come before the records: they are TLS's. */
+  if (p->in.len > p->in_pos) {
+    if (crater__tls_feed(p->tls, p->in.data + p->in_pos, p->in.len - p->in_pos) != 0)
+      return fail_now(L, s, "no memory");
+    consume(p, p->in.len - p->in_pos);
+  }
+  /* The ClientHello, sent now as far as it goes. */
+  if (crater__tls_handshake(p->tls, p->errbuf, sizeof(p->errbuf)) == CRATER__TLS_ERROR)
+    return fail_now(L, s, p->errbuf);
+  p->out.len = 0;
+  if (crater__tls_output(p->tls, &p->out) != 0) return fail_now(L, s, "no memory");
+  int rc = try_write_out(p);
+  if (rc != 0) return fail_now(L, s, errstr(rc));
+  const char *why = begin(L, s, p, OP_HANDSHAKE, s->connect_ms);
+  if (why != NULL) {
+    detach(s, p);
+    peer_close(p);
+    return luaL_error(L, "crater.socket: %s", why);
+  }
+  rc = p->out.len > 0 ? write_out(p) : start_reading(p);
+  if (rc != 0) soon(p, errstr(rc));
+  return lua_yield(L, 0);
+}
+
 /* reused(sock) -> times | nil, err */
 static int sock_reused(lua_State *L) {
   sock *s = owned(L);
@@ -424,6 +486,7 @@ int crater__socket_open(lua_State *L) {
     {"receive", sock_receive},       {"receiveuntil", sock_receiveuntil},
     {"settimeouts", sock_settimeouts}, {"close", sock_close},
     {"setkeepalive", sock_setkeepalive}, {"reused", sock_reused},
+    {"sslhandshake", sock_sslhandshake},
     {NULL, NULL},
   };
   lua_createtable(L, 0, 10);
@@ -501,6 +564,7 @@ static void unpend(peer *p) {
   if (p->ai != NULL) uv_freeaddrinfo(p->ai);
   crater__free(p->pat);
   crater__free(p->host);
+  crater__tls_free(p->tls);
   crater__free(p);
 }
 
@@ -794,39 +858,51 @@ static void connected(uv_connect_t *req, int status) {
 /*  Sending                                                                 */
 /* ===================================================================== */
 
-/* Writes bufs (total bytes): at once if the kernel takes them all, else the
- * rest is copied and written while the thread waits. */
+/* Writes bufs (total bytes; with TLS, their records): at once if the
+ * kernel takes them all, else the rest is kept in p->out and written
+ * while the thread waits. */
 static int send_bufs(lua_State *L, sock *s, uv_buf_t *bufs, unsigned nbufs, size_t total) {
   peer *p = s->p;
   if (total == 0) {
     lua_pushinteger(L, 0);
     return 1;
   }
+  p->out.len = 0;
+  uv_buf_t records;
+  size_t wire = total;
+  if (p->tls != NULL) {
+    for (unsigned i = 0; i < nbufs; i++)
+      if (crater__tls_write(p->tls, bufs[i].base, bufs[i].len, p->errbuf, sizeof(p->errbuf)) != 0)
+        return fail_now(L, s, p->errbuf);
+    if (crater__tls_output(p->tls, &p->out) != 0) return fail_now(L, s, "no memory");
+    records = uv_buf_init(p->out.data, (unsigned)p->out.len);
+    bufs = &records;
+    nbufs = 1;
+    wire = p->out.len;
+  }
   int r = uv_try_write(&p->h.stream, bufs, nbufs);
   if (r == UV_EAGAIN) r = 0;
-  if (r < 0) {
-    detach(s, p);
-    peer_close(p);
-    return nil_err(L, errstr(r));
-  }
-  if ((size_t)r == total) {
+  if (r < 0) return fail_now(L, s, errstr(r));
+  if ((size_t)r == wire) {
+    p->out.len = 0;
     lua_pushnumber(L, (lua_Number)total);
     return 1;
   }
-  size_t skip = (size_t)r;
-  p->out.len = 0;
-  for (unsigned i = 0; i < nbufs; i++) {
-    size_t len = bufs[i].len;
-    if (skip >= len) {
-      skip -= len;
-      continue;
+  if (p->tls != NULL) { /* the rest of the records, to the front */
+    memmove(p->out.data, p->out.data + r, p->out.len - (size_t)r);
+    p->out.len -= (size_t)r;
+  } else {
+    size_t skip = (size_t)r;
+    for (unsigned i = 0; i < nbufs; i++) {
+      size_t len = bufs[i].len;
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      if (crater__buf_append(&p->out, bufs[i].base + skip, len - skip) != 0)
+        return fail_now(L, s, "no memory");
+      skip = 0;
     }
-    if (crater__buf_append(&p->out, bufs[i].base + skip, len - skip) != 0) {
-      detach(s, p);
-      peer_close(p);
-      return nil_err(L, "no memory");
-    }
-    skip = 0;
   }
   const char *why = begin(L, s, p, OP_SEND, s->send_ms);
   if (why != NULL) { /* part of it went out: the connection is of no use now */
@@ -835,12 +911,34 @@ static int send_bufs(lua_State *L, sock *s, uv_buf_t *bufs, unsigned nbufs, size
     return luaL_error(L, "crater.socket: %s", why);
   }
   p->sent = total;
+  int rc = write_out(p);
+  if (rc != 0) soon(p, errstr(rc));
+  return lua_yield(L, 0);
+}
+
+/* Writes what p->out holds as far as the kernel takes it now; the rest
+ * moves to its front. Returns 0 or a libuv error. */
+static int try_write_out(peer *p) {
+  if (p->out.len == 0) return 0;
+  uv_buf_t b = uv_buf_init(p->out.data, (unsigned)p->out.len);
+  int r = uv_try_write(&p->h.stream, &b, 1);
+  if (r == UV_EAGAIN) return 0;
+  if (r < 0) return r;
+  memmove(p->out.data, p->out.data + r, p->out.len - (size_t)r);
+  p->out.len -= (size_t)r;
+  return 0;
+}
+
+/* Writes p->out while the operation waits: written() goes on. Nothing may
+ * touch p->out until then. Returns 0 or a libuv error. */
+static int write_out(peer *p) {
   uv_buf_t b = uv_buf_init(p->out.data, (unsigned)p->out.len);
   p->wreq.data = p;
   int rc = uv_write(&p->wreq, &p->h.stream, &b, 1, written);
-  if (rc != 0) soon(p, errstr(rc));
-  else p->pending++;
-  return lua_yield(L, 0);
+  if (rc != 0) return rc;
+  p->pending++;
+  p->flags |= P_WRITING;
+  return 0;
 }
 
 static void written(uv_write_t *req, int status) {
@@ -851,8 +949,13 @@ static void written(uv_write_t *req, int status) {
   }
   p->pending--;
   p->out.len = 0;
+  p->flags &= ~P_WRITING;
   if (status < 0) {
     fail(p, errstr(status), 0);
+    return;
+  }
+  if (p->op == OP_HANDSHAKE) {
+    handshake_step(p);
     return;
   }
   sock *s = p->owner;
@@ -974,7 +1077,7 @@ static int satisfy(peer *p, lua_State *L) {
   }
   if (p->read_err != 0) {
     lua_pushnil(L);
-    lua_pushstring(L, errstr(p->read_err));
+    lua_pushstring(L, read_error(p));
     push_unread(p, L);
     return -3;
   }
@@ -1016,12 +1119,27 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   peer *p = st->data;
   (void)buf;
   if (nread == 0) return;
-  if (nread > 0) p->in.len += (size_t)nread;
-  else if (nread == UV_EOF) p->flags |= P_EOF;
-  else p->read_err = (int)nread;
-  if (nread < 0) stop_reading(p); /* nothing more will come */
-  if (p->link.idle) { /* a pooled connection talks, or goes: it is of no use */
-    peer_close(p);
+  if (nread > 0 && p->tls == NULL) {
+    p->in.len += (size_t)nread;
+  } else if (nread > 0) { /* records: decrypted over themselves, after the unread bytes */
+    if (crater__tls_feed(p->tls, p->in.data + p->in.len, (size_t)nread) != 0) p->read_err = UV_ENOMEM;
+    else if (p->op != OP_HANDSHAKE) decrypt(p);
+  } else if (nread == UV_EOF) {
+    p->flags |= P_EOF;
+  } else {
+    p->read_err = (int)nread;
+  }
+  if ((p->flags & P_EOF) || p->read_err != 0) stop_reading(p); /* nothing more will come */
+  if (p->link.idle) {
+    /* A pooled connection that talks, or goes, is of no use. (TLS records
+     * that carry no data, such as session tickets, are no talk.) */
+    if (p->in.len > p->in_pos || (p->flags & P_EOF) || p->read_err != 0) peer_close(p);
+    return;
+  }
+  if (p->op == OP_HANDSHAKE) {
+    if (p->flags & P_EOF) fail(p, "handshake failed: the peer closed the connection", 0);
+    else if (p->read_err != 0) fail(p, read_error(p), 0);
+    else handshake_step(p);
     return;
   }
   if (p->op != OP_RECEIVE) {
@@ -1083,6 +1201,47 @@ size_t crater__socket_line(const char *data, size_t len, size_t from, size_t *li
   size_t n = (size_t)(nl - data);
   *line_len = n > 0 && data[n - 1] == '\r' ? n - 1 : n;
   return n + 1;
+}
+
+/* ===================================================================== */
+/*  TLS (tls.c)                                                             */
+/* ===================================================================== */
+
+/* The handshake goes on, from the loop: what came is taken, what it
+ * answers is written; then more is read, or it is done. */
+static void handshake_step(peer *p) {
+  if (p->flags & P_WRITING) return; /* written() calls again */
+  int r = crater__tls_handshake(p->tls, p->errbuf, sizeof(p->errbuf));
+  if (r == CRATER__TLS_ERROR) {
+    fail(p, p->errbuf, 0);
+    return;
+  }
+  int rc = crater__tls_output(p->tls, &p->out) != 0 ? UV_ENOMEM : try_write_out(p);
+  if (rc == 0 && p->out.len > 0) rc = write_out(p);
+  if (rc == 0 && r == CRATER__TLS_MORE && !(p->flags & P_WRITING)) rc = start_reading(p);
+  if (rc != 0) {
+    fail(p, errstr(rc), 0);
+    return;
+  }
+  if (r == CRATER__TLS_MORE || (p->flags & P_WRITING)) return;
+  /* Done. What came after the handshake is data. */
+  stop_reading(p);
+  decrypt(p);
+  sock *s = p->owner;
+  crater__uthread *ut = end_op(p);
+  lua_pushboolean(ut->L, 1);
+  wake(ut, s, 1);
+}
+
+/* Decrypts the records fed so far into p->in. */
+static void decrypt(peer *p) {
+  int r = crater__tls_read(p->tls, &p->in, p->errbuf, sizeof(p->errbuf));
+  if (r == CRATER__TLS_EOF) p->flags |= P_EOF;
+  else if (r == CRATER__TLS_ERROR) p->read_err = READ_ERR_TLS;
+}
+
+static const char *read_error(const peer *p) {
+  return p->read_err == READ_ERR_TLS ? p->errbuf : errstr(p->read_err);
 }
 
 /* ===================================================================== */

@@ -25,12 +25,12 @@ local _M = { version = "0.1.0" }
 local methods = {}
 
 local c_new, c_connect, c_send, c_receive, c_until, c_settimeouts, c_close, c_keepalive,
-  c_reused
+  c_reused, c_handshake
 if C then
   c_new, c_connect, c_send, c_receive = C.new, C.connect, C.send, C.receive
   c_until, c_settimeouts, c_close, c_keepalive = C.receiveuntil, C.settimeouts, C.close,
     C.setkeepalive
-  c_reused = C.reused
+  c_reused, c_handshake = C.reused, C.sslhandshake
   C.metatable.__index = methods
   C.metatable.__tostring = function() return "crater.socket.tcp" end
 end
@@ -187,6 +187,34 @@ function methods:setkeepalive(idle_ms, pool_size)
     error("sock:setkeepalive: pool_size must be an integer >= 0", 2)
   end
   return c_keepalive(self, idle_ms, pool_size)
+end
+
+--- Starts TLS on the connection; then send and receive go through it.
+--- opts.verify (default true): check the server's certificate against the
+--- system's CA store, or opts.cafile's certificates; opts.server_name is
+--- sent (SNI) and, with verify, must match the certificate. A connection
+--- from a pool is TLS already: returns at once. Returns true, or nil and an
+--- error ("certificate verify failed: ...", "handshake failed: ...").
+---@param opts? { server_name?: string, verify?: boolean, cafile?: string }
+---@return boolean|nil ok
+---@return string|nil err
+function methods:sslhandshake(opts)
+  local name, verify, cafile = nil, true, nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("sock:sslhandshake: opts must be a table", 2) end
+    name, cafile = opts.server_name, opts.cafile
+    if name ~= nil and (type(name) ~= "string" or name == "") then
+      error("sock:sslhandshake: opts.server_name must be a non-empty string", 2)
+    end
+    if cafile ~= nil and (type(cafile) ~= "string" or cafile == "") then
+      error("sock:sslhandshake: opts.cafile must be a file name", 2)
+    end
+    if opts.verify ~= nil then
+      if type(opts.verify) ~= "boolean" then error("sock:sslhandshake: opts.verify must be a boolean", 2) end
+      verify = opts.verify
+    end
+  end
+  return c_handshake(self, name, verify, cafile)
 end
 
 --- How many times the connection was taken out of a pool (0: a new one).

@@ -6,7 +6,9 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -141,6 +143,43 @@ def pieces(payload, size):
     return handler
 
 
+def make_ca(d):
+    """A CA and a certificate it signed for localhost and 127.0.0.1, made with
+    the openssl command; returns (ca.crt, server.crt, server.key)."""
+    def sh(*argv):
+        subprocess.run(["openssl", *argv], cwd=d, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    sh("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+       "-subj", "/CN=Crater Test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    sh("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    sh("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return tuple(os.path.join(d, f) for f in ("ca.crt", "server.crt", "server.key"))
+
+
+def tls_lines(cert, key):
+    """A TLS server answering each line with "tls: <line>"; records the SNI
+    names it was given."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    names = []
+    ctx.sni_callback = lambda sock, name, c: names.append(name) and None
+
+    def handler(fx, conn, n):
+        fx.sni = names
+        try:
+            conn = ctx.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        with conn, conn.makefile("rb") as f:
+            for raw in f:
+                conn.sendall(b"tls: " + raw.rstrip(b"\r\n") + b"\n")
+    return handler
+
+
 UNTIL = b"part one--BOUNDARY--abcdefgh--BOUNDARY--line\r\nrest--BOUNDARY--"
 ALL = bytes(range(256)) * 1024
 
@@ -149,7 +188,9 @@ class Socket(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="crater-sock-")
+        cls.ca, cert, key = make_ca(cls.dir)
         cls.fx = {
+            "tls": Fixture(tls_lines(cert, key)),
             "echo": Fixture(echo),
             "silent": Fixture(silent),
             "sink": Fixture(sink),
@@ -438,6 +479,57 @@ class Socket(unittest.TestCase):
         s.close()
         self.assertEqual(st, 200)
         self.assertEqual(body, b"tick 1\ntick 2\ntick 3\nend: closed\n")
+
+    # --- TLS ------------------------------------------------------------------------------
+
+    def tls(self, **q):
+        return self.ok("/tls", port=self.port("tls"), **q)
+
+    def test_tls_handshake_with_a_ca_file(self):
+        self.assertEqual(self.tls(name="localhost", cafile=self.ca, pool="tls-ca"),
+                         "true|tls: secret|0|1")
+        self.assertIn("localhost", self.fx["tls"].sni)  # SNI
+        # From the pool: TLS already, no handshake.
+        self.assertEqual(self.tls(name="localhost", cafile=self.ca, pool="tls-ca"),
+                         "true|tls: secret|1|1")
+
+    def test_tls_big_round_trip(self):
+        n = 1024 * 1024
+        self.assertEqual(self.tls(name="localhost", cafile=self.ca, pool="tls-big", n=n),
+                         "true|echoed %d|0|1" % n)
+
+    def test_tls_verify_fails_without_the_ca(self):
+        body = self.tls(name="localhost", pool="tls-noca")
+        self.assertTrue(body.startswith("nil|certificate verify failed: "), body)
+        self.assertTrue(body.endswith("|nil|not connected") or body.endswith("|nil|closed"), body)
+        # verify = false: anything goes
+        self.assertEqual(self.tls(name="localhost", verify="0", pool="tls-noverify"),
+                         "true|tls: secret|0|1")
+
+    def test_tls_server_name_must_match(self):
+        body = self.tls(name="other.example", cafile=self.ca, pool="tls-name")
+        self.assertEqual(body, "nil|certificate verify failed: hostname mismatch|nil|closed")
+        # An address is checked against the certificate's IP names (no SNI).
+        self.assertEqual(self.tls(name="127.0.0.1", cafile=self.ca, pool="tls-ip"),
+                         "true|tls: secret|0|1")
+        self.assertEqual(self.tls(cafile=self.ca, pool="tls-noname"), "true|tls: secret|0|1")
+
+    def test_tls_pooled_connection_takes_session_tickets(self):
+        # Handshake, then straight into the pool: the server's TLS 1.3
+        # session tickets arrive while it is idle, and are no reason to close.
+        self.assertEqual(self.tls(name="localhost", cafile=self.ca, pool="tls-idle", idle=1),
+                         "true|0|1")
+        time.sleep(0.2)
+        self.assertEqual(self.tls(name="localhost", cafile=self.ca, pool="tls-idle"),
+                         "true|tls: secret|1|1")
+
+    def test_tls_handshake_errors(self):
+        body = self.ok("/tls", port=self.port("echo"), name="localhost", cafile=self.ca)
+        self.assertTrue(body.startswith("nil|handshake failed: "), body)
+        body = self.ok("/tls", port=self.port("silent"), timeout=100)
+        self.assertEqual(body, "nil|timeout|nil|closed")
+        body = self.ok("/tls", port=self.port("tls"), cafile=os.path.join(self.dir, "none.crt"))
+        self.assertTrue(body.startswith("nil|cafile: "), body)
 
 
 if __name__ == "__main__":

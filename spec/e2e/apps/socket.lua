@@ -383,4 +383,23 @@ app:get("/in-coroutine", function(req)
   return show(ok, err)
 end)
 
+-- TLS: the tls fixture answers "tls: <line>".
+app:get("/tls", function(req)
+  local q = req.query
+  local sock = tcp()
+  sock:settimeouts(tonumber(q.timeout) or 5000)
+  local ok, err = sock:connect("127.0.0.1", port(req), { pool = q.pool })
+  if not ok then return show(ok, err) end
+  ok, err = sock:sslhandshake({ server_name = q.name, cafile = q.cafile, verify = q.verify ~= "0" })
+  if not ok then return show(ok, err, sock:send("x")) end
+  local reused = sock:getreusedtimes()
+  if q.idle then return show(ok, reused, sock:setkeepalive()) end
+  local n = tonumber(q.n)
+  local data = n and ("0123456789abcdef"):rep(n / 16) or "secret"
+  sock:send({ data, "\n" })
+  local line, lerr = sock:receive()
+  if n then line = line == "tls: " .. data and "echoed " .. n or tostring(line) .. "|" .. tostring(lerr) end
+  return show(ok, line, reused, sock:setkeepalive())
+end)
+
 return app
