@@ -1,58 +1,18 @@
-/* pool.c - pools of connections kept alive for reuse (see pool.h).
- *
- * A pool is a Lua userdata in a table of its state's registry, keyed by its
- * name: it lives as long as the state, and its __gc -- run by lua_close
- * when the generation closes -- closes the idle connections left. By then
- * every task of the generation has ended, so no connection of the pool is
- * in use and no connect is queued. */
+/* pool.c - a pool of connections kept alive for reuse (see pool.h): two
+ * intrusive lists, the idle connections (most recently put back first) and
+ * the queued connects (first come first), and the count of connections. */
 #include "pool.h"
 
 #include <assert.h>
 #include <string.h>
 
-#include <lauxlib.h>
-
-#define POOL_MT "crater.pool"
-
-static const char pools_key = 0; /* its address keys the registry's table of pools */
-
-static int pool_gc(lua_State *L);
 static void unlink_idle(crater__pool_conn *pc);
 
-crater__pool *crater__pool_find(lua_State *L, const char *name, size_t len) {
-  lua_pushlightuserdata(L, (void *)&pools_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, (void *)&pools_key);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-  }
-  lua_pushlstring(L, name, len);
-  lua_rawget(L, -2);
-  crater__pool *p = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  if (p == NULL) {
-    /* NOTE: a Lua allocation: out of memory raises, as any Lua call may. */
-    p = lua_newuserdata(L, sizeof(*p) + len + 1);
-    memset(p, 0, sizeof(*p));
-    memcpy(p->name, name, len);
-    p->name[len] = '\0';
-    p->size = CRATER__POOL_SIZE;
-    p->backlog = -1;
-    if (luaL_newmetatable(L, POOL_MT)) {
-      lua_pushcfunction(L, pool_gc);
-      lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    lua_pushlstring(L, name, len);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, -4);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  return p;
+void crater__pool_init(crater__pool *p, const char *name, size_t len) {
+  memcpy(p->name, name, len);
+  p->name[len] = '\0';
+  p->size = CRATER__POOL_SIZE;
+  p->backlog = -1;
 }
 
 crater__pool_conn *crater__pool_take(crater__pool *p) {
@@ -131,9 +91,7 @@ void crater__pool_unwait(crater__pool_waiter *w) {
   p->nwaiting--;
 }
 
-/* The state is closing: the idle connections go; nothing else is left. */
-static int pool_gc(lua_State *L) {
-  crater__pool *p = lua_touserdata(L, 1);
+void crater__pool_drain(crater__pool *p) {
   p->size = 0;
   while (p->idle_head != NULL) {
     crater__pool_conn *pc = p->idle_head;
@@ -141,7 +99,6 @@ static int pool_gc(lua_State *L) {
     pc->close(pc);
   }
   assert(p->wait_head == NULL && p->conns == 0);
-  return 0;
 }
 
 static void unlink_idle(crater__pool_conn *pc) {

@@ -1,7 +1,6 @@
-/* pool.h - pool.c: pools of connections kept alive for reuse (the
- * cosockets' setkeepalive, socket.c), by name, per Lua state: each
- * generation has its own pools, and their idle connections are closed
- * when it closes.
+/* pool.h - pool.c: a pool of connections kept alive for reuse (the
+ * cosockets' setkeepalive). Its owner (socket.c: one pool per name and
+ * generation) gives its memory and drains it when done.
  *
  * A pool counts the connections made under its name (idle or in use) and
  * keeps up to `size` idle ones, closing the least recently used beyond
@@ -19,8 +18,6 @@
 #define CRATER_POOL_H
 
 #include <stddef.h>
-
-#include <lua.h>
 
 typedef struct crater__pool crater__pool;
 typedef struct crater__pool_conn crater__pool_conn;
@@ -57,10 +54,13 @@ struct crater__pool {
 
 #define CRATER__POOL_SIZE 30       /* a pool's size unless told otherwise */
 
-/* The pool of that name in L's state (its registry), made if there is
- * none, with size CRATER__POOL_SIZE and no backlog. NULL when out of
- * memory. */
-crater__pool *crater__pool_find(lua_State *L, const char *name, size_t len);
+/* Sets up p, zeroed memory of sizeof(*p) + len + 1 bytes, as the pool
+ * called name, of size CRATER__POOL_SIZE and with no backlog. */
+void crater__pool_init(crater__pool *p, const char *name, size_t len);
+
+/* The owner is done with p: its idle connections are closed. No other
+ * connection may be left in it, nor a connect queued. */
+void crater__pool_drain(crater__pool *p);
 
 /* The most recently put back idle connection (now in use), or NULL. */
 crater__pool_conn *crater__pool_take(crater__pool *p);

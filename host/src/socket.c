@@ -42,6 +42,8 @@
 #include "tls.h"
 
 #define SOCK_MT "crater.socket"
+#define POOL_MT "crater.socket.pool"
+#define TLS_CTX_MT "crater.socket.tls_ctx"
 #define DEFAULT_TIMEOUT_MS 60000u /* connect, send, read: as OpenResty's */
 #define DEFAULT_IDLE_MS 60000u    /* a pooled connection's idle timeout */
 #define READ_RESERVE 16384        /* free room in the read buffer before each read */
@@ -171,6 +173,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void push_unread(peer *p, lua_State *L);
 static void consume(peer *p, size_t n);
+static crater__pool *pool_find(lua_State *L, const char *name, size_t len);
+static crater__tls_ctx *tls_context(lua_State *L, const char *cafile, char *err, size_t errlen);
 static void pool_drop(crater__pool_conn *pc);
 static void go_idle(peer *p);
 static const char *errstr(int err);
@@ -277,7 +281,7 @@ static int sock_connect(lua_State *L) {
     name = port ? lua_pushfstring(L, "%s:%d", host, port) : host;
     nlen = port ? lua_objlen(L, -1) : hlen;
   }
-  crater__pool *pool = crater__pool_find(L, name, nlen);
+  crater__pool *pool = pool_find(L, name, nlen);
   if (size >= 0) pool->size = size;
   if (backlog >= 0) pool->backlog = backlog;
   crater__pool_conn *pc = crater__pool_take(pool);
@@ -444,7 +448,7 @@ static int sock_sslhandshake(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  crater__tls_ctx *ctx = crater__tls_context(L, cafile, p->errbuf, sizeof(p->errbuf));
+  crater__tls_ctx *ctx = tls_context(L, cafile, p->errbuf, sizeof(p->errbuf));
   if (ctx == NULL) return fail_now(L, s, p->errbuf);
   p->tls = crater__tls_new(ctx, name, verify, p->errbuf, sizeof(p->errbuf));
   if (p->tls == NULL) return fail_now(L, s, p->errbuf);
@@ -725,6 +729,17 @@ static void queue_done(peer *p) {
   wake(ut, s, 1);
 }
 
+/* A libuv request of p called back. Returns 1 when p is closing: the
+ * caller has nothing more to do. */
+static int req_back(peer *p) {
+  if (p->flags & P_CLOSING) {
+    unpend(p);
+    return 1;
+  }
+  p->pending--;
+  return 0;
+}
+
 static void handle_opened(peer *p) {
   p->flags |= P_HANDLE;
   p->pending++;
@@ -804,23 +819,15 @@ static void try_next(peer *p, int err) {
 
 static void retry_closed(uv_handle_t *h) {
   peer *p = h->data;
-  if (p->flags & P_CLOSING) {
-    unpend(p);
-    return;
-  }
-  p->pending--;
+  if (req_back(p)) return;
   try_next(p, p->last_err);
 }
 
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   peer *p = PEER_OF(req, gai);
   p->flags &= ~P_RESOLVING;
-  if (p->flags & P_CLOSING) {
-    if (res != NULL) uv_freeaddrinfo(res);
-    unpend(p);
-    return;
-  }
-  p->pending--;
+  if ((p->flags & P_CLOSING) && res != NULL) uv_freeaddrinfo(res);
+  if (req_back(p)) return;
   if (status < 0) {
     snprintf(p->errbuf, sizeof(p->errbuf), "no resolver answer: %s", uv_strerror(status));
     fail(p, p->errbuf, 0);
@@ -832,11 +839,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 
 static void connected(uv_connect_t *req, int status) {
   peer *p = req->data;
-  if (p->flags & P_CLOSING) {
-    unpend(p);
-    return;
-  }
-  p->pending--;
+  if (req_back(p)) return;
   if (status < 0) {
     if (p->flags & P_UNIX) fail(p, errstr(status), 0);
     else try_next(p, status);
@@ -943,11 +946,7 @@ static int write_out(peer *p) {
 
 static void written(uv_write_t *req, int status) {
   peer *p = req->data;
-  if (p->flags & P_CLOSING) {
-    unpend(p);
-    return;
-  }
-  p->pending--;
+  if (req_back(p)) return;
   p->out.len = 0;
   p->flags &= ~P_WRITING;
   if (status < 0) {
@@ -1247,6 +1246,85 @@ static const char *read_error(const peer *p) {
 /* ===================================================================== */
 /*  Pooled connections                                                     */
 /* ===================================================================== */
+
+/* The table at key in L's registry, made on first use, pushed. What a
+ * generation keeps for its sockets lives there, as userdata whose __gc
+ * frees it when the generation's state closes: by then all its requests
+ * have ended. */
+static void state_table(lua_State *L, const void *key) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_istable(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, (void *)key);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+static const char pools_key = 0;    /* their addresses key the tables */
+static const char contexts_key = 0;
+
+static int pool_gc(lua_State *L) {
+  crater__pool_drain(lua_touserdata(L, 1));
+  return 0;
+}
+
+/* The pool of that name in L's generation, made if there is none.
+ * NOTE: Lua allocates it: out of memory raises, as any Lua call may. */
+static crater__pool *pool_find(lua_State *L, const char *name, size_t len) {
+  state_table(L, &pools_key);
+  lua_pushlstring(L, name, len);
+  lua_rawget(L, -2);
+  crater__pool *p = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (p == NULL) {
+    p = lua_newuserdata(L, sizeof(*p) + len + 1);
+    memset(p, 0, sizeof(*p));
+    crater__pool_init(p, name, len);
+    if (luaL_newmetatable(L, POOL_MT)) {
+      lua_pushcfunction(L, pool_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushlstring(L, name, len);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return p;
+}
+
+static int tls_context_gc(lua_State *L) {
+  crater__tls_ctx **slot = lua_touserdata(L, 1);
+  crater__tls_context_free(*slot);
+  return 0;
+}
+
+/* The TLS context for cafile (NULL: the system's CA store) in L's
+ * generation, made on first use. NULL with a message when it cannot be. */
+static crater__tls_ctx *tls_context(lua_State *L, const char *cafile, char *err, size_t errlen) {
+  const char *key = cafile ? cafile : "";
+  state_table(L, &contexts_key);
+  lua_getfield(L, -1, key);
+  crater__tls_ctx **slot = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (slot == NULL) {
+    slot = lua_newuserdata(L, sizeof(*slot));
+    *slot = NULL;
+    if (luaL_newmetatable(L, TLS_CTX_MT)) {
+      lua_pushcfunction(L, tls_context_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    *slot = crater__tls_context_new(cafile, err, errlen);
+    if (*slot != NULL) lua_setfield(L, -2, key);
+    else lua_pop(L, 1); /* not kept: the next handshake tries again */
+  }
+  lua_pop(L, 1);
+  return *slot;
+}
 
 /* The pool evicts an idle connection, or its state closes. */
 static void pool_drop(crater__pool_conn *pc) { peer_close(PEER_OF(pc, link)); }

@@ -16,12 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <lauxlib.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define CTX_MT "crater.tls_ctx"
 #define READ_RESERVE 16384
 
 struct crater__tls {
@@ -31,28 +29,9 @@ struct crater__tls {
   int ready; /* the handshake is complete */
 };
 
-static const char contexts_key = 0; /* its address keys the registry's table of contexts */
-
 static void error_message(char *err, size_t errlen, const char *what);
-static int ctx_gc(lua_State *L);
 
-crater__tls_ctx *crater__tls_context(lua_State *L, const char *cafile, char *err, size_t errlen) {
-  lua_pushlightuserdata(L, (void *)&contexts_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, (void *)&contexts_key);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-  }
-  lua_getfield(L, -1, cafile ? cafile : "");
-  SSL_CTX **slot = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  if (slot != NULL) {
-    lua_pop(L, 1);
-    return *slot;
-  }
+crater__tls_ctx *crater__tls_context_new(const char *cafile, char *err, size_t errlen) {
   ERR_clear_error();
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == NULL) goto failed;
@@ -61,32 +40,16 @@ crater__tls_ctx *crater__tls_context(lua_State *L, const char *cafile, char *err
   int loaded = cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
                       : SSL_CTX_set_default_verify_paths(ctx);
   if (!loaded) goto failed_ctx;
-  /* NOTE: a Lua allocation: out of memory raises, as any Lua call may (the
-   * context leaks then). */
-  slot = lua_newuserdata(L, sizeof(*slot));
-  *slot = ctx;
-  if (luaL_newmetatable(L, CTX_MT)) {
-    lua_pushcfunction(L, ctx_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  lua_setfield(L, -2, cafile ? cafile : "");
-  lua_pop(L, 1);
   return ctx;
 
 failed_ctx:
   SSL_CTX_free(ctx);
 failed:
-  lua_pop(L, 1);
   error_message(err, errlen, cafile ? "cafile" : "CA store");
   return NULL;
 }
 
-static int ctx_gc(lua_State *L) {
-  SSL_CTX **slot = lua_touserdata(L, 1);
-  SSL_CTX_free(*slot); /* sessions still open hold a reference of their own */
-  return 0;
-}
+void crater__tls_context_free(crater__tls_ctx *ctx) { SSL_CTX_free(ctx); }
 
 crater__tls *crater__tls_new(crater__tls_ctx *ctx, const char *server_name, int verify, char *err,
                              size_t errlen) {

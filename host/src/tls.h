@@ -12,8 +12,6 @@
 
 #include <stddef.h>
 
-#include <lua.h>
-
 #include "buf.h"
 
 typedef struct crater__tls crater__tls;
@@ -28,9 +26,11 @@ enum {
 };
 
 /* A client context trusting cafile's certificates (NULL: the system's CA
- * store), made once per Lua state (cached in L's registry, freed when it
- * closes). NULL with a message when the file cannot be loaded. */
-crater__tls_ctx *crater__tls_context(lua_State *L, const char *cafile, char *err, size_t errlen);
+ * store), or NULL with a message when they cannot be loaded. Loading a CA
+ * store takes milliseconds: make one and keep it. Freeing it is safe while
+ * sessions made with it live (each holds a reference). */
+crater__tls_ctx *crater__tls_context_new(const char *cafile, char *err, size_t errlen);
+void crater__tls_context_free(crater__tls_ctx *ctx);
 
 /* A session with ctx: server_name (or NULL) goes in SNI and, with verify,
  * must match the certificate; without verify nothing is checked. NULL with
