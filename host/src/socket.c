@@ -1019,7 +1019,7 @@ static int receive(lua_State *L, sock *s, int kind, size_t n, const char *pat, s
  * returns how many (> 0). Returns 0 when more must come, and -n after
  * pushing nil, err, partial when it never will (the peer must close). */
 static int satisfy(peer *p, lua_State *L) {
-  const char *d = p->in.data + p->in_pos;
+  const char *d = p->in.data ? p->in.data + p->in_pos : "";
   size_t len = p->in.len - p->in_pos;
   switch (p->rkind) {
   case RK_BYTES:
@@ -1162,7 +1162,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
  * receive), which is read by that. */
 static void push_unread(peer *p, lua_State *L) {
   size_t len = p->in.len - p->in_pos;
-  lua_pushlstring(L, p->in.data + p->in_pos, len);
+  lua_pushlstring(L, p->in.data ? p->in.data + p->in_pos : "", len);
   consume(p, len);
 }
 

@@ -415,6 +415,28 @@ class Socket(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
 
+    def test_shutdown_while_waiting_and_pooled(self):
+        # A request waits on a socket, another connection sits in a pool: a
+        # SIGTERM with a short grace period aborts the one (its socket closes)
+        # and closes the other; the server exits cleanly.
+        srv = Server(APP, "--grace", "300ms")
+        fx, lines_fx = self.fx["silent"], self.fx["lines"]
+        ended = fx.ended
+        try:
+            self.assertEqual(srv.get("/pool?port=%d&pool=bye" % self.port("lines"))[0], 200)
+            lines_ended = lines_fx.ended
+            s = srv.connect()
+            s.sendall(b"GET /wait-long?port=%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.port("silent"))
+            time.sleep(0.2)
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 5)
+            self.assertTrue(fx.wait_ended(ended + 1))
+            self.assertTrue(lines_fx.wait_ended(lines_ended + 1))
+            s.close()
+        finally:
+            srv.stop()
+
     # --- ownership and the request's end -----------------------------------------------
 
     def test_socket_of_another_request(self):
