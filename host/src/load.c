@@ -19,6 +19,7 @@
 #include "reload.h"
 #include "server.h"
 #include "timer.h"
+#include "socket.h"
 #include "vm.h"
 
 static int build(crater_server *srv, const char *name, const char *code, size_t len, int specs,
@@ -114,6 +115,9 @@ void crater__load_preloads(crater__gen *g) {
   lua_pushlightuserdata(L, g);
   lua_pushcclosure(L, crater__binding_open, 1);
   lua_setfield(L, -2, "crater.host");
+  lua_pushlightuserdata(L, g->srv);
+  lua_pushcclosure(L, crater__socket_open, 1);
+  lua_setfield(L, -2, "crater._socket");
   lua_pop(L, 2);
   crater__registry_apply(g->srv, L); /* the embedder's C modules, in every new state */
 }

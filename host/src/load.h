@@ -1,7 +1,7 @@
 /* load.h - load.c: building a generation from an app (crater_load,
  * crater_load_string, crater_reload) with everything a state of this
- * server gets preloaded (crater._json, crater.host, the embedder's
- * modules), and running specs the same way (`crater test`). */
+ * server gets preloaded (crater._json, crater.host, crater._socket, the
+ * embedder's modules), and running specs the same way (`crater test`). */
 #ifndef CRATER_LOAD_H
 #define CRATER_LOAD_H
 
@@ -10,7 +10,8 @@
 typedef struct crater__gen crater__gen; /* vm.h */
 
 /* Installs in g's package.preload what every state of the server gets:
- * crater._json, crater.host (for g), the embedder's modules. */
+ * crater._json, crater.host (for g), crater._socket, the embedder's
+ * modules. */
 void crater__load_preloads(crater__gen *g);
 
 /* Runs the specs at path in a fresh state set up like a generation's

@@ -38,6 +38,7 @@ void crater__task_init(crater__task *t, crater_server *srv, crater__gen *g,
   t->main.joiner = NULL;
   t->spawned = NULL;
   t->nspawned = 0;
+  t->cleanups = NULL;
   t->resume_main = resume_main;
   t->describe = describe;
 }
@@ -108,6 +109,27 @@ void crater__task_end(crater__task *t) {
     crater__log(srv, CRATER_LOG_INFO, "%s ended with %d spawned thread%s still waiting: killed",
                 what, killed, killed == 1 ? "" : "s");
   }
+  while (t->cleanups != NULL) {
+    crater__task_cleanup *c = t->cleanups;
+    crater__task_undefer(c);
+    c->fn(c);
+  }
+}
+
+void crater__task_defer(crater__task *t, crater__task_cleanup *c) {
+  assert(c->pprev == NULL);
+  c->next = t->cleanups;
+  if (c->next != NULL) c->next->pprev = &c->next;
+  c->pprev = &t->cleanups;
+  t->cleanups = c;
+}
+
+void crater__task_undefer(crater__task_cleanup *c) {
+  if (c->pprev == NULL) return;
+  *c->pprev = c->next;
+  if (c->next != NULL) c->next->pprev = c->pprev;
+  c->next = NULL;
+  c->pprev = NULL;
 }
 
 /* ===================================================================== */

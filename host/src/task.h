@@ -22,6 +22,7 @@
 
 typedef struct crater__task crater__task;
 typedef struct crater__uthread crater__uthread;
+typedef struct crater__task_cleanup crater__task_cleanup;
 typedef struct crater__gen crater__gen; /* vm.h */
 
 /* Uthread states. */
@@ -48,12 +49,22 @@ struct crater__uthread {
   int handle_ref;             /* spawned: registry ref of its userdata, held by the task */
 };
 
+/* Something a task's end must release that outlives any one wait (a socket
+ * the task opened). Its owner embeds it and sets fn; the task calls fn once
+ * when it ends, after every wait was cancelled, unless it was removed
+ * first. fn must not run Lua. */
+struct crater__task_cleanup {
+  void (*fn)(crater__task_cleanup *c);
+  crater__task_cleanup *next, **pprev; /* the task's list (task.c) */
+};
+
 struct crater__task {
   crater_server *srv;
   crater__gen *gen;           /* the owner pins it for the task's life */
   crater__uthread main;       /* the owner's coroutine (the owner sets L, ref) */
   crater__uthread *spawned;   /* crater.spawn's threads, newest first */
   int nspawned;
+  crater__task_cleanup *cleanups; /* run by crater__task_end, newest first */
   /* The owner resumes its main coroutine (results pushed on main.L). */
   void (*resume_main)(crater__task *t, int nresults);
   /* Names the task in a log line ("GET /path from 1.2.3.4:5", "timer ..."). */
@@ -86,8 +97,13 @@ int crater__task_run_main(crater__task *t, int nargs);
 
 /* The owner's task is over: threads still running are killed (a log line
  * says how many), failures nobody collected are logged, the main
- * uthread's wait, if any, is cancelled. Frees the spawned threads. */
+ * uthread's wait, if any, is cancelled, then the cleanups run. Frees the
+ * spawned threads. */
 void crater__task_end(crater__task *t);
+
+/* Adds c to t's cleanups; removes it (nothing when it is in no list). */
+void crater__task_defer(crater__task *t, crater__task_cleanup *c);
+void crater__task_undefer(crater__task_cleanup *c);
 
 /* crater.spawn(fn, ...), crater.wait(t...), crater.kill(t) (lua_CFunction;
  * upvalue 1: the server, a light userdata). */

@@ -11,6 +11,7 @@ local json = require "crater.json"
 local schema = require "crater.schema"
 local problem = require "crater.problem"
 local async = require "crater.async"
+local socket = require "crater.socket"
 
 local _M = { version = "0.1.0" }
 
@@ -31,6 +32,9 @@ _M.spawn = async.spawn
 _M.wait = async.wait
 _M.kill = async.kill
 _M.timer = async.timer
+
+--- Cosockets: crater.socket.tcp() (docs/sockets.md).
+_M.socket = socket
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -78,4 +78,7 @@
   XX(request_names_ok) \
   XX(request_pool_keeps_seq_counting) \
   XX(async_c_functions_complete_later) \
-  XX(async_c_function_outlived_by_its_request)
+  XX(async_c_function_outlived_by_its_request) \
+  XX(socket_find_match_and_safe_prefix) \
+  XX(socket_find_across_pieces) \
+  XX(socket_line_splits_lf_and_crlf)

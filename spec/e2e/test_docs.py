@@ -146,7 +146,7 @@ def run_c_embed(self, body, where):
     with open(src, "w") as f:
         f.write(body)
     try:
-        deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit"],
+        deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit", "openssl"],
                               capture_output=True, check=True).stdout.decode().split()
         cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
                              "-I", os.path.join(ROOT, "host", "include"), src, "-o", exe, lib,
