@@ -58,7 +58,7 @@
 enum { OP_NONE = 0, OP_QUEUE, OP_CONNECT, OP_SEND, OP_RECEIVE, OP_HANDSHAKE };
 
 /* What a receive reads (peer.rkind). */
-enum { RK_BYTES = 0, RK_LINE, RK_ALL, RK_UNTIL };
+enum { RK_BYTES = 0, RK_LINE, RK_ALL, RK_UNTIL, RK_ANY };
 
 /* Peer flags: P_* bits of peer.flags. */
 #define P_HANDLE    0x01u /* h is initialised and not closing */
@@ -104,7 +104,8 @@ struct peer {
   char errbuf[128];         /* a formatted error message */
   size_t sent;              /* OP_SEND: what send() returns */
   int rkind;                /* OP_RECEIVE: RK_* */
-  size_t rn;                /* RK_BYTES: how many; RK_UNTIL: the piece size (0: all) */
+  size_t rn;                /* RK_BYTES: how many; RK_UNTIL: the piece size (0: all);
+                               RK_ANY: at most how many */
   int inclusive;            /* RK_UNTIL: the pattern is returned with the data */
   char *pat;                /* RK_UNTIL: the pattern (a copy while waiting) */
   size_t plen;
@@ -372,6 +373,16 @@ static int sock_receive(lua_State *L) {
   return luaL_argerror(L, 2, "a number of bytes, \"*l\" or \"*a\"");
 }
 
+/* receiveany(sock, max) -> data | nil, err, "": what has arrived (at most
+ * max bytes), waiting only while nothing has. For protocols that frame
+ * their own messages (crater.http feeds llhttp with it). */
+static int sock_receiveany(lua_State *L) {
+  sock *s = owned(L);
+  lua_Number n = luaL_checknumber(L, 2);
+  luaL_argcheck(L, n >= 1, 2, "max must be a number of bytes >= 1");
+  return receive(L, s, RK_ANY, (size_t)n, NULL, 0, 0);
+}
+
 /* receiveuntil(sock, pattern, size, inclusive) -> data | nil [, err, partial] */
 static int sock_receiveuntil(lua_State *L) {
   sock *s = owned(L);
@@ -488,6 +499,7 @@ int crater__socket_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"connect", sock_connect},       {"send", sock_send},
     {"receive", sock_receive},       {"receiveuntil", sock_receiveuntil},
+    {"receiveany", sock_receiveany},
     {"settimeouts", sock_settimeouts}, {"close", sock_close},
     {"setkeepalive", sock_setkeepalive}, {"reused", sock_reused},
     {"sslhandshake", sock_sslhandshake},
@@ -1060,6 +1072,14 @@ static int satisfy(peer *p, lua_State *L) {
     p->scanned = safe;
     break;
   }
+  case RK_ANY:
+    if (len > 0) {
+      size_t take = len < p->rn ? len : p->rn;
+      lua_pushlstring(L, d, take);
+      consume(p, take);
+      return 1;
+    }
+    break;
   default: /* RK_ALL: at the end */
     break;
   }

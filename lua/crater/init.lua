@@ -35,6 +35,8 @@ _M.timer = async.timer
 
 --- Cosockets: crater.socket.tcp() (docs/sockets.md).
 _M.socket = socket
+--- An outbound HTTP/1.1 client on crater.socket (docs/http-client.md).
+_M.http = require "crater.http"
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -25,9 +25,9 @@ local _M = { version = "0.1.0" }
 local methods = {}
 
 local c_new, c_connect, c_send, c_receive, c_until, c_settimeouts, c_close, c_keepalive,
-  c_reused, c_handshake
+  c_reused, c_handshake, c_any
 if C then
-  c_new, c_connect, c_send, c_receive = C.new, C.connect, C.send, C.receive
+  c_new, c_connect, c_send, c_receive, c_any = C.new, C.connect, C.send, C.receive, C.receiveany
   c_until, c_settimeouts, c_close, c_keepalive = C.receiveuntil, C.settimeouts, C.close,
     C.setkeepalive
   c_reused, c_handshake = C.reused, C.sslhandshake
@@ -118,6 +118,17 @@ function methods:receive(pattern)
     error("sock:receive: pattern must be a number of bytes, \"*l\" or \"*a\"", 2)
   end
   return c_receive(self, pattern)
+end
+
+--- Receives what has arrived, at most `max` bytes, waiting only while
+--- nothing has: for protocols that frame their own messages. Returns the
+--- data, or nil, an error ("closed" at the end) and "".
+---@param max integer
+---@return string|nil data
+---@return string|nil err
+function methods:receiveany(max)
+  if not is_count(max) or max < 1 then error("sock:receiveany: max must be a number of bytes >= 1", 2) end
+  return c_any(self, max)
 end
 
 --- Returns an iterator that reads until `pattern` (an exact string, not a
