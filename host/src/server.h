@@ -27,6 +27,7 @@ struct crater_server {
                                     serves (--dev answers it); NULL once a load succeeds */
   struct crater__uthread *current; /* the light thread whose Lua runs right now, or NULL
                                     (task.c) */
+  struct crater__uthread *wakes; /* light threads to resume once the Lua running now returns */
   int specs_running;             /* crater test's specs run (load.c): the loop is not */
 
   /* Background timers (timer.c). */

@@ -18,6 +18,9 @@
 #define THREAD_MT "crater.thread"
 
 static void run_spawned(crater__uthread *ut, int nargs);
+static int really_waits(crater__uthread *ut, int st);
+static void queue_wake(crater_server *srv, crater__uthread *ut);
+static void run_wakes(crater_server *srv);
 static void settle(crater__uthread *ut, int st);
 static void wake_joiner(crater__uthread *ut);
 static void stop(crater__uthread *ut, int state);
@@ -52,8 +55,21 @@ int crater__task_run_main(crater__task *t, int nargs) {
   t->main.state = CRATER__UT_RUNNING;
   int st = lua_resume(t->main.L, nargs);
   srv->current = outer;
-  if (!(st == LUA_YIELD && t->main.state == CRATER__UT_WAITING)) t->main.state = CRATER__UT_IDLE;
+  if (!really_waits(&t->main, st)) t->main.state = CRATER__UT_IDLE;
+  if (outer == NULL) run_wakes(srv);
   return st;
+}
+
+/* A wait is real when the coroutine yielded nothing while marked waiting
+ * (a wait's C function returns lua_yield(L, 0)). When Lua could not yield
+ * there -- inside a string.gsub callback, a table.sort comparator,
+ * require -- the yield raised instead and the coroutine went on: that wait
+ * never happened, and what it started is cancelled here. */
+static int really_waits(crater__uthread *ut, int st) {
+  if (ut->state != CRATER__UT_WAITING) return 0;
+  if (st == LUA_YIELD && lua_gettop(ut->L) == 0) return 1;
+  stop(ut, CRATER__UT_RUNNING);
+  return 0;
 }
 
 crater__uthread *crater__task_wait(crater_server *srv, lua_State *L, void (*cancel)(void *),
@@ -67,6 +83,9 @@ crater__uthread *crater__task_wait(crater_server *srv, lua_State *L, void (*canc
     *why = "cannot wait inside a coroutine the app created (use crater.spawn)";
     return NULL;
   }
+  /* Still marked waiting while it runs: its last wait could not yield
+   * (see really_waits) and was caught by a pcall. */
+  if (ut->state == CRATER__UT_WAITING) stop(ut, CRATER__UT_RUNNING);
   ut->state = CRATER__UT_WAITING;
   ut->cancel = cancel;
   ut->cancel_data = data;
@@ -147,7 +166,7 @@ static crater__task *current_task(lua_State *L, const char *who) {
   crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
   crater__uthread *cur = srv->current;
   if (cur == NULL) luaL_error(L, "%s: not inside a request or a timer", who);
-  if (cur->L != L) luaL_error(L, "%s: not inside a coroutine the app created (use crater.spawn)", who);
+  if (cur->L != L) luaL_error(L, "%s: cannot be used inside a coroutine the app created (use crater.spawn)", who);
   return cur->task;
 }
 
@@ -191,12 +210,12 @@ static void run_spawned(crater__uthread *ut, int nargs) {
   ut->state = CRATER__UT_RUNNING;
   int st = lua_resume(ut->L, nargs);
   srv->current = outer;
-  settle(ut, st);
+  if (!really_waits(ut, st)) settle(ut, st);
+  if (outer == NULL) run_wakes(srv);
 }
 
 static void settle(crater__uthread *ut, int st) {
   lua_State *co = ut->L;
-  if (st == LUA_YIELD && ut->state == CRATER__UT_WAITING) return;
   if (st == LUA_YIELD) {
     lua_settop(co, 0);
     lua_pushliteral(co, "a spawned thread may yield only by waiting (crater.sleep, a socket, ...): "
@@ -214,11 +233,16 @@ static void settle(crater__uthread *ut, int st) {
   wake_joiner(ut);
 }
 
+/* ut settled: the thread waiting for it in crater.wait goes on -- now, when
+ * no Lua runs (ut's wait completed from a loop callback), else once the Lua
+ * running returns (a thread that settles inside its parent's crater.spawn). */
 static void wake_joiner(crater__uthread *ut) {
   crater__uthread *j = ut->joiner;
   if (j == NULL) return;
   ut->joiner = NULL;
-  crater__task_resume(j, 0);
+  crater_server *srv = ut->task->srv;
+  if (srv->current != NULL) queue_wake(srv, j);
+  else crater__task_resume(j, 0);
 }
 
 /* What a join waits for is gone with its task: nothing to undo but the link. */
@@ -274,9 +298,32 @@ int crater__task_kill(lua_State *L) {
   }
   stop(ut, CRATER__UT_KILLED);
   lua_settop(ut->L, 0);
-  wake_joiner(ut);
+  /* Not now: the killer is running, and the joiner running inside its
+   * call could end the task under it. run_wakes does it once the
+   * outermost resume returns. */
+  crater__uthread *j = ut->joiner;
+  ut->joiner = NULL;
+  if (j != NULL) queue_wake(t->srv, j);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* A uthread to resume (with no results) when the Lua running now returns. */
+static void queue_wake(crater_server *srv, crater__uthread *ut) {
+  ut->wake_seq = ut->wait_seq;
+  ut->wake_next = srv->wakes;
+  srv->wakes = ut;
+}
+
+/* Resumes the uthreads queue_wake queued, unless their wait is over
+ * (their task ended, or they were cancelled) meanwhile. */
+static void run_wakes(crater_server *srv) {
+  while (srv->wakes != NULL) {
+    crater__uthread *ut = srv->wakes;
+    srv->wakes = ut->wake_next;
+    ut->wake_next = NULL;
+    if (ut->state == CRATER__UT_WAITING && ut->wait_seq == ut->wake_seq) crater__task_resume(ut, 0);
+  }
 }
 
 /* Cancels what ut waits for; its coroutine will never run again. */

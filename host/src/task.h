@@ -46,6 +46,8 @@ struct crater__uthread {
   crater__uthread *next;      /* the task's spawned threads */
   crater__uthread *joiner;    /* a uthread waiting in crater.wait for this one */
   int joined;                 /* crater.wait collected its results */
+  struct crater__uthread *wake_next; /* the server's queue of wakes (task.c's queue_wake) */
+  uint64_t wake_seq;          /* the wait a queued wake is for */
   int handle_ref;             /* spawned: registry ref of its userdata, held by the task */
 };
 

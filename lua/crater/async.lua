@@ -8,15 +8,30 @@
 
 local host = require "crater.host"
 
-local select, error, unpack = select, error, unpack
-local h_join = host.join
+local select, error, unpack, type, pcall, tostring = select, error, unpack, type, pcall, tostring
+local isyieldable = coroutine.isyieldable
+local gsub = string.gsub
+local h_join, h_sleep = host.join, host.sleep
+
+-- Lua cannot yield inside a string.gsub callback, a table.sort comparator,
+-- require, or the app's main chunk: say so before anything is started.
+local function must_yield(who)
+  if not isyieldable() then
+    error(who .. ": cannot wait here: Lua cannot yield inside a string.gsub callback, a table.sort "
+      .. "comparator, require, or outside a request or timer", 3)
+  end
+end
+
 
 local _M = { version = "0.1.0" }
 
 --- Waits `seconds` (>= 0; fractions are fine, ms precision) on the loop.
 --- 0 yields to the loop once. Only inside a request or a timer.
----@type fun(seconds: number)
-_M.sleep = host.sleep
+---@param seconds number
+function _M.sleep(seconds)
+  must_yield("crater.sleep")
+  return h_sleep(seconds)
+end
 
 --- The loop's time in seconds, with ms precision, as of the current turn
 --- of the loop (cheap: no clock is read).
@@ -50,11 +65,15 @@ _M.timer = {
 local function pack(...) return { n = select("#", ...), ... } end
 
 -- Joins one thread: host.join returns nothing when it had to wait, then
--- (true, results...) or (nil, err) once the thread has settled.
+-- (true, results...) or (nil, err) once the thread has settled. Misuse is
+-- reported at the line that called crater.wait.
 local function settle(t)
-  local r = pack(h_join(t))
-  while r.n == 0 do r = pack(h_join(t)) end
-  return r
+  local r
+  repeat
+    r = pack(pcall(h_join, t))
+    if not r[1] then error((gsub(tostring(r[2]), "^[^:]*:%d+: ", "")), 3) end
+  until r.n > 1
+  return pack(unpack(r, 2, r.n))
 end
 
 --- Waits until every thread given has finished. With one thread, returns
@@ -66,6 +85,13 @@ end
 function _M.wait(...)
   local n = select("#", ...)
   if n == 0 then error("crater.wait: give it one or more threads", 2) end
+  for i = 1, n do
+    local t = select(i, ...)
+    if type(t) ~= "userdata" then
+      error("crater.wait: argument #" .. i .. " is not a thread (crater.spawn's), but a " .. type(t), 2)
+    end
+  end
+  must_yield("crater.wait")
   if n == 1 then
     local r = settle((...))
     if r[1] == nil then return nil, r[2] end
