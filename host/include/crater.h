@@ -274,6 +274,10 @@ CRATER_EXTERN crater_server *crater_lua_server(lua_State *L);
  *   if (T) lua_pushstring(T, result);
  *   crater_async_complete(op->async, T ? 1 : 0);
  *
+ * The completion may also come at once, inside the function that began it
+ * (the host had the answer cached): crater_async_yield then returns the
+ * results as a plain call does.
+ *
  * Rules: every call on a crater_async handle is made on the loop thread (work done on
  * another thread comes back with uv_async_send or uv_queue_work's
  * after_work callback). Each handle is completed exactly once, with

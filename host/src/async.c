@@ -44,14 +44,33 @@ crater_async *crater_async_begin(lua_State *L, crater_async_cancel_cb cancel, vo
   return a;
 }
 
-int crater_async_yield(lua_State *L) { return lua_yield(L, 0); }
+/* A completion that came inside the function that began it (the host had
+ * its answer at once) cannot resume a coroutine that has not yielded yet:
+ * crater_async_complete leaves the results on the stack and the function
+ * returns them here, as a plain call does. */
+int crater_async_yield(lua_State *L) {
+  crater_server *srv = crater_lua_server(L);
+  crater__uthread *ut = srv != NULL ? crater__task_current(srv) : NULL;
+  if (ut != NULL && ut->L == L && ut->early > 0) {
+    int n = ut->early - 1;
+    ut->early = 0;
+    return n;
+  }
+  return lua_yield(L, 0);
+}
 
 lua_State *crater_async_state(const crater_async *a) { return a->ut != NULL ? a->ut->L : NULL; }
 
 void crater_async_complete(crater_async *a, int nresults) {
   crater__uthread *ut = a->ut;
   crater__free(a);
-  if (ut != NULL) crater__task_resume(ut, nresults);
+  if (ut == NULL) return;
+  if (ut->state == CRATER__UT_WAITING && crater__task_current(ut->task->srv) == ut) {
+    crater__task_unwait(ut); /* inside the beginning function: see crater_async_yield */
+    ut->early = nresults + 1;
+    return;
+  }
+  crater__task_resume(ut, nresults);
 }
 
 void crater_async_fail(crater_async *a, const char *message) {

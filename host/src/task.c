@@ -93,6 +93,12 @@ crater__uthread *crater__task_wait(crater_server *srv, lua_State *L, void (*canc
   return ut;
 }
 
+void crater__task_unwait(crater__uthread *ut) {
+  ut->state = CRATER__UT_RUNNING;
+  ut->cancel = NULL;
+  ut->cancel_data = NULL;
+}
+
 void crater__task_resume(crater__uthread *ut, int nresults) {
   assert(ut->state == CRATER__UT_WAITING);
   ut->cancel = NULL;

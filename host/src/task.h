@@ -46,6 +46,8 @@ struct crater__uthread {
   crater__uthread *next;      /* the task's spawned threads */
   crater__uthread *joiner;    /* a uthread waiting in crater.wait for this one */
   int joined;                 /* crater.wait collected its results */
+  int early;                  /* async.c: a wait completed inside the function that
+                                 began it, with early - 1 results (0: none) */
   struct crater__uthread *wake_next; /* the server's queue of wakes (task.c's queue_wake) */
   uint64_t wake_seq;          /* the wait a queued wake is for */
   int handle_ref;             /* spawned: registry ref of its userdata, held by the task */
@@ -87,6 +89,10 @@ crater__uthread *crater__task_current(crater_server *srv);
  * (outside any task, or inside a coroutine the app made itself). */
 crater__uthread *crater__task_wait(crater_server *srv, struct lua_State *L,
                                    void (*cancel)(void *), void *data, const char **why);
+
+/* A wait that ended before the C function that began it returned (no
+ * yield needed): ut is running again, its cancel callback dropped. */
+void crater__task_unwait(crater__uthread *ut);
 
 /* The work a waiting uthread waited for is done: its results are pushed on
  * ut->L (nresults of them). Runs the uthread (or hands its main coroutine

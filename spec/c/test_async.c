@@ -118,7 +118,21 @@ static int host_square(lua_State *L) {
   return crater_async_yield(L);
 }
 
-static const luaL_Reg host_fns[] = {{"later", host_later}, {"square", host_square}, {NULL, NULL}};
+/* ---- cached(v) -> v: the answer is there at once; complete inside ---- */
+
+static int host_cached(lua_State *L) {
+  const char *v = luaL_checkstring(L, 1);
+  crater_async *a = crater_async_begin(L, NULL, NULL);
+  if (a == NULL) return lua_error(L);
+  lua_State *T = crater_async_state(a);
+  lua_pushstring(T, v);
+  lua_pushliteral(T, "second");
+  crater_async_complete(a, 2);
+  return crater_async_yield(L); /* returns the two results: no wait happened */
+}
+
+static const luaL_Reg host_fns[] = {
+  {"later", host_later}, {"square", host_square}, {"cached", host_cached}, {NULL, NULL}};
 
 static const char async_app[] =
     "local crater = require 'crater'\n"
@@ -138,6 +152,7 @@ static const char async_app[] =
     "  return tostring(ok) .. ' ' .. tostring(err)\n"
     "end)\n"
     "app:get('/deadline', { deadline = 0.02 }, function() return host.later(300, 'late') end)\n"
+    "app:get('/cached', function() local a, b = host.cached('hit') return a .. ' ' .. b end)\n"
     "return app\n";
 
 static void quiet(void *udata, crater_log_level level, const char *line) {
@@ -196,6 +211,9 @@ TEST(async_c_functions_complete_later) {
   ASSERT_EQ_STR(body, "{\"sq\":81}");
   get(&loop, srv, "/both", &status, body, sizeof(body));
   ASSERT_EQ_STR(body, "a 144");
+  get(&loop, srv, "/cached", &status, body, sizeof(body)); /* completed inside the function */
+  ASSERT_EQ_INT(status, 200);
+  ASSERT_EQ_STR(body, "hit second");
   get(&loop, srv, "/inside", &status, body, sizeof(body));
   ASSERT_TRUE(strstr(body, "false ") == body);
   ASSERT_TRUE(strstr(body, "coroutine the app created") != NULL);
