@@ -172,6 +172,21 @@ app:get("/spawn/misuse-raw", function()
   }
 end)
 
+-- A thread kills the one the handler waits for (a watchdog), then goes on
+-- waiting: the handler wakes, kills the watchdog and answers.
+app:get("/spawn/watchdog", function()
+  local work = crater.spawn(function() crater.sleep(5); return "report" end)
+  local watchdog = crater.spawn(function()
+    crater.sleep(0.05)
+    crater.kill(work)
+    crater.sleep(0.05)
+    mark("watchdog went on")
+  end)
+  local report, err = crater.wait(work)
+  local ok, kill_err = crater.kill(watchdog)
+  return { report = report, err = err, killed_watchdog = ok, kill_err = kill_err }
+end)
+
 -- Threads the handler did not wait for: killed when it returns (a log line),
 -- and a failure nobody collected is logged.
 app:get("/spawn/orphans", function()
