@@ -103,13 +103,16 @@ class Base(unittest.TestCase):
 
 class Sleep(Base):
     def test_sleep_answers_later_while_others_are_served(self):
-        slow = send(self.srv, "/sleep/800")
-        # Another client, meanwhile: answered while the first one sleeps.
+        slow = send(self.srv, "/gate/g1")
+        self.assertTrue(wait_for(lambda: "g1.started" in self.marks()), self.srv.log())
+        # Other clients, meanwhile: answered while the first one waits.
         for _ in range(3):
             self.assertEqual(self.srv.get("/fast")[::2], (200, b"fast"))
-        self.assertTrue(nothing_yet(slow), "the sleeping request answered before the others")
+        self.assertTrue(nothing_yet(slow), "the waiting request answered before the others")
+        self.assertEqual(self.srv.get("/open/g1")[2], b"opened")
         st, _, body = answer(slow)
-        self.assertEqual((st, body), (200, b"slept 800"))
+        self.assertEqual((st, body), (200, b"done g1"))
+        self.assertEqual(answer(send(self.srv, "/sleep/50"))[::2], (200, b"slept 50"))
 
     def test_sleep_on_a_keepalive_connection_keeps_answers_in_order(self):
         s = self.srv.connect(timeout=WAIT)
@@ -258,21 +261,24 @@ class ClientGone(Base):
     def test_reset_while_the_handler_waits(self):
         for i in range(5):
             name = "rst%d" % i
-            s = send(self.srv, "/mark/%s/300" % name, close=False)
+            s = send(self.srv, "/gate/" + name, close=False)
             self.assertTrue(wait_for(lambda: name + ".started" in self.marks()), self.srv.log())
             reset(s)
         gone = re.compile(r"client 127\.0\.0\.1:\d+ went away before its answer was complete\n")
         self.assertTrue(wait_for(lambda: len(gone.findall(self.srv.log())) >= 5), self.srv.log())
         # the handler's own spawned thread is killed with it
-        self.wait_log(r"GET /mark/rst4/300 from 127\.0\.0\.1:\d+ ended with 1 spawned thread still waiting: killed")
-        time.sleep(0.5)  # past the handlers' sleep: neither they nor their threads run again
+        self.wait_log(r"GET /gate/rst4 from 127\.0\.0\.1:\d+ ended with 1 spawned thread still waiting: killed")
+        for i in range(5):
+            self.srv.get("/open/rst%d" % i)
+        time.sleep(0.3)  # neither the handlers nor their threads run again
         marks = self.marks()
         for i in range(5):
             self.assertNotIn("rst%d.done" % i, marks)
             self.assertNotIn("rst%d.thread" % i, marks)
         self.assertEqual(self.srv.get("/fast")[2], b"fast")
-        self.assertEqual(self.srv.get("/mark/after/10")[2], b"done after")
-        # (the ASan build: tearDown's stop checks the log for leaks and errors)
+        self.srv.get("/open/after")
+        self.assertEqual(self.srv.get("/gate/after")[2], b"done after")
+        # (the ASan build: tearDownClass's stop checks the log for leaks and errors)
 
 
 class RouteDeadline(Base):
@@ -360,23 +366,22 @@ class Timers(Base):
 
 class Shutdown(unittest.TestCase):
     def test_sigterm_while_requests_wait(self):
-        srv = Server(APP, "--grace", "2500ms")
+        srv = Server(APP, "--grace", "1500ms")
         try:
-            quick = [send(srv, "/mark/quick%d/1000" % i) for i in range(3)]
-            late_timer = send(srv, "/timers/after/1000")
-            long = send(srv, "/mark/long/10000")
-            self.assertTrue(wait_for(lambda: {"quick0.started", "quick1.started", "quick2.started", "long.started"}
+            quick = [send(srv, "/until-shutdown/q%d" % i) for i in range(3)]
+            long = send(srv, "/gate/long")  # never opened
+            self.assertTrue(wait_for(lambda: {"q0.started", "q1.started", "q2.started", "long.started"}
                                      <= set(json.loads(srv.get("/state")[2])["marks"])), srv.log())
             self.assertEqual(json.loads(srv.get("/timers/at/premature/3600000")[2]), {"made": True})
             t0 = time.time()
             srv.proc.send_signal(signal.SIGTERM)
             # No new connections...
             self.assertTrue(wait_for(lambda: refused(srv.port)), srv.log())
-            # ...but the requests in flight finish within the grace period,
+            # ...but the requests in flight go on (new timers are refused) and
+            # finish within the grace period,
             for i, s in enumerate(quick):
-                self.assertEqual(answer(s)[::2], (200, b"done quick%d" % i))
-            self.assertEqual(answer(late_timer)[2], b"false crater.timer.at: shutting down")
-            # and one that sleeps past it is cut off: no answer at all.
+                self.assertEqual(answer(s)[::2], (200, b"done q%d: crater.timer.at: shutting down" % i))
+            # and one still waiting when it is over is cut off: no answer at all.
             self.assertEqual(recv_all(long, WAIT), b"")
             long.close()
             self.assertEqual(srv.proc.wait(WAIT), 0)
@@ -410,6 +415,16 @@ app:get("/sleep/{ms}", function(req)
   crater.sleep(tonumber(req.params.ms) / 1000)
   return "VERSION slept"
 end)
+-- Waits until the test creates the file RELEASE.
+app:get("/gate", function()
+  started = started + 1
+  for _ = 1, 3000 do
+    local f = io.open(RELEASE)
+    if f then f:close(); return "VERSION waited" end
+    crater.sleep(0.01)
+  end
+  return "VERSION never released"
+end)
 app:on_start(function()
   crater.timer.at(3600, function(premature)
     io.stderr:write("VERSION timer premature=", tostring(premature), "\\n")
@@ -423,13 +438,17 @@ return app
 class Reload(unittest.TestCase):
     def test_reload_while_requests_wait(self):
         d = tempfile.mkdtemp(prefix="crater-async-")
-        path = os.path.join(d, "app.lua")
-        write(path, RELOAD_APP.replace("VERSION", "v1"))
+        path, release = os.path.join(d, "app.lua"), os.path.join(d, "release")
+
+        def src(version):
+            return RELOAD_APP.replace("VERSION", version).replace("RELEASE", json.dumps(release))
+
+        write(path, src("v1"))
         srv = Server(path)
         try:
-            waiting = [send(srv, "/sleep/1500") for _ in range(3)]
+            waiting = [send(srv, "/gate") for _ in range(3)]
             self.assertTrue(wait_for(lambda: srv.get("/started")[2] == b"3"), srv.log())
-            write(path, RELOAD_APP.replace("VERSION", "v2"))
+            write(path, src("v2"))
             srv.proc.send_signal(signal.SIGHUP)
             self.assertTrue(wait_for(lambda: "] reloaded " in srv.log()), srv.log())
             # New requests get the new code at once; v1's pending timer ran
@@ -438,8 +457,9 @@ class Reload(unittest.TestCase):
             log = srv.log()
             self.assertIn("v1 timer premature=true\n", log)
             self.assertNotIn("v1 on_stop", log)
+            write(release, "")
             for s in waiting:
-                self.assertEqual(answer(s)[::2], (200, b"v1 slept"))
+                self.assertEqual(answer(s)[::2], (200, b"v1 waited"))
             self.assertTrue(wait_for(lambda: "v1 on_stop reload\n" in srv.log()), srv.log())
             self.assertEqual(srv.stop(), 0)
             log = srv.log()

@@ -50,19 +50,51 @@ app:get("/sleep/{ms}", function(req)
   return "slept " .. req.params.ms
 end)
 
--- The handler marks `name`.started, sleeps, then marks `name`.done: a client
--- that goes away meanwhile leaves `.done` unset (no Lua of it runs again).
-app:get("/mark/{name}/{ms}", function(req)
+-- Gates, so the tests need not guess durations: GET /gate/NAME marks
+-- NAME.started, then its handler and a thread it spawned wait until
+-- GET /open/NAME, then they mark NAME.thread and NAME.done. A client that
+-- goes away meanwhile leaves those two unset: no Lua of it runs again.
+local function gate(name)
+  for _ = 1, 3000 do -- 30 s at most
+    if state.open[name] then return end
+    crater.sleep(0.01)
+  end
+  error("gate " .. name .. " never opened")
+end
+state.open = {}
+
+app:get("/gate/{name}", function(req)
   local name = req.params.name
   mark(name .. ".started")
   local t = crater.spawn(function()
-    crater.sleep(tonumber(req.params.ms) / 1000)
+    gate(name)
     mark(name .. ".thread")
   end)
-  crater.sleep(tonumber(req.params.ms) / 1000)
+  gate(name)
   mark(name .. ".done")
   crater.wait(t)
   return "done " .. name
+end)
+
+app:get("/open/{name}", function(req)
+  state.open[req.params.name] = true
+  return "opened"
+end)
+
+-- Waits until the server shuts down (a timer is refused then), a little
+-- more, and answers: a request in flight during the grace period.
+app:get("/until-shutdown/{name}", function(req)
+  mark(req.params.name .. ".started")
+  for _ = 1, 3000 do
+    local t, err = crater.timer.at(3600, function() end)
+    if not t then
+      crater.sleep(0.1)
+      return "done " .. req.params.name .. ": " .. err
+    end
+    t:cancel()
+    crater.sleep(0.01)
+  end
+  return "never shut down"
 end)
 
 app:get("/pcall", function()
@@ -286,13 +318,6 @@ app:get("/timers/many", function()
   end
   for _, t in ipairs(made) do t:cancel() end
   return { made = #made, err = err }
-end)
-
--- Sleeps, then tries to make a timer: refused while the server shuts down.
-app:get("/timers/after/{ms}", function(req)
-  crater.sleep(tonumber(req.params.ms) / 1000)
-  local t, err = crater.timer.at(0, function() end)
-  return tostring(t ~= nil) .. " " .. tostring(err)
 end)
 
 return app
