@@ -21,20 +21,10 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Server, read_response, recv_all, run
+from harness import ROOT, Server, read_response, recv_all, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "async.lua")
 WAIT = 20  # seconds anything expected may take to show (ASan builds are slow)
-
-
-def wait_for(pred, timeout=WAIT):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    return pred()
 
 
 def send(srv, path, close=True):
