@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
 from harness import BIN, Server, read_response, run, wait_for
