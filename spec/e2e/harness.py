@@ -143,6 +143,19 @@ def recv_all(s, timeout=5):
     return b"".join(chunks)
 
 
+def wait_for(pred, timeout=20):
+    """Polls pred() every 20 ms until it returns something true (returned) or
+    timeout seconds have passed (then pred()'s last value). 20 s by default:
+    ASan builds on a loaded machine are slow."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    return pred()
+
+
 def read_response(f):
     """Reads one HTTP/1.1 response from a socket file object; returns
     (status, headers dict lowercase, body bytes). Handles Content-Length and

@@ -11,12 +11,9 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import BIN, Server, read_response, run
-
-WAIT = 20  # seconds any one reload may take to show (ASan builds are slow)
+from harness import BIN, Server, read_response, run, wait_for
 
 
 def app_src(body="v1", extra="", top=""):
@@ -56,16 +53,6 @@ class AppDir:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_for(pred, timeout=WAIT):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    return pred()
 
 
 class Base(unittest.TestCase):
