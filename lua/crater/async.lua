@@ -88,7 +88,7 @@ function _M.wait(...)
   for i = 1, n do
     local t = select(i, ...)
     if type(t) ~= "userdata" then
-      error("crater.wait: argument #" .. i .. " is not a thread (crater.spawn's), but a " .. type(t), 2)
+      error("crater.wait: argument #" .. i .. ": crater.thread expected, got " .. type(t), 2)
     end
   end
   must_yield("crater.wait")

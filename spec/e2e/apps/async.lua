@@ -198,8 +198,10 @@ app:get("/spawn/misuse-raw", function()
   local t = crater.spawn(function() return 1 end)
   crater.wait(t)
   return {
-    wait_twice = select(2, pcall(crater.wait, t)),
-    wait_number = select(2, pcall(crater.wait, 42)),
+    -- called from a Lua line, not a tail call, so the error can name it
+    -- (through pcall directly, the caller would be pcall, which has no line)
+    wait_twice = select(2, pcall(function() local v = crater.wait(t) return v end)),
+    wait_number = select(2, pcall(function() local v = crater.wait(42) return v end)),
     spawn_in_coroutine = select(2, pcall(coroutine.wrap(function() return crater.spawn(print) end))),
   }
 end)
