@@ -198,7 +198,8 @@ int crater__binding_open(lua_State *L) {
   /* Waiting (task.c, sleep.c): closures over the server. */
   static const luaL_Reg async_fns[] = {
     {"sleep", crater__sleep}, {"now", crater__sleep_now},   {"spawn", crater__task_spawn},
-    {"join", crater__task_join},    {"kill", crater__task_kill},  {NULL, NULL},
+    {"join", crater__task_join},    {"kill", crater__task_kill},  {"in_task", crater__task_in_task},
+    {NULL, NULL},
   };
   for (const luaL_Reg *f = async_fns; f->name; f++) {
     lua_pushlightuserdata(L, g->srv);

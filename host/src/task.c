@@ -176,6 +176,14 @@ static crater__task *current_task(lua_State *L, const char *who) {
   return cur->task;
 }
 
+/* crater.host.in_task() -> true inside a request or a timer (for the Lua
+ * side's checks before a wait). */
+int crater__task_in_task(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushboolean(L, srv->current != NULL);
+  return 1;
+}
+
 /* crater.spawn(fn, ...) -> thread: runs fn(...) in a new light thread of
  * the current task, at once, until it returns or waits. */
 int crater__task_spawn(lua_State *L) {

@@ -118,5 +118,6 @@ void crater__task_undefer(crater__task_cleanup *c);
 int crater__task_spawn(struct lua_State *L);
 int crater__task_join(struct lua_State *L);
 int crater__task_kill(struct lua_State *L);
+int crater__task_in_task(struct lua_State *L);
 
 #endif
