@@ -21,6 +21,7 @@
 
 #define PARSER_MT "crater.http_parser"
 #define MAX_FIELDS 256
+#define MAX_HEAD (64 * 1024) /* bytes of header names and values */
 
 typedef struct {
   llhttp_t parser;
@@ -40,6 +41,12 @@ typedef struct {
   crater__buf rest;          /* bytes after the message */
 } parser;
 
+static int too_big(parser *ps, size_t len) {
+  if (ps->head.len + len <= MAX_HEAD) return 0;
+  ps->error = "response head too large";
+  return 1;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   parser *ps = (parser *)p;
   if (ps->in_value || ps->nfields == 0) {
@@ -54,6 +61,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
     ps->nfields++;
     ps->in_value = 0;
   }
+  if (too_big(ps, len)) return -1;
   if (crater__buf_append(&ps->head, at, len) != 0) return -1;
   ps->fields[ps->nfields - 1].name_len += (uint32_t)len;
   ps->fields[ps->nfields - 1].value_off = (uint32_t)ps->head.len;
@@ -63,6 +71,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   parser *ps = (parser *)p;
   ps->in_value = 1;
+  if (too_big(ps, len)) return -1;
   if (crater__buf_append(&ps->head, at, len) != 0) return -1;
   ps->fields[ps->nfields - 1].value_len += (uint32_t)len;
   return 0;
@@ -70,9 +79,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
 
 static int on_headers_complete(llhttp_t *p) {
   parser *ps = (parser *)p;
+  /* A 1xx is not the response: llhttp goes on to the next message (which
+   * may come in a later read: the state stays "more" until it does). */
+  int status = llhttp_get_status_code(p);
+  if (status >= 100 && status < 200) return 0;
   ps->headers_done = 1;
-  /* 1 tells llhttp there is no body (the answer to a HEAD request). A 1xx
-   * is not the response: llhttp goes on to the next message. */
+  /* 1 tells llhttp there is no body (the answer to a HEAD request). */
   return ps->head_request ? 1 : 0;
 }
 
