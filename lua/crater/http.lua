@@ -14,16 +14,14 @@
 
 local host = require "crater.host"
 local json = require "crater.json"
-local socket = require "crater.socket"
+require "crater.socket" -- the socket object's methods (sslhandshake)
 local request_mod = require "crater.request"
 
-local type, tostring, error, pairs, setmetatable, rawget = type, tostring, error, pairs,
-  setmetatable, rawget
+local type, tostring, error, pairs, setmetatable = type, tostring, error, pairs, setmetatable
 local tonumber = tonumber
 local find, lower, upper, match, sub, gsub = string.find, string.lower, string.upper, string.match,
   string.sub, string.gsub
 local new_parser = host.http_parser
-local tcp = socket.tcp
 local headers_mt = request_mod.headers_mt
 
 local _M = { version = "0.1.0" }
@@ -90,30 +88,8 @@ local function url_info(url)
   return u
 end
 
-local function header_table(flat)
-  local t = {}
-  for i = 1, #flat, 2 do
-    local k, v = lower(flat[i]), flat[i + 1]
-    local old = t[k]
-    t[k] = old == nil and v or old .. ", " .. v
-  end
-  return setmetatable(t, headers_mt)
-end
-
 local Response = {}
-local response_mt = {
-  -- res.headers is made from the parser's fields when first read.
-  __index = function(res, k)
-    if k == "headers" then
-      local flat = rawget(res, "_fields")
-      if flat == nil then return nil end
-      local h = header_table(flat)
-      res.headers, res._fields = h, nil
-      return h
-    end
-    return Response[k]
-  end,
-}
+local response_mt = { __index = Response }
 
 --- The body decoded as JSON; nil and an error when it is not JSON (or the
 --- response is streamed).
@@ -125,7 +101,7 @@ end
 --- A streamed response's next piece of body; nil at its end; nil and an
 --- error when the connection failed.
 function Response:read()
-  local s = rawget(self, "_stream")
+  local s = self._stream
   if s == nil then return nil end
   return s:next_piece()
 end
@@ -133,7 +109,7 @@ end
 --- Ends a streamed response early: the connection is closed (a body read
 --- to its end was pooled already).
 function Response:close()
-  local s = rawget(self, "_stream")
+  local s = self._stream
   if s ~= nil then s:stop() end
 end
 
@@ -193,64 +169,84 @@ local function plain_get(u)
   return head
 end
 
--- Reads a response from sock into parser p.
+-- The socket's C functions, called straight: this file checks what it
+-- passes (crater.socket's methods check the app's arguments).
+local C_ok, C = pcall(require, "crater._socket")
+local c_new, c_connect, c_send, c_any, c_settimeouts, c_close, c_keepalive, c_reused
+if C_ok then
+  c_new, c_connect, c_send, c_any, c_settimeouts = C.new, C.connect, C.send, C.receiveany, C.settimeouts
+  c_close, c_keepalive, c_reused = C.close, C.setkeepalive, C.reused
+end
+
+-- Reads into parser p until its state is not "more" (want "headers": stop
+-- at the head) or the response is done. Returns the state, or nil, the
+-- error and whether any byte arrived.
+local function read_until(sock, p, want)
+  local got = false
+  while true do
+    local data, err = c_any(sock, READ_SIZE)
+    local st
+    if data then
+      got = true
+      st, err = p:feed(data)
+    elseif err == "closed" then
+      st, err = p:eof()
+    end
+    if not st then return nil, err, got end
+    if st == "done" or st == want then return st end
+  end
+end
+
+-- Parsers are reused: one is 4 KiB and more.
+local spare, nspare = {}, 0
+
+local function parser(head, max_body)
+  if nspare == 0 then return new_parser(head, max_body) end
+  local p = spare[nspare]
+  spare[nspare], nspare = nil, nspare - 1
+  p:reset(head, max_body)
+  return p
+end
+
+-- Pools the connection of a response read to its end, else closes it.
+local function release(sock, reusable, opts)
+  if reusable and opts.keepalive ~= false then
+    c_keepalive(sock, (opts.keepalive_idle or defaults.keepalive_idle) * 1000,
+      opts.pool_size or defaults.pool_size)
+  else
+    c_close(sock)
+  end
+end
+
+-- A streamed response's body.
 local Reader = {}
 Reader.__index = Reader
 
--- One read; the parse's new state, or nil, err.
-function Reader:step()
-  local data, err = self.sock:receiveany(READ_SIZE)
-  local st, perr
-  if data then
-    self.got = true
-    st, perr = self.p:feed(data)
-  elseif err == "closed" then
-    st, perr = self.p:eof()
-  else
-    return nil, err
-  end
-  if not st then return nil, perr end
-  self.state = st
-  return st
-end
-
-function Reader:until_state(want)
-  while self.state ~= want and self.state ~= "done" do
-    local st, err = self:step()
-    if not st then return nil, err end
-  end
-  return true
-end
-
--- Pools the connection when the response ended cleanly, else closes it.
-function Reader:release()
-  if self.released then return end
-  self.released = true
-  local o = self.opts
-  if self.state == "done" and o.keepalive ~= false and self.p:keepalive() and self.p:rest() == "" then
-    self.sock:setkeepalive((o.keepalive_idle or defaults.keepalive_idle) * 1000,
-      o.pool_size or defaults.pool_size)
-  else
-    self.sock:close()
-  end
-end
-
 function Reader:next_piece()
   if self.released then return nil end
-  local piece = self.p:take()
+  local p = self.p
+  local piece = p:take()
   while piece == "" and self.state ~= "done" do
-    local st, err = self:step()
-    if not st then self.state = "failed" self:release() return nil, err end
-    piece = self.p:take()
+    -- after the head the state stays "headers" until the end: one read
+    local st, err = read_until(self.sock, p, "headers")
+    if not st then
+      self.released = true
+      c_close(self.sock)
+      return nil, err
+    end
+    self.state = st
+    piece = p:take()
   end
   if piece ~= "" then return piece end
-  self:release()
+  self:stop()
   return nil
 end
 
 function Reader:stop()
-  if self.state ~= "done" then self.state = "stopped" end
-  self:release()
+  if self.released then return end
+  self.released = true
+  local _, reusable = self.p:result()
+  release(self.sock, self.state == "done" and reusable, self.opts)
 end
 
 -- A connection taken from a pool may have been closed by the server while
@@ -264,43 +260,45 @@ local STALE = { closed = true, ["connection reset"] = true, ["broken pipe"] = tr
 -- One exchange on one connection: the response, or nil and an error (and
 -- true when the request may be sent again on another connection).
 local function exchange(u, opts, method, payload)
-  local t = (opts.timeout or defaults.timeout) * 1000
-  local sock = tcp()
-  sock:settimeouts(t, t, t)
-  local https, copts = u.scheme == "https", u.connect_opts
+  if not c_new then error("crater.http: only inside the Crater server", 3) end
+  local sock = c_new()
+  local t = opts.timeout
+  if t == nil then t = defaults.timeout end
+  t = t * 1000
+  c_settimeouts(sock, t, t, t)
+  local https, pool = u.scheme == "https", u.pool
   local verify, cafile = opts.verify ~= false, opts.cafile
   if https and (not verify or cafile ~= nil) then
     -- a connection checked otherwise (or not at all) is not shared
-    copts = { pool = u.pool .. (verify and "" or "|noverify") .. (cafile and "|" .. cafile or "") }
+    pool = pool .. (verify and "" or "|noverify") .. (cafile and "|" .. cafile or "")
   end
-  local ok, err = sock:connect(u.host, u.port, copts)
+  local ok, err = c_connect(sock, u.host, u.port, pool)
   if not ok then return nil, err end
-  local reused = sock:getreusedtimes() > 0
+  local reused = c_reused(sock) > 0
   if https and not reused then
     ok, err = sock:sslhandshake({ server_name = u.host, verify = verify, cafile = cafile })
-    if not ok then sock:close() return nil, err end
+    if not ok then c_close(sock) return nil, err end
   end
-  ok, err = sock:send(payload)
-  if not ok then sock:close() return nil, err, reused and STALE[err] end
-  local max_body = opts.max_body
-  if max_body == nil then max_body = opts.stream and 0 or defaults.max_body end
-  local rd = setmetatable({ sock = sock, opts = opts, state = "more", got = false,
-    p = new_parser(method == "HEAD", max_body or 0) }, Reader)
-  ok, err = rd:until_state("headers")
-  if not ok then
-    sock:close()
-    return nil, err, reused and not rd.got and STALE[err] and IDEMPOTENT[method]
+  ok, err = c_send(sock, payload)
+  if not ok then c_close(sock) return nil, err, reused and STALE[err] end
+  local stream, max_body = opts.stream, opts.max_body
+  if max_body == nil then max_body = stream and 0 or defaults.max_body end
+  local p = parser(method == "HEAD", max_body or 0)
+  local st, got
+  st, err, got = read_until(sock, p, stream and "headers" or "done")
+  if not st then
+    c_close(sock)
+    return nil, err, reused and not got and STALE[err] and IDEMPOTENT[method]
   end
-  local res = setmetatable({ status = rd.p:status(), _fields = rd.p:headers() }, response_mt)
-  if opts.stream then
-    res._stream = rd
-    return res
+  local status, headers = p:response(headers_mt)
+  if stream then
+    return setmetatable({ status = status, headers = headers,
+      _stream = setmetatable({ sock = sock, p = p, opts = opts, state = st }, Reader) }, response_mt)
   end
-  ok, err = rd:until_state("done")
-  if not ok then sock:close() return nil, err end
-  res.body = rd.p:body()
-  rd:release()
-  return res
+  local body, reusable = p:result()
+  release(sock, reusable, opts)
+  if nspare < 16 then spare[nspare + 1], nspare = p, nspare + 1 end
+  return setmetatable({ status = status, headers = headers, body = body }, response_mt)
 end
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }

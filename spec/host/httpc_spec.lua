@@ -62,6 +62,27 @@ describe("crater.host.http_parser", function()
     assert.matches("^malformed response: ", err)
   end)
 
+  it("gives the head as crater.http shows it, and is reused", function()
+    local mt = {}
+    local p = host.http_parser(false, 0)
+    p:feed("HTTP/1.1 201 Created\r\nX-Multi: a\r\nContent-Length: 2\r\nx-MULTI: b\r\n\r\nok")
+    local status, h = p:response(mt)
+    assert.are.equal(201, status)
+    assert.are.same({ ["x-multi"] = "a, b", ["content-length"] = "2" }, h)
+    assert.are.equal(mt, getmetatable(h))
+    assert.are.same({ "ok", true }, { p:result() })
+    p:reset(false, 3)
+    assert.are.equal("headers", p:feed("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n"))
+    assert.are.equal(200, (p:response()))
+    assert.are.equal("done", p:feed("abc"))
+    assert.are.same({ "abc", false }, { p:result() }) -- Connection: close
+    p:reset(false, 3)
+    assert.are.same({ nil, "body too large" }, { p:feed("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd") })
+    p:reset(true, 0)
+    assert.are.equal("done", p:feed("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEXTRA"))
+    assert.are.same({ "", false }, { p:result() }) -- bytes after the response
+  end)
+
   it("expects no body after a HEAD request", function()
     local p = host.http_parser(true, 0)
     assert.are.equal("done", p:feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"))
