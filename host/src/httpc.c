@@ -218,22 +218,31 @@ static int p_response(lua_State *L) {
   parser *ps = check(L);
   lua_pushinteger(L, ps->headers_done ? llhttp_get_status_code(&ps->parser) : 0);
   lua_createtable(L, 0, ps->nfields);
+  int repeated = 0;
   for (int i = 0; i < ps->nfields; i++) {
     char *name = ps->head.data + ps->fields[i].name_off;
-    for (uint32_t j = 0; j < ps->fields[i].name_len; j++)
-      if (name[j] >= 'A' && name[j] <= 'Z') name[j] = (char)(name[j] + ('a' - 'A'));
-    lua_pushlstring(L, name, ps->fields[i].name_len);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
+    uint32_t len = ps->fields[i].name_len;
+    for (uint32_t j = 0; j < len; j++)
+      if ((unsigned char)(name[j] - 'A') < 26) name[j] = (char)(name[j] + ('a' - 'A'));
+    for (int k = 0; k < i && !repeated; k++)
+      repeated = ps->fields[k].name_len == len && memcmp(ps->head.data + ps->fields[k].name_off, name, len) == 0;
+  }
+  for (int i = 0; i < ps->nfields; i++) {
     const char *value = ps->fields[i].value_len ? ps->head.data + ps->fields[i].value_off : "";
-    if (lua_isnil(L, -1)) {
+    lua_pushlstring(L, ps->head.data + ps->fields[i].name_off, ps->fields[i].name_len);
+    if (repeated) { /* a name seen before: its values are joined */
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (!lua_isnil(L, -1)) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, value, ps->fields[i].value_len);
+        lua_concat(L, 3);
+        lua_rawset(L, -3);
+        continue;
+      }
       lua_pop(L, 1);
-      lua_pushlstring(L, value, ps->fields[i].value_len);
-    } else {
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, value, ps->fields[i].value_len);
-      lua_concat(L, 3);
     }
+    lua_pushlstring(L, value, ps->fields[i].value_len);
     lua_rawset(L, -3);
   }
   if (lua_istable(L, 2)) {

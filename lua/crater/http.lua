@@ -301,6 +301,8 @@ local function exchange(u, opts, method, payload)
   return setmetatable({ status = status, headers = headers, body = body }, response_mt)
 end
 
+local NO_OPTS = {} -- read only
+
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 -- Request headers that do not follow a redirect to another origin, and
 -- those that describe a body that a redirect to GET drops.
@@ -340,7 +342,7 @@ end
 ---@return table|nil res, string|nil err
 function _M.request(url, opts)
   if opts == nil then
-    opts = {}
+    opts = NO_OPTS
   elseif type(opts) ~= "table" then
     error("crater.http.request: options must be a table", 2)
   end
