@@ -37,6 +37,7 @@ _M.defaults = {
 local defaults = _M.defaults
 
 local READ_SIZE = 64 * 1024
+local SOCKET_TIMEOUT = 60000 -- ms: a new socket's timeouts (docs/sockets.md)
 local TOKEN_BAD = "[^%w!#$%%&'*+%-.^_`|~]" -- a character that is not a tchar (RFC 9110)
 
 local function bad_url(why, url) return nil, "bad url: " .. why .. ": " .. tostring(url) end
@@ -265,7 +266,7 @@ local function exchange(u, opts, method, payload)
   local t = opts.timeout
   if t == nil then t = defaults.timeout end
   t = t * 1000
-  c_settimeouts(sock, t, t, t)
+  if t ~= SOCKET_TIMEOUT then c_settimeouts(sock, t, t, t) end
   local https, pool = u.scheme == "https", u.pool
   local verify, cafile = opts.verify ~= false, opts.cafile
   if https and (not verify or cafile ~= nil) then
