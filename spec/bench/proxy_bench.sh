@@ -9,6 +9,7 @@
 #   PEERS= spec/bench/proxy_bench.sh           # Crater alone
 #   spec/bench/proxy_bench.sh --no-build       # use build-release/crater as it is
 #   POOL=64 spec/bench/proxy_bench.sh          # keep 64 idle upstream connections, not 32
+#   CRATER_BIN=/path/to/crater spec/bench/proxy_bench.sh --no-build   # another build of Crater
 #
 # The upstream nginx and wrk (-t1 -c64) share CPU 1; each server under test runs
 # alone on CPU 0, one worker/process. CPU per request is the server process's
@@ -25,12 +26,13 @@ WARMUP="${WARMUP:-2s}"
 CONNS="${CONNS:-64}"
 POOL="${POOL:-32}"   # idle upstream connections kept: nginx's keepalive, crater.http's pool_size
 PEERS="${PEERS-nginx node}"
+CRATER_BIN="${CRATER_BIN:-build-release/crater}"
 RESULTS="${RESULTS:-/tmp/crater-proxy-bench-$(date +%Y%m%d-%H%M%S)}"
 BUILD=1
 for arg in "$@"; do
   case "$arg" in
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "proxy_bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -112,7 +114,7 @@ JS
 start() { # name port -> sets SPID
   case "$1" in
     crater)
-      taskset -c 0 build-release/crater --port "$2" --log-level warn "$WORK/app.lua" \
+      taskset -c 0 "$CRATER_BIN" --port "$2" --log-level warn "$WORK/app.lua" \
         2>>"$RESULTS/crater.log" & SPID=$! ;;
     nginx)
       mkdir -p "$WORK/proxy/logs"
