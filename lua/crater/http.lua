@@ -82,8 +82,7 @@ local function url_info(url)
   local hh = find(h, ":", 1, true) and "[" .. h .. "]" or h
   local pool = scheme .. ":" .. h .. ":" .. port
   u = { scheme = scheme, host = h, port = port, target = target, origin = scheme .. "://" .. hh .. ":" .. port,
-    host_line = "Host: " .. hh .. (default and "" or ":" .. port) .. "\r\n",
-    connect_opts = { pool = pool }, pool = pool }
+    host_line = "Host: " .. hh .. (default and "" or ":" .. port) .. "\r\n", pool = pool }
   if nurls >= MAX_URLS then urls, nurls = {}, 0 end
   urls[url], nurls = u, nurls + 1
   return u
@@ -179,9 +178,9 @@ if C_ok then
   c_close, c_keepalive, c_reused = C.close, C.setkeepalive, C.reused
 end
 
--- Reads into parser p until its state is not "more" (want "headers": stop
--- at the head) or the response is done. Returns the state, or nil, the
--- error and whether any byte arrived.
+-- Reads into parser p until its state is `want` ("headers": the head is
+-- there; after it, each read returns) or "done". Returns the state, or
+-- nil, the error and whether any byte arrived.
 local function read_until(sock, p, want)
   local got = false
   while true do
@@ -246,8 +245,8 @@ end
 function Reader:stop()
   if self.released then return end
   self.released = true
-  local _, reusable = self.p:result()
-  release(self.sock, self.state == "done" and reusable, self.opts)
+  local p = self.p
+  release(self.sock, self.state == "done" and p:keepalive() and p:rest() == "", self.opts)
 end
 
 -- A connection taken from a pool may have been closed by the server while
@@ -397,6 +396,7 @@ local request = _M.request
 
 --- crater.http.request(url, opts) with method GET.
 function _M.get(url, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("crater.http.get: options must be a table", 2) end
   if opts == nil or opts.method == nil then return request(url, opts) end
   return request(url, setmetatable({ method = "GET" }, { __index = opts }))
 end

@@ -397,7 +397,7 @@ class HttpClient(unittest.TestCase):
 
     def test_argument_errors_raise(self):
         lines = self.text("/bad-args", url=self.up.url("/echo")).split("\n")
-        self.assertEqual(len(lines), 6)
+        self.assertEqual(len(lines), 7)
         for l in lines:
             self.assertTrue(l.startswith("false|"), l)
         self.assertIn("options must be a table", lines[0])
@@ -406,6 +406,8 @@ class HttpClient(unittest.TestCase):
         self.assertIn("holds CR, LF or NUL", lines[3])
         self.assertIn("body must be a string", lines[4])
         self.assertIn("headers must be a table", lines[5])
+        self.assertIn("crater.http.get: options must be a table", lines[6])
+        self.assertIn("apps/http_client.lua:", lines[0])  # the caller's line
 
     # --- keep-alive and pools -------------------------------------------------------------
 

@@ -127,6 +127,7 @@ app:get("/bad-args", function(req)
     function() http.request(req.query.url, { headers = { ["X-A"] = "a\r\nX-Injected: 1" } }) end,
     function() http.request(req.query.url, { body = {} }) end,
     function() http.request(req.query.url, { headers = "x" }) end,
+    function() http.get(req.query.url, 5) end,
   }) do
     local ok, err = pcall(f)
     out[#out + 1] = tostring(ok) .. "|" .. tostring(err)
