@@ -28,28 +28,11 @@ POOL="${POOL:-32}"   # idle upstream connections kept: nginx's keepalive, crater
 PEERS="${PEERS-nginx node}"
 CRATER_BIN="${CRATER_BIN:-build-release/crater}"
 RESULTS="${RESULTS:-/tmp/crater-proxy-bench-$(date +%Y%m%d-%H%M%S)}"
-BUILD=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "proxy_bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
-  esac
-done
+. spec/bench/lib.sh
+bench_args 19 "$@"
 mkdir -p "$RESULTS"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-if [ "$BUILD" = 1 ]; then
-  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCRATER_ASAN=OFF >/dev/null
-  cmake --build build-release -j2 --target crater >/dev/null
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+bench_workdir
+bench_build
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }   # utime + stime
 cpu_snap() { awk '/^cpu[01] /{t=0; for(i=2;i<=NF;i++) t+=$i; printf "%d %d ", t-$5-$6, t} END{print ""}' /proc/stat; }

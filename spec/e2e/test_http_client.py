@@ -11,52 +11,32 @@ import socket
 import ssl
 import struct
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
 
 from harness import ROOT, Server, read_response, run
-from test_socket import make_ca
+from test_socket import Fixture, make_ca
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "http_client.lua")
 
 
 # --- the upstream -------------------------------------------------------------------
 
-class Upstream:
+class Upstream(Fixture):
     """An HTTP/1.1 server on a free loopback port, a thread per connection,
-    optionally behind TLS. Counts the connections it accepted and those that
-    ended, so keep-alive reuse is observable; each answer of /conn names its
-    connection ("c3") and the request's number on it ("r2")."""
+    optionally behind TLS (test_socket's Fixture: it counts the connections
+    accepted and ended, so keep-alive reuse is observable); each answer of
+    /conn names its connection ("c3") and the request's number on it ("r2")."""
 
     def __init__(self, tls=None):
         self.tls = tls
-        self.accepted = 0
-        self.ended = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.sock.listen(64)
-        threading.Thread(target=self.accept_loop, daemon=True).start()
+        super().__init__(Upstream.serve_http)
 
     def url(self, path, host="127.0.0.1"):
         return "%s://%s:%d%s" % ("https" if self.tls else "http", host, self.port, path)
 
-    def accept_loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-                n = self.accepted
-            threading.Thread(target=self.serve, args=(conn, n), daemon=True).start()
-
-    def serve(self, conn, n):
+    def serve_http(self, conn, n):
         try:
             if self.tls:
                 conn = self.tls.wrap_socket(conn, server_side=True)
@@ -89,15 +69,10 @@ class Upstream:
                     stale = True
                 elif not keep:
                     return
-        except (OSError, ssl.SSLError, ValueError):
+        except ValueError:  # not HTTP (a TLS hello, say)
             pass
         finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-            with self.lock:
-                self.ended += 1
+            conn.close()
 
     @staticmethod
     def send(conn, status, body=b"", fields=(), reason="OK", length=True):
@@ -197,17 +172,6 @@ class Upstream:
         else:
             send(conn, 404, "no route " + path)
         return True
-
-    def wait_ended(self, count, timeout=5):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.ended >= count:
-                return True
-            time.sleep(0.01)
-        return False
-
-    def close(self):
-        self.sock.close()
 
 
 def free_port():
