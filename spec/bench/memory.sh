@@ -20,14 +20,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 
-BUILD=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "memory.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
-  esac
-done
+. spec/bench/lib.sh
+bench_args 17 "$@"
 
 CONNS="${CONNS:-10000}"
 CRATER_BIN="${CRATER_BIN:-build-release/crater}"

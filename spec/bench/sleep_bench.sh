@@ -20,28 +20,11 @@ N="${N:-10000}"
 ROUNDS="${ROUNDS:-3}"
 PEERS="${PEERS-nginx-lua node}"
 RESULTS="${RESULTS:-/tmp/crater-sleep-bench-$(date +%Y%m%d-%H%M%S)}"
-BUILD=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "sleep_bench.sh: unknown argument '$arg'" >&2; exit 2 ;;
-  esac
-done
+. spec/bench/lib.sh
+bench_args 15 "$@"
 mkdir -p "$RESULTS"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-if [ "$BUILD" = 1 ]; then
-  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCRATER_ASAN=OFF >/dev/null
-  cmake --build build-release -j2 --target crater >/dev/null
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+bench_workdir
+bench_build
 
 cat > "$WORK/app.lua" <<'LUA'
 local crater = require "crater"
