@@ -587,7 +587,8 @@ static void unpend(peer *p) {
 /* s uses p, which comes out of a pool. */
 static void attach(sock *s, peer *p) {
   uv_timer_stop(&p->timer);
-  stop_reading(p);
+  /* Reading stays on (it was on while idle): stopping and restarting it
+   * around each use is two epoll_ctl calls per pooled request. */
   uv_ref(&p->h.handle);
   uv_ref((uv_handle_t *)&p->timer);
   p->owner = s;
@@ -1161,13 +1162,15 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     else handshake_step(p);
     return;
   }
+  /* Input nobody asked for yet is kept, up to KEEP_BUF; then reading
+   * stops until a receive takes some (backpressure on the peer). */
   if (p->op != OP_RECEIVE) {
-    stop_reading(p);
+    if (p->in.len - p->in_pos >= KEEP_BUF) stop_reading(p);
     return;
   }
   int n = satisfy(p, p->ut->L);
   if (n == 0) return;
-  stop_reading(p);
+  if (p->in.len - p->in_pos >= KEEP_BUF) stop_reading(p);
   sock *s = p->owner;
   crater__uthread *ut = end_op(p);
   if (n < 0) {
