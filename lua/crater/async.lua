@@ -16,15 +16,19 @@ local h_join, h_sleep, in_task = host.join, host.sleep, host.in_task
 -- Inside a request or timer, Lua still cannot yield inside a string.gsub
 -- callback, a table.sort comparator or require: say so before anything is
 -- started. (Outside any, the C side says that.)
-local function must_yield(who)
+local function must_yield(who, level)
   if not isyieldable() and in_task() then
     error(who .. ": cannot wait here: Lua cannot yield inside a string.gsub callback, a table.sort "
-      .. "comparator or require", 3)
+      .. "comparator or require", level or 3)
   end
 end
 
 
 local _M = { version = "0.1.0" }
+
+--- For crater.socket and other waits written in Lua: raises when the caller
+--- `level` levels up cannot wait because Lua cannot yield there.
+_M.must_yield = must_yield
 
 --- Waits `seconds` (>= 0; fractions are fine, ms precision) on the loop.
 --- 0 yields to the loop once. Only inside a request or a timer.

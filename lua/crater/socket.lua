@@ -17,6 +17,7 @@ local ok, C = pcall(require, "crater._socket")
 if not ok then C = nil end -- stock luajit (the Lua specs): no sockets
 
 local type, error, tostring = type, error, tostring
+local must_yield = require("crater.async").must_yield
 local sub, match = string.sub, string.match
 
 local _M = { version = "0.1.0" }
@@ -61,6 +62,7 @@ end
 ---@return integer|nil ok
 ---@return string|nil err
 function methods:connect(host, port, opts)
+  must_yield("sock:connect")
   if type(host) ~= "string" or host == "" then
     error("sock:connect: host must be a non-empty string", 2)
   end
@@ -97,6 +99,7 @@ end
 ---@return integer|nil bytes
 ---@return string|nil err
 function methods:send(data)
+  must_yield("sock:send")
   local t = type(data)
   if t == "number" then
     data = tostring(data)
@@ -114,6 +117,7 @@ end
 ---@return string|nil err
 ---@return string|nil partial
 function methods:receive(pattern)
+  must_yield("sock:receive")
   if pattern ~= nil and pattern ~= "*l" and pattern ~= "*a" and not is_count(pattern) then
     error("sock:receive: pattern must be a number of bytes, \"*l\" or \"*a\"", 2)
   end
@@ -127,6 +131,7 @@ end
 ---@return string|nil data
 ---@return string|nil err
 function methods:receiveany(max)
+  must_yield("sock:receiveany")
   if not is_count(max) or max < 1 then error("sock:receiveany: max must be a number of bytes >= 1", 2) end
   return c_any(self, max)
 end
@@ -150,6 +155,7 @@ function methods:receiveuntil(pattern, opts)
   end
   local sock = self
   return function(size)
+    must_yield("reader")
     if size ~= nil and (not is_count(size) or size == 0) then
       error("reader: size must be an integer >= 1", 2)
     end
@@ -210,6 +216,7 @@ end
 ---@return boolean|nil ok
 ---@return string|nil err
 function methods:sslhandshake(opts)
+  must_yield("sock:sslhandshake")
   local name, verify, cafile = nil, true, nil
   if opts ~= nil then
     if type(opts) ~= "table" then error("sock:sslhandshake: opts must be a table", 2) end
