@@ -363,10 +363,12 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
                               char why[WHY_SIZE]) {
   crater_header inline_hs[INLINE_HEADERS], *hs = inline_hs;
   crater__response res;
-  lua_Number status = lua_type(T, 1) == LUA_TNUMBER ? lua_tonumber(T, 1) : 0;
-  /* A final answer: 1xx are interim, and the core sends none for an app. */
-  if (!(status >= 200 && status <= 999) || status != (lua_Number)(int)status) {
-    snprintf(why, WHY_SIZE, "status %.14g is not a final status (an integer from 200 to 999)", status);
+  /* A final answer: 1xx are interim, and the core sends none for an app.
+   * (The framework also refuses 200.5; truncated here, it is still safe.) */
+  lua_Integer status = lua_tointeger(T, 1);
+  if (status < 200 || status > 999) {
+    snprintf(why, WHY_SIZE, "status %.14g is not a final status (an integer from 200 to 999)",
+             lua_tonumber(T, 1));
     return -2;
   }
   res.status = (int)status;
@@ -376,16 +378,15 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
   if (!(flags & CRATER__RES_STREAM)) res.body = lua_tolstring(T, 2, &res.body_len);
   if (res.body == NULL) res.body_len = 0;
   size_t ctype_len = 0;
-  const char *ctype = NULL;
-  int ct = lua_type(T, 3);
-  if (ct == LUA_TSTRING) {
-    ctype = lua_tolstring(T, 3, &ctype_len);
-    if (!crater__http_field_value_ok(ctype, ctype_len)) {
-      header_refusal(why, 0, "Content-Type", 12, ctype, ctype_len, CRATER__HDR_BAD_VALUE);
+  const char *ctype = lua_tolstring(T, 3, &ctype_len);
+  if (ctype == NULL) {
+    if (!lua_isnoneornil(T, 3)) {
+      snprintf(why, WHY_SIZE, "the content type is a %s", luaL_typename(T, 3));
       return -2;
     }
-  } else if (ct != LUA_TNIL && ct != LUA_TNONE) {
-    snprintf(why, WHY_SIZE, "the content type is a %s", lua_typename(T, ct));
+  } else if (!crater__gen_known_type(r->gen, ctype) &&
+             !crater__http_field_value_ok(ctype, ctype_len)) {
+    header_refusal(why, 0, "Content-Type", 12, ctype, ctype_len, CRATER__HDR_BAD_VALUE);
     return -2;
   }
   int n = 0, ht = lua_type(T, 4);
