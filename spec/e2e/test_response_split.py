@@ -39,6 +39,7 @@ APP_LINES = [
     'app:get("/close", function() return 200, "bye", { Connection = "close" } end)',          # 17
     'app:get("/ok", function() return "ok" end)',                                           # 18
     'app:get("/number", function() return 200, "hi", { ["X-N"] = 42, ["X-L"] = { 1, "b" } } end)',  # 19
+    'app:get("/abort", function(req) crater.abort(409, "no", { ["X-Echo"] = v(req) }) end)',  # 20
     'return app',
 ]
 
@@ -187,6 +188,11 @@ class Split(unittest.TestCase):
         self.refused("/cookie?value=1;%20Domain=evil", 12, "cookie sid: its value")
         st, h, body, raw = ask(self.srv, "/cookie?opt=same_site&v=lax")
         self.assertEqual((st, h["set-cookie"]), (200, "sid=1; SameSite=Lax"))
+
+    def test_abort_headers(self):
+        self.refused("/abort?v=a%0d%0aX-Injected:%20yes", 20, "response header X-Echo: CR")
+        st, h, body, raw = ask(self.srv, "/abort?v=fine")
+        self.assertEqual((st, h["x-echo"]), (409, "fine"))
 
     def test_stream_head(self):
         self.refused("/stream?v=a%0d%0aX-Injected:%20yes", 13, "response header X-Echo: CR")

@@ -120,7 +120,9 @@ describe("crater.response", function()
         local ch = string.char(c)
         local value_ok = c == 9 or (c >= 32 and c ~= 127)
         assert.equal(value_ok, header_error("X-A", "a" .. ch .. "b") == nil, "value byte " .. c)
-        local tchar = ch:find("^[%w!#$%%&'*+%-.^_`|~]$") ~= nil
+        -- RFC 9110 5.6.2's tchar, spelled out rather than as the module's pattern
+        local tchar = (c >= 48 and c <= 57) or (c >= 65 and c <= 90) or (c >= 97 and c <= 122)
+          or ("!#$%&'*+-.^_`|~"):find(ch, 1, true) ~= nil
         assert.equal(tchar, header_error("X" .. ch, "v") == nil, "name byte " .. c)
       end
       assert.truthy(header_error("", "v"))
