@@ -42,7 +42,6 @@ local function shown(s)
   s = gsub(s, "[%c\"\\]", function(c) return format("\\x%02X", byte(c)) end)
   return '"' .. s .. (long and '"...' or '"')
 end
-_M.shown = shown
 
 --- Why a response header cannot be sent, or nil when it can: the one rule
 --- for every header of every answer (the name a token, the value visible
