@@ -137,7 +137,10 @@ function _M.new(app)
     local res
     if route == nil then
       res = unmatched(app, req, method, p, params, allow)
-      if #after > 0 then res = run_after(app, req, res) end
+      if #after > 0 then
+        local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
+        if ok then res = r2 else res = handler_failed(app, req, r2) end
+      end
       return respond(app, req, res)
     end
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end

@@ -251,6 +251,11 @@ class ErrorHandlers(unittest.TestCase):
                 st, h, body, raw = ask(srv, "/ok?a=a%0bX-Injected")
                 self.assertEqual((st, body), (500, b"custom: the server failed to answer this request"))
                 self.assertIn("response header X-After: VT", srv.log())
+                # ... on an answer no route made too
+                st, h, body, raw = ask(srv, "/nowhere?a=a%0d%0aX-Injected:%20yes")
+                self.assertEqual((st, body), (500, b"custom: the server failed to answer this request"))
+                self.assertNotIn(b"x-injected", raw.lower())
+                self.assertNotIn("dispatcher failed", srv.log())
                 # the 404 handler's own bad header: the default problem, logged
                 st, h, body, raw = ask(srv, "/nowhere?v=a%0d%0aX-Injected:%20yes")
                 self.assertEqual((st, h["content-type"]), (500, "application/problem+json"))
