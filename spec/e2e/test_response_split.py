@@ -40,6 +40,7 @@ APP_LINES = [
     'app:get("/ok", function() return "ok" end)',                                           # 18
     'app:get("/number", function() return 200, "hi", { ["X-N"] = 42, ["X-L"] = { 1, "b" } } end)',  # 19
     'app:get("/abort", function(req) crater.abort(409, "no", { ["X-Echo"] = v(req) }) end)',  # 20
+    'app:get("/stream_close", function() return crater.stream(function(w) w("b"); w("ye") end, 200, { Connection = "close" }) end)',  # 21
     'return app',
 ]
 
@@ -216,15 +217,18 @@ class Split(unittest.TestCase):
             self.refused("/framing?n=%s&v=%s" % (n, v), 16, "response header %s" % n)
 
     def test_connection_close_is_honoured(self):
-        s = self.srv.connect()
-        try:
-            s.sendall(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
-            f = s.makefile("rb")
-            st, h, body = read_response(f)
-            self.assertEqual((st, h["connection"], body), (200, "close", b"bye"))
-            self.assertEqual(f.read(), b"", "the connection was closed after the answer")
-        finally:
-            s.close()
+        for path in ("/close", "/stream_close"):
+            s = self.srv.connect()
+            try:
+                s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+                f = s.makefile("rb")
+                st, h, body = read_response(f)
+                self.assertEqual((st, h["connection"], body), (200, "close", b"bye"), path)
+                self.assertEqual(f.read(), b"", "the connection was closed after the answer")
+            finally:
+                s.close()
+            raw = ask(self.srv, path)[3]
+            self.assertEqual(raw.lower().count(b"\r\nconnection:"), 1, raw)
 
     def test_same_connection_serves_on_after_a_refusal(self):
         s = self.srv.connect()
