@@ -1,0 +1,169 @@
+-- crater.redis cases for spec/e2e/test_redis.py. Every route takes the
+-- server to use as ?url= (handles are made once per URL and kept, as an app
+-- would keep its one handle); commands come as JSON arrays in the body.
+local crater = require "crater"
+local redis = require "crater.redis"
+local json = crater.json
+local app = crater.app { openapi = false }
+
+local unpack, pairs, tonumber = unpack, pairs, tonumber
+
+local handles = {}
+
+-- ?url=...&timeout=...&read_timeout=... -> the handle for them
+local function handle(req)
+  local q = req.query
+  local key = req.raw_query
+  local r = handles[key]
+  if r then return r end
+  local opts = {}
+  for _, k in pairs { "timeout", "read_timeout", "connect_timeout", "pool_size", "backlog" } do
+    if q[k] then opts[k] = tonumber(q[k]) end
+  end
+  local err
+  r, err = redis.connect(q.url, opts)
+  if not r then crater.abort(400, err) end
+  handles[key] = r
+  return r
+end
+
+-- Errors come back as { err = ... }; values as { value = ... } (a nil reply
+-- is json.null, so it shows as null).
+local function answer(v, err)
+  if v == nil then return { err = err } end
+  return { value = v }
+end
+
+app:post("/call", function(req)
+  local r = handle(req)
+  return answer(r:call(unpack(req:json())))
+end)
+
+-- A method made by __index: /method/incrby with ["k", 2] calls r:incrby("k", 2).
+app:post("/method/{name}", function(req)
+  local r = handle(req)
+  local m = r[req.params.name]
+  return answer(m(r, unpack(req:json())))
+end)
+
+-- Raw bytes in and out: the body is the value of ?key.
+app:post("/raw", function(req)
+  return answer(handle(req):set(req.query.key, req.body))
+end)
+
+app:get("/raw", function(req)
+  local v, err = handle(req):get(req.query.key)
+  if v == nil then return 500, err end
+  if v == json.null then return 404, "nil" end
+  return crater.response(v, 200, { ["Content-Type"] = "application/octet-stream" })
+end)
+
+-- Commands as an array of arrays; ?style=object uses r:pipeline() and commit.
+app:post("/pipeline", function(req)
+  local r = handle(req)
+  local cmds = req:json()
+  local results, err
+  if req.query.style == "object" then
+    local p = r:pipeline()
+    for i = 1, #cmds do assert(p:call(unpack(cmds[i])) == i) end
+    results, err = p:commit()
+  else
+    results, err = r:pipeline(function(p)
+      for i = 1, #cmds do p[cmds[i][1]:lower()](p, unpack(cmds[i], 2)) end
+    end)
+  end
+  if not results then return { err = err } end
+  local errors = json.array()
+  for i = 1, #results do errors[i] = redis.is_error(results[i]) end
+  return { value = results, errors = errors }
+end)
+
+app:post("/transaction", function(req)
+  local cmds = req:json()
+  return answer(handle(req):transaction(function(t)
+    for i = 1, #cmds do t:call(unpack(cmds[i])) end
+  end))
+end)
+
+-- Subscribes to ?channel (or ?pattern), then receives ?n messages, each
+-- within ?wait seconds; ?unsubscribe=1 unsubscribes at the end and names the
+-- connection it then had (it went back to the pool).
+app:get("/subscribe", function(req)
+  local r, q = handle(req), req.query
+  local sub, err
+  if q.pattern then sub, err = r:psubscribe(q.pattern) else sub, err = r:subscribe(q.channel) end
+  if not sub then return { err = err } end
+  local got = {}
+  for _ = 1, tonumber(q.n or 1) do
+    local msg, merr = sub:receive(tonumber(q.wait))
+    if not msg then got[#got + 1] = { err = merr } break end
+    got[#got + 1] = msg
+  end
+  if q.also then
+    -- a second channel on the same subscription, then one more message
+    assert(sub:subscribe(q.also))
+    local msg, merr = sub:receive(tonumber(q.wait))
+    got[#got + 1] = msg or { err = merr }
+  end
+  if q.unsubscribe then
+    local ok, uerr = sub:unsubscribe()
+    got[#got + 1] = { unsubscribed = ok or uerr }
+  else
+    sub:close()
+  end
+  return { value = got }
+end)
+
+-- One request publishes while its own thread listens: no second request needed.
+app:get("/pubsub-self", function(req)
+  local r = handle(req)
+  local sub = assert(r:subscribe("self"))
+  local t = crater.spawn(function() return sub:receive(2) end)
+  assert(r:publish("self", "to myself"))
+  local msg, err = crater.wait(t)
+  sub:close()
+  return msg or { err = err }
+end)
+
+-- CLIENT ID of the connection each of ?n commands ran on, one after the other.
+app:get("/ids", function(req)
+  local r = handle(req)
+  local ids = {}
+  for i = 1, tonumber(req.query.n or 2) do
+    local id, err = r:client("ID")
+    ids[i] = id or err
+  end
+  return { value = ids }
+end)
+
+-- ?n concurrent INCRs of ?key in spawned threads.
+app:post("/spawn-incr", function(req)
+  local r = handle(req)
+  local threads = {}
+  for i = 1, tonumber(req.query.n) do
+    threads[i] = crater.spawn(function() return r:incr(req.query.key) end)
+  end
+  local got = {}
+  for i = 1, #threads do got[i] = crater.wait(threads[i]) or false end
+  return { value = got }
+end)
+
+-- Argument errors are raised, with the command named.
+app:get("/bad", function(req)
+  local r = handle(req)
+  local ok, err = pcall(function()
+    local v
+    if req.query.what == "select" then v = r:select(1)
+    elseif req.query.what == "table" then v = r:set("k", {}) -- the error names this line
+    else v = r:multi() end
+    return v
+  end)
+  return { ok = ok, err = tostring(err) }
+end)
+
+app:get("/parse", function(req)
+  local o, err = redis.parse_url(req.query.u)
+  return o and { value = o } or { err = err }
+end)
+
+return app

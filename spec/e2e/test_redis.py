@@ -1,0 +1,368 @@
+"""crater.redis against a real redis-server this file starts (no
+persistence, in a temporary folder): replies of each type, nil as JSON null,
+error replies, binary values, pipelines, transactions, pub/sub, AUTH and
+SELECT from the URL, unix sockets, pool reuse, a server killed mid-use and
+restarted, timeouts and many concurrent requests. Skipped when redis-server
+is not installed (.ci/setup.sh installs it)."""
+import json
+import os
+import socket
+import threading
+import time
+import unittest
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import ROOT, Server, run, wait_for
+from redis_server import MISSING, RedisServer, free_port
+
+APP = os.path.join(ROOT, "spec", "e2e", "apps", "redis.lua")
+
+
+@unittest.skipIf(MISSING, MISSING)
+class Redis(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer()
+        cls.srv = Server(APP)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.redis.stop()
+
+    def setUp(self):
+        self.redis.cli("FLUSHALL")
+
+    def q(self, url=None, **extra):
+        return urllib.parse.urlencode({"url": url or self.redis.url(), **extra})
+
+    def call(self, *cmd, url=None, **extra):
+        status, _, body = self.srv.request("POST", "/call?" + self.q(url, **extra), body=list(cmd))
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def post(self, path, body, url=None, **extra):
+        status, _, data = self.srv.request("POST", path + "?" + self.q(url, **extra), body=body)
+        self.assertEqual(status, 200, data)
+        return json.loads(data)
+
+    def get(self, path, url=None, timeout=10, **extra):
+        status, _, data = self.srv.request("GET", path + "?" + self.q(url, **extra), timeout=timeout)
+        self.assertEqual(status, 200, data)
+        return json.loads(data)
+
+    # --- replies -------------------------------------------------------------------
+
+    def test_reply_types(self):
+        self.assertEqual(self.call("SET", "s", "hello"), {"value": "OK"})        # simple string
+        self.assertEqual(self.call("GET", "s"), {"value": "hello"})              # bulk string
+        self.assertEqual(self.call("INCR", "n"), {"value": 1})                   # integer
+        self.assertEqual(self.call("INCRBY", "n", 41), {"value": 42})
+        self.assertEqual(self.call("RPUSH", "l", "a", "b", 3), {"value": 3})
+        self.assertEqual(self.call("LRANGE", "l", 0, -1), {"value": ["a", "b", "3"]})  # array
+        self.assertEqual(self.call("LRANGE", "nothing", 0, -1), {"value": []})
+        self.assertEqual(self.call("GET", "missing"), {"value": None})           # nil bulk -> null
+        self.assertEqual(self.call("BLPOP", "nothing", "0.05"), {"value": None})  # nil array -> null
+        self.assertEqual(self.call("HSET", "h", "f", "v"), {"value": 1})
+        self.assertEqual(self.call("HMGET", "h", "f", "g"), {"value": ["v", None]})  # null inside an array
+        self.assertEqual(self.call("set", "lower", "case"), {"value": "OK"})     # names in any case
+        self.assertEqual(self.call("INCRBYFLOAT", "f", 0.5), {"value": "0.5"})
+        self.assertEqual(self.call("SET", "big", 2 ** 40), {"value": "OK"})
+        self.assertEqual(self.redis.cli("GET", "big"), str(2 ** 40))            # integers not as 1.09e+12
+
+    def test_set_with_options(self):
+        self.assertEqual(self.call("SET", "e", "v", "EX", 60), {"value": "OK"})
+        ttl = self.call("TTL", "e")["value"]
+        self.assertTrue(55 <= ttl <= 60, ttl)
+        self.assertEqual(self.call("SET", "e", "w", "NX"), {"value": None})     # not set: nil reply
+
+    def test_methods_from_names(self):
+        self.assertEqual(self.post("/method/incrby", ["m", 5]), {"value": 5})
+        self.assertEqual(self.post("/method/hset", ["mh", "a", "1", "b", "2"]), {"value": 2})
+        got = self.post("/method/hgetall", ["mh"])["value"]
+        self.assertEqual(dict(zip(got[::2], got[1::2])), {"a": "1", "b": "2"})
+        self.assertEqual(self.post("/method/ping", []), {"value": "PONG"})
+
+    def test_error_replies(self):
+        self.call("SET", "s", "x")
+        got = self.call("LPUSH", "s", "y")
+        self.assertRegex(got["err"], r"^WRONGTYPE Operation against a key holding the wrong kind of value")
+        got = self.call("NOSUCHCOMMAND", "x")
+        self.assertRegex(got["err"], r"^ERR unknown command 'NOSUCHCOMMAND'")
+        self.assertRegex(self.call("GET")["err"], r"^ERR wrong number of arguments")
+        # the connection is fine after an error reply
+        self.assertEqual(self.call("GET", "s"), {"value": "x"})
+
+    def test_commands_refused_with_a_reason(self):
+        got = self.get("/bad", what="select")
+        self.assertEqual(got["err"].split("apps/redis.lua:156: ")[1],
+                         "crater.redis: SELECT is not allowed here: put the database "
+                         "in the URL (redis://host:6379/2) or opts.db")
+        got = self.get("/bad", what="multi")
+        self.assertIn("MULTI is not allowed here: use r:transaction(fn)", got["err"])
+        got = self.get("/bad", what="table")
+        self.assertIn("argument 2 of SET must be a string or a number, not table", got["err"])
+        self.assertIn("apps/redis.lua:157: crater.redis", got["err"])  # raised at the app's line
+
+    def test_binary_values(self):
+        for value in (b"a\r\nb\r\n", b"\x00\x01\xff\x00", b"\r\n$3\r\n*1\r\n", b"", os.urandom(1 << 20)):
+            status, _, body = self.srv.request("POST", "/raw?" + self.q(key="bin"), body=value)
+            self.assertEqual((status, json.loads(body)), (200, {"value": "OK"}))
+            status, _, body = self.srv.request("GET", "/raw?" + self.q(key="bin"))
+            self.assertEqual(status, 200)
+            self.assertEqual(body, value)
+        # what redis holds is the bytes sent
+        self.redis.cli("SET", "fromcli", "x\ty z")
+        self.assertEqual(self.srv.request("GET", "/raw?" + self.q(key="fromcli"))[2], b"x\ty z")
+        self.assertEqual(self.srv.request("GET", "/raw?" + self.q(key="absent"))[0], 404)
+
+    # --- pipelines and transactions ----------------------------------------------------
+
+    def test_pipeline(self):
+        self.redis.cli("SET", "str", "x")
+        cmds = [["SET", "a", "1"], ["INCR", "a"], ["GET", "a"], ["GET", "nope"], ["LPUSH", "str", "y"],
+                ["RPUSH", "l", "p", "q"], ["LRANGE", "l", 0, -1]]
+        for style in ("function", "object"):
+            self.redis.cli("DEL", "l")
+            got = self.post("/pipeline", cmds, style=style)
+            self.assertEqual(got["errors"], [False, False, False, False, True, False, False])
+            v = got["value"]
+            self.assertEqual(v[:4], ["OK", 2, "2", None])
+            self.assertRegex(v[4]["error"], r"^WRONGTYPE")
+            self.assertEqual(v[5:], [2, ["p", "q"]])
+        self.assertEqual(self.post("/pipeline", []), {"value": [], "errors": []})
+
+    def test_pipeline_is_one_round_trip(self):
+        # a thousand commands, one connection, in order
+        cmds = [["INCR", "c"] for _ in range(1000)]
+        got = self.post("/pipeline", cmds)
+        self.assertEqual(got["value"], list(range(1, 1001)))
+
+    def test_transaction(self):
+        got = self.post("/transaction", [["SET", "t", "1"], ["INCR", "t"], ["GET", "t"]])
+        self.assertEqual(got, {"value": ["OK", 2, "2"]})
+        # an error at run time: the others still ran (Redis has no rollback)
+        self.redis.cli("SET", "s", "x")
+        got = self.post("/transaction", [["INCR", "t"], ["LPUSH", "s", "y"]])
+        self.assertEqual(got["value"][0], 3)
+        self.assertRegex(got["value"][1]["error"], "^WRONGTYPE")
+        # an error while queued: nothing ran
+        got = self.post("/transaction", [["INCR", "t"], ["NOSUCH"]])
+        self.assertRegex(got["err"], r"^EXECABORT .*: ERR unknown command 'NOSUCH'")
+        self.assertEqual(self.redis.cli("GET", "t"), "3")
+
+    # --- pub/sub ----------------------------------------------------------------------
+
+    def subscribe_async(self, **params):
+        out = {}
+
+        def go():
+            out["got"] = self.get("/subscribe", **params)
+        t = threading.Thread(target=go)
+        t.start()
+        return t, out
+
+    def wait_subscribers(self, channel, n=1):
+        def count():
+            got = self.redis.cli("PUBSUB", "NUMSUB", channel).split("\n")
+            return int(got[1]) >= n
+        self.assertTrue(wait_for(count, 10), "no subscriber on " + channel)
+
+    def test_pubsub(self):
+        t, out = self.subscribe_async(channel="news", n=3, wait=10, unsubscribe=1)
+        self.wait_subscribers("news")
+        self.assertEqual(self.redis.cli("PUBLISH", "news", "from redis-cli"), "1")
+        self.assertEqual(self.call("PUBLISH", "news", "from another request"), {"value": 1})
+        self.assertEqual(self.call("PUBLISH", "news", "bin\r\n\x00ary"), {"value": 1})
+        t.join(15)
+        got = out["got"]["value"]
+        self.assertEqual(got[:3], [
+            {"kind": "message", "channel": "news", "data": "from redis-cli"},
+            {"kind": "message", "channel": "news", "data": "from another request"},
+            {"kind": "message", "channel": "news", "data": "bin\r\n\x00ary"},
+        ])
+        self.assertEqual(got[3], {"unsubscribed": True})
+        self.assertEqual(self.redis.cli("PUBSUB", "NUMSUB", "news"), "news\n0")
+
+    def test_psubscribe_and_more_channels(self):
+        t, out = self.subscribe_async(pattern="ev.*", n=1, wait=10, also="other")
+        wait_for(lambda: self.redis.cli("PUBSUB", "NUMPAT") == "1", 10)
+        self.call("PUBLISH", "ev.one", "1")
+        self.wait_subscribers("other")
+        self.call("PUBLISH", "other", "2")
+        t.join(15)
+        self.assertEqual(out["got"]["value"], [
+            {"kind": "pmessage", "pattern": "ev.*", "channel": "ev.one", "data": "1"},
+            {"kind": "message", "channel": "other", "data": "2"},
+        ])
+
+    def test_receive_timeout(self):
+        start = time.time()
+        got = self.get("/subscribe", channel="quiet", n=2, wait=0.2)
+        self.assertEqual(got["value"], [{"err": "timeout"}])
+        self.assertLess(time.time() - start, 3)
+        # the subscription's connection was closed with the request
+        self.assertTrue(wait_for(lambda: self.redis.cli("PUBSUB", "NUMSUB", "quiet") == "quiet\n0", 10))
+
+    def test_pubsub_in_one_request(self):
+        self.assertEqual(self.get("/pubsub-self"), {"kind": "message", "channel": "self", "data": "to myself"})
+
+    # --- connections ---------------------------------------------------------------------
+
+    def test_pool_reuse(self):
+        url = self.redis.url()
+        first = self.get("/ids", url=url, pool_size=4, n=3)["value"]
+        self.assertEqual(len(set(first)), 1, first)                   # one connection for 3 commands
+        again = self.get("/ids", url=url, pool_size=4, n=2)["value"]
+        self.assertEqual(set(again), set(first))                      # and for the next request
+
+    def test_auth_and_select_from_the_url(self):
+        r = RedisServer(password="s3cret p@ss")
+        try:
+            url = "redis://:%s@127.0.0.1:%d/3" % (urllib.parse.quote("s3cret p@ss"), r.port)
+            self.assertEqual(self.call("SET", "k", "in db 3", url=url), {"value": "OK"})
+            self.assertEqual(r.cli("GET", "k", db=3), "in db 3")
+            self.assertEqual(r.cli("EXISTS", "k", db=0), "0")
+            # the same with a user name (the default user), on the unix socket
+            url2 = "redis+unix://default:%s@%s?db=4" % (urllib.parse.quote("s3cret p@ss"), r.sock)
+            self.assertEqual(self.call("SET", "k", "in db 4", url=url2), {"value": "OK"})
+            self.assertEqual(r.cli("GET", "k", db=4), "in db 4")
+            # AUTH and SELECT run once per new connection, not per command
+            # (redis-cli AUTHs too: once per run, counted in the difference)
+            def stats():
+                return {k: int(v.split("calls=")[1].split(",")[0]) for k, v in
+                        (line.split(":", 1) for line in r.cli("INFO", "commandstats").split("\n")
+                         if line.startswith("cmdstat_"))}
+            before = stats()
+            for _ in range(5):
+                self.assertEqual(len(set(self.get("/ids", url=url, n=3)["value"])), 1)
+            after = stats()
+            self.assertEqual(after["cmdstat_auth"] - before["cmdstat_auth"], 1)
+            self.assertEqual(after.get("cmdstat_select", 0) - before.get("cmdstat_select", 0), 0)
+            self.assertEqual(after["cmdstat_client|id"] - before.get("cmdstat_client|id", 0), 15)
+            # a wrong password, no password
+            bad = "redis://:wrong@127.0.0.1:%d" % r.port
+            self.assertRegex(self.call("GET", "k", url=bad)["err"], r"^WRONGPASS")
+            self.assertRegex(self.call("GET", "k", url=r.url(auth=False))["err"], r"^NOAUTH")
+            # a database that does not exist: an error, nothing written to db 0
+            self.assertRegex(self.call("SET", "z", "1", url=r.url(db=99))["err"], r"^ERR DB index is out of range")
+            self.assertEqual(r.cli("EXISTS", "z"), "0")
+        finally:
+            r.stop()
+
+    def test_unix_socket(self):
+        url = self.redis.unix_url(db=2)
+        self.assertEqual(self.call("SET", "u", "over unix", url=url), {"value": "OK"})
+        self.assertEqual(self.redis.cli("GET", "u", db=2), "over unix")
+        got = self.get("/ids", url=url, n=3)["value"]
+        self.assertEqual(len(set(got)), 1, got)
+
+    def test_parse_url(self):
+        cases = {
+            "redis://127.0.0.1:6380/2": {"host": "127.0.0.1", "port": 6380, "db": 2},
+            "redis://localhost": {"host": "localhost", "port": 6379},
+            "redis://u:p%40ss@h:1/0": {"host": "h", "port": 1, "db": 0, "user": "u", "password": "p@ss"},
+            "redis://:pw@h": {"host": "h", "port": 6379, "password": "pw"},
+            "redis://[::1]:7000": {"host": "::1", "port": 7000},
+            "redis+unix:///run/redis.sock?db=1": {"path": "/run/redis.sock", "db": 1},
+            "redis+unix://:pw@/tmp/r.sock": {"path": "/tmp/r.sock", "password": "pw"},
+        }
+        for u, want in cases.items():
+            self.assertEqual(self.get("/parse", u=u), {"value": want}, u)
+        for u, err in {
+            "http://h": "unsupported scheme http",
+            "redis://h/x": "the path must be a database number",
+            "redis://h:99999": "bad port",
+            "redis+unix://relative": "a unix socket needs an absolute path",
+            "redis://h?nope=1": "unknown parameter nope",
+            "h:6379": "not redis://host or redis+unix:///path",
+        }.items():
+            self.assertEqual(self.get("/parse", u=u), {"err": "crater.redis: bad url: %s: %s" % (err, u)})
+
+    def test_connection_refused(self):
+        port = free_port()
+        got = self.call("GET", "k", url="redis://127.0.0.1:%d" % port)
+        self.assertEqual(got, {"err": "redis 127.0.0.1:%d: connection refused" % port})
+        got = self.call("GET", "k", url="redis+unix:///nonexistent/redis.sock")
+        self.assertEqual(got, {"err": "redis unix:/nonexistent/redis.sock: no such file or directory"})
+
+    def test_read_timeout(self):
+        start = time.time()
+        got = self.call("BLPOP", "empty", 5, read_timeout=0.2)
+        self.assertEqual(got, {"err": "redis %s: timeout" % self.redis.url()[8:]})
+        self.assertLess(time.time() - start, 3)
+        # a server that accepts and never answers
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        try:
+            url = "redis://127.0.0.1:%d" % silent.getsockname()[1]
+            start = time.time()
+            self.assertEqual(self.call("PING", url=url, timeout=0.3),
+                             {"err": "redis 127.0.0.1:%d: timeout" % silent.getsockname()[1]})
+            self.assertLess(time.time() - start, 3)
+        finally:
+            silent.close()
+
+    def test_many_concurrent_requests(self):
+        url = self.redis.url()
+        n = 200
+
+        def one(_):
+            return self.call("INCR", "hits", url=url, pool_size=16)
+
+        with ThreadPoolExecutor(32) as ex:
+            got = list(ex.map(one, range(n)))
+        self.assertEqual(sorted(g["value"] for g in got), list(range(1, n + 1)))
+        # and inside one request, 100 threads at once
+        got = self.post("/spawn-incr", None, key="spawned", n=100)["value"]
+        self.assertEqual(sorted(got), list(range(1, 101)))
+        # connections stayed bounded by what ran at once, and went back to the pool
+        clients = int(self.redis.cli("INFO", "clients").split("connected_clients:")[1].split()[0])
+        self.assertLessEqual(clients, 16 + 32 + 2)
+
+
+@unittest.skipIf(MISSING, MISSING)
+class RedisGoesAway(unittest.TestCase):
+    """A server killed while in use: clean errors, then recovery once it is back."""
+
+    def test_killed_and_restarted(self):
+        r = RedisServer()
+        srv = Server(APP)
+        try:
+            q = urllib.parse.urlencode({"url": r.url()})
+
+            def call(*cmd):
+                status, _, body = srv.request("POST", "/call?" + q, body=list(cmd))
+                self.assertEqual(status, 200, body)
+                return json.loads(body)
+
+            self.assertEqual(call("SET", "k", "v"), {"value": "OK"})   # a pooled connection now
+            # a request waiting on the server when it dies
+            out = {}
+            t = threading.Thread(target=lambda: out.update(got=call("BLPOP", "q", 10)))
+            t.start()
+            self.assertTrue(wait_for(lambda: "cmd=blpop" in r.cli("CLIENT", "LIST"), 10))
+            r.kill()
+            t.join(15)
+            self.assertRegex(out["got"]["err"], r"^redis 127\.0\.0\.1:\d+: (closed|connection reset)$")
+            # while it is down
+            self.assertEqual(call("GET", "k"), {"err": "redis 127.0.0.1:%d: connection refused" % r.port})
+            r.start()
+            # back: the next request works (nothing persisted)
+            self.assertEqual(call("GET", "k"), {"value": None})
+            self.assertEqual(call("SET", "k", "again"), {"value": "OK"})
+            self.assertEqual(call("GET", "k"), {"value": "again"})
+            # restarted with pooled connections idle: they are not used dead
+            r.kill()
+            r.start()
+            self.assertEqual(call("GET", "k"), {"value": None})
+        finally:
+            srv.stop()
+            r.stop()
+        self.assertNotIn("[error]", srv.log())
+
+
+if __name__ == "__main__":
+    run()
