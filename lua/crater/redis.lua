@@ -649,7 +649,8 @@ function Sub:receive(timeout)
   end
   local v, err, fatal, partial = read_reply(self.sock)
   if v == nil then
-    if err == "timeout" and partial == "" then return nil, "timeout" end
+    -- nothing of a message read yet: the subscription is intact
+    if err == "timeout" and partial == "" or err == "busy" then return nil, err end
     self:close()
     if fatal then return sock_error(self.c, err) end
     return nil, err

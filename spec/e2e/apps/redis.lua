@@ -94,10 +94,17 @@ app:get("/subscribe", function(req)
   if q.pattern then sub, err = r:psubscribe(q.pattern) else sub, err = r:subscribe(q.channel) end
   if not sub then return { err = err } end
   local got = {}
-  for _ = 1, tonumber(q.n or 1) do
+  local messages = 0
+  while messages < tonumber(q.n or 1) do
     local msg, merr = sub:receive(tonumber(q.wait))
-    if not msg then got[#got + 1] = { err = merr } break end
-    got[#got + 1] = msg
+    if not msg then
+      got[#got + 1] = { err = merr }
+      -- ?keep=1: a timeout leaves the subscription usable, up to 20 times
+      if not (q.keep and merr == "timeout" and #got < 20) then break end
+    else
+      got[#got + 1] = msg
+      messages = messages + 1
+    end
   end
   if q.also then
     -- a second channel on the same subscription, then one more message
