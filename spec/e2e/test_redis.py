@@ -24,7 +24,7 @@ class Redis(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.redis = RedisServer()
-        cls.srv = Server(APP)
+        cls.srv = Server(APP, env={"REDIS_URL": cls.redis.url()})
 
     @classmethod
     def tearDownClass(cls):
@@ -35,6 +35,10 @@ class Redis(unittest.TestCase):
         self.redis.cli("FLUSHALL")
 
     def q(self, url=None, **extra):
+        if "opts" in extra:
+            extra["opts"] = json.dumps(extra["opts"])
+            if url is None:
+                return urllib.parse.urlencode(extra)
         return urllib.parse.urlencode({"url": url or self.redis.url(), **extra})
 
     def call(self, *cmd, url=None, **extra):
@@ -272,6 +276,36 @@ class Redis(unittest.TestCase):
         self.assertEqual(self.redis.cli("GET", "u", db=2), "over unix")
         got = self.get("/ids", url=url, n=3)["value"]
         self.assertEqual(len(set(got)), 1, got)
+
+    def test_options_table(self):
+        opts = {"path": self.redis.sock, "db": 5}
+        self.assertEqual(self.call("SET", "o", "by options", opts=opts), {"value": "OK"})
+        self.assertEqual(self.redis.cli("GET", "o", db=5), "by options")
+        opts = {"host": "127.0.0.1", "port": self.redis.port, "db": 6, "pool_size": 2}
+        self.assertEqual(self.call("SET", "o", "tcp", opts=opts), {"value": "OK"})
+        self.assertEqual(self.redis.cli("GET", "o", db=6), "tcp")
+        # options given with a URL override it
+        self.assertEqual(self.call("SET", "o", "over", url=self.redis.url(db=1), opts={"db": 7}),
+                         {"value": "OK"})
+        self.assertEqual(self.redis.cli("GET", "o", db=7), "over")
+
+    def test_backlog_bounds_the_connections(self):
+        # 40 commands at once, at most 3 connections: the others wait for one
+        url = self.redis.url(db=9)
+        got = self.get("/burst", url=url, n=40, pool_size=3, backlog=100)
+        self.assertEqual(got["errors"], [])
+        self.assertLessEqual(got["most"], 3 + 2)  # + redis-cli's and the main pool's
+        # without backlog, each takes its own
+        got = self.get("/burst", url=self.redis.url(db=10), n=40, pool_size=3)
+        self.assertEqual(got["errors"], [])
+        self.assertGreaterEqual(got["most"], 20)
+        # backlog full: "too many waiters"
+        got = self.get("/burst", url=self.redis.url(db=11), n=10, pool_size=1, backlog=2)
+        self.assertEqual(len(got["errors"]), 7, got)
+        self.assertTrue(all(e.endswith(": too many waiters") for e in got["errors"]), got)
+
+    def test_a_timer_uses_redis_too(self):
+        self.assertTrue(wait_for(lambda: int(self.redis.cli("GET", "from-timer") or 0) >= 2, 10))
 
     def test_parse_url(self):
         cases = {

@@ -6,7 +6,7 @@ local redis = require "crater.redis"
 local json = crater.json
 local app = crater.app { openapi = false }
 
-local unpack, pairs, tonumber = unpack, pairs, tonumber
+local unpack, pairs, tonumber, select = unpack, pairs, tonumber, select
 
 local handles = {}
 
@@ -16,12 +16,12 @@ local function handle(req)
   local key = req.raw_query
   local r = handles[key]
   if r then return r end
-  local opts = {}
+  local opts = q.opts and json.decode(q.opts) or {}
   for _, k in pairs { "timeout", "read_timeout", "connect_timeout", "pool_size", "backlog" } do
     if q[k] then opts[k] = tonumber(q[k]) end
   end
   local err
-  r, err = redis.connect(q.url, opts)
+  if q.url then r, err = redis.connect(q.url, opts) else r, err = redis.connect(opts) end
   if not r then crater.abort(400, err) end
   handles[key] = r
   return r
@@ -166,6 +166,37 @@ app:get("/bad", function(req)
     return v
   end)
   return { ok = ok, err = tostring(err) }
+end)
+
+-- The clients Redis has at the end of a request that made ?n commands at
+-- once: with ?backlog, never more than ?pool_size.
+app:get("/burst", function(req)
+  local r = handle(req)
+  local threads = {}
+  for i = 1, tonumber(req.query.n) do
+    threads[i] = crater.spawn(function() return r:call("CLIENT", "LIST") end)
+  end
+  local most, errs = 0, json.array()
+  for i = 1, #threads do
+    local list, err = crater.wait(threads[i])
+    if list then
+      local n = select(2, list:gsub("\n", ""))
+      if n > most then most = n end
+    else
+      errs[#errs + 1] = err
+    end
+  end
+  return { most = most, errors = errs }
+end)
+
+-- A timer writes too (REDIS_URL given to the server): every 50 ms.
+app:on_start(function()
+  local url = os.getenv("REDIS_URL")
+  if not url then return end
+  local r = assert(redis.connect(url))
+  assert(crater.timer.every(0.05, function(premature)
+    if not premature then r:incr("from-timer") end
+  end))
 end)
 
 app:get("/parse", function(req)
