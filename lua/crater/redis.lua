@@ -18,7 +18,7 @@ local json = require "crater.json"
 local async = require "crater.async"
 require "crater.socket" -- the socket object's methods (sslhandshake)
 
-local type, tostring, tonumber, error, select, pairs = type, tostring, tonumber, error, select, pairs
+local type, tostring, tonumber, error, select, pairs, pcall = type, tostring, tonumber, error, select, pairs, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
 local byte, sub, find, match, upper, lower, format, gsub, char = string.byte, string.sub, string.find,
   string.match, string.upper, string.lower, string.format, string.gsub, string.char
@@ -127,27 +127,33 @@ end
 -- --- connections ------------------------------------------------------------------------
 
 -- Commands that would leave a pooled connection in a state the next user
--- does not expect, each with what to do instead.
+-- does not expect, each with what to do instead. On a connection held with
+-- r:connection(fn) the transaction commands are allowed (HELD_OK): it
+-- cleans up after them before going back to the pool.
 local REFUSED = {
   SELECT = "put the database in the URL (redis://host:6379/2) or opts.db",
   AUTH = "put the credentials in the URL (redis://user:password@host) or opts",
   HELLO = "this client speaks RESP2 only",
-  MULTI = "use r:transaction(fn)", EXEC = "use r:transaction(fn)", DISCARD = "use r:transaction(fn)",
-  WATCH = "use r:transaction(fn)", UNWATCH = "use r:transaction(fn)",
+  MULTI = "use r:transaction(fn), or r:connection(fn)", EXEC = "use r:transaction(fn), or r:connection(fn)",
+  DISCARD = "use r:transaction(fn), or r:connection(fn)",
+  WATCH = "use r:connection(fn)", UNWATCH = "use r:connection(fn)",
   SUBSCRIBE = "use r:subscribe(...)", PSUBSCRIBE = "use r:psubscribe(...)",
   UNSUBSCRIBE = "use the subscription's :unsubscribe()", PUNSUBSCRIBE = "use the subscription's :punsubscribe()",
   SSUBSCRIBE = "sharded pub/sub is not supported", SUNSUBSCRIBE = "sharded pub/sub is not supported",
   MONITOR = "not supported", QUIT = "not needed: connections are pooled", RESET = "not supported",
 }
+local HELD_OK = { MULTI = true, EXEC = true, DISCARD = true, WATCH = true, UNWATCH = true }
 
 -- Raised at the app's line: check_command < command < r:call or r:set < the app.
-local function check_command(cmd)
+local function check_command(cmd, held)
   if type(cmd) ~= "string" or cmd == "" or find(cmd, "[%s%c]") then
     error("crater.redis: the command must be a name such as \"GET\"", 4)
   end
   cmd = upper(cmd)
   local why = REFUSED[cmd]
-  if why then error("crater.redis: " .. cmd .. " is not allowed here: " .. why, 4) end
+  if why and not (held and HELD_OK[cmd]) then
+    error("crater.redis: " .. cmd .. " is not allowed here: " .. why, 4)
+  end
   return cmd
 end
 
@@ -195,19 +201,15 @@ local function release(c, sock)
   c_keepalive(sock, c.idle_ms, c.pool_size)
 end
 
--- Sends pieces, reads n replies. Returns the one reply (n == 1, errors as
--- nil, err) or an array of n (errors as error objects); or nil and a
--- connection error. Nothing is sent again after a connection error: the
--- server may have run the command (a pooled connection that the server
--- closed while idle is dropped by the pool as soon as the close arrives).
-local function exchange(c, pieces, n, many)
-  local sock, err = acquire(c)
-  if not sock then return nil, err end
-  local ok
-  ok, err = c_send(sock, pieces)
+-- Sends pieces on sock, reads n replies. Returns the one reply (n == 1,
+-- errors as nil, err) or an array of n (errors as error objects); or nil,
+-- a connection error and true (the socket is closed then).
+local function roundtrip(c, sock, pieces, n, many)
+  local ok, err = c_send(sock, pieces)
   if not ok then
     c_close(sock)
-    return sock_error(c, err)
+    local _, e = sock_error(c, err)
+    return nil, e, true
   end
   local results, first = many and setmetatable({}, array_mt) or nil, nil
   for i = 1, n do
@@ -215,26 +217,39 @@ local function exchange(c, pieces, n, many)
     if v == nil then
       if fatal then
         c_close(sock)
-        return sock_error(c, e)
+        local _, se = sock_error(c, e)
+        return nil, se, true
       end
       if many then v = new_error(e) else first = e end
     end
     if many then results[i] = v else results = v end
   end
-  release(c, sock)
   if results == nil then return nil, first end
   return results
+end
+
+-- A round trip on a pooled connection, put back afterwards. Nothing is
+-- sent again after a connection error: the server may have run the command
+-- (a pooled connection that the server closed while idle is dropped by the
+-- pool as soon as the close arrives).
+local function exchange(c, pieces, n, many)
+  local sock, err = acquire(c)
+  if not sock then return nil, err end
+  local v, fatal
+  v, err, fatal = roundtrip(c, sock, pieces, n, many)
+  if not fatal then release(c, sock) end
+  return v, err
 end
 
 -- The entry points (r:call and the methods made by name) call this and
 -- return its values without a tail call, so that errors raised in it name
 -- the app's line at the same depth from both.
 local function command(self, cmd, ...)
-  cmd = check_command(cmd)
+  cmd = check_command(cmd, self._held)
   can_wait(2)
   local out = {}
   encode(out, 0, cmd, { ... }, select("#", ...))
-  return exchange(self._c, out, 1, false)
+  return self:_run(out, 1, false, cmd)
 end
 
 -- --- the handle ---------------------------------------------------------------------
@@ -433,6 +448,11 @@ end
 ---@param ... string|number
 ---@return any reply
 ---@return string|nil err
+-- Runs encoded commands: on a pooled connection, for a handle.
+function Client:_run(pieces, n, many)
+  return exchange(self._c, pieces, n, many)
+end
+
 function Client:call(cmd, ...)
   local v, err = command(self, cmd, ...)
   return v, err
@@ -442,7 +462,7 @@ end
 
 -- As command(), for a pipeline: the command is only queued.
 local function queue(self, cmd, ...)
-  cmd = check_command(cmd)
+  cmd = check_command(cmd, false)
   self._len = encode(self._out, self._len, cmd, { ... }, select("#", ...))
   self._n = self._n + 1
   return self._n
@@ -487,7 +507,7 @@ function Pipeline:commit()
   local n, out = self._n, self._out
   self._n, self._len, self._out = 0, 0, {}
   if n == 0 then return setmetatable({}, array_mt) end
-  return exchange(self._client._c, out, n, true)
+  return self._client:_run(out, n, true)
 end
 
 --- A pipeline: commands queued with p:set(...), p:get(...) (or
@@ -505,24 +525,15 @@ function Client:pipeline(fn)
   return p:commit()
 end
 
---- A transaction: the commands fn(t) queues run as MULTI ... EXEC, in one
---- round trip, without other clients' commands in between. Returns EXEC's
---- results (an array as a pipeline's), or nil and an error: a connection
---- error, or when a command was refused while queued (a wrong number of
---- arguments, an unknown command) "EXECABORT ...: " and that command's error,
---- and nothing ran.
----@param fn fun(t: crater.redis.pipeline)
----@return any[]|nil results
----@return string|nil err
-function Client:transaction(fn)
-  if type(fn) ~= "function" then error("crater.redis: transaction expects a function", 2) end
+local function transaction(self, fn)
+  if type(fn) ~= "function" then error("crater.redis: transaction expects a function", 3) end
   local p = setmetatable({ _client = self, _n = 0, _len = 0, _out = {} }, pipeline_mt)
   p._len = encode(p._out, 0, "MULTI", {}, 0)
   fn(p)
-  can_wait(2)
+  can_wait(3)
   local n = p._n
   p._len = encode(p._out, p._len, "EXEC", {}, 0)
-  local res, err = exchange(self._c, p._out, n + 2, true)
+  local res, err = self:_run(p._out, n + 2, true, "EXEC")
   if not res then return nil, err end
   local exec = res[n + 2]
   if getmetatable(exec) == Error then
@@ -533,6 +544,129 @@ function Client:transaction(fn)
   end
   if getmetatable(res[1]) == Error then return nil, res[1].error end
   return exec
+end
+
+--- A transaction: the commands fn(t) queues run as MULTI ... EXEC, in one
+--- round trip, without other clients' commands in between. Returns EXEC's
+--- results (an array as a pipeline's), or nil and an error: a connection
+--- error, or when a command was refused while queued (a wrong number of
+--- arguments, an unknown command) "EXECABORT ...: " and that command's error,
+--- and nothing ran. (On a connection of r:connection, after WATCH:
+--- crater.json.null when a watched key changed, and nothing ran.)
+---@param fn fun(t: crater.redis.pipeline)
+---@return any[]|nil results
+---@return string|nil err
+function Client:transaction(fn)
+  local res, err = transaction(self, fn)
+  return res, err
+end
+
+-- --- a connection held for a function -------------------------------------------------
+
+---@class crater.redis.connection
+---@field [string] fun(self: crater.redis.connection, ...: string|number): any, string?
+local Conn = {}
+
+local conn_mt = {
+  __index = function(_, name)
+    local m = Conn[name]
+    if m ~= nil or type(name) ~= "string" or not find(name, "^%a[%w_]*$") then return m end
+    local cmd = upper(name)
+    m = function(self, ...)
+      local v, err = command(self, cmd, ...)
+      return v, err
+    end
+    Conn[name] = m
+    return m
+  end,
+}
+
+-- Runs encoded commands on the held connection, keeping track of what
+-- must be undone before it goes back to the pool.
+function Conn:_run(pieces, n, many, cmd)
+  if self._sock == nil then return nil, self._broken or "redis: the connection is no longer held" end
+  local v, err, fatal = roundtrip(self._c, self._sock, pieces, n, many)
+  if fatal then
+    self._sock, self._broken = nil, err
+    return nil, err
+  end
+  if cmd == "MULTI" then self._multi = true
+  elseif cmd == "WATCH" then self._watching = true
+  elseif cmd == "EXEC" or cmd == "DISCARD" then self._multi, self._watching = false, false
+  elseif cmd == "UNWATCH" then self._watching = false end
+  return v, err
+end
+
+--- Runs any command on the held connection (WATCH, MULTI, EXEC, DISCARD
+--- and UNWATCH included).
+---@param cmd string
+---@param ... string|number
+---@return any reply
+---@return string|nil err
+function Conn:call(cmd, ...)
+  local v, err = command(self, cmd, ...)
+  return v, err
+end
+
+--- As r:pipeline, on the held connection.
+---@param fn? fun(p: crater.redis.pipeline)
+function Conn:pipeline(fn)
+  local p = setmetatable({ _client = self, _n = 0, _len = 0, _out = {} }, pipeline_mt)
+  if fn == nil then return p end
+  if type(fn) ~= "function" then error("crater.redis: pipeline expects a function or nothing", 2) end
+  fn(p)
+  return p:commit()
+end
+
+--- As r:transaction, on the held connection: after WATCH, it returns
+--- crater.json.null when a watched key changed (nothing ran).
+---@param fn fun(t: crater.redis.pipeline)
+---@return any[]|userdata|nil results
+---@return string|nil err
+function Conn:transaction(fn)
+  local res, err = transaction(self, fn)
+  return res, err
+end
+
+local function finish_held(conn, ok, ...)
+  local sock = conn._sock
+  conn._sock = nil
+  if sock ~= nil then
+    if not ok then
+      c_close(sock) -- an error mid-way: the connection's state is unknown
+    else
+      local undo = conn._multi and "DISCARD" or conn._watching and "UNWATCH"
+      local clean = true
+      if undo then
+        local out = {}
+        encode(out, 0, undo, {}, 0)
+        local v, _, fatal = roundtrip(conn._c, sock, out, 1, false)
+        clean = v ~= nil
+        if not clean and not fatal then c_close(sock) end
+      end
+      if clean then release(conn._c, sock) end
+    end
+  end
+  if not ok then error((...), 0) end
+  return ...
+end
+
+--- Runs fn(c) with one connection of the pool held for it: every command
+--- of c runs on that connection, so WATCH, MULTI, EXEC, DISCARD and UNWATCH
+--- work (c:transaction(fn) after c:watch(k)). When fn returns, a
+--- transaction left open is discarded, keys left watched are unwatched,
+--- and the connection goes back to the pool; when fn raises, the
+--- connection is closed and the error raised again. Returns what fn
+--- returned, or nil and a connection error when no connection could be had.
+---@param fn fun(c: crater.redis.connection): ...
+---@return any ...
+function Client:connection(fn)
+  if type(fn) ~= "function" then error("crater.redis: connection expects a function", 2) end
+  can_wait(2)
+  local sock, err = acquire(self._c)
+  if not sock then return nil, err end
+  local conn = setmetatable({ _c = self._c, _sock = sock, _held = true }, conn_mt)
+  return finish_held(conn, pcall(fn, conn))
 end
 
 -- --- pub/sub ------------------------------------------------------------------------

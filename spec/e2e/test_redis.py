@@ -160,6 +160,27 @@ class Redis(unittest.TestCase):
         self.assertRegex(got["err"], r"^EXECABORT .*: ERR unknown command 'NOSUCH'")
         self.assertEqual(self.redis.cli("GET", "t"), "3")
 
+    def test_watch_on_a_held_connection(self):
+        self.assertEqual(self.post("/watch", None, key="w"), {"value": ["OK"]})
+        self.assertEqual(self.post("/watch", None, key="w"), {"value": ["OK"]})
+        self.assertEqual(self.redis.cli("GET", "w"), "2")
+        # another client changed the key between WATCH and EXEC: null, nothing ran
+        self.assertEqual(self.post("/watch", None, key="w", interfere=1), {"value": None})
+        self.assertEqual(self.redis.cli("GET", "w"), "changed")
+
+    def test_held_connection_cleaned_up(self):
+        url = self.redis.url(db=12)
+        for how in ("multi", "watch", "none"):
+            got = self.get("/held", url=url, how=how)
+            # back in the pool, clean: the next command took it, and the
+            # MULTI left open was discarded (nothing was written)
+            self.assertEqual(got, {"id": got["id"], "ok": True, "err": None, "after": got["id"], "held": None},
+                             how)
+        # fn raised: the error comes back, the connection was closed
+        got = self.get("/held", url=url, how="raise")
+        self.assertEqual((got["ok"], got["err"]), (False, "boom"))
+        self.assertNotEqual(got["after"], got["id"])
+
     # --- pub/sub ----------------------------------------------------------------------
 
     def subscribe_async(self, **params):

@@ -199,6 +199,38 @@ app:on_start(function()
   end))
 end)
 
+-- WATCH, read, MULTI/EXEC on one held connection; ?interfere=1 changes the
+-- key from another connection in between, so EXEC answers null.
+app:post("/watch", function(req)
+  local r, key = handle(req), req.query.key
+  local res, err = r:connection(function(c)
+    assert(c:watch(key))
+    local v = c:get(key)
+    if req.query.interfere then assert(r:set(key, "changed")) end
+    return c:transaction(function(t)
+      t:set(key, (tonumber(v) or 0) + 1)
+    end)
+  end)
+  if res == nil then return { err = err } end
+  return { value = res }
+end)
+
+-- A held connection left in MULTI (or watching), or failing: ?how=multi,
+-- watch, raise. Returns the connection's CLIENT ID and what happened.
+app:get("/held", function(req)
+  local r, how = handle(req), req.query.how
+  local id
+  local ok, err = pcall(r.connection, r, function(c)
+    id = c:client("ID")
+    if how == "multi" then assert(c:multi()) assert(c:set("held", "1") == "QUEUED") end
+    if how == "watch" then assert(c:watch("held")) end
+    if how == "raise" then error("boom", 0) end
+    return "done"
+  end)
+  local after = r:client("ID")
+  return { id = id, ok = ok, err = ok and json.null or err, after = after, held = r:get("held") }
+end)
+
 app:get("/parse", function(req)
   local o, err = redis.parse_url(req.query.u)
   return o and { value = o } or { err = err }
