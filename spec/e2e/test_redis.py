@@ -433,6 +433,48 @@ class RedisGoesAway(unittest.TestCase):
             r.stop()
         self.assertNotIn("[error]", srv.log())
 
+    def test_restart_under_load(self):
+        r = RedisServer()
+        srv = Server(APP)
+        try:
+            q = urllib.parse.urlencode({"url": r.url(), "timeout": 2})
+            stop = threading.Event()
+            results = []
+
+            def client():
+                while not stop.is_set():
+                    status, _, body = srv.request("POST", "/call?" + q, body=["INCR", "n"])
+                    results.append((time.time(), status, json.loads(body)))
+
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for t in threads:
+                t.start()
+            time.sleep(0.3)
+            r.kill()
+            killed = time.time()
+            time.sleep(0.3)
+            r.start()
+            restarted = time.time()
+            time.sleep(0.5)
+            stop.set()
+            for t in threads:
+                t.join(15)
+            # every answer is a 200: a value, or a clean connection error
+            self.assertTrue(all(st == 200 for _, st, _ in results))
+            errors = [b["err"] for _, _, b in results if "err" in b]
+            self.assertTrue(errors, "no request saw the server down")
+            for e in errors:
+                self.assertRegex(e, r"^redis 127\.0\.0\.1:\d+: (closed|connection reset|connection refused|broken pipe)$")
+            before = [b for t, _, b in results if t < killed - 0.05]
+            after = [b for t, _, b in results if t > restarted + 0.2]
+            self.assertTrue(before and all("value" in b for b in before))
+            self.assertTrue(after and all("value" in b for b in after), after[:5])
+        finally:
+            stop.set()
+            srv.stop()
+            r.stop()
+        self.assertNotIn("[error]", srv.log())
+
 
 if __name__ == "__main__":
     run()
