@@ -121,7 +121,7 @@ local function read_reply(sock)
     end
     return arr
   end
-  return nil, "protocol error: not RESP2: " .. sub(line, 1, 64), true
+  return nil, "protocol error: not RESP2: " .. gsub(sub(line, 1, 64), "[%c\128-\255]", "?"), true
 end
 
 -- --- connections ------------------------------------------------------------------------
@@ -180,7 +180,12 @@ local function acquire(c)
   c_settimeouts(sock, c.connect_ms, c.send_ms, c.read_ms)
   local ok, err = c_connect(sock, c.host, c.port, c.pool, c.pool_size, c.backlog)
   if not ok then return sock_error(c, err) end
-  if c.init ~= nil and c_reused(sock) == 0 then
+  local fresh = c_reused(sock) == 0
+  if c.tls and fresh then
+    ok, err = sock:sslhandshake(c.tls)
+    if not ok then c_close(sock) return sock_error(c, err) end
+  end
+  if c.init ~= nil and fresh then
     -- a round trip of its own: a failed SELECT must not let the commands
     -- that follow write to database 0
     ok, err = c_send(sock, c.init)
@@ -312,7 +317,8 @@ local function parse_url(url)
       o.password = percent_decode(userinfo) -- redis://secret@host: the password alone, as redis-cli reads it
     end
   end
-  if scheme == "redis" then
+  if scheme == "redis" or scheme == "rediss" then
+    if scheme == "rediss" then o.tls = true end
     local authority, path = match(rest, "^([^/]*)(.*)$")
     local h, port
     if sub(authority, 1, 1) == "[" then
@@ -353,15 +359,15 @@ end
 --- Makes a handle on a Redis server; no connection is made yet (each
 --- command takes one from the worker's pool, so the handle may be made when
 --- the app loads). `url`: "redis://[user:password@]host[:port][/db]" or
---- "redis+unix://[user:password@]/path/to.sock[?db=n]"; `opts` (or a table
---- in place of the URL): host, port, path (a unix socket), user, password,
---- db, timeout (seconds: connect, send and each read; default 5; 0: none),
+--- "redis+unix://[user:password@]/path/to.sock[?db=n]" ("rediss://": TLS);
+--- `opts` (or a table in place of the URL): host, port, path (a unix
+--- socket), user, password, db, tls, verify, cafile, server_name, timeout (seconds: connect, send and each read; default 5; 0: none),
 --- connect_timeout, send_timeout, read_timeout, pool_size (idle connections
 --- kept; default 32), keepalive_idle (seconds; default 60), backlog (limits
 --- the connections to pool_size, and how many requests may wait for one).
 --- Returns the handle, or nil and an error for a bad URL.
 ---@param url string|table
----@param opts? { host?: string, port?: integer, path?: string, user?: string, password?: string, db?: integer, timeout?: number, connect_timeout?: number, send_timeout?: number, read_timeout?: number, pool_size?: integer, keepalive_idle?: number, backlog?: integer }
+---@param opts? { host?: string, port?: integer, path?: string, tls?: boolean, verify?: boolean, cafile?: string, server_name?: string, user?: string, password?: string, db?: integer, timeout?: number, connect_timeout?: number, send_timeout?: number, read_timeout?: number, pool_size?: integer, keepalive_idle?: number, backlog?: integer }
 ---@return crater.redis.client|nil client
 ---@return string|nil err
 function _M.connect(url, opts)
@@ -434,6 +440,22 @@ function _M.connect(url, opts)
     ninit = ninit + 1
   end
   if ninit > 0 then c.init, c.ninit = concat(init), ninit end
+  local tls = o.tls
+  if tls ~= nil and tls ~= false then
+    if tls ~= true then error("crater.redis.connect: tls must be a boolean", 2) end
+    if path then error("crater.redis.connect: TLS over a unix socket is not supported", 2) end
+    local verify, cafile, server_name = o.verify, o.cafile, o.server_name
+    if verify ~= nil and type(verify) ~= "boolean" then error("crater.redis.connect: verify must be a boolean", 2) end
+    if cafile ~= nil and (type(cafile) ~= "string" or cafile == "") then
+      error("crater.redis.connect: cafile must be a file name", 2)
+    end
+    if server_name == nil and not find(host, "^[%d.]+$") and not find(host, ":", 1, true) then
+      server_name = host -- a name: sent as SNI and checked against the certificate
+    end
+    c.tls = { verify = verify ~= false, cafile = cafile, server_name = server_name }
+    -- connections checked otherwise (or not at all) are not shared
+    creds = creds .. "|tls" .. (verify == false and "|noverify" or "") .. (cafile and "|" .. cafile or "")
+  end
   c.pool = o.pool or ("redis:" .. name .. "/" .. db .. creds)
   if type(c.pool) ~= "string" or c.pool == "" then error("crater.redis.connect: pool must be a string", 2) end
   return setmetatable({ _c = c }, client_mt)

@@ -24,16 +24,22 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, tcp=True, password=None):
+    def __init__(self, tcp=True, password=None, tls=None):
+        """tls: (cert, key) to serve TLS on the TCP port (self.port)."""
         self.dir = tempfile.mkdtemp(prefix="crater-redis-")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.port = free_port() if tcp else 0
         self.password = password
+        self.tls = tls
         self.proc = None
         self.start()
 
     def start(self):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+        port = ["--port", str(self.port)]
+        if self.tls:
+            port = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls[0],
+                    "--tls-key-file", self.tls[1], "--tls-auth-clients", "no"]
+        args = [REDIS_SERVER, *port, "--bind", "127.0.0.1",
                 "--unixsocket", self.sock, "--unixsocketperm", "700",
                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                 "--logfile", os.path.join(self.dir, "redis.log")]

@@ -6,7 +6,9 @@ restarted, timeouts and many concurrent requests. Skipped when redis-server
 is not installed (.ci/setup.sh installs it)."""
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from harness import ROOT, Server, run, wait_for
 from redis_server import MISSING, RedisServer, free_port
+from test_socket import make_ca
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "redis.lua")
 
@@ -328,6 +331,32 @@ class Redis(unittest.TestCase):
     def test_a_timer_uses_redis_too(self):
         self.assertTrue(wait_for(lambda: int(self.redis.cli("GET", "from-timer") or 0) >= 2, 10))
 
+    def test_tls(self):
+        d = tempfile.mkdtemp(prefix="crater-redis-tls-")
+        try:
+            ca, cert, key = make_ca(d)
+            r = RedisServer(tls=(cert, key))
+            try:
+                for host in ("localhost", "127.0.0.1"):
+                    url = "rediss://%s:%d/1" % (host, r.port)
+                    self.assertEqual(self.call("SET", "t", "over tls", url=url, opts={"cafile": ca}),
+                                     {"value": "OK"})
+                    self.assertEqual(r.cli("GET", "t", db=1), "over tls")
+                    ids = self.get("/ids", url=url, opts={"cafile": ca}, n=3)["value"]
+                    self.assertEqual(len(set(ids)), 1, ids)  # TLS connections are pooled too
+                # the system's CAs do not know this one
+                got = self.call("PING", url="rediss://localhost:%d" % r.port)
+                self.assertRegex(got["err"], r"^redis localhost:\d+: certificate verify failed: ")
+                got = self.call("PING", url="rediss://localhost:%d" % r.port, opts={"verify": False})
+                self.assertEqual(got, {"value": "PONG"})
+                # the clear protocol on a TLS port: an error, not a hang
+                got = self.call("PING", url="redis://127.0.0.1:%d" % r.port, timeout=2)
+                self.assertRegex(got["err"], r"^redis 127\.0\.0\.1:\d+: ")
+            finally:
+                r.stop()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_parse_url(self):
         cases = {
             "redis://127.0.0.1:6380/2": {"host": "127.0.0.1", "port": 6380, "db": 2},
@@ -336,6 +365,7 @@ class Redis(unittest.TestCase):
             "redis://:pw@h": {"host": "h", "port": 6379, "password": "pw"},
             "redis://[::1]:7000": {"host": "::1", "port": 7000},
             "redis+unix:///run/redis.sock?db=1": {"path": "/run/redis.sock", "db": 1},
+            "rediss://h:6380": {"host": "h", "port": 6380, "tls": True},
             "redis+unix://:pw@/tmp/r.sock": {"path": "/tmp/r.sock", "password": "pw"},
         }
         for u, want in cases.items():
