@@ -94,12 +94,21 @@ local function read_reply(sock)
   local kind = byte(line, 1)
   if kind == 36 then -- "$": a bulk string
     local size = tonumber(sub(line, 2))
-    if size == nil then return nil, "protocol error: " .. line, true end
+    if size == nil then return nil, "protocol error: a bulk string's size is not a number", true end
     if size < 0 then return null end
     local data
-    data, err = c_receive(sock, size + 2)
+    if size < 65536 then
+      data, err = c_receive(sock, size + 2)
+      if not data then return nil, err, true end
+      return sub(data, 1, size)
+    end
+    -- a large value is not copied again to drop its "\r\n"
+    data, err = c_receive(sock, size)
     if not data then return nil, err, true end
-    return sub(data, 1, size)
+    local crlf
+    crlf, err = c_receive(sock, 2)
+    if not crlf then return nil, err, true end
+    return data
   elseif kind == 43 then -- "+": a simple string
     return sub(line, 2)
   elseif kind == 58 then -- ":": an integer
@@ -108,7 +117,7 @@ local function read_reply(sock)
     return nil, sub(line, 2), false
   elseif kind == 42 then -- "*": an array
     local size = tonumber(sub(line, 2))
-    if size == nil then return nil, "protocol error: " .. line, true end
+    if size == nil then return nil, "protocol error: an array's size is not a number", true end
     if size < 0 then return null end
     local arr = setmetatable({}, array_mt) -- "[]" in JSON even when empty
     for i = 1, size do
@@ -280,16 +289,18 @@ local client_mt = {
   __tostring = function(self) return "crater.redis " .. self._c.name end,
 }
 
+-- Both raise at the line that called crater.redis.connect: connect calls
+-- them directly.
 local function positive(v, what)
   if v ~= nil and (type(v) ~= "number" or v < 0) then
-    error("crater.redis.connect: " .. what .. " must be a number of seconds >= 0 (0: none)", 4)
+    error("crater.redis.connect: " .. what .. " must be a number of seconds >= 0 (0: none)", 3)
   end
   return v
 end
 
 local function count(v, what)
   if v ~= nil and (type(v) ~= "number" or v < 0 or v % 1 ~= 0) then
-    error("crater.redis.connect: " .. what .. " must be an integer >= 0", 4)
+    error("crater.redis.connect: " .. what .. " must be an integer >= 0", 3)
   end
   return v
 end
@@ -356,13 +367,17 @@ local function parse_url(url)
   return o
 end
 
+local OPTIONS = {}
+for k in gmatch("host port path user username password db tls verify cafile server_name timeout connect_timeout "
+  .. "send_timeout read_timeout pool_size keepalive_idle backlog pool", "%S+") do OPTIONS[k] = true end
+
 --- Makes a handle on a Redis server; no connection is made yet (each
 --- command takes one from the worker's pool, so the handle may be made when
 --- the app loads). `url`: "redis://[user:password@]host[:port][/db]" or
 --- "redis+unix://[user:password@]/path/to.sock[?db=n]" ("rediss://": TLS);
 --- `opts` (or a table in place of the URL): host, port, path (a unix
---- socket), user, password, db, tls, verify, cafile, server_name, timeout (seconds: connect, send and each read; default 5; 0: none),
---- connect_timeout, send_timeout, read_timeout, pool_size (idle connections
+--- socket), user, password, db, tls, verify, cafile, server_name, timeout
+--- (seconds: connect, send and each read; default 5; 0: none), connect_timeout, send_timeout, read_timeout, pool_size (idle connections
 --- kept; default 32), keepalive_idle (seconds; default 60), backlog (limits
 --- the connections to pool_size, and how many requests may wait for one).
 --- Returns the handle, or nil and an error for a bad URL.
@@ -383,7 +398,10 @@ function _M.connect(url, opts)
   end
   if opts ~= nil then
     if type(opts) ~= "table" then error("crater.redis.connect: opts must be a table", 2) end
-    for k, v in pairs(opts) do o[k] = v end
+    for k, v in pairs(opts) do
+      if not OPTIONS[k] then error("crater.redis.connect: unknown option " .. tostring(k), 2) end
+      o[k] = v
+    end
   end
   local host, port, path = o.host, o.port, o.path
   if path ~= nil then
@@ -409,17 +427,15 @@ function _M.connect(url, opts)
   end
   if user ~= nil and password == nil then error("crater.redis.connect: a user needs a password", 2) end
   local t = positive(o.timeout, "timeout") or defaults.timeout
-  local function ms(v, what)
-    v = positive(v, what)
-    return (v or t) * 1000
-  end
+  local ct, st, rt = positive(o.connect_timeout, "connect_timeout"), positive(o.send_timeout, "send_timeout"),
+    positive(o.read_timeout, "read_timeout")
+  local idle = positive(o.keepalive_idle, "keepalive_idle")
   local name = port and ((find(host, ":", 1, true) and "[" .. host .. "]" or host) .. ":" .. port) or host
   local c = {
     name = name, host = host, port = port, db = db,
-    connect_ms = ms(o.connect_timeout, "connect_timeout"), send_ms = ms(o.send_timeout, "send_timeout"),
-    read_ms = ms(o.read_timeout, "read_timeout"),
+    connect_ms = (ct or t) * 1000, send_ms = (st or t) * 1000, read_ms = (rt or t) * 1000,
     pool_size = count(o.pool_size, "pool_size") or defaults.pool_size,
-    idle_ms = (positive(o.keepalive_idle, "keepalive_idle") or defaults.keepalive_idle) * 1000,
+    idle_ms = (idle or defaults.keepalive_idle) * 1000,
     backlog = count(o.backlog, "backlog"),
   }
   -- What a new connection runs once, and the pool it belongs to: one per
@@ -449,6 +465,9 @@ function _M.connect(url, opts)
     if cafile ~= nil and (type(cafile) ~= "string" or cafile == "") then
       error("crater.redis.connect: cafile must be a file name", 2)
     end
+    if server_name ~= nil and (type(server_name) ~= "string" or server_name == "") then
+      error("crater.redis.connect: server_name must be a non-empty string", 2)
+    end
     if server_name == nil and not find(host, "^[%d.]+$") and not find(host, ":", 1, true) then
       server_name = host -- a name: sent as SNI and checked against the certificate
     end
@@ -461,6 +480,11 @@ function _M.connect(url, opts)
   return setmetatable({ _c = c }, client_mt)
 end
 
+-- Runs encoded commands: on a pooled connection, for a handle.
+function Client:_run(pieces, n, many)
+  return exchange(self._c, pieces, n, many)
+end
+
 --- Runs any command: r:call("GET", "k"), r:call("CLIENT", "ID"). Returns
 --- the reply (bulk and simple strings as strings, integers as numbers,
 --- arrays as arrays, a nil reply as crater.json.null), or nil and an error:
@@ -470,11 +494,6 @@ end
 ---@param ... string|number
 ---@return any reply
 ---@return string|nil err
--- Runs encoded commands: on a pooled connection, for a handle.
-function Client:_run(pieces, n, many)
-  return exchange(self._c, pieces, n, many)
-end
-
 function Client:call(cmd, ...)
   local v, err = command(self, cmd, ...)
   return v, err
@@ -606,7 +625,11 @@ local conn_mt = {
 -- Runs encoded commands on the held connection, keeping track of what
 -- must be undone before it goes back to the pool.
 function Conn:_run(pieces, n, many, cmd)
-  if self._sock == nil then return nil, self._broken or "redis: the connection is no longer held" end
+  if self._sock == nil then
+    if self._broken then return nil, self._broken end
+    -- _run < command < c:get < the app's line
+    error("crater.redis: this connection was held for r:connection(fn), which has returned", 4)
+  end
   local v, err, fatal = roundtrip(self._c, self._sock, pieces, n, many)
   if fatal then
     self._sock, self._broken = nil, err

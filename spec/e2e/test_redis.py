@@ -183,6 +183,16 @@ class Redis(unittest.TestCase):
         got = self.get("/held", url=url, how="raise")
         self.assertEqual((got["ok"], got["err"]), (False, "boom"))
         self.assertNotEqual(got["after"], got["id"])
+        # used after fn returned: raised
+        got = self.get("/held", url=url, how="late")
+        self.assertFalse(got["ok"])
+        self.assertIn("crater.redis: this connection was held for r:connection(fn), which has returned",
+                      got["err"])
+
+    def test_unknown_option(self):
+        status, _, body = self.srv.request("POST", "/call?" + self.q(opts={"timout": 1}), body=["PING"])
+        self.assertEqual(status, 500)
+        self.assertTrue(wait_for(lambda: "crater.redis.connect: unknown option timout" in self.srv.log(), 5))
 
     # --- pub/sub ----------------------------------------------------------------------
 

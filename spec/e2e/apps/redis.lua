@@ -227,8 +227,13 @@ app:get("/held", function(req)
     if how == "raise" then error("boom", 0) end
     return "done"
   end)
+  if how == "late" then
+    local kept
+    r:connection(function(c) kept = c end)
+    ok, err = pcall(function() local v = kept:ping() return v end)
+  end
   local after = r:client("ID")
-  return { id = id, ok = ok, err = ok and json.null or err, after = after, held = r:get("held") }
+  return { id = id or json.null, ok = ok, err = ok and json.null or err, after = after, held = r:get("held") }
 end)
 
 app:get("/parse", function(req)
