@@ -220,6 +220,9 @@ end
 -- a connection error and true (the socket is closed then).
 local function roundtrip(c, sock, pieces, n, many)
   local ok, err = c_send(sock, pieces)
+  -- another thread of the request is using this held connection: it is
+  -- its to keep, and nothing was sent
+  if err == "busy" then return nil, "redis " .. c.name .. ": busy" end
   if not ok then
     c_close(sock)
     local _, e = sock_error(c, err)

@@ -258,6 +258,33 @@ class Redis(unittest.TestCase):
         self.assertEqual(got[:2], [{"err": "timeout"}, {"err": "timeout"}])
         self.assertEqual(got[-1], {"kind": "message", "channel": "slow", "data": "late"})
 
+    def test_server_sent_events(self):
+        out = {}
+
+        def go():
+            out["got"] = self.srv.request("GET", "/events?" + self.q(channel="feed", n=3), timeout=15)
+        t = threading.Thread(target=go)
+        t.start()
+        self.wait_subscribers("feed")
+        for i in range(3):
+            self.redis.cli("PUBLISH", "feed", "event %d" % i)
+        t.join(15)
+        status, headers, body = out["got"]
+        self.assertEqual((status, headers["content-type"]), (200, "text/event-stream"))
+        self.assertEqual(body, b": subscribed\n\ndata: event 0\n\ndata: event 1\n\ndata: event 2\n\n")
+
+    def test_events_client_goes_away(self):
+        s = self.srv.connect()
+        s.sendall(("GET /events?%s HTTP/1.1\r\nHost: x\r\n\r\n" % self.q(channel="gone", n=1000)).encode())
+        self.wait_subscribers("gone")
+        s.close()
+        # the next writes to the client fail: the request ends, its subscription closes
+
+        def gone():
+            self.redis.cli("PUBLISH", "gone", "anyone?")
+            return self.redis.cli("PUBSUB", "NUMSUB", "gone") == "gone\n0"
+        self.assertTrue(wait_for(gone, 10))
+
     def test_pubsub_in_one_request(self):
         self.assertEqual(self.get("/pubsub-self"), {"kind": "message", "channel": "self", "data": "to myself"})
 

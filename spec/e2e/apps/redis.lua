@@ -121,6 +121,22 @@ app:get("/subscribe", function(req)
   return { value = got }
 end)
 
+-- Server-sent events: each message of ?channel as an event, ?n of them.
+app:get("/events", function(req)
+  local r = handle(req)
+  local sub, err = r:subscribe(req.query.channel)
+  if not sub then return 503, err end
+  return crater.stream(function(write)
+    write(": subscribed\n\n")
+    for _ = 1, tonumber(req.query.n) do
+      local msg, rerr = sub:receive(5)
+      if not msg then write("event: error\ndata: " .. rerr .. "\n\n") break end
+      write("data: " .. msg.data .. "\n\n")
+    end
+    sub:close()
+  end, 200, { ["Content-Type"] = "text/event-stream" })
+end)
+
 -- One request publishes while its own thread listens: no second request needed.
 app:get("/pubsub-self", function(req)
   local r = handle(req)
