@@ -738,6 +738,7 @@ local function sub_command(s, cmd, names, level)
   local out = {}
   encode(out, 0, cmd, names, nargs)
   local ok, err = c_send(s.sock, out)
+  if err == "busy" then return nil, "busy" end -- another thread is receiving: nothing was sent
   if not ok then s:close() return sock_error(c, err) end
   local kind = lower(cmd)
   local want = nargs

@@ -183,6 +183,9 @@ class Redis(unittest.TestCase):
         got = self.get("/held", url=url, how="raise")
         self.assertEqual((got["ok"], got["err"]), (False, "boom"))
         self.assertNotEqual(got["after"], got["id"])
+        # two threads at once on the held connection: the second is told busy
+        got = self.get("/held", url=url, how="busy")
+        self.assertEqual((got["ok"], got["err"]), (False, "redis %s: busy" % self.redis.url()[8:].split("/")[0]))
         # used after fn returned: raised
         got = self.get("/held", url=url, how="late")
         self.assertFalse(got["ok"])
@@ -286,7 +289,8 @@ class Redis(unittest.TestCase):
         self.assertTrue(wait_for(gone, 10))
 
     def test_pubsub_in_one_request(self):
-        self.assertEqual(self.get("/pubsub-self"), {"kind": "message", "channel": "self", "data": "to myself"})
+        self.assertEqual(self.get("/pubsub-self"), {"kind": "message", "channel": "self", "data": "to myself",
+                                                    "meanwhile": ["nil", "busy", "nil", "busy"]})
 
     # --- connections ---------------------------------------------------------------------
 

@@ -142,10 +142,15 @@ app:get("/pubsub-self", function(req)
   local r = handle(req)
   local sub = assert(r:subscribe("self"))
   local t = crater.spawn(function() return sub:receive(2) end)
+  -- the thread is receiving: this one is refused at once, and harms nothing
+  local none, busy = sub:receive(0.1)
+  local none2, busy2 = sub:subscribe("other")
   assert(r:publish("self", "to myself"))
   local msg, err = crater.wait(t)
   sub:close()
-  return msg or { err = err }
+  if not msg then return { err = err } end
+  msg.meanwhile = { tostring(none), busy, tostring(none2), busy2 }
+  return msg
 end)
 
 -- CLIENT ID of the connection each of ?n commands ran on, one after the other.
@@ -241,6 +246,12 @@ app:get("/held", function(req)
     if how == "multi" then assert(c:multi()) assert(c:set("held", "1") == "QUEUED") end
     if how == "watch" then assert(c:watch("held")) end
     if how == "raise" then error("boom", 0) end
+    if how == "busy" then
+      local t = crater.spawn(function() return c:blpop("nothing", "0.2") end)
+      local _, e = c:get("held")
+      assert(crater.wait(t) == json.null)
+      error(e, 0)
+    end
     return "done"
   end)
   if how == "late" then
