@@ -112,7 +112,9 @@ local function read_reply(sock)
   elseif kind == 43 then -- "+": a simple string
     return sub(line, 2)
   elseif kind == 58 then -- ":": an integer
-    return tonumber(sub(line, 2))
+    local n = tonumber(sub(line, 2))
+    if n == nil then return nil, "protocol error: an integer that is not a number", true end
+    return n
   elseif kind == 45 then -- "-": an error reply
     return nil, sub(line, 2), false
   elseif kind == 42 then -- "*": an array

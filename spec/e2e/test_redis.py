@@ -446,6 +446,36 @@ class Redis(unittest.TestCase):
         finally:
             silent.close()
 
+    def test_not_redis(self):
+        # a server that answers something else, or stops mid-reply
+        answers = {b"PING": b"HTTP/1.1 400 Bad Request\r\n\r\n", b"GET": b"$10\r\nabc",
+                   b"LLEN": b":12x\r\n", b"MGET": b"*x\r\n"}
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(8)
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = lsock.accept()
+                except OSError:
+                    return
+                data = conn.recv(4096)
+                for k, v in answers.items():
+                    if b"\r\n" + k + b"\r\n" in data:
+                        conn.sendall(v)
+                conn.close()
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            where = "redis 127.0.0.1:%d: " % lsock.getsockname()[1]
+            url = "redis://127.0.0.1:%d" % lsock.getsockname()[1]
+            self.assertEqual(self.call("PING", url=url), {"err": where + "protocol error: not RESP2: HTTP/1.1 400 Bad Request"})
+            self.assertEqual(self.call("GET", "k", url=url), {"err": where + "closed"})
+            self.assertEqual(self.call("LLEN", "k", url=url), {"err": where + "protocol error: an integer that is not a number"})
+            self.assertEqual(self.call("MGET", "k", url=url), {"err": where + "protocol error: an array's size is not a number"})
+        finally:
+            lsock.close()
+
     def test_many_concurrent_requests(self):
         url = self.redis.url()
         n = 200
