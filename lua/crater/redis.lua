@@ -169,10 +169,10 @@ local function check_command(cmd, held)
 end
 
 -- Raises where the running code cannot wait (or outside the server), at
--- the app's line when called from an entry point the app called.
+-- `level` as error() counts from can_wait's caller.
 local function can_wait(level)
   if not c_new then error("crater.redis: only inside the Crater server", level + 1) end
-  must_yield("crater.redis", level + 1)
+  must_yield("crater.redis", level + 2)
 end
 
 local function sock_error(c, err) return nil, "redis " .. c.name .. ": " .. err end
@@ -265,7 +265,7 @@ end
 -- the app's line at the same depth from both.
 local function command(self, cmd, ...)
   cmd = check_command(cmd, self._held)
-  can_wait(2)
+  can_wait(3) -- command < r:get < the app's line
   local out = {}
   encode(out, 0, cmd, { ... }, select("#", ...))
   return self:_run(out, 1, false, cmd)
@@ -726,7 +726,9 @@ local Sub = {}
 local sub_mt = { __index = Sub }
 
 -- Sends a (un)subscribe command and reads its confirmations, keeping the
--- messages that arrive meanwhile for receive().
+-- messages that arrive meanwhile for receive(). Errors are raised at
+-- level + 1 as error() counts from here: the app's line. (Its callers do
+-- not tail-call it, so that the count holds.)
 local function sub_command(s, cmd, names, level)
   if s.closed then return nil, "closed" end
   local nargs = #names
@@ -781,10 +783,16 @@ end
 
 --- Subscribes to more channels. Returns true, or nil and an error.
 ---@param ... string
-function Sub:subscribe(...) return sub_command(self, "SUBSCRIBE", { ... }, 2) end
+function Sub:subscribe(...)
+  local ok, err = sub_command(self, "SUBSCRIBE", { ... }, 2)
+  return ok, err
+end
 --- Subscribes to channel patterns ("news.*"). Returns true, or nil and an error.
 ---@param ... string
-function Sub:psubscribe(...) return sub_command(self, "PSUBSCRIBE", { ... }, 2) end
+function Sub:psubscribe(...)
+  local ok, err = sub_command(self, "PSUBSCRIBE", { ... }, 2)
+  return ok, err
+end
 
 --- Unsubscribes from these channels, or from all without arguments. When
 --- no channel nor pattern is left, the connection goes back to the pool
@@ -880,13 +888,19 @@ end
 ---@param ... string
 ---@return crater.redis.subscription|nil sub
 ---@return string|nil err
-function Client:subscribe(...) return subscribe(self, "SUBSCRIBE", { ... }, 2) end
+function Client:subscribe(...)
+  local sub, err = subscribe(self, "SUBSCRIBE", { ... }, 2)
+  return sub, err
+end
 
 --- As r:subscribe, with channel patterns ("news.*").
 ---@param ... string
 ---@return crater.redis.subscription|nil sub
 ---@return string|nil err
-function Client:psubscribe(...) return subscribe(self, "PSUBSCRIBE", { ... }, 2) end
+function Client:psubscribe(...)
+  local sub, err = subscribe(self, "PSUBSCRIBE", { ... }, 2)
+  return sub, err
+end
 
 --- "redis://..." -> its options (host, port or path, user, password, db),
 --- or nil and an error: what connect reads from a URL.

@@ -105,7 +105,8 @@ class Redis(unittest.TestCase):
         with open(APP) as f:
             lines = f.read().split("\n")
         at = {what: "apps/redis.lua:%d: " % (1 + next(i for i, line in enumerate(lines) if mark in line))
-              for what, mark in (("select", "r:select(1)"), ("table", 'r:set("k", {})'))}
+              for what, mark in (("select", "r:select(1)"), ("table", 'r:set("k", {})'),
+                                 ("gsub", 'local got = r:get("k")'), ("subscribe", 'r:subscribe("a", 1)'))}
         got = self.get("/bad", what="select")
         self.assertEqual(got["err"].split(at["select"])[1],
                          "crater.redis: SELECT is not allowed here: put the database "
@@ -114,7 +115,12 @@ class Redis(unittest.TestCase):
         self.assertIn("MULTI is not allowed here: use r:transaction(fn)", got["err"])
         got = self.get("/bad", what="table")
         self.assertIn("argument 2 of SET must be a string or a number, not table", got["err"])
-        self.assertIn(at["table"] + "crater.redis", got["err"])  # raised at the app's line
+        self.assertIn(at["table"] + "crater.redis", got["err"])
+        got = self.get("/bad", what="gsub")
+        self.assertIn(at["gsub"] + "crater.redis: cannot wait here: Lua cannot yield inside a string.gsub callback",
+                      got["err"])
+        got = self.get("/bad", what="subscribe")
+        self.assertIn(at["subscribe"] + "crater.redis: subscribe expects channel names (strings)", got["err"])  # raised at the app's line
 
     def test_binary_values(self):
         for value in (b"a\r\nb\r\n", b"\x00\x01\xff\x00", b"\r\n$3\r\n*1\r\n", b"", os.urandom(1 << 20)):

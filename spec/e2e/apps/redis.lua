@@ -183,6 +183,9 @@ app:get("/bad", function(req)
     local v
     if req.query.what == "select" then v = r:select(1)
     elseif req.query.what == "table" then v = r:set("k", {}) -- the error names this line
+    elseif req.query.what == "gsub" then
+      v = ("x"):gsub("x", function() local got = r:get("k") return got end)
+    elseif req.query.what == "subscribe" then v = r:subscribe("a", 1)
     else v = r:multi() end
     return v
   end)
