@@ -99,8 +99,8 @@ app:get("/subscribe", function(req)
     local msg, merr = sub:receive(tonumber(q.wait))
     if not msg then
       got[#got + 1] = { err = merr }
-      -- ?keep=1: a timeout leaves the subscription usable, up to 20 times
-      if not (q.keep and merr == "timeout" and #got < 20) then break end
+      -- ?keep=1: a timeout leaves the subscription usable, up to 100 times
+      if not (q.keep and merr == "timeout" and #got < 100) then break end
     else
       got[#got + 1] = msg
       messages = messages + 1
