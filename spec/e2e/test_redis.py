@@ -375,6 +375,25 @@ class Redis(unittest.TestCase):
         self.assertEqual(len(got["errors"]), 7, got)
         self.assertTrue(all(e.endswith(": too many waiters") for e in got["errors"]), got)
 
+    def test_connect_timeout_covers_the_wait_for_a_pooled_connection(self):
+        url = self.redis.url(db=13)
+        got = self.get("/starve", url=url, pool_size=1, backlog=4, connect_timeout=0.2, hold=1)
+        self.assertEqual(got["err"], "redis %s: timeout" % url[8:].split("/")[0])
+        self.assertTrue(0.15 <= got["waited"] < 0.9, got)
+        # the same, held shorter than the timeout: handed over when put back
+        got = self.get("/starve", url=self.redis.url(db=14), pool_size=1, backlog=4, connect_timeout=2, hold=0.2)
+        self.assertEqual(got["value"], "PONG")
+        self.assertTrue(0.15 <= got["waited"] < 1.5, got)
+
+    def test_idle_connections_are_closed(self):
+        url = self.redis.url(db=15)
+        first = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 0.2})["value"][0]
+        in_db15 = lambda: [line for line in self.redis.cli("CLIENT", "LIST").split("\n") if " db=15 " in line]
+        self.assertEqual(len(in_db15()), 1)
+        self.assertTrue(wait_for(lambda: not in_db15(), 10))   # closed after 0.2 s idle
+        again = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 0.2})["value"][0]
+        self.assertNotEqual(first, again)
+
     def test_a_timer_uses_redis_too(self):
         self.assertTrue(wait_for(lambda: int(self.redis.cli("GET", "from-timer") or 0) >= 2, 10))
 

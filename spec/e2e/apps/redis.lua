@@ -266,6 +266,20 @@ app:get("/held", function(req)
   return { id = id or json.null, ok = ok, err = ok and json.null or err, after = after, held = r:get("held") }
 end)
 
+-- Holds the pool's one connection for ?hold seconds while another thread
+-- asks for one: it waits in the backlog, within its connect timeout.
+app:get("/starve", function(req)
+  local r = handle(req)
+  local started = crater.now()
+  local holder = crater.spawn(function()
+    return r:connection(function(c) c:ping() crater.sleep(tonumber(req.query.hold)) return "held" end)
+  end)
+  local v, err = r:ping()
+  local waited = crater.now() - started
+  crater.wait(holder)
+  return { value = v or json.null, err = err or json.null, waited = waited }
+end)
+
 app:get("/parse", function(req)
   local o, err = redis.parse_url(req.query.u)
   return o and { value = o } or { err = err }
