@@ -540,10 +540,20 @@ class RedisGoesAway(unittest.TestCase):
             out = {}
             t = threading.Thread(target=lambda: out.update(got=call("BLPOP", "q", 10)))
             t.start()
+            # and a subscription waiting for a message
+            t2 = threading.Thread(target=lambda: out.update(sub=srv.get("/subscribe?" + q + "&channel=c&wait=10")))
+            t2.start()
             self.assertTrue(wait_for(lambda: "cmd=blpop" in r.cli("CLIENT", "LIST"), 10))
+            self.assertTrue(wait_for(lambda: r.cli("PUBSUB", "NUMSUB", "c") == "c\n1", 10))
             r.kill()
             t.join(15)
+            t2.join(15)
             self.assertRegex(out["got"]["err"], r"^redis 127\.0\.0\.1:\d+: (closed|connection reset)$")
+            status, _, body = out["sub"]
+            self.assertEqual(status, 200)
+            got = json.loads(body)["value"]
+            self.assertEqual(len(got), 1, got)
+            self.assertRegex(got[0]["err"], r"^redis 127\.0\.0\.1:\d+: (closed|connection reset)$")
             # while it is down
             self.assertEqual(call("GET", "k"), {"err": "redis 127.0.0.1:%d: connection refused" % r.port})
             r.start()
