@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "server.h"
+#include "watchdog.h"
 
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
@@ -61,6 +62,7 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
   if (g->L == NULL) goto failed_state;
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
+  crater__watchdog_bind(srv, g->L);
   if (set_package_path(g->L, srv->lua_path, from_string ? "." : name) != 0) {
     crater__gen_close(g);
     return crater__fail(srv, CRATER_EINVAL, "app path too long: %s", name);

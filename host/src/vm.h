@@ -33,6 +33,8 @@ struct crater__gen {
   int from_string;        /* loaded by crater_load_string: there is no file to reload */
   int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
   const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
+  lua_State *running_T;   /* holds crater.host.running at index 1, for the watchdog's thread
+                             (watchdog.c); NULL before crater.host is loaded */
 };
 
 /* A fresh state with the standard libraries and package.path set for the
