@@ -78,9 +78,22 @@ failed_alloc:
   return crater__fail(srv, CRATER_ENOMEM, "out of memory");
 }
 
+/* os.exit in an app would end the whole server (every request in flight,
+ * every worker's siblings' share of the load): an app's is an error. */
+static int no_exit(lua_State *L) {
+  return luaL_error(L, "os.exit is not available to an app: it would end the whole server "
+                       "(raise an error or return an error status instead)");
+}
+
 int crater__gen_run(crater__gen *g, const char *code, size_t len) {
   lua_State *L = g->L;
   int base = lua_gettop(L);
+  lua_getglobal(L, "os");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, no_exit);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_settop(L, base);
   lua_pushcfunction(L, crater__gen_traceback);
   /* Run the chunk, then hand its result to crater.app's entry(), which
    * checks it is an app and returns the dispatcher. */

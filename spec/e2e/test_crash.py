@@ -54,6 +54,13 @@ def get(port, path, timeout=10):
 
 
 class SingleProcess(unittest.TestCase):
+    def test_os_exit_is_an_error_naming_the_line(self):
+        with Server(APP) as srv:
+            self.assertEqual(srv.get("/exit")[0], 500)
+            self.assertEqual(srv.get("/ok")[2], b"ok")
+            self.assertRegex(srv.log(), r"handler for GET /exit failed: \S*stuck\.lua:\d+: os\.exit is not "
+                                        r"available to an app")
+
     def test_own_coroutine_yield_is_a_500_not_a_hang(self):
         with Server(APP) as srv:
             t0 = time.time()
