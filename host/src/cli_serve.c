@@ -110,6 +110,7 @@ int crater_cli_serve(const crater_cli_opts *o, int worker) {
     fprintf(stderr, "crater: %s\n", crater_strerror(rc));
     return 1;
   }
+  crater__watchdog_on_stuck(st.srv, on_stuck, worker > 0 ? &st : NULL); /* the app's file too */
   rc = crater_load(st.srv, o->app);
   if (rc != 0) {
     fprintf(stderr, "crater: failed to load %s:\n%s\n", o->app, crater_last_error(st.srv));
@@ -135,7 +136,6 @@ int crater_cli_serve(const crater_cli_opts *o, int worker) {
   uv_signal_start(&st.sighup, on_hup, SIGHUP);
   chain_stop_signal(SIGTERM, cfg.grace_ms);
   chain_stop_signal(SIGINT, cfg.grace_ms);
-  crater__watchdog_on_stuck(st.srv, on_stuck, worker > 0 ? &st : NULL);
   if (o->reload && crater__watch_start(st.srv, o->app, &st.watch) != 0)
     fprintf(stderr, "crater: --reload: not watching %s (see above); SIGHUP still reloads\n", o->app);
   if (worker > 0)

@@ -48,6 +48,9 @@ struct crater__watchdog {
   int stop;                         /* under mu */
 };
 
+/* What runs when no task does: the app's file, or its hooks. */
+#define OUTSIDE "the app's code outside any request (loading it, or a hook)"
+
 /* The registry key under which a state finds its watchdog. */
 static const char KEY = 0;
 
@@ -171,7 +174,7 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   uint64_t s = atomic_load_explicit(&wd->seq, memory_order_relaxed);
   if (s != atomic_load(&wd->interrupt_seq)) return;
   crater_server *srv = wd->srv;
-  char what[200] = "Lua";
+  char what[200] = OUTSIDE;
   struct crater__uthread *ut = srv->current;
   if (ut != NULL && ut->task != NULL && ut->task->describe != NULL)
     ut->task->describe(ut->task, what, sizeof(what));
@@ -233,7 +236,7 @@ static void watch(void *arg) {
     /* The loop's thread has not moved for over a second since the hook was
      * set, so what it runs is not about to change; still, the description
      * is read from memory that thread owns, at the process's end. */
-    char what[200] = "Lua", route[200] = "";
+    char what[200] = OUTSIDE, route[200] = "";
     struct crater__uthread *ut = atomic_load_explicit(&wd->ut, memory_order_relaxed);
     if (atomic_load(&wd->seq) == s && ut != NULL && ut->task != NULL && ut->task->describe != NULL) {
       ut->task->describe(ut->task, what, sizeof(what));

@@ -6,14 +6,16 @@ serves without a failed request, and SIGTERM ends the service within the
 grace period (+1 s) even while a handler spins."""
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import ROOT, Server, run, wait_for
+from harness import BIN, ROOT, Server, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "stuck.lua")
 
@@ -56,6 +58,14 @@ def connections_by_worker(port, want=2, tries=64):
         if len(by_pid) >= want and all(len(v) >= 2 for v in by_pid.values()):
             break
     return by_pid
+
+
+def worker_pids(port):
+    by_pid = connections_by_worker(port)
+    for conns in by_pid.values():
+        for c in conns:
+            c.close()
+    return set(by_pid)
 
 
 class Load(threading.Thread):
@@ -112,8 +122,11 @@ class Workers(unittest.TestCase):
                                   r"\(\S*stuck\.lua:\d+\): stuck for")
             self.assertRegex(log, r"worker \d \(pid %d\) exited with status 70, restarting" % stuck_pid)
             # The replacement serves.
-            pids = wait_for(lambda: set(connections_by_worker(srv.port)) - {other_pid}, 20)
+            pids = wait_for(lambda: worker_pids(srv.port) - {other_pid}, 20)
             self.assertTrue(pids and stuck_pid not in pids, pids)
+            for conns in by_pid.values():
+                for c in conns:
+                    c.close()
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())
         print("\n  load on the other worker during the replacement: %d requests, %d failed"
@@ -194,9 +207,23 @@ class SingleProcess(unittest.TestCase):
         self.assertEqual(srv.proc.returncode, 1, srv.log())
         self.assertIn("still running 1 s after the grace period", srv.log())
 
+    def test_app_file_that_never_finishes_loading(self):
+        d = tempfile.mkdtemp(prefix="crater-stuck-")
+        app = os.path.join(d, "app.lua")
+        with open(app, "w") as f:
+            f.write("local n = 0\nwhile true do n = n + 1 end\n")
+        try:
+            for args, status in ((("--stuck-timeout", "500ms"), 70),
+                                 (("--stuck-timeout", "500ms", "--workers", "2"), 1)):
+                out = subprocess.run([BIN, "--port", "0", *args, app], capture_output=True, timeout=20)
+                self.assertEqual(out.returncode, status, out)
+                self.assertIn(b"the app's code outside any request (loading it, or a hook): stuck for",
+                              out.stderr)
+        finally:
+            shutil.rmtree(d)
+
     def test_bad_flag_value(self):
-        out = subprocess.run([os.environ.get("CRATER_BIN", os.path.join(ROOT, "build", "crater")),
-                              "--stuck-timeout", "soon", APP], capture_output=True, timeout=10)
+        out = subprocess.run([BIN, "--stuck-timeout", "soon", APP], capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 2)
         self.assertIn(b"--stuck-timeout", out.stderr)
 
