@@ -877,7 +877,7 @@ local function program(tree, ctx)
   return { op = op, a = a, b = b, mark = mark }
 end
 
-local function pike(tree, src)
+local function pike(tree, src, plain)
   local ctx = { size = 0, looks = {}, src = src }
   local main = program(tree, ctx)
   local looks = ctx.looks
@@ -891,7 +891,7 @@ local function pike(tree, src)
   -- Adds pc and what it reaches at position i without reading a code point
   -- to list; true when that reaches MATCH. With an explicit stack: a chain
   -- of x?x?x?... thousands long would overflow Lua's.
-  local function add(prog, list, pc, s, i)
+  local function add(prog, list, pc, s, i, eols)
     local op, a, b, mark = prog.op, prog.a, prog.b, prog.mark
     local top, matched = 1, false
     stack[1] = pc
@@ -916,7 +916,8 @@ local function pike(tree, src)
           elseif o == EOL then ok = i == #s + 1
           elseif o == WORDB then ok = ((i > 1 and is_word(s, i - 1)) ~= is_word(s, i)) ~= a[pc]
           else ok = (tabs[a[pc]][i] == true) ~= looks[a[pc]].neg end
-          if ok then top = top + 1; stack[top] = pc + 1 end
+          if ok then top = top + 1; stack[top] = pc + 1
+          elseif o == EOL and eols then eols[#eols + 1] = pc end
         end
       end
     end
@@ -966,7 +967,81 @@ local function pike(tree, src)
     end
   end
 
+  -- The state sets the simulation goes through, cached (a DFA built
+  -- lazily, as RE2 does): a set met again costs one table lookup per code
+  -- point instead of a step per NFA state. A state is the instructions that
+  -- read a code point and the $ it stopped at (which hold at the end only);
+  -- its next state is kept per code point. Patterns with \b or a
+  -- lookahead depend on more than the set, and run uncached. The cache is
+  -- bounded: when full, it starts over.
+  local cacheable = #looks == 0 and not plain
+  for pc = 1, #main.op do
+    if main.op[pc] == WORDB then cacheable = false end
+  end
+  local MAX_STATES, MAX_EDGES = 2000, 100000
+  local states, nstates, nedges = {}, 0, 0
+  local MID = "xx" -- a subject for closures at a position that is neither end
+
+  local function state_of(list, eols)
+    table.sort(list)
+    table.sort(eols)
+    local key = concat(list, ",") .. "|" .. concat(eols, ",")
+    local st = states[key]
+    if st then return st end
+    if nstates >= MAX_STATES or nedges >= MAX_EDGES then
+      states, nstates, nedges = {}, 0, 0
+    end
+    st = { list = list, eols = eols, next = {} }
+    states[key] = st
+    nstates = nstates + 1
+    return st
+  end
+
+  -- The state after reading cp in st; false when a match ends there.
+  local function advance(st, cp)
+    local op, a = main.op, main.a
+    local list, eols = {}, {}
+    gen_id = gen_id + 1
+    for k = 1, #st.list do
+      local pc = st.list[k]
+      local hit
+      if op[pc] == CHAR then hit = a[pc] == cp else hit = set_has(a[pc], cp) end
+      if hit and add(main, list, pc + 1, MID, 2, eols) then return false end
+    end
+    if not anchored and add(main, list, 1, MID, 2, eols) then return false end
+    nedges = nedges + 1
+    return state_of(list, eols)
+  end
+
+  local function run_cached(s)
+    local list, eols = {}, {}
+    gen_id = gen_id + 1
+    if add(main, list, 1, s, 1, eols) then return true end
+    local st = state_of(list, eols)
+    local n, i = #s, 1
+    while i <= n do
+      if anchored and #st.list == 0 then return false end
+      local cp, j = decode(s, i)
+      local nx = st.next[cp]
+      if nx == nil then
+        nx = advance(st, cp)
+        st.next[cp] = nx
+      end
+      if nx == false then return true end
+      st = nx
+      i = j
+    end
+    -- At the end: does a $ the last state stopped at lead to a match?
+    for k = 1, #st.eols do
+      gen_id = gen_id + 1
+      clear(clist)
+      if add(main, clist, st.eols[k] + 1, s, n + 1) then return true end
+    end
+    return false
+  end
+
   return function(s)
+    if cacheable then return run_cached(s) end
     if #looks > 0 then table_looks(s) end
     local n = #s
     local i = 1
@@ -1021,7 +1096,7 @@ function _M.compile(source, force)
     test = function(s) return find(s, lp) ~= nil end
   elseif test == nil and force ~= "matcher" then
     engine, lp = "nfa", nil
-    test = pike(tree, source)
+    test = pike(tree, source, force == "nfa")
   end
   if test == nil then
     engine, lp = "matcher", nil
