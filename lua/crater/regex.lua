@@ -978,8 +978,9 @@ local function pike(tree, src, plain)
   for pc = 1, #main.op do
     if main.op[pc] == WORDB then cacheable = false end
   end
-  local MAX_STATES, MAX_EDGES = 2000, 100000
-  local states, nstates, nedges = {}, 0, 0
+  -- Sets, successors, and instructions held in all sets (memory).
+  local MAX_STATES, MAX_EDGES, MAX_HELD = 2000, 100000, 200000
+  local states, nstates, nedges, nheld = {}, 0, 0, 0
   local MID = "xx" -- a subject for closures at a position that is neither end
 
   local function state_of(list, eols)
@@ -988,12 +989,13 @@ local function pike(tree, src, plain)
     local key = concat(list, ",") .. "|" .. concat(eols, ",")
     local st = states[key]
     if st then return st end
-    if nstates >= MAX_STATES or nedges >= MAX_EDGES then
-      states, nstates, nedges = {}, 0, 0
+    if nstates >= MAX_STATES or nedges >= MAX_EDGES or nheld >= MAX_HELD then
+      states, nstates, nedges, nheld = {}, 0, 0, 0
     end
     st = { list = list, eols = eols, next = {} }
     states[key] = st
     nstates = nstates + 1
+    nheld = nheld + #list + #eols
     return st
   end
 
