@@ -1,5 +1,6 @@
-/* cli_serve.c - one serving process: a loop, a server, and the signals that
- * stop it gracefully. */
+/* cli_serve.c - one serving process: a loop, a server, the signals that
+ * stop it gracefully, and its end when a stop outlives the grace period or
+ * the watchdog finds a handler stuck where it cannot be interrupted. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +23,8 @@ typedef struct {
 
 /* The loop takes SIGTERM and SIGINT through libuv, so a loop stuck in a
  * handler never sees them. This handler runs in the signal itself, before
- * libuv's: it arms an alarm for the grace period and a second, whose
- * default action ends the process if the loop did not end it first.
+ * libuv's: it arms an alarm for the grace period and a second, and
+ * on_stop_late ends the process then if the loop has not ended it first.
  * Process-level state, as signals are. */
 static struct sigaction uv_stop_action[2]; /* libuv's handlers: SIGTERM, SIGINT */
 static unsigned stop_deadline_s;

@@ -83,7 +83,17 @@ static int respawn_due(worker_slot *w, int n, const crater_cli_opts *o, const si
     w[i].respawn_at = 0;
     w[i].pid = spawn(o, i + 1, mask);
     w[i].started = now_ms();
-    started++;
+    if (w[i].pid > 0) {
+      started++;
+      continue;
+    }
+    /* fork failed (out of memory, process limit): try again later. */
+    w[i].pid = 0;
+    w[i].backoff = w[i].backoff == 0 ? BACKOFF_FIRST_MS
+                   : w[i].backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w[i].backoff * 2;
+    w[i].respawn_at = now + w[i].backoff;
+    fprintf(stderr, "crater: cannot start worker %d (%s); retrying in %.1f s\n", i + 1, strerror(errno),
+            (double)w[i].backoff / 1000);
   }
   return started;
 }
@@ -140,14 +150,12 @@ int crater_cli_supervise(const crater_cli_opts *o) {
   sa.sa_handler = on_child;
   sigaction(SIGCHLD, &sa, NULL);
 
-  for (int i = 0; i < n; i++) {
-    w[i].pid = spawn(o, i + 1, &saved);
-    w[i].started = now_ms();
-  }
+  uint64_t t0 = now_ms();
+  for (int i = 0; i < n; i++) w[i].respawn_at = t0;
+  int alive = respawn_due(w, n, o, &saved, t0);
   fprintf(stderr, "crater[%d]: supervising %d workers on http://%s:%d\n", (int)getpid(), n,
           o->host, o->port);
 
-  int alive = n;
   while (!stopping || alive > 0) {
     /* The next thing due: a restart, or the end of a stop's grace. */
     uint64_t now = now_ms(), due = 0;
