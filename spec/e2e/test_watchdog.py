@@ -155,6 +155,28 @@ class Workers(unittest.TestCase):
         print("\n  SIGTERM to exit with a spinning worker, --grace 1s: %.2f s" % took)
 
 
+    def test_parent_kills_a_worker_that_outlives_the_stop(self):
+        # A stopped worker handles no signal, not even its own alarm: the
+        # parent kills it 2 s after the grace period.
+        srv = start_workers("--grace", "1s")
+        workers = children(srv.proc.pid)
+        os.kill(workers[0], signal.SIGSTOP)
+        t0 = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            srv.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(workers[0], signal.SIGKILL)
+            srv.proc.kill()
+            self.fail("the parent did not stop:\n" + srv.log())
+        took = time.time() - t0
+        self.assertEqual(srv.proc.returncode, 0, srv.log())
+        self.assertGreater(took, 2.5)
+        self.assertLess(took, 8)
+        self.assertRegex(srv.log(), r"worker \d \(pid %d\) still running 3\.0 s after the stop: killed" % workers[0])
+        self.assertTrue(wait_for(lambda: not os.path.exists("/proc/%d" % workers[0]), 5))
+
+
 class SingleProcess(unittest.TestCase):
     def test_interpreted_loop_is_interrupted_with_500(self):
         with Server(APP, "--stuck-timeout", "500ms") as srv:
