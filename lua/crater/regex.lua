@@ -813,7 +813,7 @@ local function program(tree, ctx)
     ctx.size = ctx.size + 1
     if ctx.size > MAX_PROGRAM then
       error(format("crater.regex: pattern too large: over %d NFA states once counted repetitions"
-        .. " are expanded, in /%s/ (write a smaller count, or check the length with maxLength)",
+        .. " are expanded, in /%s/ (write smaller counts)",
         MAX_PROGRAM, ctx.src), 0)
     end
     op[pc], a[pc], b[pc] = o, x or false, y or false
