@@ -191,6 +191,14 @@ class SingleProcess(unittest.TestCase):
                                   r"\(\S*stuck\.lua:\d+\): stuck for over 0\.5 s without "
                                   r"returning to the event loop, at \S*stuck\.lua:\d+: interrupted")
 
+    def test_a_stuck_timer_is_interrupted(self):
+        with Server(APP, "--stuck-timeout", "500ms") as srv:
+            self.assertEqual(srv.get("/timer_spin")[2], b"scheduled")
+            self.assertTrue(wait_for(lambda: "interrupted" in srv.log(), 20), srv.log())
+            self.assertEqual(srv.get("/ok")[2], b"ok")
+            self.assertRegex(srv.log(), r"timer at \S*stuck\.lua:\d+: stuck for over 0\.5 s without returning "
+                                        r"to the event loop, at \S*stuck\.lua:\d+: interrupted")
+
     def test_a_run_that_catches_the_interrupt_is_interrupted_again(self):
         with Server(APP, "--stuck-timeout", "500ms") as srv:
             status, _, body = srv.get("/spin_catch", timeout=20)

@@ -31,6 +31,15 @@ app:get("/spin_catch", function()
   return "gave up"
 end)
 
+-- A background timer that spins: timed like a request.
+app:get("/timer_spin", function()
+  assert(crater.timer.at(0, function()
+    jit.off(true, true)
+    while true do end
+  end))
+  return "scheduled"
+end)
+
 -- Ends the process: refused (os.exit) or a crash (a NULL read through the FFI).
 app:get("/exit", function() os.exit(3) end)
 app:get("/segv", function() return tostring(ffi.cast("int *", 0)[0]) end)
