@@ -159,7 +159,13 @@ void crater__watchdog_leave(crater_server *srv, lua_State *L) {
   if (wd == NULL) return;
   uint64_t s = atomic_load_explicit(&wd->seq, memory_order_relaxed);
   atomic_store_explicit(&wd->seq, s + 1, memory_order_release);
-  if (atomic_exchange(&wd->hooked, 0)) lua_sethook(L, NULL, 0, 0);
+  if (atomic_exchange(&wd->hooked, 0)) {
+    /* Under mu: two lua_sethook at once would rewrite the dispatch table
+     * together. */
+    uv_mutex_lock(&wd->mu);
+    lua_sethook(L, NULL, 0, 0);
+    uv_mutex_unlock(&wd->mu);
+  }
 }
 
 /* On the loop's thread, inside the stuck run (or a later one, when the run
@@ -169,8 +175,13 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   lua_rawget(L, LUA_REGISTRYINDEX);
   crater__watchdog *wd = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  if (wd == NULL) {
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  uv_mutex_lock(&wd->mu);
   lua_sethook(L, NULL, 0, 0); /* once: the watchdog sets it again while the run stays stuck */
-  if (wd == NULL) return;
+  uv_mutex_unlock(&wd->mu);
   uint64_t s = atomic_load_explicit(&wd->seq, memory_order_relaxed);
   if (s != atomic_load(&wd->interrupt_seq)) return;
   crater_server *srv = wd->srv;
