@@ -75,6 +75,17 @@ static void on_stuck(void *ud, const char *what) {
   _exit(STUCK_EXIT);
 }
 
+void crater_cli_exit_stuck_load(void *ud, const char *what) {
+  (void)ud;
+  char line[768];
+  int n = snprintf(line, sizeof(line), "crater: %s; exiting\n", what);
+  if (n > 0) {
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    (void)w;
+  }
+  _exit(1);
+}
+
 static void on_closed(crater_server *srv) {
   serve_state *st = crater_get_data(srv);
   /* The signal handles were the last thing keeping the loop running. */

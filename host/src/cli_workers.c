@@ -62,18 +62,6 @@ static pid_t spawn(const crater_cli_opts *o, int n, const sigset_t *parent_mask)
   return pid;
 }
 
-/* On the watchdog's thread: the app's file never finished loading. */
-static void on_stuck_loading(void *ud, const char *what) {
-  (void)ud;
-  char line[768];
-  int n = snprintf(line, sizeof(line), "crater: %s; exiting\n", what);
-  if (n > 0) {
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-    (void)w;
-  }
-  _exit(1);
-}
-
 /* Starts the workers whose restart is due; returns how many. */
 static int respawn_due(worker_slot *w, int n, const crater_cli_opts *o, const sigset_t *mask,
                        uint64_t now) {
@@ -127,7 +115,7 @@ int crater_cli_supervise(const crater_cli_opts *o) {
     crater_server *srv;
     uv_loop_init(&loop);
     int rc = crater_new(&srv, &loop, &o->cfg);
-    if (rc == 0) crater__watchdog_on_stuck(srv, on_stuck_loading, NULL);
+    if (rc == 0) crater__watchdog_on_stuck(srv, crater_cli_exit_stuck_load, NULL);
     if (rc == 0 && crater_load(srv, o->app) != 0) {
       fprintf(stderr, "crater: failed to load %s:\n%s\n", o->app, crater_last_error(srv));
       crater_free(srv);

@@ -16,6 +16,7 @@
 #include "crater.h"
 #include "server.h"
 #include "vm.h"
+#include "watchdog.h"
 
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
@@ -187,6 +188,7 @@ static int describe_app(crater_cli_opts *o) {
   uv_loop_init(&loop);
   crater_server *srv;
   int rc = crater_new(&srv, &loop, &o->cfg);
+  if (rc == 0) crater__watchdog_on_stuck(srv, crater_cli_exit_stuck_load, NULL);
   if (rc == 0) rc = crater_load(srv, o->app);
   crater__buf out = {0};
   if (rc == 0) rc = crater__gen_describe(srv->gen, o->command, &out);

@@ -243,9 +243,10 @@ class SingleProcess(unittest.TestCase):
         with open(app, "w") as f:
             f.write("local n = 0\nwhile true do n = n + 1 end\n")
         try:
-            for args, status in ((("--stuck-timeout", "500ms"), 70),
-                                 (("--stuck-timeout", "500ms", "--workers", "2"), 1)):
-                out = subprocess.run([BIN, "--port", "0", *args, app], capture_output=True, timeout=20)
+            for args, status in ((("--port", "0", "--stuck-timeout", "500ms"), 70),
+                                 (("--port", "0", "--stuck-timeout", "500ms", "--workers", "2"), 1),
+                                 (("routes", "--stuck-timeout", "500ms"), 1)):
+                out = subprocess.run([BIN, *args, app], capture_output=True, timeout=20)
                 self.assertEqual(out.returncode, status, out)
                 self.assertIn(b"the app's code outside any request (loading it, or a hook): stuck for",
                               out.stderr)
