@@ -49,6 +49,18 @@ static void gc_sentinel_arm(lua_State *L, crater__gen *g) {
   lua_pop(L, 1);
 }
 
+/* See crater__gen_known_type: each string stays in the registry, so its
+ * address is its content's for the life of the state. */
+static void intern_known_types(crater__gen *g) {
+  static const char *const types[CRATER__GEN_KNOWN_TYPES] = {
+      "text/plain; charset=utf-8", "application/json", "application/problem+json"};
+  for (int i = 0; i < CRATER__GEN_KNOWN_TYPES; i++) {
+    lua_pushstring(g->L, types[i]);
+    g->known_types[i] = lua_tostring(g->L, -1);
+    luaL_ref(g->L, LUA_REGISTRYINDEX);
+  }
+}
+
 int crater__gen_new(crater_server *srv, const char *name, int from_string, crater__gen **out) {
   crater__gen *g = crater__calloc(1, sizeof(*g));
   if (g == NULL) goto failed_alloc;
@@ -62,6 +74,7 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
   if (g->L == NULL) goto failed_state;
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
+  intern_known_types(g);
   crater__watchdog_bind(srv, g->L);
   if (set_package_path(g->L, srv->lua_path, from_string ? "." : name) != 0) {
     crater__gen_close(g);

@@ -6,6 +6,8 @@
   XX(http_status_line)       \
   XX(http_problem)           \
   XX(http_date_cached)       \
+  XX(http_field_value_every_byte) \
+  XX(http_response_header_use) \
   XX(config_defaults)        \
   XX(strerror_names)         \
   XX(embed_two_servers_one_loop) \
