@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "log.h"
 #include "server.h"
+#include "watchdog.h"
 
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
@@ -74,6 +75,7 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
   intern_known_types(g);
+  crater__watchdog_bind(srv, g->L);
   if (set_package_path(g->L, srv->lua_path, from_string ? "." : name) != 0) {
     crater__gen_close(g);
     return crater__fail(srv, CRATER_EINVAL, "app path too long: %s", name);
@@ -89,9 +91,22 @@ failed_alloc:
   return crater__fail(srv, CRATER_ENOMEM, "out of memory");
 }
 
+/* os.exit in an app would end the whole server (every request in flight,
+ * every worker's siblings' share of the load): an app's is an error. */
+static int no_exit(lua_State *L) {
+  return luaL_error(L, "os.exit is not available to an app: it would end the whole server "
+                       "(raise an error or return an error status instead)");
+}
+
 int crater__gen_run(crater__gen *g, const char *code, size_t len) {
   lua_State *L = g->L;
   int base = lua_gettop(L);
+  lua_getglobal(L, "os");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, no_exit);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_settop(L, base);
   lua_pushcfunction(L, crater__gen_traceback);
   /* Run the chunk, then hand its result to crater.app's entry(), which
    * checks it is an app and returns the dispatcher. */

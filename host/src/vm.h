@@ -36,6 +36,8 @@ struct crater__gen {
   int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
   const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
   const char *known_types[CRATER__GEN_KNOWN_TYPES]; /* see crater__gen_known_type */
+  lua_State *running_T;   /* holds crater.host.running at index 1, for the watchdog's thread
+                             (watchdog.c); NULL before crater.host is loaded */
 };
 
 /* 1 when s is one of the content types crater.response answers with

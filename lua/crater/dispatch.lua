@@ -30,6 +30,9 @@ local default_answer = errors.default
 local getinfo = debug.getinfo
 local log = host.log
 local host_deadline = host.deadline
+-- Where the route each request runs is noted, for the watchdog that reports
+-- a stuck handler (host/src/watchdog.c reads it from another thread).
+local running = host.running
 local ceil, ipairs = math.ceil, ipairs
 
 local _M = { version = "0.1.0" }
@@ -129,6 +132,7 @@ function _M.new(app)
     local dl = rec.opts.deadline
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
+    rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
   end
 
   return function(method, p, q, conn, seq)
@@ -144,6 +148,7 @@ function _M.new(app)
       return respond(app, req, res)
     end
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
+    if running then running[1], running[2], running[3] = route.label, conn, seq end
     for i = 1, nbefore do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
