@@ -19,6 +19,7 @@
 #include "reload.h"
 #include "server.h"
 #include "timer.h"
+#include "pg.h"
 #include "socket.h"
 #include "vm.h"
 #include "watchdog.h"
@@ -122,6 +123,9 @@ void crater__load_preloads(crater__gen *g) {
   lua_pushlightuserdata(L, g->srv);
   lua_pushcclosure(L, crater__socket_open, 1);
   lua_setfield(L, -2, "crater._socket");
+  lua_pushlightuserdata(L, g->srv);
+  lua_pushcclosure(L, crater__pg_open, 1);
+  lua_setfield(L, -2, "crater._pg");
   lua_pop(L, 2);
   crater__registry_apply(g->srv, L); /* the embedder's C modules, in every new state */
 }

@@ -39,6 +39,8 @@ _M.socket = socket
 _M.http = require "crater.http"
 --- A Redis client on crater.socket: commands, pipelines, pub/sub, pools (docs/redis.md).
 _M.redis = require "crater.redis"
+--- A PostgreSQL client (libpq on the loop): queries, transactions, LISTEN, pools (docs/postgres.md).
+_M.pg = require "crater.pg"
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

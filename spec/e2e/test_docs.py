@@ -13,6 +13,10 @@ what Crater does.
 - An app that reads `os.getenv("REDIS_URL")` is served with REDIS_URL naming
   a throwaway redis-server (spec/e2e/redis_server.py) started for its page;
   the page's test is skipped when redis-server is not installed.
+- An app that calls `crater.pg.connect(os.getenv("DATABASE_URL"))` is served
+  with DATABASE_URL naming a throwaway PostgreSQL (spec/e2e/pg_server.py,
+  an empty database the app's user owns) started for its page; the page's
+  test is skipped when PostgreSQL is not installed.
 - A ```c embed block is a complete C program: it is compiled against the build
   tree's library (build/dev/libcrater_dev.a, whose Lua files are the source
   tree's) and run from the repository root; it passes when it exits 0.
@@ -27,6 +31,7 @@ import tempfile
 import unittest
 
 from harness import BIN, ROOT, Server, run
+from pg_server import MISSING as PG_MISSING, PgServer
 from redis_server import MISSING as REDIS_MISSING, RedisServer
 
 BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
@@ -46,13 +51,19 @@ class Docs(unittest.TestCase):
 
 def make_test(md):
     def test(self):
-        srv, app_file, ran, redis, env = None, None, 0, None, None
+        srv, app_file, ran, redis, env, pg = None, None, 0, None, None, None
         with open(md) as f:
-            if 'os.getenv("REDIS_URL")' in f.read():
-                if REDIS_MISSING:
-                    self.skipTest(REDIS_MISSING)
-                redis = RedisServer()
-                env = {"REDIS_URL": redis.url()}
+            text = f.read()
+        if 'os.getenv("REDIS_URL")' in text:
+            if REDIS_MISSING:
+                self.skipTest(REDIS_MISSING)
+            redis = RedisServer()
+            env = {"REDIS_URL": redis.url()}
+        if 'crater.pg.connect(os.getenv("DATABASE_URL"))' in text:
+            if PG_MISSING:
+                self.skipTest(PG_MISSING)
+            pg = PgServer()
+            env = {**(env or {}), "DATABASE_URL": pg.url}
         try:
             for info, body, line in blocks(md):
                 where = "%s:%d" % (os.path.relpath(md, ROOT), line)
@@ -88,6 +99,8 @@ def make_test(md):
                 srv.stop()
             if redis:
                 redis.stop()
+            if pg:
+                pg.close()
         self.assertGreater(ran, 0, "%s has no runnable example" % os.path.relpath(md, ROOT))
 
     return test
@@ -158,7 +171,7 @@ def run_c_embed(self, body, where):
     with open(src, "w") as f:
         f.write(body)
     try:
-        deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit", "openssl"],
+        deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit", "openssl", "libpq"],
                               capture_output=True, check=True).stdout.decode().split()
         cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
                              "-I", os.path.join(ROOT, "host", "include"), src, "-o", exe, lib,

@@ -1,0 +1,1059 @@
+/* pg.c - PostgreSQL on the loop (see pg.h).
+ *
+ * libpq's own connect and lookup block, and its connect_timeout is not
+ * enforced in non-blocking mode, so: host names are resolved with
+ * uv_getaddrinfo first (passed as hostaddr), PQconnectPoll is driven by a
+ * uv_poll on PQsocket (re-made when the socket changes), and every wait has
+ * a loop timer.
+ *
+ * Ownership: a pool (a Lua userdata) owns its connections (C memory). A
+ * request holds one through a lease (a small userdata bound to its task):
+ * when the task ends or the lease is collected while it still holds a
+ * connection, the connection is closed -- it may be mid-query or
+ * mid-transaction, so it cannot go back to the pool. */
+#include "pg.h"
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <lauxlib.h>
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "alloc.h"
+#include "server.h"
+#include "task.h"
+
+#define POOL_MT "crater.pg.pool"
+#define LEASE_MT "crater.pg.lease"
+
+typedef struct pg_pool pg_pool;
+typedef struct pg_conn pg_conn;
+typedef struct pg_lease pg_lease;
+typedef struct pg_op pg_op;
+typedef struct pg_waiter pg_waiter;
+
+struct pg_conn {
+  pg_pool *pool;
+  PGconn *pq;
+  pg_conn *next, *prev;  /* pool->all */
+  pg_conn *idle_next;    /* pool->idle, while idle */
+  pg_lease *lease;       /* while held */
+  pg_op *op;             /* while a query or wait runs */
+  uint64_t born_ms, idle_since_ms;
+  int dedicated;         /* not counted in the pool's size, never pooled */
+};
+
+struct pg_lease {
+  pg_conn *c;
+  crater__task *task;
+  crater__task_cleanup cleanup; /* in the task's list while task is set */
+};
+
+struct pg_waiter {
+  int listed;
+  pg_pool *pool;
+  crater__uthread *ut;
+  uv_timer_t timer;
+  pg_waiter *next;
+};
+
+struct pg_pool {
+  crater_server *srv;
+  char **keys, **vals;   /* the parsed conninfo, NULL-terminated */
+  const char *host;      /* points into vals, or NULL */
+  int resolve;           /* host is a name to look up */
+  int size, total;       /* total: connections counted, connecting ones too */
+  uint64_t idle_ms, life_ms;
+  pg_conn *all, *idle;
+  pg_waiter *waiters, *waiters_tail;
+};
+
+enum { OP_RESOLVE, OP_CONNECT, OP_QUERY, OP_NOTIFY };
+
+struct pg_op {
+  int kind;
+  crater_server *srv;
+  pg_pool *pool;
+  pg_conn *c;
+  crater__uthread *ut;   /* NULL once cancelled */
+  uv_timer_t timer;
+  uv_poll_t *poll;
+  int fd;
+  uv_getaddrinfo_t gai;
+  int gai_pending, timer_open;
+  int dedicated;
+  int timed_out;
+  uint64_t timeout_ms;
+  PGresult *res;         /* a query's result (the first error wins) */
+  int *early;            /* set while the beginning C function runs: see op_resume */
+};
+
+/* crater.json.null, which stands for SQL NULL (set by pg.lua) */
+#define NULL_KEY "crater.pg.null"
+
+#define LEASE_OF(ptr) ((pg_lease *)(void *)((char *)(ptr) - offsetof(pg_lease, cleanup)))
+
+static void pool_kick(pg_pool *p);
+
+/* ---------------------------------------------------------------------- */
+/*  Connections                                                            */
+/* ---------------------------------------------------------------------- */
+
+static void conn_link(pg_pool *p, pg_conn *c) {
+  c->pool = p;
+  c->prev = NULL;
+  c->next = p->all;
+  if (p->all) p->all->prev = c;
+  p->all = c;
+}
+
+static void idle_remove(pg_pool *p, pg_conn *c) {
+  for (pg_conn **pp = &p->idle; *pp; pp = &(*pp)->idle_next) {
+    if (*pp == c) {
+      *pp = c->idle_next;
+      c->idle_next = NULL;
+      return;
+    }
+  }
+}
+
+/* Closes c for good; a slot of the pool frees up. */
+static void conn_discard(pg_conn *c) {
+  pg_pool *p = c->pool;
+  if (c->lease) {
+    c->lease->c = NULL;
+    c->lease = NULL;
+  }
+  if (c->pq) PQfinish(c->pq);
+  if (p) {
+    idle_remove(p, c);
+    if (c->prev) c->prev->next = c->next;
+    else p->all = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (!c->dedicated) p->total--;
+  }
+  crater__free(c);
+  if (p) pool_kick(p);
+}
+
+/* An idle connection that still looks usable: the server may have closed
+ * it (restart, pg_terminate_backend) while it sat in the pool. */
+static int conn_alive(pg_conn *c, uint64_t now, const pg_pool *p) {
+  if (PQstatus(c->pq) != CONNECTION_OK) return 0;
+  if (p->life_ms && now - c->born_ms >= p->life_ms) return 0;
+  if (p->idle_ms && now - c->idle_since_ms >= p->idle_ms) return 0;
+  if (!PQconsumeInput(c->pq) || PQstatus(c->pq) != CONNECTION_OK) return 0;
+  char b;
+  ssize_t n = recv(PQsocket(c->pq), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return 0; /* the server closed it */
+  PGnotify *nf;
+  while ((nf = PQnotifies(c->pq)) != NULL) PQfreemem(nf);
+  return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  Leases                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static void lease_task_ended(crater__task_cleanup *cl) {
+  pg_lease *l = LEASE_OF(cl);
+  l->task = NULL;
+  if (l->c) conn_discard(l->c);
+}
+
+static void lease_push(lua_State *L, crater__task *task, pg_conn *c) {
+  pg_lease *l = lua_newuserdata(L, sizeof(*l));
+  memset(l, 0, sizeof(*l));
+  luaL_getmetatable(L, LEASE_MT);
+  lua_setmetatable(L, -2);
+  l->c = c;
+  c->lease = l;
+  l->task = task;
+  l->cleanup.fn = lease_task_ended;
+  crater__task_defer(task, &l->cleanup);
+}
+
+static int lease_gc(lua_State *L) {
+  pg_lease *l = lua_touserdata(L, 1);
+  if (l->task) crater__task_undefer(&l->cleanup);
+  l->task = NULL;
+  if (l->c) conn_discard(l->c);
+  return 0;
+}
+
+/* The lease at index 1, holding a connection, used by its own task. */
+static pg_conn *held(lua_State *L, crater_server *srv) {
+  pg_lease *l = luaL_checkudata(L, 1, LEASE_MT);
+  if (l->c == NULL) luaL_error(L, "crater.pg: this connection was released or closed");
+  crater__uthread *cur = srv->current;
+  if (l->task == NULL || cur == NULL || cur->task != l->task)
+    luaL_error(L, "crater.pg: this connection belongs to another request");
+  if (l->c->op) luaL_error(L, "crater.pg: this connection is busy with another query");
+  return l->c;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  Errors                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static void set_field(lua_State *L, const char *k, const char *v) {
+  if (v == NULL) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* nil, { code =, message = } for an error without a server's result. */
+static int push_err(lua_State *L, const char *code, const char *msg) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 3);
+  set_field(L, "code", code);
+  /* libpq's messages end with a newline */
+  size_t n = strlen(msg);
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+  lua_pushlstring(L, msg, n);
+  lua_setfield(L, -2, "message");
+  set_field(L, "severity", "ERROR");
+  return 2;
+}
+
+static int push_res_err(lua_State *L, const PGresult *r) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 8);
+  set_field(L, "code", PQresultErrorField(r, PG_DIAG_SQLSTATE));
+  set_field(L, "message", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+  set_field(L, "detail", PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
+  set_field(L, "hint", PQresultErrorField(r, PG_DIAG_MESSAGE_HINT));
+  set_field(L, "constraint", PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME));
+  set_field(L, "table", PQresultErrorField(r, PG_DIAG_TABLE_NAME));
+  set_field(L, "column", PQresultErrorField(r, PG_DIAG_COLUMN_NAME));
+  const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  set_field(L, "severity", sev ? sev : PQresultErrorField(r, PG_DIAG_SEVERITY));
+  const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
+  if (pos) {
+    lua_pushnumber(L, atof(pos));
+    lua_setfield(L, -2, "position");
+  }
+  return 2;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  Result values                                                          */
+/* ---------------------------------------------------------------------- */
+
+enum { K_STR, K_NUM, K_BOOL, K_INT8, K_NUMERIC, K_LUA };
+
+typedef struct {
+  Oid oid;
+  const char *name;
+  int kind;
+} pg_type;
+
+/* The built-in types' OIDs are fixed (pg_type.dat). K_LUA: converted by
+ * pg.lua (json, bytea, arrays). */
+static const pg_type TYPES[] = {
+  {16, "bool", K_BOOL},        {17, "bytea", K_LUA},         {18, "char", K_STR},
+  {19, "name", K_STR},         {20, "int8", K_INT8},         {21, "int2", K_NUM},
+  {23, "int4", K_NUM},         {25, "text", K_STR},          {26, "oid", K_NUM},
+  {114, "json", K_LUA},        {700, "float4", K_NUM},       {701, "float8", K_NUM},
+  {1042, "bpchar", K_STR},     {1043, "varchar", K_STR},     {1082, "date", K_STR},
+  {1083, "time", K_STR},       {1114, "timestamp", K_STR},   {1184, "timestamptz", K_STR},
+  {1186, "interval", K_STR},   {1266, "timetz", K_STR},      {1700, "numeric", K_NUMERIC},
+  {2950, "uuid", K_STR},       {3802, "jsonb", K_LUA},       {869, "inet", K_STR},
+  {650, "cidr", K_STR},        {2278, "void", K_STR},        {705, "unknown", K_STR},
+  {1000, "bool[]", K_LUA},     {1001, "bytea[]", K_LUA},     {1005, "int2[]", K_LUA},
+  {1007, "int4[]", K_LUA},     {1016, "int8[]", K_LUA},      {1009, "text[]", K_LUA},
+  {1015, "varchar[]", K_LUA},  {1014, "bpchar[]", K_LUA},    {1021, "float4[]", K_LUA},
+  {1022, "float8[]", K_LUA},   {1231, "numeric[]", K_LUA},   {2951, "uuid[]", K_LUA},
+  {199, "json[]", K_LUA},      {3807, "jsonb[]", K_LUA},     {1182, "date[]", K_LUA},
+  {1115, "timestamp[]", K_LUA}, {1185, "timestamptz[]", K_LUA}, {1028, "oid[]", K_LUA},
+  {1003, "name[]", K_LUA},     {1183, "time[]", K_LUA},      {1187, "interval[]", K_LUA},
+};
+
+static const pg_type *type_of(Oid oid) {
+  for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
+    if (TYPES[i].oid == oid) return &TYPES[i];
+  return NULL;
+}
+
+/* A numeric with at most 15 digits prints back the same from a double;
+ * longer ones stay exact as strings. */
+static int numeric_fits(const char *s) {
+  int digits = 0;
+  for (; *s; s++) {
+    if (*s >= '0' && *s <= '9') digits++;
+    else if (*s != '-' && *s != '.' && *s != '+') return 0; /* NaN, Infinity, exponent */
+  }
+  return digits > 0 && digits <= 15;
+}
+
+static void push_value(lua_State *L, int kind, const char *v, int len) {
+  switch (kind) {
+  case K_NUM:
+    lua_pushnumber(L, strtod(v, NULL));
+    return;
+  case K_BOOL:
+    lua_pushboolean(L, v[0] == 't');
+    return;
+  case K_INT8: {
+    long long n = strtoll(v, NULL, 10);
+    if (n <= 9007199254740992LL && n >= -9007199254740992LL) lua_pushnumber(L, (lua_Number)n);
+    else lua_pushlstring(L, v, (size_t)len);
+    return;
+  }
+  case K_NUMERIC:
+    if (numeric_fits(v)) lua_pushnumber(L, strtod(v, NULL));
+    else lua_pushlstring(L, v, (size_t)len);
+    return;
+  default:
+    lua_pushlstring(L, v, (size_t)len);
+  }
+}
+
+/* rows (array of tables keyed by column name), rows.columns, rows.affected_rows.
+ * null is at index nullidx. K_LUA columns hold text for pg.lua to convert:
+ * rows.convert lists their indexes. */
+static void push_rows(lua_State *L, PGresult *r, int nullidx) {
+  int nrows = PQntuples(r), ncols = PQnfields(r);
+  lua_createtable(L, nrows, 3);
+  int rows = lua_gettop(L);
+  int kinds[ncols > 0 ? ncols : 1];
+  lua_createtable(L, ncols, 0);
+  int nconv = 0;
+  for (int j = 0; j < ncols; j++) {
+    const pg_type *t = type_of(PQftype(r, j));
+    kinds[j] = t ? t->kind : K_STR;
+    if (kinds[j] == K_LUA) nconv++;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, PQfname(r, j));
+    lua_setfield(L, -2, "name");
+    if (t) {
+      lua_pushstring(L, t->name);
+    } else {
+      char buf[24];
+      snprintf(buf, sizeof(buf), "%u", (unsigned)PQftype(r, j));
+      lua_pushstring(L, buf);
+    }
+    lua_setfield(L, -2, "type");
+    lua_rawseti(L, -2, j + 1);
+  }
+  lua_setfield(L, rows, "columns");
+  if (nconv) {
+    lua_createtable(L, nconv, 0);
+    int k = 0;
+    for (int j = 0; j < ncols; j++) {
+      if (kinds[j] != K_LUA) continue;
+      lua_pushinteger(L, j + 1);
+      lua_rawseti(L, -2, ++k);
+    }
+    lua_setfield(L, rows, "convert");
+  }
+  const char *affected = PQcmdTuples(r);
+  lua_pushnumber(L, affected && *affected ? atof(affected) : 0);
+  lua_setfield(L, rows, "affected_rows");
+  for (int i = 0; i < nrows; i++) {
+    lua_createtable(L, 0, ncols);
+    for (int j = 0; j < ncols; j++) {
+      lua_pushstring(L, PQfname(r, j));
+      if (PQgetisnull(r, i, j)) lua_pushvalue(L, nullidx);
+      else push_value(L, kinds[j], PQgetvalue(r, i, j), PQgetlength(r, i, j));
+      lua_rawset(L, -3);
+    }
+    lua_rawseti(L, rows, i + 1);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+/*  Operations on the loop                                                 */
+/* ---------------------------------------------------------------------- */
+
+static void poll_closed(uv_handle_t *h) { crater__free(h); }
+
+static void op_try_free(pg_op *op) {
+  if (!op->gai_pending && !op->timer_open && op->poll == NULL) crater__free(op);
+}
+
+static void timer_closed(uv_handle_t *h) {
+  pg_op *op = h->data;
+  op->timer_open = 0;
+  op_try_free(op);
+}
+
+static void op_unwatch(pg_op *op) {
+  if (op->poll) {
+    uv_poll_stop(op->poll);
+    uv_close((uv_handle_t *)op->poll, poll_closed);
+    op->poll = NULL;
+  }
+  op->fd = -1;
+}
+
+/* Releases the op's handles; it is freed once they have closed. */
+static void op_end(pg_op *op) {
+  op_unwatch(op);
+  if (op->c && op->c->op == op) op->c->op = NULL;
+  if (op->res) PQclear(op->res);
+  op->res = NULL;
+  if (op->timer_open) {
+    uv_timer_stop(&op->timer);
+    uv_close((uv_handle_t *)&op->timer, timer_closed);
+  }
+  if (op->gai_pending) uv_cancel((uv_req_t *)&op->gai);
+  else op_try_free(op);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watches fd for events; the socket may change while connecting. */
+static int op_watch(pg_op *op, int fd, int events) {
+  if (op->poll && op->fd != fd) op_unwatch(op);
+  if (op->poll == NULL) {
+    op->poll = crater__malloc(sizeof(*op->poll));
+    if (op->poll == NULL) return -1;
+    if (uv_poll_init_socket(op->srv->loop, op->poll, fd) != 0) {
+      crater__free(op->poll);
+      op->poll = NULL;
+      return -1;
+    }
+    op->poll->data = op;
+    op->fd = fd;
+  }
+  return uv_poll_start(op->poll, events, on_poll);
+}
+
+/* The op is over: the results are on ut->L, nresults of them. */
+static void op_resume(pg_op *op, int nresults) {
+  crater__uthread *ut = op->ut;
+  int *early = op->early;
+  op->ut = NULL;
+  op_end(op);
+  if (early) { /* inside the function that began it: it returns the results */
+    *early = nresults;
+    crater__task_unwait(ut);
+    return;
+  }
+  crater__task_resume(ut, nresults);
+}
+
+static void op_fail(pg_op *op, const char *code, const char *msg) {
+  push_err(op->ut->L, code, msg);
+  op_resume(op, 2);
+}
+
+static void op_cancel(void *data) {
+  pg_op *op = data;
+  op->ut = NULL;
+  pg_conn *c = op->c;
+  pg_pool *p = op->pool;
+  int kind = op->kind;
+  op->c = NULL;
+  if (c) c->op = NULL;
+  op_end(op);
+  if (c) {
+    /* mid-query: the server is told by the connection closing */
+    if (kind != OP_QUERY && kind != OP_NOTIFY) conn_link(p, c); /* a connecting one */
+    conn_discard(c);
+  } else if (kind == OP_RESOLVE) {
+    if (!op->dedicated) p->total--;
+    pool_kick(p);
+  }
+}
+
+static void on_timeout(uv_timer_t *t) {
+  pg_op *op = t->data;
+  op->timed_out = 1;
+  char msg[128];
+  pg_conn *c = op->c;
+  pg_pool *p = op->pool;
+  int kind = op->kind;
+  op->c = NULL;
+  if (c) c->op = NULL;
+  if (kind == OP_NOTIFY) {
+    lua_pushnil(op->ut->L);
+    lua_pushliteral(op->ut->L, "timeout");
+    op_resume(op, 2);
+    return;
+  }
+  snprintf(msg, sizeof(msg), "crater.pg: %s timed out after %.3g s",
+           kind == OP_QUERY ? "the query" : "connecting", (double)op->timeout_ms / 1000.0);
+  op_fail(op, kind == OP_QUERY ? "57014" : "08001", msg);
+  if (c) {
+    if (kind == OP_CONNECT) conn_link(p, c);
+    conn_discard(c); /* a query still running is cancelled by the close */
+  } else if (kind == OP_RESOLVE) {
+    if (!op->dedicated) p->total--;
+    pool_kick(p);
+  }
+}
+
+static void connect_step(pg_op *op, PostgresPollingStatusType st);
+
+/* Starts libpq's connect with the pool's parameters (and hostaddr). */
+static void connect_start(pg_op *op, const char *hostaddr) {
+  pg_pool *p = op->pool;
+  int n = 0;
+  while (p->keys[n]) n++;
+  const char *keys[n + 2], *vals[n + 2];
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (hostaddr && strcmp(p->keys[i], "hostaddr") == 0) continue;
+    keys[k] = p->keys[i];
+    vals[k++] = p->vals[i];
+  }
+  if (hostaddr) {
+    keys[k] = "hostaddr";
+    vals[k++] = hostaddr;
+  }
+  keys[k] = vals[k] = NULL;
+  pg_conn *c = crater__calloc(1, sizeof(*c));
+  if (c == NULL) {
+    if (!op->dedicated) p->total--;
+    op_fail(op, "08001", "crater.pg: out of memory");
+    pool_kick(p);
+    return;
+  }
+  c->dedicated = op->dedicated;
+  c->pool = p;
+  c->pq = PQconnectStartParams(keys, vals, 0);
+  op->kind = OP_CONNECT;
+  op->c = c;
+  if (c->pq == NULL || PQstatus(c->pq) == CONNECTION_BAD) {
+    connect_step(op, PGRES_POLLING_FAILED);
+    return;
+  }
+  connect_step(op, PGRES_POLLING_WRITING);
+}
+
+static void connect_step(pg_op *op, PostgresPollingStatusType st) {
+  pg_conn *c = op->c;
+  pg_pool *p = op->pool;
+  if (st == PGRES_POLLING_OK) {
+    if (PQsetnonblocking(c->pq, 1) != 0) st = PGRES_POLLING_FAILED;
+  }
+  if (st == PGRES_POLLING_FAILED) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s",
+             c->pq ? PQerrorMessage(c->pq) : "out of memory");
+    op->c = NULL;
+    conn_link(p, c);
+    op_fail(op, "08001", msg);
+    conn_discard(c);
+    return;
+  }
+  if (st == PGRES_POLLING_OK) {
+    uint64_t now = uv_now(op->srv->loop);
+    c->born_ms = c->idle_since_ms = now;
+    conn_link(p, c);
+    op->c = NULL;
+    lease_push(op->ut->L, op->ut->task, c);
+    op_resume(op, 1);
+    return;
+  }
+  int ev = st == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE;
+  if (op_watch(op, PQsocket(c->pq), ev) != 0) {
+    op->c = NULL;
+    conn_link(p, c);
+    op_fail(op, "08001", "crater.pg: cannot watch the connection's socket");
+    conn_discard(c);
+  }
+}
+
+/* A query's input: results until PQgetResult says none is left. */
+static void query_read(pg_op *op) {
+  pg_conn *c = op->c;
+  if (!PQconsumeInput(c->pq)) goto lost;
+  while (!PQisBusy(c->pq)) {
+    PGresult *r = PQgetResult(c->pq);
+    if (r == NULL) {
+      lua_State *L = op->ut->L;
+      int n;
+      if (op->res == NULL) {
+        goto lost;
+      } else if (PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
+        n = push_res_err(L, op->res);
+        /* libpq's own errors (a lost connection) come without a SQLSTATE */
+        if (PQresultErrorField(op->res, PG_DIAG_SQLSTATE) == NULL) {
+          lua_pushstring(L, PQstatus(c->pq) != CONNECTION_OK ? "08006" : "08000");
+          lua_setfield(L, -2, "code");
+        }
+      } else {
+        lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+        push_rows(L, op->res, lua_gettop(L));
+        lua_remove(L, -2);
+        n = 1;
+      }
+      op_resume(op, n);
+      return;
+    }
+    if (op->res && PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
+      PQclear(r); /* the first error is the one to report */
+    } else {
+      if (op->res) PQclear(op->res);
+      op->res = r;
+    }
+  }
+  return;
+lost: {
+  char msg[512];
+  snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
+  op_fail(op, "08006", msg);
+}
+}
+
+static void notify_read(pg_op *op) {
+  pg_conn *c = op->c;
+  if (!PQconsumeInput(c->pq)) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
+    op_fail(op, "08006", msg);
+    return;
+  }
+  PGnotify *nf = PQnotifies(c->pq);
+  if (nf == NULL) return;
+  lua_State *L = op->ut->L;
+  lua_createtable(L, 0, 3);
+  set_field(L, "channel", nf->relname);
+  set_field(L, "payload", nf->extra);
+  lua_pushnumber(L, nf->be_pid);
+  lua_setfield(L, -2, "pid");
+  PQfreemem(nf);
+  op_resume(op, 1);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  pg_op *op = h->data;
+  if (op->ut == NULL) return;
+  if (op->kind == OP_CONNECT) {
+    connect_step(op, PQconnectPoll(op->c->pq));
+    return;
+  }
+  if (status < 0 && op->kind == OP_NOTIFY) {
+    op_fail(op, "08006", "crater.pg: the connection was lost");
+    return;
+  }
+  if (op->kind == OP_QUERY && (events & UV_WRITABLE)) {
+    int f = PQflush(op->c->pq);
+    if (f < 0) {
+      op_fail(op, "08006", "crater.pg: the connection was lost while sending");
+      return;
+    }
+    if (f == 0) op_watch(op, op->fd, UV_READABLE);
+  }
+  if (status < 0 || (events & UV_READABLE)) {
+    if (op->kind == OP_QUERY) query_read(op);
+    else notify_read(op);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+  pg_op *op = req->data;
+  op->gai_pending = 0;
+  if (op->ut == NULL) { /* cancelled or timed out meanwhile */
+    if (ai) uv_freeaddrinfo(ai);
+    op_try_free(op);
+    return;
+  }
+  char ip[64] = "";
+  if (status == 0 && ai) {
+    if (ai->ai_family == AF_INET6)
+      uv_ip6_name((const struct sockaddr_in6 *)(const void *)ai->ai_addr, ip, sizeof(ip));
+    else
+      uv_ip4_name((const struct sockaddr_in *)(const void *)ai->ai_addr, ip, sizeof(ip));
+  }
+  if (ai) uv_freeaddrinfo(ai);
+  if (status != 0 || ip[0] == '\0') {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot resolve %s: %s", op->pool->host,
+             status ? uv_strerror(status) : "no address");
+    pg_pool *p = op->pool;
+    if (!op->dedicated) p->total--;
+    op_fail(op, "08001", msg);
+    pool_kick(p);
+    return;
+  }
+  connect_start(op, ip);
+}
+
+static pg_op *op_new(crater_server *srv, lua_State *L, int kind, uint64_t timeout_ms) {
+  pg_op *op = crater__calloc(1, sizeof(*op));
+  if (op == NULL) return NULL;
+  const char *why;
+  crater__uthread *ut = crater__task_wait(srv, L, op_cancel, op, &why);
+  if (ut == NULL) {
+    crater__free(op);
+    lua_error(L); /* why is on the stack */
+  }
+  op->kind = kind;
+  op->srv = srv;
+  op->ut = ut;
+  op->fd = -1;
+  op->timeout_ms = timeout_ms;
+  uv_timer_init(srv->loop, &op->timer);
+  op->timer.data = op;
+  op->timer_open = 1;
+  if (timeout_ms) uv_timer_start(&op->timer, on_timeout, timeout_ms, 0);
+  return op;
+}
+
+/* ---------------------------------------------------------------------- */
+/*  The pool                                                               */
+/* ---------------------------------------------------------------------- */
+
+static void waiter_closed(uv_handle_t *h) { crater__free(h->data); }
+
+static void waiter_delist(pg_waiter *w) {
+  pg_pool *p = w->pool;
+  pg_waiter *prev = NULL;
+  if (!w->listed) return;
+  w->listed = 0;
+  for (pg_waiter *x = p->waiters; x; prev = x, x = x->next) {
+    if (x != w) continue;
+    if (prev) prev->next = w->next;
+    else p->waiters = w->next;
+    if (p->waiters_tail == w) p->waiters_tail = prev;
+    break;
+  }
+}
+
+static void waiter_unlink(pg_waiter *w) {
+  waiter_delist(w);
+  uv_timer_stop(&w->timer);
+  uv_close((uv_handle_t *)&w->timer, waiter_closed);
+}
+
+static void waiter_cancel(void *data) { waiter_unlink(data); }
+
+static void waiter_timeout(uv_timer_t *t) {
+  pg_waiter *w = t->data;
+  crater__uthread *ut = w->ut;
+  char msg[160];
+  snprintf(msg, sizeof(msg), "crater.pg: no free connection: all %d of the pool are busy",
+           w->pool->size);
+  waiter_unlink(w);
+  push_err(ut->L, "53300", msg);
+  crater__task_resume(ut, 2);
+}
+
+static void waiter_wake(uv_timer_t *t) {
+  pg_waiter *w = t->data;
+  crater__uthread *ut = w->ut;
+  waiter_unlink(w);
+  lua_pushboolean(ut->L, 1);
+  crater__task_resume(ut, 1);
+}
+
+/* A slot or an idle connection may be free: the first waiter tries again
+ * (acquire returns true to it, and pg.lua calls acquire again). From the
+ * loop, on a zero timer: a kick may come from a task's end, where no Lua
+ * may run. */
+static void pool_kick(pg_pool *p) {
+  if (p->waiters == NULL || (p->idle == NULL && p->total >= p->size)) return;
+  pg_waiter *w = p->waiters;
+  waiter_delist(w);
+  uv_timer_stop(&w->timer);
+  uv_timer_start(&w->timer, waiter_wake, 0, 0);
+}
+
+static int pool_gc(lua_State *L) {
+  pg_pool *p = lua_touserdata(L, 1);
+  while (p->all) {
+    pg_conn *c = p->all;
+    p->all = c->next;
+    if (c->lease) c->lease->c = NULL;
+    if (c->pq) PQfinish(c->pq);
+    crater__free(c);
+  }
+  p->idle = NULL;
+  for (int i = 0; p->keys && p->keys[i]; i++) {
+    crater__free(p->keys[i]);
+    crater__free(p->vals[i]);
+  }
+  crater__free(p->keys);
+  crater__free(p->vals);
+  p->keys = p->vals = NULL;
+  return 0;
+}
+
+/* pool(conninfo, size, idle_s, life_s) -> pool | nil, err. conninfo is a
+ * URL or key=value string (libpq parses it). */
+static int l_pool(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  const char *info = luaL_checkstring(L, 1);
+  char *err = NULL;
+  PQconninfoOption *opts = PQconninfoParse(info, &err);
+  if (opts == NULL) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "crater.pg: bad connection string: %s", err ? err : "out of memory");
+    if (err) PQfreemem(err);
+    return 2;
+  }
+  int n = 0;
+  for (PQconninfoOption *o = opts; o->keyword; o++)
+    if (o->val && *o->val) n++;
+  pg_pool *p = lua_newuserdata(L, sizeof(*p));
+  memset(p, 0, sizeof(*p));
+  luaL_getmetatable(L, POOL_MT);
+  lua_setmetatable(L, -2);
+  p->srv = srv;
+  p->keys = crater__calloc((size_t)n + 1, sizeof(char *));
+  p->vals = crater__calloc((size_t)n + 1, sizeof(char *));
+  if (p->keys == NULL || p->vals == NULL) {
+    PQconninfoFree(opts);
+    return luaL_error(L, "crater.pg: out of memory");
+  }
+  int k = 0, has_hostaddr = 0;
+  for (PQconninfoOption *o = opts; o->keyword; o++) {
+    if (!(o->val && *o->val)) continue;
+    p->keys[k] = crater__strdup(o->keyword);
+    p->vals[k] = crater__strdup(o->val);
+    if (p->keys[k] == NULL || p->vals[k] == NULL) {
+      PQconninfoFree(opts);
+      return luaL_error(L, "crater.pg: out of memory");
+    }
+    if (strcmp(o->keyword, "host") == 0) p->host = p->vals[k];
+    if (strcmp(o->keyword, "hostaddr") == 0) has_hostaddr = 1;
+    k++;
+  }
+  PQconninfoFree(opts);
+  if (p->host && !has_hostaddr && p->host[0] != '/' && p->host[0] != '@' &&
+      strchr(p->host, ',') == NULL) {
+    unsigned char buf[16];
+    p->resolve = inet_pton(AF_INET, p->host, buf) != 1 && inet_pton(AF_INET6, p->host, buf) != 1;
+  }
+  p->size = (int)luaL_optinteger(L, 2, 10);
+  if (p->size < 1) p->size = 1;
+  p->idle_ms = (uint64_t)(luaL_optnumber(L, 3, 60) * 1000);
+  p->life_ms = (uint64_t)(luaL_optnumber(L, 4, 3600) * 1000);
+  return 1;
+}
+
+/* acquire(pool, connect_s, wait_s, dedicated) -> lease | true (try again)
+ * | nil, err. Waits when it connects, or while the pool is full. */
+static int l_acquire(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  pg_pool *p = luaL_checkudata(L, 1, POOL_MT);
+  uint64_t connect_ms = (uint64_t)(luaL_checknumber(L, 2) * 1000);
+  uint64_t wait_ms = (uint64_t)(luaL_checknumber(L, 3) * 1000);
+  int dedicated = lua_toboolean(L, 4);
+  crater__uthread *cur = srv->current;
+  if (cur == NULL) return luaL_error(L, "crater.pg: only inside a request or a timer");
+  uint64_t now = uv_now(srv->loop);
+  while (!dedicated && p->idle) {
+    pg_conn *c = p->idle;
+    p->idle = c->idle_next;
+    c->idle_next = NULL;
+    if (!conn_alive(c, now, p)) {
+      conn_discard(c);
+      continue;
+    }
+    lease_push(L, cur->task, c);
+    return 1;
+  }
+  if (dedicated || p->total < p->size) {
+    pg_op *op = op_new(srv, L, OP_RESOLVE, connect_ms);
+    if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
+    op->pool = p;
+    op->dedicated = dedicated;
+    if (!dedicated) p->total++;
+    int early = -1;
+    op->early = &early;
+    if (p->resolve) {
+      op->gai.data = op;
+      struct addrinfo hints;
+      memset(&hints, 0, sizeof(hints));
+      hints.ai_socktype = SOCK_STREAM;
+      if (uv_getaddrinfo(srv->loop, &op->gai, on_resolved, p->host, NULL, &hints) == 0)
+        op->gai_pending = 1;
+      else
+        connect_start(op, NULL);
+    } else {
+      connect_start(op, NULL);
+    }
+    if (early >= 0) return early;
+    op->early = NULL;
+    return lua_yield(L, 0);
+  }
+  pg_waiter *w = crater__calloc(1, sizeof(*w));
+  if (w == NULL) return luaL_error(L, "crater.pg: out of memory");
+  const char *why;
+  crater__uthread *ut = crater__task_wait(srv, L, waiter_cancel, w, &why);
+  if (ut == NULL) {
+    crater__free(w);
+    return lua_error(L);
+  }
+  w->pool = p;
+  w->ut = ut;
+  uv_timer_init(srv->loop, &w->timer);
+  w->timer.data = w;
+  uv_timer_start(&w->timer, waiter_timeout, wait_ms ? wait_ms : 1, 0);
+  if (p->waiters_tail) p->waiters_tail->next = w;
+  else p->waiters = w;
+  p->waiters_tail = w;
+  w->listed = 1;
+  return lua_yield(L, 0);
+}
+
+/* query(lease, sql, params, n, binary, timeout_s) -> rows | nil, err.
+ * params[i] is a string or nil (NULL); binary[i] true sends it as bytes. */
+static int l_query(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  pg_conn *c = held(L, srv);
+  const char *sql = luaL_checkstring(L, 2);
+  int n = (int)luaL_checkinteger(L, 4);
+  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 6) * 1000);
+  if (n < 0 || n > 65535) return luaL_error(L, "crater.pg: at most 65535 parameters");
+  const char *vals[n > 0 ? n : 1];
+  int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    size_t len = 0;
+    vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
+    lens[i] = (int)len;
+    lua_pop(L, 1); /* still referenced by params */
+    lua_rawgeti(L, 5, i + 1);
+    fmts[i] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0)) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s", PQerrorMessage(c->pq));
+    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
+  }
+  int f = PQflush(c->pq);
+  if (f < 0) return push_err(L, "08006", "crater.pg: the connection was lost while sending");
+  pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
+  if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
+  op->c = c;
+  op->pool = c->pool;
+  c->op = op;
+  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  return lua_yield(L, 0);
+}
+
+/* notifies(lease, timeout_s) -> { channel, payload, pid } | nil, "timeout"
+ * | nil, err. timeout 0: no limit. */
+static int l_notifies(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  pg_conn *c = held(L, srv);
+  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 2) * 1000);
+  PQconsumeInput(c->pq);
+  PGnotify *nf = PQnotifies(c->pq);
+  if (nf) {
+    lua_createtable(L, 0, 3);
+    set_field(L, "channel", nf->relname);
+    set_field(L, "payload", nf->extra);
+    lua_pushnumber(L, nf->be_pid);
+    lua_setfield(L, -2, "pid");
+    PQfreemem(nf);
+    return 1;
+  }
+  if (PQstatus(c->pq) != CONNECTION_OK) return push_err(L, "08006", "crater.pg: the connection was lost");
+  pg_op *op = op_new(srv, L, OP_NOTIFY, timeout_ms);
+  if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
+  op->c = c;
+  op->pool = c->pool;
+  c->op = op;
+  op_watch(op, PQsocket(c->pq), UV_READABLE);
+  return lua_yield(L, 0);
+}
+
+/* release(lease): back to the pool when idle and healthy, else closed. */
+static int l_release(lua_State *L) {
+  pg_lease *l = luaL_checkudata(L, 1, LEASE_MT);
+  pg_conn *c = l->c;
+  if (l->task) crater__task_undefer(&l->cleanup);
+  l->task = NULL;
+  if (c == NULL) return 0;
+  l->c = NULL;
+  c->lease = NULL;
+  pg_pool *p = c->pool;
+  if (c->dedicated || c->op || PQstatus(c->pq) != CONNECTION_OK ||
+      PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
+    conn_discard(c);
+    return 0;
+  }
+  c->idle_since_ms = uv_now(p->srv->loop);
+  c->idle_next = p->idle;
+  p->idle = c;
+  pool_kick(p);
+  return 0;
+}
+
+static int l_discard(lua_State *L) {
+  pg_lease *l = luaL_checkudata(L, 1, LEASE_MT);
+  if (l->task) crater__task_undefer(&l->cleanup);
+  l->task = NULL;
+  if (l->c && l->c->op == NULL) conn_discard(l->c);
+  return 0;
+}
+
+static int l_txstatus(lua_State *L) {
+  pg_lease *l = luaL_checkudata(L, 1, LEASE_MT);
+  const char *s = "closed";
+  if (l->c) {
+    switch (PQtransactionStatus(l->c->pq)) {
+    case PQTRANS_IDLE: s = "idle"; break;
+    case PQTRANS_ACTIVE: s = "active"; break;
+    case PQTRANS_INTRANS: s = "intrans"; break;
+    case PQTRANS_INERROR: s = "inerror"; break;
+    default: s = "unknown";
+    }
+  }
+  lua_pushstring(L, s);
+  return 1;
+}
+
+/* stats(pool) -> total, idle, waiting (for tests and metrics) */
+static int l_stats(lua_State *L) {
+  pg_pool *p = luaL_checkudata(L, 1, POOL_MT);
+  int idle = 0, waiting = 0;
+  for (pg_conn *c = p->idle; c; c = c->idle_next) idle++;
+  for (pg_waiter *w = p->waiters; w; w = w->next) waiting++;
+  lua_pushinteger(L, p->total);
+  lua_pushinteger(L, idle);
+  lua_pushinteger(L, waiting);
+  return 3;
+}
+
+/* set_null(v): the value of SQL NULL in rows */
+static int l_set_null(lua_State *L) {
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+  return 0;
+}
+
+/* backend_pid(lease) -> the server process's id */
+static int l_backend_pid(lua_State *L) {
+  pg_lease *l = luaL_checkudata(L, 1, LEASE_MT);
+  lua_pushinteger(L, l->c ? PQbackendPID(l->c->pq) : 0);
+  return 1;
+}
+
+int crater__pg_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"pool", l_pool},         {"acquire", l_acquire}, {"query", l_query},
+    {"notifies", l_notifies}, {"release", l_release}, {"discard", l_discard},
+    {"txstatus", l_txstatus}, {"stats", l_stats},     {"backend_pid", l_backend_pid},
+    {"set_null", l_set_null},
+    {NULL, NULL},
+  };
+  luaL_newmetatable(L, POOL_MT);
+  lua_pushcfunction(L, pool_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LEASE_MT);
+  lua_pushcfunction(L, lease_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 10);
+  for (const luaL_Reg *f = fns; f->name; f++) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  return 1;
+}

@@ -1,0 +1,414 @@
+--- crater.pg: a PostgreSQL client that waits without blocking the server
+--- (libpq's asynchronous API on the loop: host/src/pg.c). The handle is
+--- made once, anywhere; each query takes a pooled connection of this
+--- worker, runs and puts it back:
+--
+--   local db = assert(crater.pg.connect("postgres://app:secret@127.0.0.1/app"))
+--   app:get("/users/{id}", function(req)
+--     local rows = db:query("SELECT id, name FROM users WHERE id = $1", req.params.id)
+--     if not rows[1] then crater.abort(404) end
+--     return rows[1]
+--   end)
+--
+-- Errors are raised as error objects ({ code = SQLSTATE, message, ... }).
+-- The guide is docs/postgres.md.
+
+local json = require "crater.json"
+local async = require "crater.async"
+
+local type, tostring, tonumber, error, select, pcall = type, tostring, tonumber, error, select, pcall
+local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
+local byte, sub, find, format, gsub, char = string.byte, string.sub, string.find, string.format,
+  string.gsub, string.char
+local floor, huge, max = math.floor, math.huge, math.max
+local null, array_mt = json.null, json.array_mt
+local must_yield, now = async.must_yield, async.now
+
+local C_ok, C = pcall(require, "crater._pg")
+if C_ok then C.set_null(null) else C = nil end
+
+local _M = { version = "0.1.0" }
+
+--- Defaults for handles made after a change (the app may change them).
+_M.defaults = {
+  pool_size = 10,       -- connections per worker (and handle)
+  connect_timeout = 5,  -- seconds to open a connection
+  pool_timeout = 5,     -- seconds a query may wait for a free connection
+  query_timeout = 30,   -- seconds a query may run (then its connection is closed)
+  idle_timeout = 60,    -- seconds a pooled connection may stay idle
+  max_lifetime = 3600,  -- seconds a connection is reused for
+}
+local defaults = _M.defaults
+
+-- --- errors -----------------------------------------------------------------------------
+
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e)
+  local s = "crater.pg: "
+  if e.code then s = s .. e.code .. ": " end
+  s = s .. tostring(e.message)
+  if e.detail then s = s .. " (" .. e.detail .. ")" end
+  return s
+end
+
+--- True when v is an error raised by crater.pg.
+---@param v any
+---@return boolean
+function _M.is_error(v) return getmetatable(v) == Error end
+
+local function raise(e)
+  if type(e) ~= "table" then e = { message = tostring(e) } end
+  error(setmetatable(e, Error), 0)
+end
+
+-- --- parameters -------------------------------------------------------------------------
+
+local Bytea = {}
+
+--- Marks binary data as a bytea parameter (sent as bytes, never as text).
+---@param s string
+---@return table
+function _M.bytea(s)
+  if type(s) ~= "string" then error("crater.pg.bytea: a string is needed", 2) end
+  return setmetatable({ s }, Bytea)
+end
+
+local function param(v, i)
+  local t = type(v)
+  if t == "string" then return v, find(v, "\0", 1, true) ~= nil end
+  if v == nil or v == null then return nil, false end
+  if t == "number" then
+    if v ~= v then return "NaN", false end
+    if v == huge then return "Infinity", false end
+    if v == -huge then return "-Infinity", false end
+    if v % 1 == 0 and v >= -9007199254740992 and v <= 9007199254740992 then return format("%d", v), false end
+    return format("%.17g", v), false
+  end
+  if t == "boolean" then return v and "t" or "f", false end
+  if t == "table" then
+    if getmetatable(v) == Bytea then return v[1], true end
+    return json.encode(v), false
+  end
+  error("crater.pg: parameter $" .. i .. " cannot be a " .. t, 4)
+end
+
+-- --- values -----------------------------------------------------------------------------
+
+local function hexbyte(h) return char(tonumber(h, 16)) end
+
+local function bytea(s)
+  if sub(s, 1, 2) == "\\x" then return (gsub(sub(s, 3), "%x%x", hexbyte)) end
+  return s -- the old escape format (bytea_output = 'escape') is left as it is
+end
+
+local function int8(s)
+  local n = tonumber(s)
+  if n and n <= 9007199254740992 and n >= -9007199254740992 then return n end
+  return s
+end
+
+local function numeric(s)
+  local _, digits = gsub(s, "%d", "")
+  if digits <= 15 and not find(s, "[^%d%.%-+]") then return tonumber(s) end
+  return s
+end
+
+local ELEMENT = {
+  int2 = tonumber, int4 = tonumber, oid = tonumber, float4 = tonumber, float8 = tonumber,
+  int8 = int8, numeric = numeric, bool = function(s) return s == "t" end,
+  json = json.decode, jsonb = json.decode, bytea = bytea,
+}
+
+-- Parses the text form of an array ({1,2,NULL,"a \"b\""}) from position
+-- i (at its "{"); returns the array and the position after its "}".
+local function parse_array(s, i, conv)
+  local arr = setmetatable({}, array_mt)
+  local n = 0
+  i = i + 1
+  if byte(s, i) == 125 then return arr, i + 1 end -- "}"
+  while true do
+    local c = byte(s, i)
+    local v
+    if c == 123 then -- "{": a dimension more
+      v, i = parse_array(s, i, conv)
+    elseif c == 34 then -- '"'
+      local parts, j = {}, i + 1
+      while true do
+        local q = find(s, '["\\]', j)
+        if not q then error("crater.pg: a malformed array: " .. s) end
+        parts[#parts + 1] = sub(s, j, q - 1)
+        if byte(s, q) == 92 then
+          parts[#parts + 1] = sub(s, q + 1, q + 1)
+          j = q + 2
+        else
+          i = q + 1
+          break
+        end
+      end
+      v = table.concat(parts)
+      if conv then v = conv(v) end
+    else
+      local e = find(s, "[,}]", i)
+      if not e then error("crater.pg: a malformed array: " .. s) end
+      v = sub(s, i, e - 1)
+      i = e
+      if v == "NULL" then v = null elseif conv then v = conv(v) end
+    end
+    n = n + 1
+    arr[n] = v
+    c = byte(s, i)
+    if c == 125 then return arr, i + 1 end
+    i = i + 1 -- ","
+  end
+end
+
+local function array(s, elem)
+  local i = 1
+  if byte(s, 1) == 91 then i = (find(s, "=", 1, true) or 0) + 1 end -- [0:2]={...}
+  return (parse_array(s, i, ELEMENT[elem]))
+end
+
+local CONVERT = { json = json.decode, jsonb = json.decode, bytea = bytea }
+
+-- Values pg.c left as text: json, bytea, arrays.
+local function convert(rows)
+  local idx = rows.convert
+  setmetatable(rows, array_mt)
+  if not idx then return rows end
+  rows.convert = nil
+  local cols = rows.columns
+  for k = 1, #idx do
+    local col = cols[idx[k]]
+    local name, ty = col.name, col.type
+    local f = CONVERT[ty]
+    local elem = not f and sub(ty, -2) == "[]" and sub(ty, 1, -3)
+    for r = 1, #rows do
+      local row = rows[r]
+      local v = row[name]
+      if v ~= null then
+        if f then row[name] = f(v) else row[name] = array(v, elem) end
+      end
+    end
+  end
+  return rows
+end
+
+-- --- connections ------------------------------------------------------------------------
+
+local function can_wait(level)
+  if not C then error("crater.pg: only inside the Crater server", level + 1) end
+  must_yield("crater.pg", level + 2)
+end
+
+-- A connection of this worker's pool for the running task (raises).
+local function acquire(db, dedicated)
+  local deadline = now() + db.pool_timeout
+  while true do
+    local lease, err = C.acquire(db.pool, db.connect_timeout, max(0, deadline - now()), dedicated)
+    if lease ~= true then
+      if not lease then raise(err) end
+      return lease
+    end
+  end
+end
+
+local function run(lease, db, sql, ...)
+  local n = select("#", ...)
+  local params, binary = {}, {}
+  for i = 1, n do
+    params[i], binary[i] = param((select(i, ...)), i)
+  end
+  local rows, err = C.query(lease, sql, params, n, binary, db.query_timeout)
+  if not rows then return nil, err end
+  return convert(rows)
+end
+
+local DB = {}
+DB.__index = DB
+
+--- Runs one statement with $1..$n parameters (strings, numbers, booleans,
+--- nil or crater.json.null for NULL, tables as JSON, crater.pg.bytea(s)).
+--- Returns the rows (an array of tables keyed by column name) with
+--- rows.affected_rows and rows.columns ({ name =, type = }). Raises an
+--- error object ({ code = SQLSTATE, message =, detail =, constraint = }).
+---@param sql string
+---@param ... any
+---@return table rows
+function DB:query(sql, ...)
+  can_wait(2)
+  if type(sql) ~= "string" then error("crater.pg: db:query needs the SQL text", 2) end
+  local lease = acquire(self)
+  local ok, rows, err = pcall(run, lease, self, sql, ...)
+  C.release(lease)
+  if not ok then error(rows, 0) end
+  if not rows then raise(err) end
+  return rows
+end
+
+local TX = {}
+TX.__index = TX
+
+--- Runs a statement inside the transaction (as db:query).
+---@param sql string
+---@param ... any
+---@return table rows
+function TX:query(sql, ...)
+  if not self.lease then error("crater.pg: this transaction is over", 2) end
+  if type(sql) ~= "string" then error("crater.pg: tx:query needs the SQL text", 2) end
+  local rows, err = run(self.lease, self.db, sql, ...)
+  if not rows then raise(err) end
+  return rows
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+--- Runs fn(tx) in a transaction on one connection: COMMIT when fn returns
+--- (its results are returned), ROLLBACK when it raises (the error is
+--- raised again). The connection goes back to the pool only when idle.
+---@param fn fun(tx: table): ...
+---@return ...
+function DB:transaction(fn)
+  can_wait(2)
+  if type(fn) ~= "function" then error("crater.pg: db:transaction needs a function", 2) end
+  local lease = acquire(self)
+  local ok, began, err = pcall(run, lease, self, "BEGIN")
+  if not ok or not began then
+    C.release(lease)
+    if not ok then error(began, 0) end
+    raise(err)
+  end
+  local tx = setmetatable({ lease = lease, db = self }, TX)
+  local res = pack(pcall(fn, tx))
+  tx.lease = nil
+  if res[1] and C.txstatus(lease) == "inerror" then
+    res = { false, setmetatable({ code = "25P02",
+      message = "the transaction failed (an error inside it was caught) and was rolled back" }, Error) }
+  end
+  if res[1] then
+    local cok, rows, err = pcall(run, lease, self, "COMMIT")
+    C.release(lease)
+    if not cok then error(rows, 0) end
+    if not rows then raise(err) end
+    return unpack(res, 2, res.n)
+  end
+  if C.txstatus(lease) ~= "closed" then pcall(run, lease, self, "ROLLBACK") end
+  C.release(lease) -- closed instead when the ROLLBACK did not make it idle
+  error(res[2], 0)
+end
+
+local Listener = {}
+Listener.__index = Listener
+
+local function quote_ident(s) return '"' .. gsub(s, '"', '""') .. '"' end
+
+--- Waits for the next notification: { channel =, payload =, pid = }, or nil
+--- and "timeout" after `timeout` seconds (none: no limit), or nil and an
+--- error object when the connection is lost.
+---@param timeout? number
+---@return table|nil, any
+function Listener:receive(timeout)
+  can_wait(2)
+  if not self.lease then return nil, "closed" end
+  local msg, err = C.notifies(self.lease, timeout and max(timeout, 0.001) or 0)
+  if msg then return msg end
+  if err == "timeout" then return nil, "timeout" end
+  return nil, setmetatable(err, Error)
+end
+
+--- Listens on one more channel.
+---@param channel string
+function Listener:listen(channel)
+  local rows, err = run(self.lease, self.db, "LISTEN " .. quote_ident(channel))
+  if not rows then raise(err) end
+end
+
+--- Stops listening on a channel.
+---@param channel string
+function Listener:unlisten(channel)
+  local rows, err = run(self.lease, self.db, "UNLISTEN " .. quote_ident(channel))
+  if not rows then raise(err) end
+end
+
+--- Closes the listener's connection.
+function Listener:close()
+  if self.lease then C.discard(self.lease) end
+  self.lease = nil
+end
+
+--- A dedicated connection (not one of the pool's) listening on channel;
+--- it closes when the request ends or on :close().
+---@param channel string
+---@return table listener
+function DB:listen(channel)
+  can_wait(2)
+  if type(channel) ~= "string" or channel == "" then error("crater.pg: db:listen needs a channel name", 2) end
+  local lease = acquire(self, true)
+  local l = setmetatable({ lease = lease, db = self }, Listener)
+  local ok, err = pcall(Listener.listen, l, channel)
+  if not ok then l:close() error(err, 0) end
+  return l
+end
+
+--- Sends a notification (pg_notify).
+---@param channel string
+---@param payload? string
+function DB:notify(channel, payload)
+  return self:query("SELECT pg_notify($1, $2)", channel, payload or "")
+end
+
+--- This worker's pool: total connections (connecting ones too), idle ones,
+--- and requests waiting for one.
+---@return integer total, integer idle, integer waiting
+function DB:pool_stats()
+  return C.stats(self.pool)
+end
+
+local URL_OPTS = { "pool_size", "connect_timeout", "pool_timeout", "query_timeout", "idle_timeout",
+  "max_lifetime" }
+
+local function conninfo_of(opts)
+  local parts = {}
+  local function add(k, v)
+    if v == nil then return end
+    parts[#parts + 1] = k .. "='" .. gsub(tostring(v), "(['\\])", "\\%1") .. "'"
+  end
+  add("host", opts.host)
+  add("port", opts.port)
+  add("user", opts.user)
+  add("password", opts.password)
+  add("dbname", opts.database or opts.dbname)
+  add("sslmode", opts.sslmode)
+  add("application_name", opts.application_name)
+  return table.concat(parts, " ")
+end
+
+--- A handle on a PostgreSQL database: url_or_opts is a postgres:// URL (or
+--- a libpq key=value string), or a table { url = or host =, port =, user =,
+--- password =, database =, pool_size =, connect_timeout =, pool_timeout =,
+--- query_timeout =, idle_timeout =, max_lifetime = }. Nothing connects yet:
+--- each worker opens connections when its requests first need them.
+--- Returns the handle, or nil and an error message.
+---@param url_or_opts string|table
+---@return table|nil db, string|nil err
+function _M.connect(url_or_opts)
+  if not C then return nil, "crater.pg: only inside the Crater server" end
+  local opts = url_or_opts
+  if type(opts) == "string" then opts = { url = opts } end
+  if type(opts) ~= "table" then error("crater.pg.connect: a URL or a table of options is needed", 2) end
+  local info = opts.url or conninfo_of(opts)
+  local db = {}
+  for _, k in ipairs(URL_OPTS) do
+    local v = opts[k] == nil and defaults[k] or opts[k]
+    if type(v) ~= "number" or v < 0 then error("crater.pg.connect: " .. k .. " must be a number >= 0", 2) end
+    db[k] = v
+  end
+  db.pool_size = floor(db.pool_size)
+  if db.pool_size < 1 then error("crater.pg.connect: pool_size must be at least 1", 2) end
+  local pool, err = C.pool(info, db.pool_size, db.idle_timeout, db.max_lifetime)
+  if not pool then return nil, err end
+  db.pool = pool
+  return setmetatable(db, DB)
+end
+
+return _M

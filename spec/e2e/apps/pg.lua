@@ -1,0 +1,114 @@
+-- The app of spec/e2e/test_pg.py: crater.pg against the throwaway
+-- PostgreSQL at DATABASE_URL.
+local crater = require "crater"
+local json = require "crater.json"
+local app = crater.app()
+
+local url = assert(os.getenv("DATABASE_URL"), "DATABASE_URL is needed")
+local pool_size = tonumber(os.getenv("PG_POOL_SIZE") or "4")
+local db = assert(crater.pg.connect({ url = url, pool_size = pool_size, pool_timeout = 1,
+  query_timeout = 5 }))
+
+local function err_table(e)
+  if crater.pg.is_error(e) then
+    return { code = e.code, message = e.message, detail = e.detail, constraint = e.constraint,
+      severity = e.severity, text = tostring(e) }
+  end
+  return { message = tostring(e) }
+end
+
+-- { sql =, params = [...] } -> { rows, affected_rows, columns } or 400 with the error
+app:post("/query", function(req)
+  local b = req:json()
+  local params = b.params or {}
+  local ok, rows = pcall(db.query, db, b.sql, unpack(params, 1, #params))
+  if not ok then return 400, err_table(rows) end
+  return { rows = rows, affected_rows = rows.affected_rows, columns = rows.columns }
+end)
+
+-- errors not caught: 500 problem+json
+app:post("/raw", function(req)
+  return db:query(req:json().sql)
+end)
+
+-- a unique violation as 409
+app:post("/users", function(req)
+  local ok, rows = pcall(db.query, db, "INSERT INTO users (name) VALUES ($1) RETURNING id, name",
+    req:json().name)
+  if not ok then
+    if crater.pg.is_error(rows) and rows.code == "23505" then
+      return 409, { error = "name taken", constraint = rows.constraint }
+    end
+    error(rows, 0)
+  end
+  return 201, rows[1]
+end)
+
+-- transactions: mode = commit | raise | sql_error | caught | abort | sleep
+app:post("/tx", function(req)
+  local mode = req:json().mode
+  local ok, a, b = pcall(db.transaction, db, function(tx)
+    tx:query("INSERT INTO ledger (note) VALUES ($1)", mode .. "-1")
+    if mode == "sleep" then crater.sleep(tonumber(req:json().seconds or 0.5)) end
+    if mode == "raise" then error("app failed", 0) end
+    if mode == "sql_error" then tx:query("INSERT INTO nope VALUES (1)") end
+    if mode == "caught" then pcall(tx.query, tx, "SELECT 1/0") end
+    if mode == "abort" then crater.abort(418, "teapot") end
+    tx:query("INSERT INTO ledger (note) VALUES ($1)", mode .. "-2")
+    local pid = tx:query("SELECT pg_backend_pid() AS pid")[1].pid
+    return "done", pid
+  end)
+  if not ok then
+    if type(a) == "table" and a.crater_http_error then error(a, 0) end
+    return 400, err_table(a)
+  end
+  return { result = a, pid = b }
+end)
+
+app:get("/pid", function()
+  return { pid = db:query("SELECT pg_backend_pid() AS pid")[1].pid }
+end)
+
+app:get("/sleep", function(req)
+  local ok, e = pcall(db.query, db, "SELECT pg_sleep($1) AS slept", tonumber(req.query.s or "0.2"))
+  if not ok then return 503, err_table(e) end
+  return { ok = true }
+end)
+
+app:get("/stats", function()
+  local total, idle, waiting = db:pool_stats()
+  return { total = total, idle = idle, waiting = waiting }
+end)
+
+-- waits for one notification on channel
+app:get("/listen", function(req)
+  local l = db:listen(req.query.channel)
+  local msg, err = l:receive(tonumber(req.query.timeout or "5"))
+  l:close()
+  if not msg then return 504, { error = type(err) == "table" and err_table(err) or err } end
+  return msg
+end)
+
+app:post("/notify", function(req)
+  db:notify(req:json().channel, req:json().payload)
+  return { sent = true }
+end)
+
+-- a value sent and read back through a typed placeholder
+app:post("/echo", function(req)
+  local v = req:json().value
+  if req:json().bytes then v = crater.pg.bytea(req:json().bytes) end
+  local rows = db:query("SELECT $1::" .. req:json().type .. " AS v", v)
+  return { v = rows[1].v, type = rows.columns[1].type }
+end)
+
+-- binary data: bytes 0..255 in and out
+app:get("/bytea", function()
+  local all = {}
+  for i = 0, 255 do all[#all + 1] = string.char(i) end
+  all = table.concat(all)
+  local rows = db:query("SELECT $1::bytea AS b, length($1::bytea) AS n", crater.pg.bytea(all))
+  return { same = rows[1].b == all, n = rows[1].n }
+end)
+
+return app

@@ -1,0 +1,101 @@
+"""A throwaway PostgreSQL 15 for the specs (test_pg.py, and test_docs.py for
+docs/postgres.md): a fresh cluster in a temporary folder (owned by the
+postgres OS user: postgres refuses to run as root), on 127.0.0.1 at a free
+port and a unix socket in that folder, scram-sha-256 for TCP, no fsync;
+stopped and deleted at the end."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+USER, PASSWORD, DATABASE = "crater", "crater-secret", "crater_test"
+
+
+def _missing():
+    if not os.path.exists(os.path.join(PGBIN, "initdb")):
+        return "PostgreSQL 15 is not installed (.ci/setup.sh installs Debian's postgresql)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "runuser is needed to run postgres as its own user"
+    return None
+
+
+MISSING = _missing()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _as_postgres(args, **kw):
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kw)
+
+
+class PgServer:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="crater-pg-")
+        os.chmod(self.dir, 0o700)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.url = "postgres://%s:%s@127.0.0.1:%d/%s" % (USER, PASSWORD, self.port, DATABASE)
+        _as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres", "-E", "UTF8",
+                      "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        self.start()
+        self.psql("SET password_encryption = 'scram-sha-256'; "
+                  "CREATE ROLE %s LOGIN PASSWORD '%s'" % (USER, PASSWORD), db="postgres")
+        self.psql("CREATE DATABASE %s OWNER %s" % (DATABASE, USER), db="postgres")
+
+    def start(self):
+        opts = ("-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=100" % (self.dir, self.port))
+        _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l",
+                      os.path.join(self.dir, "postgres.log"), "-w", "-t", "30", "-o", opts, "start"])
+
+    def stop(self, mode="fast"):
+        try:
+            _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"])
+        except subprocess.CalledProcessError:
+            pass
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def psql(self, sql, db=None):
+        """Runs sql as the superuser over the unix socket; returns the output (unaligned, tuples only)."""
+        out = _as_postgres([os.path.join(PGBIN, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-h", self.dir, "-p", str(self.port), "-U", "postgres",
+                            "-d", db or DATABASE, "-c", sql])
+        return out.stdout.strip()
+
+    def backends(self):
+        """The number of client connections of the test user."""
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = '%s'" % USER))
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "postgres.log")) as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

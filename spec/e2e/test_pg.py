@@ -1,0 +1,317 @@
+"""crater.pg against a real PostgreSQL 15 this file starts (pg_server.py: a
+fresh cluster in a temporary folder, scram-sha-256 over TCP): every type
+both ways, NULLs, parameters shaped like injections, errors (a unique
+violation as 409, an uncaught error as 500 with the SQLSTATE only in
+--dev), transactions, pool exhaustion and the waiter's timeout, backends
+terminated and a server restart then recovery, LISTEN/NOTIFY and many
+concurrent requests. Skipped when PostgreSQL is not installed
+(.ci/setup.sh installs it)."""
+import json
+import os
+import socket
+import struct
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import ROOT, Server, run, wait_for
+from pg_server import MISSING, PgServer
+
+APP = os.path.join(ROOT, "spec", "e2e", "apps", "pg.lua")
+SCHEMA = """
+CREATE TABLE users (id serial PRIMARY KEY, name text UNIQUE NOT NULL);
+CREATE TABLE ledger (id serial PRIMARY KEY, note text NOT NULL);
+CREATE TABLE secrets (id int PRIMARY KEY, value text);
+INSERT INTO secrets VALUES (1, 'keep me');
+GRANT ALL ON ALL TABLES IN SCHEMA public TO crater;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO crater;
+"""
+
+
+@unittest.skipIf(MISSING, MISSING)
+class Pg(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.pg.psql(SCHEMA)
+        cls.srv = Server(APP, env={"DATABASE_URL": cls.pg.url, "PG_POOL_SIZE": "4"})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.stop()
+        finally:
+            cls.pg.close()
+
+    def setUp(self):
+        self.pg.psql("TRUNCATE users, ledger RESTART IDENTITY")
+
+    def query(self, sql, *params, status=200):
+        st, _, body = self.srv.request("POST", "/query", body={"sql": sql, "params": list(params)})
+        self.assertEqual(st, status, body)
+        return json.loads(body)
+
+    def post(self, path, body, status=200, timeout=10):
+        st, _, data = self.srv.request("POST", path, body=body, timeout=timeout)
+        self.assertEqual(st, status, data)
+        return json.loads(data)
+
+    def get(self, path, status=200, timeout=10):
+        st, _, data = self.srv.request("GET", path, timeout=timeout)
+        self.assertEqual(st, status, data)
+        return json.loads(data)
+
+    def ledger(self):
+        return self.pg.psql("SELECT string_agg(note, ',' ORDER BY id) FROM ledger")
+
+    # --- types -----------------------------------------------------------------------
+
+    def test_types_out(self):
+        r = self.query("""SELECT 1::int2 AS i2, '-2147483648'::int4 AS i4, 9007199254740992::int8 AS i8,
+                          9007199254740993::int8 AS i8big, 1.5::float4 AS f4, 0.1::float8 AS f8,
+                          12.50::numeric AS num, 123456789012345678901234567890::numeric AS numbig,
+                          26::oid AS o, true AS t, false AS f, 'héllo'::text AS txt,
+                          'v'::varchar(3) AS vc, 'ab'::char(3) AS ch,
+                          'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, '2024-02-29'::date AS d,
+                          '2024-02-29 12:34:56.5'::timestamp AS ts, '{"a":[1,null,"x"]}'::json AS j,
+                          '{"b":{"c":true}}'::jsonb AS jb, '[]'::jsonb AS jempty,
+                          encode('\\x00ff41'::bytea, 'hex') AS hex, '\\x414243'::bytea AS by,
+                          '{1,2,NULL}'::int4[] AS ai, '{}'::int4[] AS aempty,
+                          '{"a b","c,d","e\\"f",NULL,"NULL"}'::text[] AS at,
+                          '{t,f}'::bool[] AS ab, '{1.5,2.25}'::float8[] AS af,
+                          ARRAY['{"k":1}'::jsonb] AS aj, '{{1,2},{3,4}}'::int[] AS a2,
+                          NULL::int AS n, NULL::text[] AS nat""")
+        row = r["rows"][0]
+        self.assertEqual(row, {
+            "i2": 1, "i4": -2147483648, "i8": 9007199254740992, "i8big": "9007199254740993",
+            "f4": 1.5, "f8": 0.1, "num": 12.5, "numbig": "123456789012345678901234567890",
+            "o": 26, "t": True, "f": False, "txt": "héllo", "vc": "v", "ch": "ab ",
+            "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "d": "2024-02-29",
+            "ts": "2024-02-29 12:34:56.5", "j": {"a": [1, None, "x"]}, "jb": {"b": {"c": True}},
+            "jempty": [], "hex": "00ff41", "by": "ABC", "ai": [1, 2, None], "aempty": [],
+            "at": ["a b", "c,d", 'e"f', None, "NULL"], "ab": [True, False], "af": [1.5, 2.25],
+            "aj": [{"k": 1}], "a2": [[1, 2], [3, 4]], "n": None, "nat": None})
+        types = {c["name"]: c["type"] for c in r["columns"]}
+        self.assertEqual(types["i8"], "int8")
+        self.assertEqual(types["jb"], "jsonb")
+        self.assertEqual(types["ai"], "int4[]")
+        self.assertEqual(types["u"], "uuid")
+        self.assertEqual([c["name"] for c in r["columns"]][:3], ["i2", "i4", "i8"])
+
+    def test_types_in(self):
+        cases = [("int4", 42, 42), ("int8", 2 ** 53, 2 ** 53), ("float8", 0.1, 0.1),
+                 ("float8", -1e300, -1e300), ("numeric", 3.25, 3.25), ("bool", True, True),
+                 ("bool", False, False), ("text", "a 'quoted' \"x\" \\ ; --", "a 'quoted' \"x\" \\ ; --"),
+                 ("text", "ünïcødé ✓", "ünïcødé ✓"), ("int4", "17", 17),
+                 ("jsonb", {"a": [1, 2, {"b": None}]}, {"a": [1, 2, {"b": None}]}),
+                 ("json", [1, "two"], [1, "two"]), ("uuid", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                 ("date", "2024-01-31", "2024-01-31"), ("text", None, None), ("int4", None, None),
+                 ("int4[]", "{1,2}", [1, 2])]
+        for ty, value, want in cases:
+            with self.subTest(type=ty, value=value):
+                got = self.post("/echo", {"type": ty, "value": value})
+                self.assertEqual(got["v"], want)
+        self.assertEqual(self.get("/bytea"), {"same": True, "n": 256})
+        got = self.post("/echo", {"type": "text", "bytes": "plain"})
+        self.assertEqual(got["v"], "plain")
+
+    def test_nulls_and_affected_rows(self):
+        r = self.query("INSERT INTO ledger (note) VALUES ($1), ($2) RETURNING id, note", "a", "b")
+        self.assertEqual(r["affected_rows"], 2)
+        self.assertEqual(r["rows"], [{"id": 1, "note": "a"}, {"id": 2, "note": "b"}])
+        r = self.query("UPDATE ledger SET note = note || $1", "!")
+        self.assertEqual(r["affected_rows"], 2)
+        self.assertEqual(r["rows"], [])
+        r = self.query("SELECT $1::text IS NULL AS isnull, $2::int AS n", None, None)
+        self.assertEqual(r["rows"], [{"isnull": True, "n": None}])
+        r = self.query("SELECT * FROM ledger WHERE false")
+        self.assertEqual(r["rows"], [])
+        self.assertEqual([c["name"] for c in r["columns"]], ["id", "note"])
+
+    def test_parameters_are_never_interpolated(self):
+        evil = ["1; DROP TABLE secrets; --", "' OR '1'='1", "1) OR (1=1", "$1", "\\'; DELETE FROM secrets; --"]
+        for e in evil:
+            r = self.query("SELECT value FROM secrets WHERE value = $1", e)
+            self.assertEqual(r["rows"], [])
+            r = self.query("SELECT $1::text AS v", e)
+            self.assertEqual(r["rows"], [{"v": e}])
+        r = self.query("SELECT id FROM secrets WHERE id::text = $1", "1 OR 1=1", status=200)
+        self.assertEqual(r["rows"], [])
+        self.assertEqual(self.pg.psql("SELECT value FROM secrets"), "keep me")
+
+    # --- errors ----------------------------------------------------------------------
+
+    def test_errors(self):
+        e = self.query("SELEC 1", status=400)
+        self.assertEqual(e["code"], "42601")
+        self.assertIn("syntax error", e["message"])
+        self.assertEqual(e["severity"], "ERROR")
+        self.assertIn("42601", e["text"])
+        e = self.query("SELECT * FROM nowhere", status=400)
+        self.assertEqual(e["code"], "42P01")
+        e = self.query("SELECT $1::int", "not a number", status=400)
+        self.assertEqual(e["code"], "22P02")
+        self.post("/users", {"name": "ann"}, status=201)
+        e = self.post("/users", {"name": "ann"}, status=409)
+        self.assertEqual(e, {"error": "name taken", "constraint": "users_name_key"})
+        e = self.query("INSERT INTO users (name) VALUES ('ann')", status=400)
+        self.assertEqual(e["code"], "23505")
+        self.assertEqual(e["constraint"], "users_name_key")
+        self.assertIn("(name)=(ann)", e["detail"])
+        # uncaught: 500 without the SQLSTATE, logged with it
+        st, hdrs, body = self.srv.request("POST", "/raw", body={"sql": "SELECT 1/0"})
+        self.assertEqual(st, 500)
+        self.assertEqual(hdrs["content-type"], "application/problem+json")
+        self.assertNotIn(b"22012", body)
+        self.assertIn("22012: division by zero", self.srv.log())
+        # the connection of a failed query is fine for the next one
+        self.assertEqual(self.query("SELECT 2 AS two")["rows"], [{"two": 2}])
+
+    def test_errors_in_dev_mode_show_the_sqlstate(self):
+        with Server(APP, "--dev", env={"DATABASE_URL": self.pg.url}) as dev:
+            st, _, body = dev.request("POST", "/raw", body={"sql": "SELECT 1/0"})
+            self.assertEqual(st, 500)
+            self.assertIn("22012: division by zero", json.loads(body)["detail"])
+
+    # --- transactions ----------------------------------------------------------------
+
+    def test_transactions(self):
+        r = self.post("/tx", {"mode": "commit"})
+        self.assertEqual(r["result"], "done")
+        self.assertEqual(self.ledger(), "commit-1,commit-2")
+        e = self.post("/tx", {"mode": "raise"}, status=400)
+        self.assertEqual(e["message"], "app failed")
+        e = self.post("/tx", {"mode": "sql_error"}, status=400)
+        self.assertEqual(e["code"], "42P01")
+        e = self.post("/tx", {"mode": "caught"}, status=400)
+        self.assertEqual(e["code"], "25P02")
+        st, _, _ = self.srv.request("POST", "/tx", body={"mode": "abort"})
+        self.assertEqual(st, 418)
+        self.assertEqual(self.ledger(), "commit-1,commit-2")  # every other one rolled back
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' AND state LIKE 'idle in%'"), "0")
+
+    def test_connection_not_reused_mid_transaction(self):
+        out = {}
+        t = threading.Thread(target=lambda: out.update(self.post("/tx", {"mode": "sleep", "seconds": 1})))
+        t.start()
+        time.sleep(0.2)
+        pids = set()
+        with ThreadPoolExecutor(3) as ex:
+            for r in ex.map(lambda _: self.get("/pid"), range(30)):
+                pids.add(r["pid"])
+        t.join()
+        self.assertEqual(out["result"], "done")
+        self.assertNotIn(out["pid"], pids)
+        self.assertEqual(self.ledger(), "sleep-1,sleep-2")
+
+    def test_client_gone_mid_transaction_rolls_back(self):
+        body = json.dumps({"mode": "sleep", "seconds": 2}).encode()
+        s = self.srv.connect()
+        s.sendall(b"POST /tx HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' "
+                                      "AND state LIKE 'idle in%'") == "1")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # a reset: the request ends, its connection mid-transaction is closed
+        wait_for(lambda: "went away" in self.srv.log())
+        time.sleep(2.3)
+        self.assertEqual(self.ledger(), "")
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' "
+                                      "AND state LIKE 'idle in%'") == "0")
+        self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
+    # --- the pool --------------------------------------------------------------------
+
+    def test_pool_exhaustion_and_waiter_timeout(self):
+        with ThreadPoolExecutor(7) as ex:
+            res = list(ex.map(lambda _: self.srv.request("GET", "/sleep?s=1.6", timeout=10), range(7)))
+        codes = sorted(st for st, _, _ in res)
+        self.assertEqual(codes, [200] * 4 + [503] * 3, [b for _, _, b in res])
+        for st, _, body in res:
+            if st == 503:
+                self.assertEqual(json.loads(body)["code"], "53300")
+                self.assertIn("no free connection", json.loads(body)["message"])
+        stats = self.get("/stats")
+        self.assertLessEqual(stats["total"], 4)
+        self.assertEqual(stats["waiting"], 0)
+        # waiters that get a connection in time succeed
+        with ThreadPoolExecutor(8) as ex:
+            res = list(ex.map(lambda _: self.srv.request("GET", "/sleep?s=0.3", timeout=10), range(8)))
+        self.assertEqual([st for st, _, _ in res], [200] * 8)
+
+    def test_many_concurrent_requests(self):
+        def one(i):
+            r = self.query("SELECT $1::int + 1 AS n, pg_backend_pid() AS pid", i)
+            return r["rows"][0]
+        with ThreadPoolExecutor(16) as ex:
+            rows = list(ex.map(one, range(400)))
+        self.assertEqual([r["n"] for r in rows], [i + 1 for i in range(400)])
+        self.assertLessEqual(len({r["pid"] for r in rows}), 4)
+        self.assertLessEqual(self.pg.backends(), 4)
+
+    # --- the server goes away --------------------------------------------------------
+
+    def test_terminated_backends_are_replaced(self):
+        before = self.get("/pid")["pid"]
+        out = {}
+        t = threading.Thread(target=lambda: out.update(
+            r=self.srv.request("GET", "/sleep?s=5", timeout=10)))
+        t.start()
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                                      "'SELECT pg_sleep%' AND usename = 'crater'") == "1")
+        self.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'crater'")
+        t.join()
+        st, _, body = out["r"]
+        self.assertEqual(st, 503, body)
+        self.assertIn(json.loads(body)["code"], ("57P01", "08006"))
+        for _ in range(6):
+            self.assertNotEqual(self.get("/pid")["pid"], before)
+
+    def test_server_restart_then_recovery(self):
+        self.get("/pid")
+        self.pg.restart()
+        for _ in range(6):
+            self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
+    def test_server_down_is_an_error_then_recovery(self):
+        self.get("/pid")
+        self.pg.stop()
+        try:
+            e = self.query("SELECT 1", status=400)
+            self.assertEqual(e["code"], "08001")
+            self.assertIn("cannot connect", e["message"])
+        finally:
+            self.pg.start()
+        self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
+    # --- LISTEN/NOTIFY ---------------------------------------------------------------
+
+    def test_listen_notify(self):
+        out = {}
+        t = threading.Thread(target=lambda: out.update(self.get("/listen?channel=news&timeout=5")))
+        t.start()
+        deadline = time.time() + 5
+        while t.is_alive() and time.time() < deadline:
+            self.post("/notify", {"channel": "news", "payload": "hello 'world'"})
+            time.sleep(0.1)
+        t.join()
+        self.assertEqual(out["channel"], "news")
+        self.assertEqual(out["payload"], "hello 'world'")
+        self.assertIsInstance(out["pid"], int)
+        # from another client, and a timeout
+        t = threading.Thread(target=lambda: out.update(self.get("/listen?channel=Mixed%20Case&timeout=5")))
+        t.start()
+        while t.is_alive() and time.time() < deadline + 5:
+            self.pg.psql("NOTIFY \"Mixed Case\", 'from psql'")
+            time.sleep(0.1)
+        t.join()
+        self.assertEqual(out["payload"], "from psql")
+        e = self.get("/listen?channel=quiet&timeout=0.2", status=504)
+        self.assertEqual(e["error"], "timeout")
+
+
+if __name__ == "__main__":
+    run()
