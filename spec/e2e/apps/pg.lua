@@ -111,4 +111,23 @@ app:get("/bytea", function()
   return { same = rows[1].b == all, n = rows[1].n }
 end)
 
+-- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
+local handles = {}
+app:post("/other", function(req)
+  local b = req:json()
+  local key = b.url .. json.encode(b.opts or {})
+  local h = handles[key]
+  if not h then
+    local opts = b.opts or {}
+    opts.url = b.url
+    local err
+    h, err = crater.pg.connect(opts)
+    if not h then return 400, { message = err } end
+    handles[key] = h
+  end
+  local ok, rows = pcall(h.query, h, b.sql or "SELECT 1 AS one")
+  if not ok then return 400, err_table(rows) end
+  return { rows = rows }
+end)
+
 return app
