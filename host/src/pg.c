@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "pg_stmt.h"
 #include "server.h"
 #include "task.h"
 
@@ -46,6 +47,7 @@ struct pg_conn {
   pg_op *op;             /* while a query or wait runs */
   uint64_t born_ms, idle_since_ms;
   int dedicated;         /* not counted in the pool's size, never pooled */
+  crater__pg_stmts stmts; /* prepared on this connection */
 };
 
 struct pg_lease {
@@ -91,6 +93,14 @@ struct pg_op {
   uint64_t timeout_ms;
   PGresult *res;         /* a query's result (the first error wins) */
   int *early;            /* set while the beginning C function runs: see op_resume */
+  /* A query whose statement is being prepared first: what to run once it is. */
+  int preparing;
+  char *sql;
+  size_t sql_len;
+  int nparams;
+  const char **pvals;
+  int *plens, *pfmts;
+  char *pending;         /* one block holding the above */
 };
 
 /* crater.json.null, which stands for SQL NULL (set by pg.lua) */
@@ -130,6 +140,7 @@ static void conn_discard(pg_conn *c) {
     c->lease = NULL;
   }
   if (c->pq) PQfinish(c->pq);
+  crater__pg_stmt_free(&c->stmts);
   if (p) {
     idle_remove(p, c);
     if (c->prev) c->prev->next = c->next;
@@ -398,6 +409,8 @@ static void op_end(pg_op *op) {
   if (op->c && op->c->op == op) op->c->op = NULL;
   if (op->res) PQclear(op->res);
   op->res = NULL;
+  crater__free(op->pending);
+  op->pending = NULL;
   if (op->timer_open) {
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, timer_closed);
@@ -564,12 +577,46 @@ static void connect_step(pg_op *op, PostgresPollingStatusType st) {
   }
 }
 
+static int op_watch(pg_op *op, int fd, int events);
+
+/* The statement is prepared: runs it with the parameters kept meanwhile. */
+static void run_prepared(pg_op *op) {
+  pg_conn *c = op->c;
+  PQclear(op->res);
+  op->res = NULL;
+  op->preparing = 0;
+  int idx = crater__pg_stmt_add(&c->stmts, op->sql, op->sql_len);
+  char name[32];
+  snprintf(name, sizeof(name), "crater_%d", idx);
+  int ok = idx >= 0 && PQsendQueryPrepared(c->pq, name, op->nparams, op->pvals, op->plens, op->pfmts, 0);
+  crater__free(op->pending);
+  op->pending = NULL;
+  int f = ok ? PQflush(c->pq) : -1;
+  if (f < 0) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s",
+             idx < 0 ? "out of memory" : PQerrorMessage(c->pq));
+    /* a statement prepared but not remembered: the connection must go */
+    pg_conn *gone = c;
+    op->c = NULL;
+    gone->op = NULL;
+    conn_discard(gone);
+    op_fail(op, "08006", msg);
+    return;
+  }
+  op_watch(op, op->fd, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
 /* A query's input: results until PQgetResult says none is left. */
 static void query_read(pg_op *op) {
   pg_conn *c = op->c;
   if (!PQconsumeInput(c->pq)) goto lost;
   while (!PQisBusy(c->pq)) {
     PGresult *r = PQgetResult(c->pq);
+    if (r == NULL && op->preparing && op->res && PQresultStatus(op->res) != PGRES_FATAL_ERROR) {
+      run_prepared(op);
+      return;
+    }
     if (r == NULL) {
       lua_State *L = op->ut->L;
       int n;
@@ -767,6 +814,7 @@ static int pool_gc(lua_State *L) {
     p->all = c->next;
     if (c->lease) c->lease->c = NULL;
     if (c->pq) PQfinish(c->pq);
+    crater__pg_stmt_free(&c->stmts);
     crater__free(c);
   }
   p->idle = NULL;
@@ -899,14 +947,50 @@ static int l_acquire(lua_State *L) {
   return lua_yield(L, 0);
 }
 
-/* query(lease, sql, params, n, binary, timeout_s) -> rows | nil, err.
- * params[i] is a string or nil (NULL); binary[i] true sends it as bytes. */
+/* Copies what a query runs with once its statement is prepared (the Lua
+ * strings may be gone by then). */
+static int keep_params(pg_op *op, const char *sql, size_t sql_len, int n, const char **vals,
+                       const int *lens, const int *fmts) {
+  size_t size = sql_len + 1 + (size_t)n * (sizeof(char *) + 2 * sizeof(int));
+  for (int i = 0; i < n; i++) size += vals[i] ? (size_t)lens[i] + 1 : 0;
+  char *b = crater__malloc(size);
+  if (b == NULL) return -1;
+  op->pending = b;
+  op->pvals = (const char **)(void *)b;
+  op->plens = (int *)(void *)(b + (size_t)n * sizeof(char *));
+  op->pfmts = op->plens + n;
+  char *data = (char *)(op->pfmts + n);
+  op->nparams = n;
+  for (int i = 0; i < n; i++) {
+    op->plens[i] = lens[i];
+    op->pfmts[i] = fmts[i];
+    if (vals[i] == NULL) {
+      op->pvals[i] = NULL;
+      continue;
+    }
+    memcpy(data, vals[i], (size_t)lens[i]);
+    data[lens[i]] = '\0';
+    op->pvals[i] = data;
+    data += lens[i] + 1;
+  }
+  memcpy(data, sql, sql_len + 1);
+  op->sql = data;
+  op->sql_len = sql_len;
+  return 0;
+}
+
+/* query(lease, sql, params, n, binary, timeout_s, prepare) -> rows | nil, err.
+ * params[i] is a string or nil (NULL); binary[i] true sends it as bytes.
+ * prepare: the statement is prepared on the connection the first time it
+ * runs there (one more round trip), then run by name. */
 static int l_query(lua_State *L) {
   crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
   pg_conn *c = held(L, srv);
-  const char *sql = luaL_checkstring(L, 2);
+  size_t sql_len;
+  const char *sql = luaL_checklstring(L, 2, &sql_len);
   int n = (int)luaL_checkinteger(L, 4);
   uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 6) * 1000);
+  int prepare = lua_toboolean(L, 7);
   if (n < 0 || n > 65535) return luaL_error(L, "crater.pg: at most 65535 parameters");
   const char *vals[n > 0 ? n : 1];
   int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
@@ -920,15 +1004,32 @@ static int l_query(lua_State *L) {
     fmts[i] = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  if (!PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0)) {
-    char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s", PQerrorMessage(c->pq));
-    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
-  }
-  int f = PQflush(c->pq);
-  if (f < 0) return push_err(L, "08006", "crater.pg: the connection was lost while sending");
   pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
   if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
+  int idx = prepare ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
+  char name[32];
+  int ok;
+  if (idx >= 0) {
+    snprintf(name, sizeof(name), "crater_%d", idx);
+    ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
+  } else if (prepare && c->stmts.n < CRATER__PG_STMT_MAX &&
+             keep_params(op, sql, sql_len, n, vals, lens, fmts) == 0) {
+    snprintf(name, sizeof(name), "crater_%d", c->stmts.n);
+    op->preparing = 1;
+    ok = PQsendPrepare(c->pq, name, sql, n, NULL);
+  } else {
+    ok = PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0);
+  }
+  int f = ok ? PQflush(c->pq) : -1;
+  if (f < 0) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s", PQerrorMessage(c->pq));
+    crater__uthread *ut = op->ut;
+    op->ut = NULL; /* never resumed: it returns at once */
+    op_end(op);
+    crater__task_unwait(ut);
+    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
+  }
   op->c = c;
   op->pool = c->pool;
   c->op = op;

@@ -37,6 +37,7 @@ _M.defaults = {
   query_timeout = 30,   -- seconds a query may run (then its connection is closed)
   idle_timeout = 60,    -- seconds a pooled connection may stay idle
   max_lifetime = 3600,  -- seconds a connection is reused for
+  prepare = true,       -- statements prepared per connection on first use
 }
 local defaults = _M.defaults
 
@@ -219,7 +220,7 @@ local function run(lease, db, sql, ...)
   for i = 1, n do
     params[i], binary[i] = param((select(i, ...)), i)
   end
-  local rows, err = C.query(lease, sql, params, n, binary, db.query_timeout)
+  local rows, err = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
   if not rows then return nil, err end
   return convert(rows)
 end
@@ -403,6 +404,7 @@ function _M.connect(url_or_opts)
     if type(v) ~= "number" or v < 0 then error("crater.pg.connect: " .. k .. " must be a number >= 0", 2) end
     db[k] = v
   end
+  if opts.prepare == nil then db.prepare = defaults.prepare else db.prepare = opts.prepare and true end
   db.pool_size = floor(db.pool_size)
   if db.pool_size < 1 then error("crater.pg.connect: pool_size must be at least 1", 2) end
   local pool, err = C.pool(info, db.pool_size, db.idle_timeout, db.max_lifetime)

@@ -242,6 +242,13 @@ class Pg(unittest.TestCase):
             res = list(ex.map(lambda _: self.srv.request("GET", "/sleep?s=0.3", timeout=10), range(8)))
         self.assertEqual([st for st, _, _ in res], [200] * 8)
 
+    def test_statements_are_prepared_once_per_connection(self):
+        self.assertEqual(self.get("/prepared"), {"sum": 6, "prepared": 1})
+        self.assertEqual(self.get("/prepared"), {"sum": 6, "prepared": 1})
+        sql = "SELECT count(*) AS n FROM pg_prepared_statements"
+        r = self.other(self.pg.url, opts={"prepare": False}, sql=sql)
+        self.assertEqual(r["rows"], [{"n": 0}])
+
     def test_many_concurrent_requests(self):
         def one(i):
             r = self.query("SELECT $1::int + 1 AS n, pg_backend_pid() AS pid", i)

@@ -111,6 +111,17 @@ app:get("/bytea", function()
   return { same = rows[1].b == all, n = rows[1].n }
 end)
 
+-- the same statement three times on one connection, and what it prepared
+app:get("/prepared", function()
+  return db:transaction(function(tx)
+    local sum = 0
+    for i = 1, 3 do sum = sum + tx:query("SELECT $1::int AS n", i)[1].n end
+    local p = tx:query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1",
+      "SELECT $1::int AS n")
+    return { sum = sum, prepared = p[1].n }
+  end)
+end)
+
 -- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
 local handles = {}
 app:post("/other", function(req)
