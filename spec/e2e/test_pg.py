@@ -282,6 +282,37 @@ class Pg(unittest.TestCase):
         for _ in range(6):
             self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
 
+    def test_restart_under_load(self):
+        stop = threading.Event()
+        results = []
+
+        def hammer():
+            while not stop.is_set():
+                st, _, body = self.srv.request("POST", "/query", body={"sql": "SELECT 1 AS one"})
+                results.append((st, body))
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.3)
+            self.pg.restart()
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        # every answer is a row or a clean error (lost, cannot connect, shutting down)
+        for st, body in results:
+            if st == 200:
+                self.assertEqual(json.loads(body)["rows"], [{"one": 1}])
+            else:
+                self.assertEqual(st, 400, body)
+                self.assertIn(json.loads(body)["code"], ("08006", "08001", "57P01", "57P03", "53300"), body)
+        self.assertGreater(sum(1 for st, _ in results if st == 200), 10)
+        for _ in range(10):
+            self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
     def test_server_down_is_an_error_then_recovery(self):
         self.get("/pid")
         self.pg.stop()
