@@ -48,6 +48,7 @@ struct pg_conn {
   uint64_t born_ms, idle_since_ms;
   int dedicated;         /* not counted in the pool's size, never pooled */
   crater__pg_stmts stmts; /* prepared on this connection */
+  int doomed;            /* closed instead of pooled when released */
 };
 
 struct pg_lease {
@@ -624,6 +625,11 @@ static void query_read(pg_op *op) {
         goto lost;
       } else if (PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
         n = push_res_err(L, op->res);
+        /* "cached plan must not change result type": its prepared
+         * statements are stale after a migration; a new connection
+         * prepares them again */
+        const char *state = PQresultErrorField(op->res, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "0A000") == 0 && c->stmts.n > 0) c->doomed = 1;
         /* libpq's own errors (a lost connection) come without a SQLSTATE */
         if (PQresultErrorField(op->res, PG_DIAG_SQLSTATE) == NULL) {
           lua_pushstring(L, PQstatus(c->pq) != CONNECTION_OK ? "08006" : "08000");
@@ -1074,7 +1080,7 @@ static int l_release(lua_State *L) {
   l->c = NULL;
   c->lease = NULL;
   pg_pool *p = c->pool;
-  if (c->dedicated || c->op || PQstatus(c->pq) != CONNECTION_OK ||
+  if (c->dedicated || c->op || c->doomed || PQstatus(c->pq) != CONNECTION_OK ||
       PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
     conn_discard(c);
     return 0;

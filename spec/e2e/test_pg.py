@@ -249,6 +249,26 @@ class Pg(unittest.TestCase):
         r = self.other(self.pg.url, opts={"prepare": False}, sql=sql)
         self.assertEqual(r["rows"], [{"n": 0}])
 
+    def test_a_stale_prepared_statement_fails_once_per_connection(self):
+        self.pg.psql("CREATE TABLE IF NOT EXISTS migrating (a int); GRANT ALL ON migrating TO crater")
+        try:
+            for _ in range(8):
+                self.query("SELECT * FROM migrating")
+            self.pg.psql("ALTER TABLE migrating ADD COLUMN b int")
+            failed = 0
+            for _ in range(12):
+                st, _, body = self.srv.request("POST", "/query", body={"sql": "SELECT * FROM migrating"})
+                if st != 200:
+                    failed += 1
+                    self.assertEqual(json.loads(body)["code"], "0A000")
+                else:
+                    self.assertEqual(json.loads(body)["columns"], [{"name": "a", "type": "int4"},
+                                                                    {"name": "b", "type": "int4"}])
+            self.assertLessEqual(failed, 4)  # at most once per pooled connection
+            self.assertEqual(self.query("SELECT * FROM migrating")["rows"], [])
+        finally:
+            self.pg.psql("DROP TABLE migrating")
+
     def test_many_concurrent_requests(self):
         def one(i):
             r = self.query("SELECT $1::int + 1 AS n, pg_backend_pid() AS pid", i)
