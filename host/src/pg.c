@@ -102,6 +102,9 @@ struct pg_op {
   const char **pvals;
   int *plens, *pfmts;
   char *pending;         /* one block holding the above */
+  /* A batch (pipeline mode): results[i] is query i's (the first error wins). */
+  int batch, got;
+  PGresult **results;
 };
 
 /* crater.json.null, which stands for SQL NULL (set by pg.lua) */
@@ -233,8 +236,7 @@ static int push_err(lua_State *L, const char *code, const char *msg) {
   return 2;
 }
 
-static int push_res_err(lua_State *L, const PGresult *r) {
-  lua_pushnil(L);
+static void push_err_table(lua_State *L, const PGresult *r) {
   lua_createtable(L, 0, 8);
   set_field(L, "code", PQresultErrorField(r, PG_DIAG_SQLSTATE));
   set_field(L, "message", PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
@@ -250,6 +252,11 @@ static int push_res_err(lua_State *L, const PGresult *r) {
     lua_pushnumber(L, atof(pos));
     lua_setfield(L, -2, "position");
   }
+}
+
+static int push_res_err(lua_State *L, const PGresult *r) {
+  lua_pushnil(L);
+  push_err_table(L, r);
   return 2;
 }
 
@@ -412,6 +419,10 @@ static void op_end(pg_op *op) {
   op->res = NULL;
   crater__free(op->pending);
   op->pending = NULL;
+  for (int i = 0; op->results && i < op->batch; i++)
+    if (op->results[i]) PQclear(op->results[i]);
+  crater__free(op->results);
+  op->results = NULL;
   if (op->timer_open) {
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, timer_closed);
@@ -679,6 +690,69 @@ static void notify_read(pg_op *op) {
   op_resume(op, 1);
 }
 
+/* A batch's results, up to the sync that ends it. Resumes with an array
+ * of rows or error tables, and the index of the first error (0: none). */
+static void batch_done(pg_op *op) {
+  pg_conn *c = op->c;
+  if (PQexitPipelineMode(c->pq) != 1) c->doomed = 1;
+  lua_State *L = op->ut->L;
+  lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+  int nullidx = lua_gettop(L);
+  lua_createtable(L, op->batch, 0);
+  int first_error = 0;
+  for (int i = 0; i < op->batch; i++) {
+    PGresult *r = op->results[i];
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (r && st != PGRES_FATAL_ERROR && st != PGRES_PIPELINE_ABORTED) {
+      push_rows(L, r, nullidx);
+    } else {
+      if (first_error == 0) first_error = i + 1;
+      if (r && st == PGRES_FATAL_ERROR) {
+        push_err_table(L, r);
+      } else {
+        lua_createtable(L, 0, 2);
+        set_field(L, "code", "25P02");
+        set_field(L, "message", "not run: an earlier statement of the batch failed");
+      }
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_remove(L, nullidx);
+  lua_pushinteger(L, first_error);
+  op_resume(op, 2);
+}
+
+static void batch_read(pg_op *op) {
+  pg_conn *c = op->c;
+  if (!PQconsumeInput(c->pq)) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
+    op_fail(op, "08006", msg);
+    return;
+  }
+  while (!PQisBusy(c->pq)) {
+    PGresult *r = PQgetResult(c->pq);
+    if (r == NULL) { /* the end of one query's results */
+      if (op->got >= op->batch) return;
+      op->got++;
+      continue;
+    }
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      batch_done(op);
+      return;
+    }
+    int i = op->got < op->batch ? op->got : op->batch - 1;
+    PGresult *had = op->results[i];
+    if (had && PQresultStatus(had) == PGRES_FATAL_ERROR) {
+      PQclear(r);
+    } else {
+      if (had) PQclear(had);
+      op->results[i] = r;
+    }
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   pg_op *op = h->data;
   if (op->ut == NULL) return;
@@ -699,8 +773,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (f == 0) op_watch(op, op->fd, UV_READABLE);
   }
   if (status < 0 || (events & UV_READABLE)) {
-    if (op->kind == OP_QUERY) query_read(op);
-    else notify_read(op);
+    if (op->kind == OP_QUERY) {
+      if (op->batch) batch_read(op);
+      else query_read(op);
+    } else {
+      notify_read(op);
+    }
   }
 }
 
@@ -1043,6 +1121,82 @@ static int l_query(lua_State *L) {
   return lua_yield(L, 0);
 }
 
+/* batch(lease, list, n, timeout_s, prepare) -> results, first_error | nil, err.
+ * list[i] = { sql, params, nparams, binary }: the queries go in one round
+ * trip (pipeline mode), up to one sync, so they run as one implicit
+ * transaction. Statements already prepared on the connection run by name;
+ * others are not prepared here. */
+static int l_batch(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  pg_conn *c = held(L, srv);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int nq = (int)luaL_checkinteger(L, 3);
+  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 4) * 1000);
+  int prepare = lua_toboolean(L, 5);
+  if (nq < 1 || nq > 10000) return luaL_error(L, "crater.pg: a batch holds 1 to 10000 queries");
+  PGresult **results = crater__calloc((size_t)nq, sizeof(*results));
+  if (results == NULL) return luaL_error(L, "crater.pg: out of memory");
+  pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
+  if (op == NULL) {
+    crater__free(results);
+    return luaL_error(L, "crater.pg: out of memory");
+  }
+  op->results = results;
+  op->batch = nq;
+  int ok = PQenterPipelineMode(c->pq);
+  for (int q = 1; ok && q <= nq; q++) {
+    lua_rawgeti(L, 2, q);
+    lua_rawgeti(L, -1, 1);
+    size_t sql_len;
+    const char *sql = lua_tolstring(L, -1, &sql_len);
+    lua_rawgeti(L, -2, 3);
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_rawgeti(L, -2, 2); /* params */
+    lua_rawgeti(L, -3, 4); /* binary */
+    const char *vals[n > 0 ? n : 1];
+    int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) {
+      lua_rawgeti(L, -2, i + 1);
+      size_t len = 0;
+      vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
+      lens[i] = (int)len;
+      lua_pop(L, 1);
+      lua_rawgeti(L, -1, i + 1);
+      fmts[i] = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+    int idx = prepare && sql ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
+    if (sql == NULL) {
+      ok = 0;
+    } else if (idx >= 0) {
+      char name[32];
+      snprintf(name, sizeof(name), "crater_%d", idx);
+      ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
+    } else {
+      ok = PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0);
+    }
+    lua_pop(L, 4);
+  }
+  if (ok) ok = PQpipelineSync(c->pq);
+  int f = ok ? PQflush(c->pq) : -1;
+  if (f < 0) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot send the batch: %s", PQerrorMessage(c->pq));
+    c->doomed = 1; /* in pipeline mode with part of a batch sent */
+    crater__uthread *ut = op->ut;
+    op->ut = NULL;
+    op_end(op);
+    crater__task_unwait(ut);
+    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
+  }
+  op->c = c;
+  op->pool = c->pool;
+  c->op = op;
+  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  return lua_yield(L, 0);
+}
+
 /* notifies(lease, timeout_s) -> { channel, payload, pid } | nil, "timeout"
  * | nil, err. timeout 0: no limit. */
 static int l_notifies(lua_State *L) {
@@ -1144,7 +1298,7 @@ static int l_backend_pid(lua_State *L) {
 
 int crater__pg_open(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"pool", l_pool},         {"acquire", l_acquire}, {"query", l_query},
+    {"pool", l_pool},         {"acquire", l_acquire}, {"query", l_query}, {"batch", l_batch},
     {"notifies", l_notifies}, {"release", l_release}, {"discard", l_discard},
     {"txstatus", l_txstatus}, {"stats", l_stats},     {"backend_pid", l_backend_pid},
     {"set_null", l_set_null},

@@ -247,6 +247,43 @@ function DB:query(sql, ...)
   return rows
 end
 
+-- Runs a batch on lease: returns the array of rows, or raises the first error.
+local function run_batch(lease, db, list, level)
+  if type(list) ~= "table" or #list == 0 then error("crater.pg: a batch needs a list of queries", level) end
+  local out = {}
+  for q = 1, #list do
+    local item = list[q]
+    if type(item) ~= "table" or type(item[1]) ~= "string" then
+      error("crater.pg: batch item " .. q .. " must be { sql, params... }", level)
+    end
+    local n = (item.n or #item) - 1
+    local params, binary = {}, {}
+    for i = 1, n do params[i], binary[i] = param(item[i + 1], i) end
+    out[q] = { item[1], params, n, binary }
+  end
+  local results, first = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  if not results then raise(first) end
+  if first > 0 then raise(results[first]) end
+  for q = 1, #results do convert(results[q]) end
+  return setmetatable(results, array_mt)
+end
+
+--- Runs several statements in one round trip (libpq's pipeline mode):
+--- list is { { sql, params... }, ... } (crater.json.null for a NULL
+--- parameter: nil would end the list). They run as one implicit
+--- transaction: all or none. Returns an array of rows, one per statement;
+--- raises the first error.
+---@param list table
+---@return table results
+function DB:batch(list)
+  can_wait(2)
+  local lease = acquire(self)
+  local ok, results = pcall(run_batch, lease, self, list, 4)
+  C.release(lease)
+  if not ok then error(results, 0) end
+  return results
+end
+
 local TX = {}
 TX.__index = TX
 

@@ -269,6 +269,24 @@ class Pg(unittest.TestCase):
         finally:
             self.pg.psql("DROP TABLE migrating")
 
+    def test_batch(self):
+        r = self.post("/batch", {"list": [["SELECT $1::int AS n", i] for i in range(1, 21)]})
+        self.assertEqual([x[0]["n"] for x in r["results"]], list(range(1, 21)))
+        r = self.post("/batch", {"list": [["INSERT INTO ledger (note) VALUES ($1) RETURNING id", "b1"],
+                                          ["SELECT count(*) AS n FROM ledger"],
+                                          ["SELECT $1::text AS t, $2::jsonb AS j", "x", {"a": 1}]]})
+        self.assertEqual(r["results"], [[{"id": 1}], [{"n": 1}], [{"t": "x", "j": {"a": 1}}]])
+        # one implicit transaction: a failure undoes the batch's earlier writes
+        e = self.post("/batch", {"list": [["INSERT INTO ledger (note) VALUES ($1)", "b2"],
+                                          ["SELECT 1/0"], ["SELECT 1"]]}, status=400)
+        self.assertEqual(e["code"], "22012")
+        self.assertEqual(self.ledger(), "b1")
+        # the connection is fine afterwards, prepared statements included
+        self.get("/prepared")
+        r = self.post("/batch", {"list": [["SELECT $1::int AS n", 5]] * 3})
+        self.assertEqual(r["results"], [[{"n": 5}]] * 3)
+        self.assertEqual(self.query("SELECT 7 AS n")["rows"], [{"n": 7}])
+
     def test_many_concurrent_requests(self):
         def one(i):
             r = self.query("SELECT $1::int + 1 AS n, pg_backend_pid() AS pid", i)

@@ -122,6 +122,13 @@ app:get("/prepared", function()
   end)
 end)
 
+-- { list = [[sql, params...], ...] } in one round trip
+app:post("/batch", function(req)
+  local ok, results = pcall(db.batch, db, req:json().list)
+  if not ok then return 400, err_table(results) end
+  return { results = results }
+end)
+
 -- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
 local handles = {}
 app:post("/other", function(req)
