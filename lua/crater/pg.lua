@@ -299,6 +299,16 @@ function TX:query(sql, ...)
   return rows
 end
 
+--- Runs several statements in one round trip inside the transaction (as
+--- db:batch); an error leaves the transaction failed.
+---@param list table
+---@return table results
+function TX:batch(list)
+  if not self.lease then error("crater.pg: this transaction is over", 2) end
+  can_wait(2)
+  return run_batch(self.lease, self.db, list, 3)
+end
+
 local function pack(...) return { n = select("#", ...), ... } end
 
 --- Runs fn(tx) in a transaction on one connection: COMMIT when fn returns

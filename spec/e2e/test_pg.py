@@ -187,6 +187,8 @@ class Pg(unittest.TestCase):
         self.assertEqual(e["code"], "42P01")
         e = self.post("/tx", {"mode": "caught"}, status=400)
         self.assertEqual(e["code"], "25P02")
+        e = self.post("/tx", {"mode": "batch"}, status=400)
+        self.assertEqual(e["code"], "22012")
         st, _, _ = self.srv.request("POST", "/tx", body={"mode": "abort"})
         self.assertEqual(st, 418)
         self.assertEqual(self.ledger(), "commit-1,commit-2")  # every other one rolled back
