@@ -311,6 +311,35 @@ end
 
 local function pack(...) return { n = select("#", ...), ... } end
 
+--- A nested transaction (a savepoint): fn(tx) runs; when it raises, what
+--- it did is rolled back and the error raised again, while the outer
+--- transaction goes on if the caller catches it.
+---@param fn fun(tx: table): ...
+---@return ...
+function TX:transaction(fn)
+  if not self.lease then error("crater.pg: this transaction is over", 2) end
+  if type(fn) ~= "function" then error("crater.pg: tx:transaction needs a function", 2) end
+  can_wait(2)
+  local depth = (self.depth or 0) + 1
+  local name = "crater_sp" .. depth
+  local rows, err = run(self.lease, self.db, "SAVEPOINT " .. name)
+  if not rows then raise(err) end
+  self.depth = depth
+  local res = pack(pcall(fn, self))
+  self.depth = depth - 1
+  if res[1] and C.txstatus(self.lease) ~= "inerror" then
+    rows, err = run(self.lease, self.db, "RELEASE SAVEPOINT " .. name)
+    if not rows then raise(err) end
+    return unpack(res, 2, res.n)
+  end
+  rows, err = run(self.lease, self.db, "ROLLBACK TO SAVEPOINT " .. name)
+  if not rows then raise(err) end
+  if res[1] then
+    raise({ code = "25P02", message = "the nested transaction failed (an error inside it was caught) and was rolled back" })
+  end
+  error(res[2], 0)
+end
+
 --- Runs fn(tx) in a transaction on one connection: COMMIT when fn returns
 --- (its results are returned), ROLLBACK when it raises (the error is
 --- raised again). The connection goes back to the pool only when idle.

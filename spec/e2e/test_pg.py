@@ -8,6 +8,7 @@ concurrent requests. Skipped when PostgreSQL is not installed
 (.ci/setup.sh installs it)."""
 import json
 import os
+import signal
 import socket
 import struct
 import threading
@@ -195,6 +196,11 @@ class Pg(unittest.TestCase):
         self.assertEqual(self.pg.psql(
             "SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' AND state LIKE 'idle in%'"), "0")
 
+    def test_nested_transactions(self):
+        r = self.post("/tx", {"mode": "savepoint"})
+        self.assertEqual(r["result"], "done")
+        self.assertEqual(self.ledger(), "savepoint-1,inner-kept,savepoint-2")
+
     def test_connection_not_reused_mid_transaction(self):
         out = {}
         t = threading.Thread(target=lambda: out.update(self.post("/tx", {"mode": "sleep", "seconds": 1})))
@@ -297,6 +303,23 @@ class Pg(unittest.TestCase):
             rows = list(ex.map(one, range(400)))
         self.assertEqual([r["n"] for r in rows], [i + 1 for i in range(400)])
         self.assertLessEqual(len({r["pid"] for r in rows}), 4)
+
+    def test_reload_closes_the_old_generations_connections(self):
+        with Server(APP, env={"DATABASE_URL": self.pg.url, "PG_POOL_SIZE": "3"}) as other:
+            def count():
+                return int(self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' "
+                                        "AND application_name = ''"))
+            base = count()
+            with ThreadPoolExecutor(6) as ex:
+                list(ex.map(lambda _: other.request("GET", "/sleep?s=0.2"), range(6)))
+            self.assertEqual(count(), base + 3)
+            other.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded" in other.log())
+            # the old generation's state is closed, and its pool with it
+            wait_for(lambda: count() == base, timeout=10)
+            st, _, _ = other.request("GET", "/pid")
+            self.assertEqual(st, 200)
+            self.assertEqual(count(), base + 1)
 
     # --- the server goes away --------------------------------------------------------
 

@@ -54,6 +54,16 @@ app:post("/tx", function(req)
     if mode == "sql_error" then tx:query("INSERT INTO nope VALUES (1)") end
     if mode == "caught" then pcall(tx.query, tx, "SELECT 1/0") end
     if mode == "abort" then crater.abort(418, "teapot") end
+    if mode == "savepoint" then
+      local ok = pcall(tx.transaction, tx, function()
+        tx:query("INSERT INTO ledger (note) VALUES ('inner-failed')")
+        tx:query("SELECT 1/0")
+      end)
+      assert(not ok)
+      tx:transaction(function()
+        tx:query("INSERT INTO ledger (note) VALUES ('inner-kept')")
+      end)
+    end
     if mode == "batch" then tx:batch({ { "INSERT INTO ledger (note) VALUES ($1)", "batch-b" }, { "SELECT 1/0" } }) end
     tx:query("INSERT INTO ledger (note) VALUES ($1)", mode .. "-2")
     local pid = tx:query("SELECT pg_backend_pid() AS pid")[1].pid
