@@ -50,6 +50,7 @@ struct pg_conn {
   int dedicated;         /* not counted in the pool's size, never pooled */
   crater__pg_stmts stmts; /* prepared on this connection */
   int doomed;            /* closed instead of pooled when released */
+  uv_timer_t *idle_timer; /* closes it when idle too long (runs while idle) */
 };
 
 struct pg_lease {
@@ -138,8 +139,15 @@ static void idle_remove(pg_pool *p, pg_conn *c) {
 }
 
 /* Closes c for good; a slot of the pool frees up. */
+static void handle_free(uv_handle_t *h) { crater__free(h); }
+
 static void conn_discard(pg_conn *c) {
   pg_pool *p = c->pool;
+  if (c->idle_timer) {
+    uv_timer_stop(c->idle_timer);
+    uv_close((uv_handle_t *)c->idle_timer, handle_free);
+    c->idle_timer = NULL;
+  }
   if (c->lease) {
     c->lease->c = NULL;
     c->lease = NULL;
@@ -155,6 +163,32 @@ static void conn_discard(pg_conn *c) {
   }
   crater__free(c);
   if (p) pool_kick(p);
+}
+
+static void idle_expired(uv_timer_t *t) {
+  pg_conn *c = t->data;
+  conn_discard(c); /* it is idle: nobody holds it */
+}
+
+/* Closes c once it has been idle for the pool's idle timeout, or at the
+ * end of its lifetime, unless it is taken before. Server backends are
+ * dear: an idle connection should not wait for the next query to go. */
+static void idle_timer_start(pg_conn *c) {
+  pg_pool *p = c->pool;
+  uint64_t now = uv_now(p->srv->loop), ms = p->idle_ms;
+  if (p->life_ms) {
+    uint64_t left = c->born_ms + p->life_ms > now ? c->born_ms + p->life_ms - now : 1;
+    if (ms == 0 || left < ms) ms = left;
+  }
+  if (ms == 0) return;
+  if (c->idle_timer == NULL) {
+    c->idle_timer = crater__malloc(sizeof(*c->idle_timer));
+    if (c->idle_timer == NULL) return; /* then it is checked when next taken */
+    uv_timer_init(p->srv->loop, c->idle_timer);
+    uv_unref((uv_handle_t *)c->idle_timer);
+    c->idle_timer->data = c;
+  }
+  uv_timer_start(c->idle_timer, idle_expired, ms, 0);
 }
 
 /* An idle connection that still looks usable: the server may have closed
@@ -756,6 +790,7 @@ static int pool_gc(lua_State *L) {
     if (c->lease) c->lease->c = NULL;
     if (c->pq) PQfinish(c->pq);
     crater__pg_stmt_free(&c->stmts);
+    if (c->idle_timer) uv_close((uv_handle_t *)c->idle_timer, handle_free);
     crater__free(c);
   }
   p->idle = NULL;
@@ -837,6 +872,7 @@ static int l_acquire(lua_State *L) {
     pg_conn *c = p->idle;
     p->idle = c->idle_next;
     c->idle_next = NULL;
+    if (c->idle_timer) uv_timer_stop(c->idle_timer);
     if (!conn_alive(c, now, p)) {
       conn_discard(c);
       continue;
@@ -1099,6 +1135,7 @@ static int l_release(lua_State *L) {
   c->idle_since_ms = uv_now(p->srv->loop);
   c->idle_next = p->idle;
   p->idle = c;
+  idle_timer_start(c);
   pool_kick(p);
   return 0;
 }

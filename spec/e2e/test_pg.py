@@ -295,6 +295,14 @@ class Pg(unittest.TestCase):
         self.assertEqual(r["results"], [[{"n": 5}]] * 3)
         self.assertEqual(self.query("SELECT 7 AS n")["rows"], [{"n": 7}])
 
+    def test_idle_connections_close_after_idle_timeout(self):
+        url = self.pg.url + "?application_name=idle_test"
+        count = lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'idle_test'")
+        self.other(url, opts={"idle_timeout": 0.5})
+        self.assertEqual(count(), "1")
+        wait_for(lambda: count() == "0", timeout=5)
+        self.assertEqual(self.other(url, opts={"idle_timeout": 0.5})["rows"], [{"one": 1}])
+
     def test_many_concurrent_requests(self):
         def one(i):
             r = self.query("SELECT $1::int + 1 AS n, pg_backend_pid() AS pid", i)
