@@ -465,6 +465,42 @@ class Pg(unittest.TestCase):
         e = self.get("/listen?channel=quiet&timeout=0.2", status=504)
         self.assertEqual(e["error"], "timeout")
 
+    def test_listener_connection_lost(self):
+        out = {}
+        t = threading.Thread(target=lambda: out.update(
+            r=self.srv.request("GET", "/listen?channel=doomed&timeout=10", timeout=15)))
+        t.start()
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' "
+                                      "AND query LIKE 'LISTEN%doomed%'") == "1")
+        self.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'crater' "
+                     "AND query LIKE 'LISTEN%doomed%'")
+        t.join()
+        st, _, body = out["r"]
+        self.assertEqual(st, 504, body)
+        self.assertIn(json.loads(body)["error"]["code"], ("08006", "57P01"))
+        self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
+    def test_workers_have_a_pool_each(self):
+        with Server(APP, "--workers", "2", port=free_port(), env={"DATABASE_URL": self.pg.url + "?application_name=w2",
+                                                 "PG_POOL_SIZE": "2"}) as w:
+            def up():
+                try:
+                    return w.request("GET", "/pid")[0] == 200
+                except OSError:
+                    return False
+            wait_for(up)  # the workers listen a little after the supervisor says where
+            wait_for(lambda: w.log().count("serving") >= 2)
+
+            def one(i):
+                st, _, body = w.request("POST", "/query", body={"sql": "SELECT $1::int AS n", "params": [i]})
+                return st, json.loads(body)
+            with ThreadPoolExecutor(8) as ex:
+                res = list(ex.map(one, range(200)))
+            self.assertEqual([r[1]["rows"][0]["n"] for r in res], list(range(200)))
+            n = int(self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'w2'"))
+            self.assertGreaterEqual(n, 1)
+            self.assertLessEqual(n, 4)
+
 
 if __name__ == "__main__":
     run()
