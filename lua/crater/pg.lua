@@ -466,11 +466,12 @@ end
 --- query_timeout =, idle_timeout =, max_lifetime = }. Nothing connects yet:
 --- each worker opens connections when its requests first need them.
 --- Returns the handle, or nil and an error message.
----@param url_or_opts string|table
+---@param url_or_opts? string|table nil: libpq's defaults (PGHOST, PGUSER... or the local socket)
 ---@return table|nil db, string|nil err
 function _M.connect(url_or_opts)
   if not C then return nil, "crater.pg: only inside the Crater server" end
   local opts = url_or_opts
+  if opts == nil then opts = "" end -- libpq's defaults: the PG* variables, the local socket
   if type(opts) == "string" then opts = { url = opts } end
   if type(opts) ~= "table" then error("crater.pg.connect: a URL or a table of options is needed", 2) end
   local info = opts.url or conninfo_of(opts)
