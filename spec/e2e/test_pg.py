@@ -231,6 +231,25 @@ class Pg(unittest.TestCase):
                                       "AND state LIKE 'idle in%'") == "0")
         self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
 
+    def test_clients_gone_mid_query_and_while_waiting_for_a_connection(self):
+        def reset_after(delay):
+            s = self.srv.connect()
+            s.sendall(b"GET /sleep?s=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(delay)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        # 4 in queries, the rest waiting for one of the pool's 4 connections
+        with ThreadPoolExecutor(12) as ex:
+            list(ex.map(reset_after, [0.05 + 0.01 * i for i in range(24)]))
+        wait_for(lambda: self.srv.log().count("went away") >= 24)
+        wait_for(lambda: self.get("/stats")["waiting"] == 0)
+        self.assertLessEqual(self.get("/stats")["total"], 4)
+        with ThreadPoolExecutor(8) as ex:
+            res = list(ex.map(lambda i: self.query("SELECT $1::int AS n", i)["rows"][0]["n"], range(40)))
+        self.assertEqual(res, list(range(40)))
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater' "
+                                      "AND query LIKE 'SELECT pg_sleep%' AND state = 'active'") == "0")
+
     # --- the pool --------------------------------------------------------------------
 
     def test_pool_exhaustion_and_waiter_timeout(self):
