@@ -109,6 +109,7 @@ typedef struct {
   crater_log_cb log_cb;         /* NULL: records go to stderr. */
   void *log_udata;
   crater_log_level log_level;   /* records above this level are dropped. Default INFO. */
+  size_t max_uri_bytes;         /* request target (URI); over it: 414. Default 8 KiB. */
 } crater_config;
 
 /* Status, for monitoring. */

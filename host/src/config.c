@@ -25,6 +25,7 @@ static crater_config defaults(void) {
   c.log_cb = NULL;
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
+  c.max_uri_bytes = 8 * 1024;
   return c;
 }
 

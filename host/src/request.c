@@ -73,6 +73,9 @@ static crater__req_err add_head(crater__request *r, const char *at, size_t len) 
 }
 
 crater__req_err crater__request_url(crater__request *r, const char *at, size_t len) {
+  /* RFC 9112 3: a request-target longer than the server wishes to parse
+   * is answered 414. */
+  if (r->url_len + len > r->srv->cfg.max_uri_bytes) return CRATER__REQ_URI_TOO_LONG;
   crater__req_err e = add_head(r, at, len);
   if (e == CRATER__REQ_OK) r->url_len += len;
   return e;
@@ -127,6 +130,9 @@ int crater__request_refusal(crater__req_err e, const char **why) {
     case CRATER__REQ_HEAD_TOO_BIG:
       *why = "request line and headers larger than the limit (--max-header)";
       return 431;
+    case CRATER__REQ_URI_TOO_LONG:
+      *why = "request target longer than the limit (--max-uri)";
+      return 414;
     case CRATER__REQ_TOO_MANY_FIELDS:
       *why = "too many header fields";
       return 431;

@@ -32,6 +32,7 @@ typedef enum {
   CRATER__REQ_OK = 0,
   CRATER__REQ_NOMEM,           /* out of memory: 503 */
   CRATER__REQ_HEAD_TOO_BIG,    /* request line + headers over max_header_bytes: 431 */
+  CRATER__REQ_URI_TOO_LONG,    /* request target over max_uri_bytes: 414 */
   CRATER__REQ_TOO_MANY_FIELDS, /* more than CRATER__MAX_FIELDS: 431 */
   CRATER__REQ_BODY_TOO_BIG     /* body over max_body_bytes: 413 */
 } crater__req_err;
