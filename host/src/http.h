@@ -145,9 +145,9 @@ int crater__http_is_header(const char *name, size_t nlen, const char *want);
 int crater__http_has_crlf(const char *s, size_t n);
 
 /* What a request header field may hold (RFC 9110 5.1, 5.5): a name is a
- * non-empty token (llhttp 8.1 lets a space through, so the core checks
- * names itself); a value has no control character but HTAB, and no DEL
- * (as llhttp checks a parsed one). Each returns 1 when acceptable. */
+ * non-empty token; a value has no control character but HTAB, and no DEL.
+ * llhttp (built strict) checks a parsed request's fields so; inject.c an
+ * injected one's with these. Each returns 1 when acceptable. */
 int crater__http_field_name_ok(const char *name, size_t n);
 
 /* 1 for the bytes a token may hold (tchar), 0 for the others. */

@@ -147,12 +147,13 @@ TEST(request_names_ok) {
   uv_loop_t loop;
   crater_server *srv = limits_server(&loop, 16 * 1024, 4);
   ASSERT_TRUE(srv != NULL);
+  /* Only an empty name is request.c's to refuse: the bytes of a name are
+   * checked before it is stored (llhttp, inject.c: test_contract.c). */
   static const struct {
     const char *name;
     int ok;
   } names[] = {
-    {"Host", 1}, {"X-Custom_Header.1~!#$%&'*+^`|", 1}, {"Bad Name", 0}, {"Tab\tName", 0},
-    {"Colon:", 0}, {"Quote\"", 0}, {"Paren(", 0}, {"caf\xc3\xa9", 0}, {"", 0},
+    {"Host", 1}, {"X-Custom_Header.1~!#$%&'*+^`|", 1}, {"", 0},
   };
   crater__request r;
   memset(&r, 0, sizeof(r));
