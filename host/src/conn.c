@@ -478,7 +478,7 @@ static int store_value(crater__conn *c, const char *at, size_t len) {
 /* A value piece strict.c wants a look at (an obs-fold, an HTAB before it),
  * or a trailer field's. */
 __attribute__((noinline)) static int odd_value(crater__conn *c, const char *at, size_t len, int odd) {
-  if (odd == CRATER__STRICT_FOLD) {
+  if (odd & CRATER__STRICT_FOLD) {
     c->refuse = 400;
     c->refuse_why = CRATER__STRICT_OBS_FOLD;
     return -1;

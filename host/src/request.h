@@ -58,6 +58,7 @@ struct crater__request {
   int head_only;                 /* HEAD: the answer has no body */
   crater__buf head;              /* the URL, then header names and values back to back */
   size_t url_len;
+  int target_hash;               /* the URL holds a '#' (noted as it is stored, for strict.c) */
   crater__field *fields;
   int nfields, capfields;
   int bad_name;                  /* a field name is empty */

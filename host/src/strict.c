@@ -315,7 +315,7 @@ static int target(crater__request *r, const checking *k, int host, const char **
   size_t n = r->url_len;
   if (n > 0 && u[0] == '/' && !k->connect) { /* origin-form: nearly every request */
     if (k->parsed) {
-      if (memchr(u, '#', n) == NULL) return 0;
+      if (!r->target_hash) return 0;
     } else {
       size_t i = 0;
       while (i < n && target_char[(unsigned char)u[i]]) i++;

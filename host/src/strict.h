@@ -101,16 +101,16 @@ void crater__strict_name_gap(crater__strict *s, const char *at, size_t len);
 
 /* on_header_value: a piece of a field value; `more` is 1 when the last
  * callback was a piece of the same value. Returns 0 for a plain piece of a
- * header field, else CRATER__STRICT_FOLD (the message has an obs-fold:
- * answer 400 and close), or CRATER__STRICT_TAB and/or
- * CRATER__STRICT_TRAILER (the first piece of a value with an HTAB before
- * it: call crater__strict_tab; a trailer field's). */
+ * header field, else CRATER__STRICT_* bits: FOLD (the message has an
+ * obs-fold: answer 400 and close; it outweighs the others), TAB (the first
+ * piece of a value with an HTAB before it: call crater__strict_tab),
+ * TRAILER (a trailer field's). */
 static inline int crater__strict_value(crater__strict *s, const char *at, size_t len, int more) {
   /* more, with the piece before ending inside the input (at a CR, not at
    * the end of a read): llhttp joined a folded line to it. */
   int odd = s->odd | (more & !s->cut);
   s->cut = at + len == s->end;
-  return odd & CRATER__STRICT_FOLD ? CRATER__STRICT_FOLD : odd;
+  return odd;
 }
 
 /* After CRATER__STRICT_TAB: notes whether that value is a Transfer-Encoding
@@ -154,19 +154,6 @@ static inline int crater__strict_same(const char *a, const char *b, size_t n) {
   return ((x ^ y) | (u ^ v)) == 0;
 }
 
-/* 1 when the n bytes at s hold a '#': most targets, 8 to 16 bytes, by two
- * overlapping words (a zero byte of w ^ "####..." is a '#'), memchr else. */
-static inline int crater__strict_has_hash(const char *s, size_t n) {
-  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u, hashes = ones * '#';
-  uint64_t x, y;
-  if (n < 8 || n > 16) return memchr(s, '#', n) != NULL;
-  memcpy(&x, s, 8);
-  memcpy(&y, s + n - 8, 8);
-  x ^= hashes;
-  y ^= hashes;
-  return ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs) != 0;
-}
-
 /* on_headers_complete: the version (505), field names (400),
  * Transfer-Encoding (400, 501), then the rules of crater__strict_request
  * with a Host field required from HTTP/1.1 on. r->method must be set.
@@ -203,8 +190,7 @@ static inline int crater__strict_head(crater__strict *s, llhttp_t *p, crater__re
     }
   }
   if (odd || hosts != 1 || host->value_len != s->host_len ||
-      !crater__strict_same(head + host->value_off, s->host, host->value_len) ||
-      crater__strict_has_hash(head, r->url_len))
+      !crater__strict_same(head + host->value_off, s->host, host->value_len) || r->target_hash)
     return crater__strict_head_slow(s, p, r, why);
   /* Never a switch of protocols (RFC 9110 7.8: a server may ignore
    * Upgrade), nor a tunnel for CONNECT: llhttp goes on parsing HTTP/1.1,

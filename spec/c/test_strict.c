@@ -216,7 +216,7 @@ static int f_field(llhttp_t *p, const char *at, size_t len) {
 static int f_value(llhttp_t *p, const char *at, size_t len) {
   folder *f = (folder *)p;
   int odd = crater__strict_value(&f->strict, at, len, f->in_value);
-  if (odd == CRATER__STRICT_FOLD) f->fold = 1;
+  if (odd & CRATER__STRICT_FOLD) f->fold = 1;
   if (odd & CRATER__STRICT_TAB) crater__strict_tab(&f->strict, NULL);
   f->in_value = 1;
   return 0;
