@@ -115,6 +115,7 @@ typedef struct {
                                    interrupt (a loop LuaJIT compiled, C) stays stuck; see
                                    docs/deployment.md. A thread per server watches. 0: off.
                                    Default 30000. */
+  size_t max_uri_bytes;         /* request target (URI); over it: 414. Default 8 KiB. */
 } crater_config;
 
 /* Status, for monitoring. */

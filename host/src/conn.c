@@ -136,6 +136,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
   }
 
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  crater__strict_parser_init(&c->parser);
   c->parser.data = c;
   c->state = CONN_IDLE;
   /* The first request must arrive within the header timeout. */
@@ -382,6 +383,7 @@ static void read_resume(crater__conn *c) {
 /* Feeds bytes to the parser; complete requests are answered as they are found. */
 static void process_input(crater__conn *c, const char *data, size_t len) {
   c->in_parser = 1;
+  crater__strict_input(&c->strict, data, len);
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
   c->in_parser = 0;
   if (err == HPE_PAUSED && (c->flags & CONN_F_INFLIGHT)) {
@@ -398,16 +400,9 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     return;
   }
   if (err != HPE_OK) {
-    int status = 400;
-    const char *why = llhttp_get_error_reason(&c->parser);
-    if (c->refuse != 0) {
-      status = c->refuse;
-      why = c->refuse_why;
-    } else if (err == HPE_INVALID_METHOD) {
-      status = 501;
-      why = "unknown request method";
-    }
-    refuse(c, status, why ? why : llhttp_errno_name(err));
+    const char *why = c->refuse_why;
+    int status = c->refuse ? c->refuse : crater__strict_parse_error(&c->parser, err, data, data + len, &why);
+    refuse(c, status, why);
     finish_and_close(c);
     return;
   }
@@ -424,6 +419,7 @@ static int on_message_begin(llhttp_t *p) {
   c->in_value = 0;
   c->refuse = 0;
   c->refuse_why = NULL;
+  crater__strict_begin(&c->strict);
   c->state = CONN_HEAD;
   arm(c, c->srv->cfg.header_timeout_ms);
   return 0;
@@ -443,53 +439,83 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   return -1;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  crater__conn *c = p->data;
-  crater__req_err e = crater__request_field_name(&c->req, at, len, c->in_value);
-  c->in_value = 0;
+/* A piece of a trailer field (after a chunked body): not stored. */
+static int on_trailer(crater__conn *c, const char *name, size_t len) {
+  c->refuse = crater__strict_trailer(&c->strict, &c->req, name, len, &c->refuse_why);
+  return c->refuse ? -1 : 0;
+}
+
+static int store_name(crater__conn *c, const char *at, size_t len, int next) {
+  crater__req_err e = crater__request_field_name(&c->req, at, len, next);
   if (e == CRATER__REQ_OK) return 0;
   refuse_stored(c, e);
   return -1;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+/* A name piece strict.c wants a look at (the whitespace after its colon is
+ * not one SP), or a trailer field's. */
+__attribute__((noinline)) static int odd_name(crater__conn *c, const char *at, size_t len, int next) {
+  crater__strict_name_gap(&c->strict, at, len);
+  if (c->state == CONN_BODY) return on_trailer(c, at, len);
+  return store_name(c, at, len, next);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   crater__conn *c = p->data;
-  c->in_value = 1;
+  int next = c->in_value;
+  c->in_value = 0;
+  if (!crater__strict_name(&c->strict, at, len) | (c->state == CONN_BODY)) return odd_name(c, at, len, next);
+  return store_name(c, at, len, next);
+}
+
+static int store_value(crater__conn *c, const char *at, size_t len) {
   crater__req_err e = crater__request_field_value(&c->req, at, len);
   if (e == CRATER__REQ_OK) return 0;
   refuse_stored(c, e);
   return -1;
 }
 
+/* A value piece strict.c wants a look at (an obs-fold, an HTAB before it),
+ * or a trailer field's. */
+__attribute__((noinline)) static int odd_value(crater__conn *c, const char *at, size_t len, int odd) {
+  if (odd & CRATER__STRICT_FOLD) {
+    c->refuse = 400;
+    c->refuse_why = CRATER__STRICT_OBS_FOLD;
+    return -1;
+  }
+  if (odd & CRATER__STRICT_TAB) crater__strict_tab(&c->strict, &c->req);
+  return (odd & CRATER__STRICT_TRAILER) ? on_trailer(c, NULL, len) : store_value(c, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  int odd = crater__strict_value(&c->strict, at, len, c->in_value);
+  c->in_value = 1;
+  if (odd) return odd_value(c, at, len, odd);
+  return store_value(c, at, len);
+}
+
 static int on_headers_complete(llhttp_t *p) {
   crater__conn *c = p->data;
   crater_server *srv = c->srv;
   crater__request *r = &c->req;
-  if (p->http_major != 1 || p->http_minor > 1) {
-    c->refuse = 505;
-    c->refuse_why = "only HTTP/1.0 and HTTP/1.1 are supported";
-    return -1;
-  }
+  r->method = llhttp_method_name((llhttp_method_t)p->method);
+  r->head_only = p->method == HTTP_HEAD;
+  /* Version (505), names, framing, Host, the target (400, 501): strict.c. */
+  c->refuse = crater__strict_head(&c->strict, p, r, &c->refuse_why);
+  if (c->refuse != 0) return -1;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->cfg.max_body_bytes) {
     c->refuse = 413;
     c->refuse_why = "request body larger than the limit (--max-body)";
     return -1;
   }
-  if (!crater__request_names_ok(r, &c->refuse_why)) {
-    c->refuse = 400;
-    return -1;
-  }
   c->state = CONN_BODY;
   arm(c, srv->cfg.header_timeout_ms);
-  /* Expect: 100-continue: the client waits for this before sending the body. */
-  for (int i = 0; i < r->nfields && p->http_minor >= 1; i++) {
-    const crater__field *f = &r->fields[i];
-    if (f->name_len == 6 && f->value_len == 12 &&
-        strncasecmp(r->head.data + f->name_off, "expect", 6) == 0 &&
-        strncasecmp(r->head.data + f->value_off, "100-continue", 12) == 0) {
-      crater__http_continue(&c->out);
-      flush(c);
-    }
+  /* Expect: 100-continue (found by strict.c): the client waits for this
+   * before sending the body. */
+  if (r->expect_continue && p->http_minor >= 1) {
+    crater__http_continue(&c->out);
+    flush(c);
   }
   return 0;
 }
@@ -505,11 +531,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 static int on_message_complete(llhttp_t *p) {
   crater__conn *c = p->data;
   crater__request *r = &c->req;
+  crater__strict_message_complete(&c->strict, p); /* trailer fields change nothing */
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
-  r->method = llhttp_method_name((llhttp_method_t)p->method);
-  r->head_only = p->method == HTTP_HEAD;
   c->flags |= CONN_F_INFLIGHT;
   crater__pipeline_start(r, &conn_sink, c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "request.h"
 #include "server.h"
+#include "strict.h"
 
 /* Connection states: what the next bytes from the client are. */
 enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
@@ -46,6 +47,7 @@ struct crater__conn {
    * (while in flight, parsing is paused and later input waits in pending). */
   crater__request req;
   int in_value;                 /* the last header callback was a value */
+  crater__strict strict;        /* what the checks of strict.c need to see of the message */
   int refuse;                   /* status to answer instead of dispatching (413, 431, ...) */
   const char *refuse_why;
 

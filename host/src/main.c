@@ -38,6 +38,7 @@ static const char usage[] =
     "  --reload               reload when a .lua file under the app's directory changes\n"
     "                         (SIGHUP reloads too, with or without this flag)\n"
     "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
+    "  --max-uri SIZE         request target (URI) limit, else 414 (default 8k)\n"
     "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
     "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
     "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
@@ -132,6 +133,8 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         o->workers = (int)n;
       } else if (strcmp(a, "--max-header") == 0) {
         if (parse_size(v, &o->cfg.max_header_bytes) != 0) return bad_value(a, v, "a size like 16k");
+      } else if (strcmp(a, "--max-uri") == 0) {
+        if (parse_size(v, &o->cfg.max_uri_bytes) != 0) return bad_value(a, v, "a size like 8k");
       } else if (strcmp(a, "--max-body") == 0) {
         if (parse_size(v, &o->cfg.max_body_bytes) != 0) return bad_value(a, v, "a size like 1m");
       } else if (strcmp(a, "--header-timeout") == 0) {

@@ -62,8 +62,9 @@ static void core_answer(crater__request *r, int status, const char *detail, size
 
 static void finish(crater__request *r, int ok, int thread_reusable);
 static void end_aborted(crater__request *r);
-static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+static void split_url(const crater__request *r, const char **path, size_t *path_len,
                       const char **query, size_t *query_len);
+static void own_answer(crater__request *r);
 
 static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see the server log";
 
@@ -89,6 +90,10 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
   crater_server *srv = r->srv;
   take_off(r, sink, ctx);
   srv->stats.requests_total++;
+  if (r->answer != 0) {
+    own_answer(r);
+    return;
+  }
   /* --dev after a failed reload: say so rather than serve the old code. */
   if (srv->stale_error != NULL && srv->cfg.dev) {
     core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), CORE_STALE);
@@ -105,6 +110,10 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
 void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, void *ctx,
                                crater__gen *g, int fn_ref) {
   take_off(r, sink, ctx);
+  if (r->answer != 0) {
+    own_answer(r);
+    return;
+  }
   enter(r, g, fn_ref);
 }
 
@@ -123,7 +132,7 @@ static void enter(crater__request *r, crater__gen *g, int fn_ref) {
   r->task.main.ref = ref;
   const char *path, *query;
   size_t path_len, query_len;
-  split_url(r->head.data, r->url_len, &path, &path_len, &query, &query_len);
+  split_url(r, &path, &path_len, &query, &query_len);
   lua_rawgeti(T, LUA_REGISTRYINDEX, fn_ref);
   lua_pushstring(T, r->method);
   lua_pushlstring(T, path, path_len);
@@ -529,27 +538,39 @@ static void end_aborted(crater__request *r) { release(r, 0); }
 /*  Helpers                                                                */
 /* ===================================================================== */
 
-/* Path and query of a request target: absolute-form (GET http://host/path)
- * keeps only the path; a fragment is dropped. */
-static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+/* Path and query of a request target: of an absolute-form one
+ * (GET http://host/path) only what follows the authority (r->target_off,
+ * strict.c), "/" when that path is empty. strict.c refuses a fragment. */
+static void split_url(const crater__request *r, const char **path, size_t *path_len,
                       const char **query, size_t *query_len) {
-  if (url == NULL) url_len = 0;
-  if (url_len > 7 && url[0] != '/' &&
-      (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
-    const char *s = memchr(url + 8, '/', url_len - 8);
-    size_t skip = s ? (size_t)(s - url) : url_len;
-    url += skip;
-    url_len -= skip;
-  }
-  if (url_len == 0) {
-    url = "/";
-    url_len = 1;
-  }
+  const char *url = r->head.data ? r->head.data + r->target_off : "";
+  size_t url_len = r->head.data ? r->url_len - r->target_off : 0;
   const char *q = memchr(url, '?', url_len);
   *path = url;
   *path_len = q ? (size_t)(q - url) : url_len;
   *query = q ? q + 1 : "";
   *query_len = q ? url_len - *path_len - 1 : 0;
-  const char *hash = memchr(*query, '#', *query_len);
-  if (hash) *query_len = (size_t)(hash - *query);
+  if (*path_len == 0) { /* RFC 9112 3.2.1: an empty path is "/" */
+    *path = "/";
+    *path_len = 1;
+  }
+}
+
+/* The answers the core gives without the app (r->answer, strict.c):
+ * `OPTIONS *` asks about the server as a whole (RFC 9110 9.3.7), answered
+ * 200 with no content; CONNECT is refused (501, problem+json). Neither is
+ * routed. */
+static void own_answer(crater__request *r) {
+  if (r->answer != 200) {
+    core_answer(r, r->answer, r->answer_why, strlen(r->answer_why), 0);
+    return;
+  }
+  crater__response res = {200, NULL, 0, "", 0, 0};
+  r->pflags |= P_IN_RUN; /* an abort from inside respond() waits for it */
+  r->sink->respond(r->sink_ctx, r, &res);
+  if (r->pflags & P_ABORTED) {
+    end_aborted(r);
+    return;
+  }
+  finish(r, 1, 0);
 }

@@ -437,8 +437,11 @@ TEST(conn_bad_requests_400_501_505) {
     const char *detail;
   } cases[] = {
     {"BREW / HTTP/1.1\r\nHost: t\r\n\r\n", 501, "\"detail\":\"unknown request method\""},
-    {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505,
-     "\"detail\":\"only HTTP/1.0 and HTTP/1.1 are supported\""},
+    {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505, "\"detail\":\"only HTTP/1.x is supported\""},
+    /* not a request line at all: 400, not 501 */
+    {"GARBAGE\r\n\r\n", 400, "\"detail\":\"malformed request line\""},
+    /* RFC 9112 3.2 */
+    {"GET / HTTP/1.1\r\n\r\n", 400, "\"detail\":\"an HTTP/1.1 request without a Host field (RFC 9112 3.2)\""},
     {"GET / HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n", 400, "\"detail\":\"Invalid header value char\""},
     {"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
      "\"detail\":\"Duplicate Content-Length\""},
