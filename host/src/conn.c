@@ -34,6 +34,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_resume(crater__conn *c);
 static void keep_pending(crater__conn *c, const char *data, size_t len);
 static void process_input(crater__conn *c, const char *data, size_t len);
+static void parse_pending(crater__conn *c);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
@@ -349,7 +350,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
   if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
-  if (c->flags & CONN_F_INFLIGHT) {
+  if (c->flags & (CONN_F_INFLIGHT | CONN_F_OUT_FULL)) {
     keep_pending(c, buf->base, (size_t)nread);
     return;
   }
@@ -373,7 +374,7 @@ static void keep_pending(crater__conn *c, const char *data, size_t len) {
 
 static void read_resume(crater__conn *c) {
   if ((c->flags & (CONN_F_READ_STOPPED | CONN_F_INFLIGHT | CONN_F_CLOSED | CONN_F_FINISH |
-                   CONN_F_EOF)) != CONN_F_READ_STOPPED)
+                   CONN_F_EOF | CONN_F_OUT_FULL)) != CONN_F_READ_STOPPED)
     return;
   c->flags &= ~CONN_F_READ_STOPPED;
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -390,6 +391,24 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     if (pos != NULL && pos >= data && pos < data + len)
       keep_pending(c, pos, (size_t)(data + len - pos));
     flush(c);
+    return;
+  }
+  if (err == HPE_PAUSED && (c->flags & CONN_F_OUT_FULL)) {
+    /* One read can hold hundreds of pipelined requests: answering them all
+     * at once would buffer every answer. The rest waits, unparsed and
+     * unread, until write_cb has written what is queued. */
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (pos != NULL && pos >= data && pos < data + len &&
+        crater__buf_append(&c->pending, pos, (size_t)(data + len - pos)) != 0) {
+      crater__conn_close(c);
+      return;
+    }
+    if (!(c->flags & CONN_F_READ_STOPPED)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->flags |= CONN_F_READ_STOPPED;
+    }
+    flush(c);
+    if (!(c->flags & (CONN_F_WRITING | CONN_F_CLOSED))) parse_pending(c);
     return;
   }
   if (err == HPE_PAUSED) {
@@ -522,6 +541,10 @@ static int on_message_complete(llhttp_t *p) {
   if (c->flags & CONN_F_FINISH) return HPE_PAUSED;
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
   arm(c, c->srv->cfg.idle_timeout_ms);
+  if (c->out.len + c->wbuf.len > OUT_HIGH_WATER) {
+    c->flags |= CONN_F_OUT_FULL; /* process_input keeps the rest for later */
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
@@ -607,12 +630,19 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
   }
   /* Back to serving this connection: parse what arrived meanwhile. */
   arm(c, c->srv->cfg.idle_timeout_ms);
+  parse_pending(c);
+}
+
+/* Parsing was paused (a request in flight, or answers waiting to be
+ * written) and may go on: the input kept meanwhile first, then reading. */
+static void parse_pending(crater__conn *c) {
+  c->flags &= ~CONN_F_OUT_FULL;
   llhttp_resume(&c->parser);
   crater__buf rest = c->pending;
   memset(&c->pending, 0, sizeof(c->pending));
   if (rest.len > 0) process_input(c, rest.data, rest.len);
   crater__buf_free(&rest);
-  if (c->flags & CONN_F_CLOSED) return;
+  if (c->flags & (CONN_F_CLOSED | CONN_F_OUT_FULL | CONN_F_INFLIGHT)) return;
   flush(c);
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
@@ -626,8 +656,9 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
 /* ===================================================================== */
 
 /* Flags under which a finished write has follow-up work (write_cb's). */
-#define CONN_F_AFTER_WRITE \
-  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT)
+#define CONN_F_AFTER_WRITE                                                                    \
+  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT | \
+   CONN_F_OUT_FULL)
 
 /* uv_try_write for a stream with nothing queued, as send(2): write(2) on a
  * socket also goes through the VFS layer (fdget_pos, rw checks), a per
@@ -709,6 +740,10 @@ static void write_cb(uv_write_t *req, int status) {
   }
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
+    return;
+  }
+  if (c->flags & CONN_F_OUT_FULL) {
+    parse_pending(c); /* everything is written: the pipelined requests go on */
     return;
   }
   read_resume(c);

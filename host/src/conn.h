@@ -28,6 +28,7 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_EOF          0x100u /* the client half-closed: answer what it sent, then close */
 #define CONN_F_CHUNKED      0x200u /* the streamed body in progress is chunked */
 #define CONN_F_NO_BODY      0x400u /* the answer in progress sends no body (HEAD, 204, 304) */
+#define CONN_F_OUT_FULL     0x800u /* parsing paused until the unsent answers drain */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */
