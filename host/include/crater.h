@@ -109,6 +109,8 @@ typedef struct {
   crater_log_cb log_cb;         /* NULL: records go to stderr. */
   void *log_udata;
   crater_log_level log_level;   /* records above this level are dropped. Default INFO. */
+  uint64_t send_timeout_ms;     /* an answer none of which the client reads for this long: its
+                                   connection is closed, logged. Default 60000. */
 } crater_config;
 
 /* Status, for monitoring. */

@@ -25,6 +25,7 @@ static crater_config defaults(void) {
   c.log_cb = NULL;
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
+  c.send_timeout_ms = 60 * 1000;
   return c;
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "alloc.h"
@@ -41,6 +42,9 @@ static void timer_cb(uv_timer_t *t);
 static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
+static void send_watch(crater__conn *c);
+static void send_timer_cb(uv_timer_t *t);
+static size_t unsent_bytes(crater__conn *c);
 static void finish_and_close(crater__conn *c);
 static int eof_busy(crater__conn *c);
 static void refuse(crater__conn *c, int status, const char *why);
@@ -208,9 +212,10 @@ void crater__conn_close(crater__conn *c) {
     crater__pipeline_abort(&c->req);
     c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
   }
-  c->closing_handles = 2;
+  c->closing_handles = 2 + c->wtimer_made;
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
+  if (c->wtimer_made) uv_close((uv_handle_t *)&c->wtimer, close_cb);
 }
 
 static void close_cb(uv_handle_t *h) {
@@ -711,6 +716,62 @@ static void flush(crater__conn *c) {
     return;
   }
   c->flags |= CONN_F_WRITING;
+  send_watch(c);
+}
+
+/* A client that reads nothing keeps its answer in memory and its connection
+ * open; the idle timeout cannot end it while a write is under way. So while
+ * one is, a timer looks at what is unsent four times per --send-timeout:
+ * progress is any byte the client took, and after a whole timeout without
+ * any the connection is closed. Only writes that did not fit the
+ * socket at once get here: most answers never start the timer. */
+static void send_watch(crater__conn *c) {
+  crater_server *srv = c->srv;
+  c->sent_at = uv_now(srv->loop);
+  c->unsent = unsent_bytes(c);
+  if (!c->wtimer_made) {
+    if (uv_timer_init(srv->loop, &c->wtimer) != 0) return;
+    c->wtimer.data = c;
+    c->wtimer_made = 1;
+  }
+  if (uv_is_active((uv_handle_t *)&c->wtimer)) return;
+  uint64_t tick = srv->cfg.send_timeout_ms / 4;
+  if (tick == 0) tick = 1;
+  uv_timer_start(&c->wtimer, send_timer_cb, tick, tick);
+}
+
+static void send_timer_cb(uv_timer_t *t) {
+  crater__conn *c = t->data;
+  if (!(c->flags & CONN_F_WRITING)) {
+    uv_timer_stop(t);
+    return;
+  }
+  uint64_t now = uv_now(c->srv->loop);
+  size_t unsent = unsent_bytes(c);
+  if (unsent < c->unsent) {
+    c->unsent = unsent;
+    c->sent_at = now;
+    return;
+  }
+  if (now - c->sent_at < c->srv->cfg.send_timeout_ms) return;
+  crater__log(c->srv, CRATER_LOG_INFO,
+              "closing the connection of %s: it read nothing of its answer for %llu ms "
+              "(--send-timeout); %zu bytes unsent",
+              c->req.peer, (unsigned long long)(now - c->sent_at), unsent + c->out.len);
+  crater__conn_close(c);
+}
+
+/* Bytes written but not yet taken by the client: libuv's queue, and the
+ * kernel's send queue where the system says (TIOCOUTQ). A client that
+ * reads slowly drains the kernel's buffer, which can hold megabytes, long
+ * before libuv may write again: that is progress too. */
+static size_t unsent_bytes(crater__conn *c) {
+  size_t n = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+#ifdef TIOCOUTQ
+  int queued = 0;
+  if (c->fd >= 0 && ioctl(c->fd, TIOCOUTQ, &queued) == 0 && queued > 0) n += (size_t)queued;
+#endif
+  return n;
 }
 
 static void write_cb(uv_write_t *req, int status) {

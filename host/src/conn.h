@@ -58,6 +58,13 @@ struct crater__conn {
   crater__buf pending;          /* input read while a request was in flight */
 
   int fd;                       /* the socket, for send(2) (see try_send in conn.c); -1: none */
+
+  /* The send timeout (send_watch in conn.c): a timer made at the first
+   * uv_write, ticking while one is under way. */
+  uv_timer_t wtimer;
+  int wtimer_made;              /* wtimer was initialized: it must be closed too */
+  size_t unsent;                /* libuv's write queue when progress was last seen */
+  uint64_t sent_at;             /* loop time of the last progress */
 };
 
 /* Accepts one pending connection on listener (server.c's connection callback). */

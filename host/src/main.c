@@ -42,6 +42,8 @@ static const char usage[] =
     "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
     "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s)\n"
     "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
+    "  --send-timeout TIME    a client that reads nothing of its answer for this long is\n"
+    "                         disconnected (default 60s)\n"
     "  --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  --assets DIR           folder holding the npm packages swagger-ui-dist and redoc,\n"
     "                         served for /docs and /redoc (same as CRATER_ASSETS=DIR)\n"
@@ -138,6 +140,8 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       } else if (strcmp(a, "--max-connections") == 0) {
         if (parse_int(v, 1, 10000000, &n) != 0) return bad_value(a, v, "a number >= 1");
         o->cfg.max_connections = (unsigned)n;
+      } else if (strcmp(a, "--send-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.send_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--log-level") == 0) {
         if (strcmp(v, "error") == 0) o->cfg.log_level = CRATER_LOG_ERROR;
         else if (strcmp(v, "warn") == 0) o->cfg.log_level = CRATER_LOG_WARN;

@@ -4,10 +4,11 @@ heads and bodies, idle connections holding every slot, and a handler that
 allocates until the VM's ceiling. Each test prints the RSS it measured."""
 import os
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import ASAN, ROOT, Server, read_response, recv_all, run, wait_for
+from harness import ASAN, BIN, ROOT, Server, read_response, recv_all, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "memory.lua")
 MIB = 1024 * 1024
@@ -78,6 +79,61 @@ class UnreadPipelinedAnswers(unittest.TestCase):
                 st, _, body = read_response(f)
                 self.assertEqual((st, body), (200, b"n=%d" % i))
             s.close()
+
+
+class SendTimeout(unittest.TestCase):
+    """--send-timeout: a client that reads nothing of its answer for that
+    long is disconnected (logged); one that reads slowly is not."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(APP, "--send-timeout", "1s")
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    def test_a_client_that_never_reads_is_disconnected(self):
+        s = small_rcvbuf(self.srv)
+        # More than the kernel's socket buffers hold, so that some waits in
+        # the server.
+        s.sendall(b"GET /big1m HTTP/1.1\r\nHost: x\r\n\r\n" * 8)
+        started = time.time()
+        line = wait_for(lambda: "(--send-timeout)" in self.srv.log(), timeout=20)
+        took = time.time() - started
+        print("\nclosed after %.1f s without progress (--send-timeout 1s)" % took)
+        self.assertTrue(line, self.srv.log())
+        self.assertGreater(took, 0.9)
+        # What the kernel had buffered arrives, then the end: not the whole answer.
+        got = recv_all(s, timeout=10)
+        self.assertLess(len(got), 8 * MIB)
+        s.close()
+        self.assertEqual(self.srv.get("/small?n=2")[2], b"n=2")
+
+    def test_a_slow_reader_gets_its_whole_answer(self):
+        s = small_rcvbuf(self.srv)
+        s.sendall(b"GET /big1m HTTP/1.1\r\nHost: x\r\n\r\n" * 7 +
+                  b"GET /big1m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        # Seconds to read 8 MiB: longer than the timeout, but always reading.
+        got = 0
+        started = time.time()
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += len(b)
+            time.sleep(0.002)
+        print("\nread %d bytes in %.1f s" % (got, time.time() - started))
+        self.assertGreater(got, 8 * MIB, self.srv.log()[-500:])
+        s.close()
+
+
+class Flags(unittest.TestCase):
+    def test_a_bad_value_names_the_flag(self):
+        for flag, value, want in [("--send-timeout", "soon", "a time like 60s")]:
+            out = subprocess.run([BIN, flag, value, APP], capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn("invalid value for %s: '%s' (expected %s)" % (flag, value, want), out.stderr)
 
 
 if __name__ == "__main__":
