@@ -99,7 +99,8 @@ typedef struct {
   size_t size;                  /* sizeof(crater_config) for the caller: set by crater_config_init(). */
   size_t max_header_bytes;      /* request line + headers; over it: 431. Default 16 KiB. */
   size_t max_body_bytes;        /* request body; over it: 413. Default 1 MiB. */
-  uint64_t header_timeout_ms;   /* until headers are complete; then 408. Default 10000. */
+  uint64_t header_timeout_ms;   /* from a request's first byte until its head is complete;
+                                   then 408. Default 10000. */
   uint64_t idle_timeout_ms;     /* idle keep-alive connection is closed. Default 75000. */
   uint64_t grace_ms;            /* crater_close(): time in-flight requests get. Default 10000. */
   unsigned max_connections;     /* further connections are closed at accept. Default 10000. */
@@ -111,6 +112,8 @@ typedef struct {
   crater_log_level log_level;   /* records above this level are dropped. Default INFO. */
   uint64_t send_timeout_ms;     /* an answer none of which the client reads for this long: its
                                    connection is closed, logged. Default 60000. */
+  uint64_t body_timeout_ms;     /* from the end of the head until the body is complete; then
+                                   408. Default 60000. */
 } crater_config;
 
 /* Status, for monitoring. */

@@ -26,6 +26,7 @@ static crater_config defaults(void) {
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
   c.send_timeout_ms = 60 * 1000;
+  c.body_timeout_ms = 60 * 1000;
   return c;
 }
 

@@ -303,7 +303,9 @@ static void timer_cb(uv_timer_t *t) {
   switch (c->state) {
     case CONN_HEAD:
     case CONN_BODY:
-      refuse(c, 408, "request not received within the header timeout (--header-timeout)");
+      refuse(c, 408, c->state == CONN_HEAD
+                         ? "request not received within the header timeout (--header-timeout)"
+                         : "request body not received within the body timeout (--body-timeout)");
       flush(c);
       finish_and_close(c);
       break;
@@ -504,7 +506,8 @@ static int on_headers_complete(llhttp_t *p) {
     return -1;
   }
   c->state = CONN_BODY;
-  arm(c, srv->cfg.header_timeout_ms);
+  /* The body has a deadline of its own, from now: the head's ends here. */
+  arm(c, srv->cfg.body_timeout_ms);
   /* Expect: 100-continue: the client waits for this before sending the body. */
   for (int i = 0; i < r->nfields && p->http_minor >= 1; i++) {
     const crater__field *f = &r->fields[i];

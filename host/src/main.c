@@ -38,7 +38,10 @@ static const char usage[] =
     "                         (SIGHUP reloads too, with or without this flag)\n"
     "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
     "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
-    "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
+    "  --header-timeout TIME  time to receive a request's line and headers, else 408\n"
+    "                         (default 10s)\n"
+    "  --body-timeout TIME    time to receive a request's body once its headers are in,\n"
+    "                         else 408 (default 60s)\n"
     "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
     "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s)\n"
     "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
@@ -140,6 +143,8 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       } else if (strcmp(a, "--max-connections") == 0) {
         if (parse_int(v, 1, 10000000, &n) != 0) return bad_value(a, v, "a number >= 1");
         o->cfg.max_connections = (unsigned)n;
+      } else if (strcmp(a, "--body-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.body_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--send-timeout") == 0) {
         if (parse_time_ms(v, &o->cfg.send_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--log-level") == 0) {

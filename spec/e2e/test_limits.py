@@ -137,7 +137,7 @@ class Timeouts(unittest.TestCase):
             self.assertEqual(data, b"")
 
     def test_body_timeout_408(self):
-        with Server(APP, "--header-timeout", "300ms") as srv:
+        with Server(APP, "--header-timeout", "300ms", "--body-timeout", "300ms") as srv:
             s = srv.connect()
             s.sendall(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"na")
             st = parse_responses(recv_all(s, timeout=5))[0][0]

@@ -3,6 +3,7 @@ requests whose answers are not read, clients that never read, trickled
 heads and bodies, idle connections holding every slot, and a handler that
 allocates until the VM's ceiling. Each test prints the RSS it measured."""
 import os
+import select
 import socket
 import subprocess
 import time
@@ -128,9 +129,71 @@ class SendTimeout(unittest.TestCase):
         s.close()
 
 
+def trickle(s, pieces, gap):
+    """Sends pieces gap seconds apart; stops early once the server answers."""
+    for p in pieces:
+        try:
+            s.sendall(p)
+        except OSError:
+            return
+        if select.select([s], [], [], gap)[0]:
+            return
+
+
+class HeadAndBodyDeadlines(unittest.TestCase):
+    """--header-timeout bounds a request's head from its first byte,
+    --body-timeout its body from the end of the head; neither restarts the
+    other."""
+
+    HEAD = [b"POST /echo HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n",
+            b"Content-Length: 40\r\n"]
+
+    def refusal(self, s):
+        data = recv_all(s, timeout=15)
+        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data[:200])
+        return data
+
+    def test_head_and_body_trickled_end_at_the_two_deadlines(self):
+        with Server(APP, "--header-timeout", "3s", "--body-timeout", "1s") as srv:
+            s = srv.connect(timeout=15)
+            t0 = time.time()
+            trickle(s, self.HEAD, 0.5)  # the head is in after 2.5 s
+            s.sendall(b"\r\n")
+            trickle(s, [b"x"] * 20, 0.2)  # the body would take 4 s more
+            data = self.refusal(s)
+            took = time.time() - t0
+            print("\nhead trickled 2.5 s + body trickled: 408 after %.1f s (3 s + 1 s deadlines)" % took)
+            self.assertIn(b"body timeout", data)
+            # The head's deadline no longer restarts when the head is in (then 5.5 s).
+            self.assertLess(took, 4.8)
+            s.close()
+            self.assertIn("(--body-timeout)", srv.log())
+            self.assertEqual(srv.get("/small?n=3")[2], b"n=3")
+
+    def test_head_trickled_past_its_deadline(self):
+        with Server(APP, "--header-timeout", "1s", "--body-timeout", "5s") as srv:
+            s = srv.connect(timeout=15)
+            t0 = time.time()
+            trickle(s, self.HEAD * 3, 0.2)
+            data = self.refusal(s)
+            self.assertIn(b"header timeout", data)
+            self.assertLess(time.time() - t0, 4)
+            s.close()
+
+    def test_a_body_may_take_longer_than_the_head_deadline(self):
+        with Server(APP, "--header-timeout", "1s", "--body-timeout", "5s") as srv:
+            s = srv.connect(timeout=15)
+            s.sendall(b"".join(self.HEAD) + b"\r\n")
+            trickle(s, [b"y" * 8] * 5, 0.4)  # 2 s
+            st, _, body = read_response(s.makefile("rb"))
+            self.assertEqual((st, body), (200, b"got 40"))
+            s.close()
+
+
 class Flags(unittest.TestCase):
     def test_a_bad_value_names_the_flag(self):
-        for flag, value, want in [("--send-timeout", "soon", "a time like 60s")]:
+        for flag, value, want in [("--send-timeout", "soon", "a time like 60s"),
+                                  ("--body-timeout", "0", "a time like 60s")]:
             out = subprocess.run([BIN, flag, value, APP], capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 2)
             self.assertIn("invalid value for %s: '%s' (expected %s)" % (flag, value, want), out.stderr)
