@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "alloc.h"
+#include "conn_idle.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -49,6 +50,7 @@ static void finish_and_close(crater__conn *c);
 static int eof_busy(crater__conn *c);
 static void refuse(crater__conn *c, int status, const char *why);
 static void refuse_stored(crater__conn *c, crater__req_err e);
+static int reclaim_idle(crater_server *srv);
 
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res);
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len);
@@ -113,7 +115,10 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     crater__conn_close(c);
     return;
   }
-  if (srv->stats.connections_open > srv->cfg.max_connections || srv->closing) {
+  /* A connection closed to make room leaves the count once its handles are. */
+  int full = !srv->closing && srv->stats.connections_open > srv->cfg.max_connections &&
+             !reclaim_idle(srv);
+  if (full || srv->closing) {
     srv->stats.requests_refused++;
     crater__log(srv, CRATER_LOG_WARN, "connection refused: %s",
                 srv->closing ? "shutting down" : "too many open connections (--max-connections)");
@@ -184,6 +189,19 @@ static void drop_connection(crater_server *srv, uv_stream_t *listener) {
   uv_close((uv_handle_t *)&srv->drop_tcp, drop_closed);
 }
 
+/* Every connection is open and a new client waits: an idle keep-alive
+ * connection (the least recently used) gives it its place, as nginx does
+ * with its reusable connections; so idle clients cannot lock busy ones
+ * out for the idle timeout. 1 when one was closed. */
+static int reclaim_idle(crater_server *srv) {
+  crater__conn *old = crater__idle_oldest(srv);
+  if (old == NULL) return 0;
+  crater__log(srv, CRATER_LOG_DEBUG, "closing the idle connection of %s to make room (--max-connections)",
+              old->req.peer);
+  crater__conn_close(old);
+  return 1;
+}
+
 static void drop_closed(uv_handle_t *h) {
   crater_server *srv = h->data;
   srv->drop_busy = 0;
@@ -206,6 +224,7 @@ void crater__conn_drain(crater__conn *c) {
 void crater__conn_close(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
   c->flags |= CONN_F_CLOSED;
+  crater__idle_remove(c->srv, c);
   if (crater__pipeline_busy(&c->req)) {
     crater__log(c->srv, CRATER_LOG_INFO, "client %s went away before its answer was complete",
                 c->req.peer);
@@ -446,6 +465,7 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
 
 static int on_message_begin(llhttp_t *p) {
   crater__conn *c = p->data;
+  crater__idle_remove(c->srv, c);
   crater__request_begin(&c->req, c->srv);
   c->in_value = 0;
   c->refuse = 0;
@@ -553,6 +573,7 @@ static int on_message_complete(llhttp_t *p) {
     c->flags |= CONN_F_OUT_FULL; /* process_input keeps the rest for later */
     return HPE_PAUSED;
   }
+  crater__idle_push(c->srv, c);
   return 0;
 }
 
@@ -656,6 +677,7 @@ static void parse_pending(crater__conn *c) {
     if (!eof_busy(c)) crater__conn_close(c);
     return;
   }
+  if (c->state == CONN_IDLE) crater__idle_push(c->srv, c);
   read_resume(c);
 }
 

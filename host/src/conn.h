@@ -65,6 +65,10 @@ struct crater__conn {
   int wtimer_made;              /* wtimer was initialized: it must be closed too */
   size_t unsent;                /* libuv's write queue when progress was last seen */
   uint64_t sent_at;             /* loop time of the last progress */
+
+  /* On the server's list of idle keep-alive connections (conn_idle.c). */
+  crater__conn *idle_next, *idle_prev;
+  int idle_linked;
 };
 
 /* Accepts one pending connection on listener (server.c's connection callback). */

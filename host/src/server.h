@@ -69,6 +69,9 @@ struct crater_server {
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
+
+  /* Idle keep-alive connections, least recently used first (conn_idle.c). */
+  crater__conn *idle_head, *idle_tail;
 };
 
 /* conn.c tells the server a connection's handles are closed. */

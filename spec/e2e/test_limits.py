@@ -160,6 +160,10 @@ class Timeouts(unittest.TestCase):
             for s in (a, b):
                 s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
                 self.assertEqual(read_response(s.makefile("rb"))[0], 200)
+                # Busy receiving a request: an idle one would make room
+                # (spec/e2e/test_memory_bounds.py).
+                s.sendall(b"GET /plaintext HTTP/1.1\r\n")
+            time.sleep(0.1)
             c = srv.connect()
             c.settimeout(5)
             try:

@@ -190,6 +190,61 @@ class HeadAndBodyDeadlines(unittest.TestCase):
             s.close()
 
 
+class IdleConnectionsMakeRoom(unittest.TestCase):
+    """At --max-connections, a new client takes the place of the least
+    recently used idle keep-alive connection; only when every connection is
+    busy is it refused."""
+
+    def served(self, s, n):
+        s.sendall(b"GET /small?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+        st, _, body = read_response(s.makefile("rb"))
+        self.assertEqual((st, body), (200, b"n=%d" % n))
+
+    def closed(self, s):
+        s.settimeout(10)
+        try:
+            return s.recv(10) == b""
+        except ConnectionResetError:
+            return True
+
+    def test_the_oldest_idle_connection_makes_room(self):
+        with Server(APP, "--max-connections", "3") as srv:
+            conns = [srv.connect() for _ in range(3)]
+            for n in (0, 1, 2):
+                self.served(conns[n], n)
+            self.served(conns[0], 10)  # now conns[1] is the least recently used
+            d = srv.connect()
+            self.served(d, 3)
+            self.assertTrue(self.closed(conns[1]))
+            self.served(conns[0], 11)
+            self.served(conns[2], 12)
+            # Every connection busy (a request half sent): the next is refused.
+            for s in (conns[0], conns[2], d):
+                s.sendall(b"GET /small HTTP/1.1\r\n")
+            time.sleep(0.2)
+            e = srv.connect()
+            self.assertTrue(self.closed(e))
+            self.assertIn("too many open connections (--max-connections)", srv.log())
+            for s in (conns[0], conns[2], d):
+                s.sendall(b"Host: x\r\n\r\n")
+                self.assertEqual(read_response(s.makefile("rb"))[0], 200)
+            for s in conns + [d, e]:
+                s.close()
+
+    def test_many_idle_clients_do_not_lock_out_new_ones(self):
+        with Server(APP, "--max-connections", "20") as srv:
+            idle = [srv.connect() for _ in range(20)]
+            for n, s in enumerate(idle):
+                self.served(s, n)
+            for n in range(40):  # each new client closes an idle one
+                s = srv.connect()
+                self.served(s, 100 + n)
+                idle.append(s)
+            self.assertNotIn("too many open connections", srv.log())
+            for s in idle:
+                s.close()
+
+
 class Flags(unittest.TestCase):
     def test_a_bad_value_names_the_flag(self):
         for flag, value, want in [("--send-timeout", "soon", "a time like 60s"),
