@@ -114,6 +114,9 @@ typedef struct {
                                    connection is closed, logged. Default 60000. */
   uint64_t body_timeout_ms;     /* from the end of the head until the body is complete; then
                                    408. Default 60000. */
+  size_t max_memory_bytes;      /* what one generation's Lua VM may hold; past it an
+                                   allocation fails ("not enough memory"). 0: no ceiling.
+                                   Default 1 GiB. */
 } crater_config;
 
 /* Status, for monitoring. */

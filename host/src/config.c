@@ -27,6 +27,7 @@ static crater_config defaults(void) {
   c.log_level = CRATER_LOG_INFO;
   c.send_timeout_ms = 60 * 1000;
   c.body_timeout_ms = 60 * 1000;
+  c.max_memory_bytes = (size_t)1024 * 1024 * 1024;
   return c;
 }
 

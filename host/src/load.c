@@ -130,6 +130,7 @@ static int build(crater_server *srv, const char *name, const char *code, size_t 
   int rc = crater__gen_new(srv, name, code != NULL, &g);
   if (rc != 0) return rc;
   crater__load_preloads(g);
+  if (code == NULL) g->renew = crater_reload;
   rc = specs ? crater__gen_run_specs(g) : crater__gen_run(g, code, len);
   if (rc != 0) {
     crater__gen_close(g);

@@ -13,7 +13,9 @@
 #include <lua.h>
 
 #include "log.h"
+#include "lua_error.h"
 #include "server.h"
+#include "vm.h"
 
 #define THREAD_MT "crater.thread"
 
@@ -53,7 +55,9 @@ int crater__task_run_main(crater__task *t, int nargs) {
   crater__uthread *outer = srv->current; /* a request may inject one (crater.test) */
   srv->current = &t->main;
   t->main.state = CRATER__UT_RUNNING;
+  srv->lua_armed++; /* protected: the VM's ceiling applies (vm_mem.c) */
   int st = lua_resume(t->main.L, nargs);
+  srv->lua_armed--;
   srv->current = outer;
   if (!really_waits(&t->main, st)) t->main.state = CRATER__UT_IDLE;
   if (outer == NULL) run_wakes(srv);
@@ -222,7 +226,9 @@ static void run_spawned(crater__uthread *ut, int nargs) {
   crater__uthread *outer = srv->current;
   srv->current = ut;
   ut->state = CRATER__UT_RUNNING;
+  srv->lua_armed++;
   int st = lua_resume(ut->L, nargs);
+  srv->lua_armed--;
   srv->current = outer;
   if (!really_waits(ut, st)) settle(ut, st);
   if (outer == NULL) run_wakes(srv);
@@ -236,10 +242,7 @@ static void settle(crater__uthread *ut, int st) {
                         "it cannot write a streamed body or yield a coroutine");
     ut->state = CRATER__UT_FAILED;
   } else if (st != 0) {
-    const char *msg = lua_tostring(co, -1);
-    luaL_traceback(co, co, msg ? msg : "(error object is not a string)", 0);
-    lua_replace(co, 1);
-    lua_settop(co, 1);
+    crater__lua_error_settle(ut->task->gen->L, co, st);
     ut->state = CRATER__UT_FAILED;
   } else {
     ut->state = CRATER__UT_DONE;

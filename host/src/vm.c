@@ -14,6 +14,7 @@
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
 static int failed(crater__gen *g, int base);
+static int run_app(crater__gen *g, const char *code, size_t len);
 
 #define MAX_IDLE_THREADS 256
 
@@ -33,6 +34,13 @@ static int gc_sentinel_gc(lua_State *L) {
   int pause = kb > 0 ? (int)(((long long)kb + GC_HEADROOM_KB) * 100 / kb) : 1000;
   if (pause < 200) pause = 200;
   if (pause > 1000) pause = 1000;
+  /* Under a ceiling, the next cycle starts before it: garbage must not be
+   * what makes an allocation fail. */
+  size_t limit_kb = g->mem.limit / 1024;
+  if (limit_kb > 0 && kb > 0 && (size_t)kb * (size_t)pause / 100 > limit_kb / 8 * 7) {
+    pause = (int)(limit_kb / 8 * 7 * 100 / (size_t)kb);
+    if (pause < 110) pause = 110;
+  }
   lua_gc(L, LUA_GCSETPAUSE, pause);
   gc_sentinel_arm(L, g);
   return 0;
@@ -59,6 +67,8 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
   if (g->app_path == NULL) goto failed_path;
   g->L = luaL_newstate();
   if (g->L == NULL) goto failed_state;
+  if (srv->cfg.max_memory_bytes > 0)
+    crater__vm_mem_install(g->L, &g->mem, srv->cfg.max_memory_bytes, &srv->lua_armed);
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
   if (set_package_path(g->L, srv->lua_path, from_string ? "." : name) != 0) {
@@ -76,7 +86,15 @@ failed_alloc:
   return crater__fail(srv, CRATER_ENOMEM, "out of memory");
 }
 
+/* Loading runs under the ceiling too. */
 int crater__gen_run(crater__gen *g, const char *code, size_t len) {
+  g->srv->lua_armed++;
+  int rc = run_app(g, code, len);
+  g->srv->lua_armed--;
+  return rc;
+}
+
+static int run_app(crater__gen *g, const char *code, size_t len) {
   lua_State *L = g->L;
   int base = lua_gettop(L);
   lua_pushcfunction(L, crater__gen_traceback);
@@ -133,7 +151,10 @@ static int failed(crater__gen *g, int base) {
 void crater__gen_close(crater__gen *g) {
   if (g == NULL) return;
   g->closing = 1;
-  if (g->L != NULL) lua_close(g->L);
+  if (g->L != NULL) {
+    crater__vm_mem_uninstall(g->L, &g->mem);
+    lua_close(g->L);
+  }
   crater__free(g->idle);
   crater__free(g->app_path);
   crater__free(g);
@@ -223,6 +244,18 @@ static int load_chunk(lua_State *L, const char *name, const char *code, size_t l
   int rc = luaL_loadbuffer(L, code, len, lua_tostring(L, -1));
   lua_remove(L, -2);
   return rc;
+}
+
+void crater__gen_after_oom(crater__gen *g) {
+  crater__vm_mem *m = &g->mem;
+  size_t before = m->used;
+  int full = crater__vm_mem_recover(g->L, m);
+  crater__log(g->srv, full ? CRATER_LOG_ERROR : CRATER_LOG_WARN,
+              "generation %llu reached its memory ceiling (--max-memory %zu MiB): %zu MiB before a full "
+              "collection, %zu MiB after%s",
+              (unsigned long long)g->id, m->limit >> 20, before >> 20, m->used >> 20,
+              full ? "; what it holds is live: a fresh generation will serve" : "");
+  if (full) g->mem_exhausted = 1;
 }
 
 int crater__gen_traceback(lua_State *L) {

@@ -3,6 +3,7 @@ requests whose answers are not read, clients that never read, trickled
 heads and bodies, idle connections holding every slot, and a handler that
 allocates until the VM's ceiling. Each test prints the RSS it measured."""
 import os
+import re
 import select
 import socket
 import subprocess
@@ -174,7 +175,7 @@ class HeadAndBodyDeadlines(unittest.TestCase):
         with Server(APP, "--header-timeout", "1s", "--body-timeout", "5s") as srv:
             s = srv.connect(timeout=15)
             t0 = time.time()
-            trickle(s, self.HEAD * 3, 0.2)
+            trickle(s, self.HEAD + [b"X-H%d: v\r\n" % i for i in range(20)], 0.2)
             data = self.refusal(s)
             self.assertIn(b"header timeout", data)
             self.assertLess(time.time() - t0, 4)
@@ -245,10 +246,61 @@ class IdleConnectionsMakeRoom(unittest.TestCase):
                 s.close()
 
 
+class MemoryCeiling(unittest.TestCase):
+    """--max-memory: a handler that allocates until the VM's ceiling fails
+    with 500 and the real error in the log; the memory comes back; a VM
+    that stays full is replaced by a fresh generation."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(APP, "--max-memory", "64m")
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    def test_a_handler_that_allocates_without_end(self):
+        srv = self.srv
+        base = rss_mib(srv)
+        for _ in range(3):
+            st, _, body = srv.get("/hog", timeout=60)
+            self.assertEqual(st, 500, body)
+            self.assertEqual(srv.get("/small?n=4")[2], b"n=4")
+            self.assertEqual(srv.get("/churn")[0], 200)
+        after = rss_mib(srv)
+        print("\nRSS %.0f MiB before /hog x3 under --max-memory 64m, %.0f MiB after" % (base, after))
+        # Within the ceiling and its reserve (LuaJIT's arena may keep the
+        # pages it had, so the RSS need not fall)...
+        self.assertLess(after, base + 64 + 24)
+        log = srv.log()
+        # ... while what the VM holds is back after a full collection.
+        after_gc = [int(m) for m in re.findall(r"MiB before a full collection, (\d+) MiB after", log)]
+        self.assertTrue(after_gc and max(after_gc[:3]) < 16, log)
+        self.assertIn("handler for GET /hog failed: not enough memory", log)
+        self.assertIn("reached its memory ceiling (--max-memory 64 MiB)", log)
+        self.assertNotIn("PANIC", log)
+        self.assertNotIn("failed: nil", log)
+
+    def test_a_vm_that_stays_full_is_replaced(self):
+        srv = self.srv
+        self.assertEqual(srv.get("/leak", timeout=60)[0], 500)
+        st, _, body = srv.get("/generation")
+        self.assertEqual((st, body), (200, b"kept 0"))
+        self.assertTrue(wait_for(lambda: "which was out of memory" in srv.log(), timeout=10), srv.log())
+        self.assertEqual(srv.get("/small?n=5")[2], b"n=5")
+
+    def test_a_stack_overflow_is_named(self):
+        self.assertEqual(self.srv.get("/deep")[0], 500)
+        # With room for a traceback, the message and the traceback; without,
+        # the message alone.
+        self.assertRegex(self.srv.log(), r"handler for GET /deep failed: (\S+:\d+: )?stack overflow")
+
+
 class Flags(unittest.TestCase):
     def test_a_bad_value_names_the_flag(self):
         for flag, value, want in [("--send-timeout", "soon", "a time like 60s"),
-                                  ("--body-timeout", "0", "a time like 60s")]:
+                                  ("--body-timeout", "0", "a time like 60s"),
+                                  ("--max-memory", "lots", "a size like 512m")]:
             out = subprocess.run([BIN, flag, value, APP], capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 2)
             self.assertIn("invalid value for %s: '%s' (expected %s)" % (flag, value, want), out.stderr)

@@ -26,6 +26,24 @@ app:get("/hog", function()
   return #t
 end)
 
+-- Keeps what it allocates in the app's own state: after the failure the
+-- VM stays full, and only a fresh generation can serve.
+local kept = {}
+app:get("/leak", function()
+  for i = 1, math.huge do
+    kept[#kept + 1] = string.rep("k", 65536) .. i
+  end
+end)
+
+app:get("/generation", function()
+  return "kept " .. #kept
+end)
+
+local function deeper(n) return deeper(n + 1) + 1 end
+app:get("/deep", function()
+  return deeper(1)
+end)
+
 -- Allocates and drops: the garbage a request leaves behind.
 app:get("/churn", function()
   local n = 0
