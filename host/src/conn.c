@@ -329,6 +329,12 @@ static void timer_cb(uv_timer_t *t) {
       finish_and_close(c);
       break;
     case CONN_IDLE:
+      if (c->flags & CONN_F_OUT_FULL) {
+        /* Pipelined requests wait for their turn, unanswered: not idle.
+         * The send timeout ends a client that stopped reading. */
+        arm(c, c->srv->cfg.idle_timeout_ms);
+        break;
+      }
       if (c->flags & CONN_F_WRITING) {
         c->flags |= CONN_F_CLOSE_AFTER;
         break;

@@ -8,20 +8,22 @@
  * enough memory", the rest of the server goes on. */
 #include "vm_mem.h"
 
+/* Every allocation of the VM comes here: the common case is a compare and
+ * a tail call. The count is updated first; an allocation LuaJIT's own
+ * allocator then fails (the system is out of memory) stays counted, which
+ * errs on the side of the ceiling. */
 static void *mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   crater__vm_mem *m = ud;
-  size_t old = ptr != NULL ? osize : 0;
-  if (nsize > old && *m->armed > 0) {
-    size_t cap = m->hit ? m->limit + m->reserve : m->limit;
-    if (m->used + (nsize - old) > cap) {
-      m->hit = 1;
-      m->refused++;
-      return NULL;
-    }
+  if (ptr == NULL) osize = 0; /* then it is a type tag, not a size */
+  size_t used = m->used - osize + nsize;
+  if (used > m->cap && nsize > osize && *m->armed > 0) {
+    m->hit = 1;
+    m->cap = m->limit + m->reserve;
+    m->refused++;
+    return NULL;
   }
-  void *p = m->f(m->ud, ptr, osize, nsize);
-  if (p != NULL || nsize == 0) m->used = m->used - old + nsize;
-  return p;
+  m->used = used;
+  return m->f(m->ud, ptr, osize, nsize);
 }
 
 void crater__vm_mem_install(lua_State *L, crater__vm_mem *m, size_t limit, const int *armed) {
@@ -31,6 +33,7 @@ void crater__vm_mem_install(lua_State *L, crater__vm_mem *m, size_t limit, const
   m->reserve = limit / 8 > (1u << 20) ? limit / 8 : (1u << 20);
   m->used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
   m->hit = 0;
+  m->cap = limit;
   m->armed = armed;
   m->refused = 0;
   lua_setallocf(L, mem_alloc, m);
@@ -49,5 +52,6 @@ int crater__vm_mem_recover(lua_State *L, crater__vm_mem *m) {
   /* Finalizers run in a collection and may raise: keep it protected. */
   if (lua_cpcall(L, full_gc, NULL) != 0) lua_pop(L, 1);
   m->hit = 0;
+  m->cap = m->limit;
   return m->used > m->limit / 4 * 3;
 }

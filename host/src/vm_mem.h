@@ -15,6 +15,7 @@ typedef struct {
   size_t limit;     /* the ceiling; 0: none (the allocator is not installed) */
   size_t reserve;   /* what may be used above it once it was reached, until the
                        next full collection: room for the error's answer */
+  size_t cap;       /* limit, or limit + reserve while hit */
   int hit;          /* an allocation was refused since the last full collection */
   const int *armed; /* nonzero while Lua runs inside a protected call (the
                        server's lua_armed): only then may an allocation fail,

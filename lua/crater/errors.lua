@@ -34,22 +34,6 @@ local function handler_traceback(err)
 end
 _M.traceback = handler_traceback
 
---- What xpcall gave as handler_traceback's table. Its message handler does
---- not run for "not enough memory", and when it cannot run either (after a
---- stack overflow there is no room left for its frame) xpcall says "error
---- in error handling": a bare message, then, with no traceback.
----@param err any
----@return table
-local function as_failure(err)
-  if type(err) == "table" then return err end
-  local msg = tostring(err)
-  if msg == "error in error handling" then
-    msg = "stack overflow, or an error while reporting an error (error in error handling)"
-  end
-  return { message = msg, traceback = msg .. " (no traceback)" }
-end
-_M.as_failure = as_failure
-
 --- Answers an error through the app's error handler for its status (or
 --- "*"), or with the default problem+json. Returns a response object.
 ---@param app table the crater.app
@@ -65,7 +49,7 @@ local function answer(app, req, status, detail, headers, extra)
   if h then
     local ok, a, b, c = xpcall(h, handler_traceback, req, err)
     if ok then return from_result(a, b, c) end
-    a = as_failure(a)
+    a = _M.as_failure(a)
     log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
     err = new_problem(500, "the error handler failed")
     status, headers = 500, nil
@@ -84,7 +68,7 @@ _M.answer = answer
 ---@param e table
 ---@return table res
 function _M.failed(app, req, e)
-  e = as_failure(e)
+  if type(e) ~= "table" then e = _M.as_failure(e) end
   if e.crater_http_error then
     return answer(app, req, e.status, e.detail, e.headers, e.extra)
   end
@@ -93,6 +77,21 @@ function _M.failed(app, req, e)
   local extra
   if dev then detail, extra = e.message, { traceback = e.traceback } end
   return answer(app, req, 500, detail, nil, extra)
+end
+
+--- What xpcall gave as handler_traceback's table. Its message handler does
+--- not run for "not enough memory", and when it cannot run either (after a
+--- stack overflow there is no room left for its frame) xpcall says "error
+--- in error handling": a bare message, then, with no traceback.
+---@param err any
+---@return table
+function _M.as_failure(err)
+  if type(err) == "table" then return err end
+  local msg = tostring(err)
+  if msg == "error in error handling" then
+    msg = "stack overflow, or an error while reporting an error (error in error handling)"
+  end
+  return { message = msg, traceback = msg .. " (no traceback)" }
 end
 
 return _M

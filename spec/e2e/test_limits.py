@@ -163,7 +163,7 @@ class Timeouts(unittest.TestCase):
                 # Busy receiving a request: an idle one would make room
                 # (spec/e2e/test_memory_bounds.py).
                 s.sendall(b"GET /plaintext HTTP/1.1\r\n")
-            time.sleep(0.1)
+            time.sleep(1)
             c = srv.connect()
             c.settimeout(5)
             try:
