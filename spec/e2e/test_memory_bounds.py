@@ -91,7 +91,7 @@ class SendTimeout(unittest.TestCase):
     def setUpClass(cls):
         # A short idle timeout too: a connection whose pipelined requests
         # wait for their answers to drain is not idle.
-        cls.srv = Server(APP, "--send-timeout", "1s", "--idle-timeout", "1s")
+        cls.srv = Server(APP, "--send-timeout", "1s", "--idle-timeout", "300ms", "--header-timeout", "300ms")
 
     @classmethod
     def tearDownClass(cls):
