@@ -9,21 +9,25 @@
 #include "vm_mem.h"
 
 /* Every allocation of the VM comes here: the common case is a compare and
- * a tail call. The count is updated first; an allocation LuaJIT's own
- * allocator then fails (the system is out of memory) stays counted, which
- * errs on the side of the ceiling. */
+ * a call. When the system itself has no more (an address-space limit, say)
+ * that counts as reaching the ceiling too: the garbage of the request that
+ * ran into it is collected after it, as for the ceiling. */
 static void *mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   crater__vm_mem *m = ud;
   if (ptr == NULL) osize = 0; /* then it is a type tag, not a size */
   size_t used = m->used - osize + nsize;
   if (used > m->cap && nsize > osize && *m->armed > 0) {
-    m->hit = 1;
-    m->cap = m->limit + m->reserve;
     m->refused++;
-    return NULL;
+    goto refused;
   }
+  void *p = m->f(m->ud, ptr, osize, nsize);
+  if (p == NULL && nsize > 0) goto refused;
   m->used = used;
-  return m->f(m->ud, ptr, osize, nsize);
+  return p;
+refused:
+  m->hit = 1;
+  m->cap = m->limit + m->reserve;
+  return NULL;
 }
 
 void crater__vm_mem_install(lua_State *L, crater__vm_mem *m, size_t limit, const int *armed) {
