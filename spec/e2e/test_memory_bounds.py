@@ -4,6 +4,7 @@ heads and bodies, idle connections holding every slot, and a handler that
 allocates until the VM's ceiling. Each test prints the RSS it measured."""
 import os
 import re
+import resource
 import select
 import socket
 import subprocess
@@ -296,6 +297,32 @@ class MemoryCeiling(unittest.TestCase):
         # With room for a traceback, the message and the traceback; without,
         # the message alone.
         self.assertRegex(self.srv.log(), r"handler for GET /deep failed: (\S+:\d+: )?stack overflow")
+
+
+@unittest.skipIf(ASAN, "ASan reserves terabytes of address space for its shadow")
+class SystemOutOfMemory(unittest.TestCase):
+    """The system runs out before the ceiling (the issue's case: a 2 GiB
+    address-space limit): the request answers 500, its garbage is collected,
+    and the next requests are served; before, every later request that
+    allocated failed until the process died of a Lua panic."""
+
+    def test_under_an_address_space_limit(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, hard))  # the child inherits it
+        try:
+            srv = Server(APP)
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        with srv:
+            for _ in range(2):
+                self.assertEqual(srv.get("/hog", timeout=60)[0], 500)
+                self.assertEqual(srv.get("/churn")[0], 200)
+            print("\nRSS after /hog x2 under a 2 GiB address-space limit: %.0f MiB" % rss_mib(srv))
+            log = srv.log()
+            self.assertNotIn("PANIC", log)
+            # What the VM holds is back (LuaJIT's arena may keep its pages).
+            after_gc = [int(m) for m in re.findall(r"MiB before a full collection, (\d+) MiB after", log)]
+            self.assertTrue(len(after_gc) == 2 and max(after_gc) < 16, log)
 
 
 class Flags(unittest.TestCase):
