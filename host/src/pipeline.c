@@ -316,6 +316,7 @@ static void run(crater__request *r, int nargs) {
     }
     /* The dispatcher catches handler errors itself, so reaching here means
      * the framework failed, or a handler yielded what nothing waits for. */
+    if (st == LUA_ERRMEM) r->gen->mem.hit = 1; /* collected after this request */
     crater__buf text = {0};
     crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s", (r->pflags & P_STREAM) ? "stream" : "dispatcher",
                 crater__lua_error_text(r->gen->L, T, st, fail_msg, &text));

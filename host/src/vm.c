@@ -251,7 +251,7 @@ void crater__gen_after_oom(crater__gen *g) {
   size_t before = m->used;
   int full = crater__vm_mem_recover(g->L, m);
   crater__log(g->srv, full ? CRATER_LOG_ERROR : CRATER_LOG_WARN,
-              "generation %llu reached its memory ceiling (--max-memory %zu MiB): %zu MiB before a full "
+              "generation %llu ran out of memory (--max-memory %zu MiB): %zu MiB before a full "
               "collection, %zu MiB after%s",
               (unsigned long long)g->id, m->limit >> 20, before >> 20, m->used >> 20,
               full ? "; what it holds is live: a fresh generation will serve" : "");

@@ -16,18 +16,18 @@ static void *mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   crater__vm_mem *m = ud;
   if (ptr == NULL) osize = 0; /* then it is a type tag, not a size */
   size_t used = m->used - osize + nsize;
-  if (used > m->cap && nsize > osize && *m->armed > 0) {
+  if (__builtin_expect(used > m->cap, 0) && nsize > osize && *m->armed > 0) {
     m->refused++;
-    goto refused;
+    m->hit = 1;
+    m->cap = m->limit + m->reserve;
+    return NULL;
   }
-  void *p = m->f(m->ud, ptr, osize, nsize);
-  if (p == NULL && nsize > 0) goto refused;
+  /* Counted first, so that this is a tail call: a growth the system then
+   * refuses stays counted until crater__vm_mem_recover counts afresh (the
+   * Lua that gets "not enough memory" then says so: binding.c's
+   * out_of_memory). */
   m->used = used;
-  return p;
-refused:
-  m->hit = 1;
-  m->cap = m->limit + m->reserve;
-  return NULL;
+  return m->f(m->ud, ptr, osize, nsize);
 }
 
 void crater__vm_mem_install(lua_State *L, crater__vm_mem *m, size_t limit, const int *armed) {
@@ -55,7 +55,8 @@ static int full_gc(lua_State *L) {
 int crater__vm_mem_recover(lua_State *L, crater__vm_mem *m) {
   /* Finalizers run in a collection and may raise: keep it protected. */
   if (lua_cpcall(L, full_gc, NULL) != 0) lua_pop(L, 1);
+  m->used = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
   m->hit = 0;
   m->cap = m->limit;
-  return m->used > m->limit / 4 * 3;
+  return m->limit > 0 && m->used > m->limit / 4 * 3;
 }

@@ -16,14 +16,17 @@ typedef struct {
   size_t reserve;   /* what may be used above it once it was reached, until the
                        next full collection: room for the error's answer */
   size_t cap;       /* limit, or limit + reserve while hit */
-  int hit;          /* an allocation was refused since the last full collection */
+  int hit;          /* an allocation was refused since the last full collection
+                       (here, or by the system: then the Lua that got "not enough
+                       memory" set it) */
   const int *armed; /* nonzero while Lua runs inside a protected call (the
                        server's lua_armed): only then may an allocation fail,
                        since outside one an error is a panic */
   unsigned long refused; /* allocations refused so far */
 } crater__vm_mem;
 
-/* Puts m's allocator in front of L's (right after luaL_newstate). */
+/* Puts m's allocator in front of L's (right after luaL_newstate). Without
+ * it (no ceiling), m only records hit. */
 void crater__vm_mem_install(lua_State *L, crater__vm_mem *m, size_t limit, const int *armed);
 /* Gives L its own allocator back, before lua_close (which frees LuaJIT's
  * arena only when it sees its own allocator). */

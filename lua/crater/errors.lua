@@ -88,7 +88,9 @@ end
 function _M.as_failure(err)
   if type(err) == "table" then return err end
   local msg = tostring(err)
-  if msg == "error in error handling" then
+  if msg == "not enough memory" then
+    host.out_of_memory() -- a full collection after this request
+  elseif msg == "error in error handling" then
     msg = "stack overflow, or an error while reporting an error (error in error handling)"
   end
   return { message = msg, traceback = msg .. " (no traceback)" }

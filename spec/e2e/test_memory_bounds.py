@@ -280,7 +280,7 @@ class MemoryCeiling(unittest.TestCase):
         after_gc = [int(m) for m in re.findall(r"MiB before a full collection, (\d+) MiB after", log)]
         self.assertTrue(after_gc and max(after_gc[:3]) < 16, log)
         self.assertIn("handler for GET /hog failed: not enough memory", log)
-        self.assertIn("reached its memory ceiling (--max-memory 64 MiB)", log)
+        self.assertIn("ran out of memory (--max-memory 64 MiB)", log)
         self.assertNotIn("PANIC", log)
         self.assertNotIn("failed: nil", log)
 
