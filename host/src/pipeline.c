@@ -21,8 +21,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <lauxlib.h>
-
 #include "alloc.h"
 #include "log.h"
 #include "lua_error.h"
