@@ -103,7 +103,9 @@ typedef struct {
                                    then 408. Default 10000. */
   uint64_t idle_timeout_ms;     /* idle keep-alive connection is closed. Default 75000. */
   uint64_t grace_ms;            /* crater_close(): time in-flight requests get. Default 10000. */
-  unsigned max_connections;     /* further connections are closed at accept. Default 10000. */
+  unsigned max_connections;     /* at it, a new connection takes the place of the least recently
+                                   used idle keep-alive one; with none idle it is closed at
+                                   accept. Default 10000. */
   int dev;                      /* 1: tracebacks in 500 bodies, extra checks. Default 0. */
   int reuseport;                /* 1: SO_REUSEPORT on listeners (for workers). Default 0. */
   const char *lua_path;         /* directory holding the crater/ Lua modules; NULL: built-in default. */

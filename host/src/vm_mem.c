@@ -9,9 +9,7 @@
 #include "vm_mem.h"
 
 /* Every allocation of the VM comes here: the common case is a compare and
- * a call. When the system itself has no more (an address-space limit, say)
- * that counts as reaching the ceiling too: the garbage of the request that
- * ran into it is collected after it, as for the ceiling. */
+ * a tail call. */
 static void *mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   crater__vm_mem *m = ud;
   if (ptr == NULL) osize = 0; /* then it is a type tag, not a size */
