@@ -112,6 +112,12 @@ typedef struct {
   crater_log_cb log_cb;         /* NULL: records go to stderr. */
   void *log_udata;
   crater_log_level log_level;   /* records above this level are dropped. Default INFO. */
+  uint64_t stuck_timeout_ms;    /* Lua running this long without returning to the event loop
+                                   (a stuck handler) is interrupted: an error at its current
+                                   line, so the request answers 500. Code a hook cannot
+                                   interrupt (a loop LuaJIT compiled, C) stays stuck; see
+                                   docs/deployment.md. A thread per server watches. 0: off.
+                                   Default 30000. */
   uint64_t send_timeout_ms;     /* an answer none of which the client reads for this long: its
                                    connection is closed, logged. Default 60000. */
   uint64_t body_timeout_ms;     /* from the end of the head until the body is complete; then

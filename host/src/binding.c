@@ -24,6 +24,7 @@
 #include "sleep.h"
 #include "timer.h"
 #include "vm.h"
+#include "watchdog.h"
 
 static crater__request *check_request(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
@@ -226,5 +227,9 @@ int crater__binding_open(lua_State *L) {
   lua_setfield(L, -2, "timer_every");
   lua_pushcfunction(L, crater__httpc_parser);
   lua_setfield(L, -2, "http_parser");
+  /* Where the dispatcher notes the route it runs, for the watchdog. */
+  lua_createtable(L, 3, 0);
+  crater__watchdog_track(g, L);
+  lua_setfield(L, -2, "running");
   return 1;
 }

@@ -8,4 +8,8 @@
  * worker is 0 for a single process, else the worker's number (1..N). */
 int crater_cli_serve(const crater_cli_opts *o, int worker);
 
+/* For crater__watchdog_on_stuck around a load that is not serving yet (the
+ * --workers parent's, `crater routes`): says so and exits with status 1. */
+void crater_cli_exit_stuck_load(void *ud, const char *what);
+
 #endif

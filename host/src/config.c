@@ -25,6 +25,7 @@ static crater_config defaults(void) {
   c.log_cb = NULL;
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
+  c.stuck_timeout_ms = 30 * 1000;
   c.send_timeout_ms = 60 * 1000;
   c.body_timeout_ms = 60 * 1000;
   c.max_memory_bytes = (size_t)1024 * 1024 * 1024;

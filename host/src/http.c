@@ -130,6 +130,8 @@ int crater__http_response(crater__buf *out, const crater__response *res, const c
   char *p = put_status_line(out->data + out->len, status, reason, rlen, date, dlen);
   for (size_t i = 0; i < res->nheaders; i++) {
     const crater_header *h = &res->headers[i];
+    /* Checked before they got here (crater__http_response_header_use, in
+     * pipeline.c's respond_from_stack); the core's own are constants. */
     memcpy(p, h->name, h->name_len);
     p += h->name_len;
     *p++ = ':';
@@ -210,12 +212,22 @@ int crater__http_has_crlf(const char *s, size_t n) {
 
 crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
                                                  const char *value, size_t vlen) {
-  if (nlen == 0 || crater__http_has_crlf(name, nlen) || crater__http_has_crlf(value, vlen))
-    return CRATER__HDR_UNSAFE;
-  if (crater__http_is_header(name, nlen, "content-length") ||
-      crater__http_is_header(name, nlen, "transfer-encoding"))
-    return CRATER__HDR_FRAMING;
-  if (crater__http_is_header(name, nlen, "connection")) return CRATER__HDR_CONNECTION;
+  if (!crater__http_field_name_ok(name, nlen)) return CRATER__HDR_BAD_NAME;
+  if (!crater__http_field_value_ok(value, vlen)) return CRATER__HDR_BAD_VALUE;
+  /* The names the core keeps for itself, told apart by length first. */
+  switch (nlen) {
+  case 10:
+    if (crater__http_name_eq(name, "connection", 10))
+      return vlen == 5 && crater__http_name_eq(value, "close", 5) ? CRATER__HDR_CLOSE
+                                                                  : CRATER__HDR_CONNECTION;
+    break;
+  case 14:
+    if (crater__http_name_eq(name, "content-length", 14)) return CRATER__HDR_FRAMING;
+    break;
+  case 17:
+    if (crater__http_name_eq(name, "transfer-encoding", 17)) return CRATER__HDR_FRAMING;
+    break;
+  }
   return CRATER__HDR_COPY;
 }
 
@@ -242,10 +254,43 @@ int crater__http_field_name_ok(const char *name, size_t n) {
   return 1;
 }
 
+/* A field value's bytes, one at a time: HTAB, SP to '~', obs-text. */
+static inline int value_byte_ok(unsigned char c) { return c >= 0x20 ? c != 0x7f : c == '\t'; }
+
+size_t crater__http_field_value_bad_at(const char *value, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!value_byte_ok((unsigned char)value[i])) return i;
+  return n;
+}
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load64(const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+
+/* The high bit of each byte of the result is set when that byte of w is
+ * SP to '~' (0x20..0x7e): on the low 7 bits, +0x60 carries into the high
+ * bit from 0x20 up and +0x01 only for 0x7f, and neither carries into the
+ * next byte; a byte with its own high bit set (obs-text) is left to the
+ * byte loop. */
+static inline uint64_t plain_bytes(uint64_t w) {
+  uint64_t low7 = w & ~HIGHS;
+  return (low7 + 0x6060606060606060ull) & ~((low7 + ONES) | w) & HIGHS;
+}
+
 int crater__http_field_value_ok(const char *value, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)value[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+  const unsigned char *p = (const unsigned char *)value;
+  if (n >= 8) {
+    /* Words at 0, 8, ... and the last 8 bytes (overlapping): the usual
+     * value is printable ASCII and costs a few instructions per 8 bytes. */
+    uint64_t all = HIGHS;
+    for (size_t i = 0; i + 8 < n; i += 8) all &= plain_bytes(load64(p + i));
+    all &= plain_bytes(load64(p + n - 8));
+    if (all == HIGHS) return 1;
   }
-  return 1;
+  return crater__http_field_value_bad_at(value, n) == n;
 }

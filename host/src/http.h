@@ -97,8 +97,9 @@ int crater__http_status_line(crater__buf *out, int status, const char *date);
 typedef struct {
   int status;
   const crater_header *headers;  /* as they go out, Content-Type first when there is
-                                    one; never Content-Length, Transfer-Encoding or
-                                    Connection (see crater__http_response_header_use) */
+                                    one; each a token and a valid value, never
+                                    Content-Length, Transfer-Encoding or Connection
+                                    (see crater__http_response_header_use) */
   size_t nheaders;
   const char *body;              /* the whole body; unused with CRATER__RES_STREAM */
   size_t body_len;
@@ -144,25 +145,40 @@ int crater__http_is_header(const char *name, size_t nlen, const char *want);
 /* 1 when s holds CR, LF or NUL: such a header from Lua would split the response. */
 int crater__http_has_crlf(const char *s, size_t n);
 
-/* What a request header field may hold (RFC 9110 5.1, 5.5): a name is a
- * non-empty token (llhttp 8.1 lets a space through, so the core checks
- * names itself); a value has no control character but HTAB, and no DEL
- * (as llhttp checks a parsed one). Each returns 1 when acceptable. */
+/* What a header field may hold (RFC 9110 5.1, 5.5), in a request and in an
+ * answer alike: a name is a non-empty token (llhttp 8.1 lets a space
+ * through, so the core checks names itself); a value has no control
+ * character but HTAB, and no DEL (visible ASCII, obs-text, SP, HTAB). Each
+ * returns 1 when acceptable. The value check reads 8 bytes at a time: every
+ * answer's Content-Type goes through it. */
 int crater__http_field_name_ok(const char *name, size_t n);
 
 /* 1 for the bytes a token may hold (tchar), 0 for the others. */
 extern const unsigned char crater__http_tchar[256];
 int crater__http_field_value_ok(const char *value, size_t n);
 
-/* What the core does with a header a handler put in its response. Framing
- * (Content-Length, Transfer-Encoding) is the core's; Connection is read for
- * "close" and not copied; a header that would split the response is dropped. */
+/* The offset of the first byte a field value may not hold, or n when there
+ * is none (for messages: which byte, where). */
+size_t crater__http_field_value_bad_at(const char *value, size_t n);
+
+/* What the core does with a header a handler put in its answer: the one
+ * rule every answer's headers go through (pipeline.c's
+ * respond_from_stack(), before anything reaches a sink), whatever made
+ * them. The framework refuses the same headers first, as the handler's
+ * error (crater.response's finish): a refusal here means something went
+ * around it, and the core answers 500 itself. */
 typedef enum {
-  CRATER__HDR_COPY = 0,
-  CRATER__HDR_UNSAFE,      /* empty name, or CR/LF/NUL: dropped and logged */
-  CRATER__HDR_FRAMING,     /* Content-Length, Transfer-Encoding: dropped */
-  CRATER__HDR_CONNECTION   /* Connection: not copied */
+  CRATER__HDR_COPY = 0,    /* goes out as it is */
+  CRATER__HDR_CLOSE,       /* Connection: close (any case): the connection ends after
+                              this answer; not copied (the serializer writes it) */
+  CRATER__HDR_BAD_NAME,    /* refused: the name is not a token (empty, space, ':', ...) */
+  CRATER__HDR_BAD_VALUE,   /* refused: a control character but HTAB (CR, LF, NUL, VT, ...) or DEL */
+  CRATER__HDR_FRAMING,     /* refused: Content-Length, Transfer-Encoding (the core frames) */
+  CRATER__HDR_CONNECTION   /* refused: Connection with a value other than close */
 } crater__hdr_use;
+
+/* 1 for the uses above that refuse the answer. */
+#define CRATER__HDR_REFUSED(use) ((use) >= CRATER__HDR_BAD_NAME)
 
 crater__hdr_use crater__http_response_header_use(const char *name, size_t nlen,
                                                  const char *value, size_t vlen);

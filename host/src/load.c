@@ -21,6 +21,7 @@
 #include "timer.h"
 #include "socket.h"
 #include "vm.h"
+#include "watchdog.h"
 
 static int build(crater_server *srv, const char *name, const char *code, size_t len, int specs,
                  crater__gen **out);
@@ -78,7 +79,10 @@ static int swap(crater_server *srv, const char *name, const char *code, size_t l
   int nroutes = 0;
   int rc = build(srv, name, code, len, 0, &g);
   if (rc == 0) {
+    int timed = srv->current == NULL; /* its hooks */
+    if (timed) crater__watchdog_enter(srv, NULL, g->L);
     rc = crater__reload_install(srv, g, &nroutes);
+    if (timed) crater__watchdog_leave(srv, g->L);
     if (rc != 0) { /* its hooks failed: what they started goes with it */
       crater__timer_cancel(srv, g->id);
       crater__gen_close(g);
@@ -131,7 +135,12 @@ static int build(crater_server *srv, const char *name, const char *code, size_t 
   if (rc != 0) return rc;
   crater__load_preloads(g);
   if (code == NULL) g->renew = crater_reload;
+  /* The app's own code (not specs: they run requests, which the watchdog
+   * times themselves) may loop forever too. */
+  int timed = !specs && srv->current == NULL;
+  if (timed) crater__watchdog_enter(srv, NULL, g->L);
   rc = specs ? crater__gen_run_specs(g) : crater__gen_run(g, code, len);
+  if (timed) crater__watchdog_leave(srv, g->L);
   if (rc != 0) {
     crater__gen_close(g);
     return rc;

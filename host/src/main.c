@@ -16,6 +16,7 @@
 #include "crater.h"
 #include "server.h"
 #include "vm.h"
+#include "watchdog.h"
 
 static const char usage[] =
     "usage: crater [options] APP.lua        serve the app\n"
@@ -43,7 +44,11 @@ static const char usage[] =
     "  --body-timeout TIME    time to receive a request's body once its headers are in,\n"
     "                         else 408 (default 60s)\n"
     "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
-    "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s)\n"
+    "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s);\n"
+    "                         a process still there 1s later (a stuck handler) is killed\n"
+    "  --stuck-timeout TIME   Lua running this long without returning to the event loop is\n"
+    "                         interrupted (500); what cannot be (a JIT-compiled loop) ends the\n"
+    "                         process, which --workers' parent replaces (default 30s; 0: off)\n"
     "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
     "  --max-memory SIZE      memory one Lua VM may hold; a request that needs more\n"
     "                         fails with 500 (default 1g)\n"
@@ -141,6 +146,10 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         if (parse_time_ms(v, &o->cfg.header_timeout_ms) != 0) return bad_value(a, v, "a time like 10s");
       } else if (strcmp(a, "--idle-timeout") == 0) {
         if (parse_time_ms(v, &o->cfg.idle_timeout_ms) != 0) return bad_value(a, v, "a time like 75s");
+      } else if (strcmp(a, "--stuck-timeout") == 0) {
+        if (strcmp(v, "0") == 0) o->cfg.stuck_timeout_ms = 0;
+        else if (parse_time_ms(v, &o->cfg.stuck_timeout_ms) != 0)
+          return bad_value(a, v, "a time like 30s, or 0 for off");
       } else if (strcmp(a, "--grace") == 0) {
         if (parse_time_ms(v, &o->cfg.grace_ms) != 0) return bad_value(a, v, "a time like 10s");
       } else if (strcmp(a, "--max-connections") == 0) {
@@ -193,6 +202,7 @@ static int describe_app(crater_cli_opts *o) {
   uv_loop_init(&loop);
   crater_server *srv;
   int rc = crater_new(&srv, &loop, &o->cfg);
+  if (rc == 0) crater__watchdog_on_stuck(srv, crater_cli_exit_stuck_load, NULL);
   if (rc == 0) rc = crater_load(srv, o->app);
   crater__buf out = {0};
   if (rc == 0) rc = crater__gen_describe(srv->gen, o->command, &out);

@@ -34,6 +34,7 @@
 #define P_ABORTED 0x4u  /* the transport went away while run() was */
 
 #define INLINE_HEADERS 16 /* response headers held without allocating */
+#define WHY_SIZE 512      /* why an answer was refused, for the log */
 
 /* A route's deadline: a loop timer per request that has one. */
 struct crater__deadline {
@@ -50,7 +51,9 @@ static void resume_main(crater__task *t, int nresults);
 static void deadline_passed(uv_timer_t *t);
 static void deadline_closed(uv_handle_t *h);
 static void describe(crater__task *t, char *buf, size_t size);
-static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags);
+static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
+                              char why[WHY_SIZE]);
+static void refused_answer(crater__request *r, const char *why);
 static void core_answer(crater__request *r, int status, const char *detail, size_t dlen,
                         unsigned how);
 
@@ -250,6 +253,7 @@ static void run(crater__request *r, int nargs) {
     int st = crater__task_run_main(&r->task, nargs);
     nargs = 0;
     const char *fail_msg = NULL;
+    char why[WHY_SIZE];
     if (st == LUA_YIELD) {
       if (r->task.main.state == CRATER__UT_WAITING) {
         r->state = CRATER__REQ_WAITING;
@@ -263,10 +267,12 @@ static void run(crater__request *r, int nargs) {
       }
       if (!(r->pflags & P_STREAM) && lua_gettop(T) >= 4 && lua_isnumber(T, 1) &&
           lua_isboolean(T, 2)) {
-        if (respond_from_stack(r, T, CRATER__RES_STREAM) != 0) {
+        int rc = respond_from_stack(r, T, CRATER__RES_STREAM, why);
+        if (rc != 0) {
           /* Nothing went out: a plain answer still can (the suspended
            * coroutine is dropped, not reused). */
-          core_answer(r, 503, "out of memory answering the request", 35, 0);
+          if (rc == -2) refused_answer(r, why);
+          else core_answer(r, 503, "out of memory answering the request", 35, 0);
           return;
         }
         if (r->pflags & P_ABORTED) {
@@ -301,8 +307,10 @@ static void run(crater__request *r, int nargs) {
         finish(r, !failed, 1);
         return;
       }
-      if (respond_from_stack(r, T, 0) != 0) {
-        core_answer(r, 503, "out of memory answering the request", 35, 0);
+      int rc = respond_from_stack(r, T, 0, why);
+      if (rc != 0) {
+        if (rc == -2) refused_answer(r, why);
+        else core_answer(r, 503, "out of memory answering the request", 35, 0);
         return;
       }
       if (r->pflags & P_ABORTED) {
@@ -330,51 +338,153 @@ static void run(crater__request *r, int nargs) {
   }
 }
 
+/* A field as it may go into a log line: quoted, at most 40 bytes, every
+ * byte that is not visible ASCII or SP (or is '"' or '\') as \xHH. */
+static void shown(char *out, size_t size, const char *s, size_t n) {
+  size_t k = 0;
+  if (size < 12) return;
+  out[k++] = '"';
+  for (size_t i = 0; i < n && i < 40 && k + 6 < size; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') out[k++] = (char)c;
+    else k += (size_t)snprintf(out + k, size - k, "\\x%02X", c);
+  }
+  out[k++] = '"';
+  if (n > 40 && k + 4 < size) {
+    memcpy(out + k, "...", 3);
+    k += 3;
+  }
+  out[k] = '\0';
+}
+
+/* Why a header is refused, for the log: "header 2 "X-A": ...". */
+static void header_refusal(char why[WHY_SIZE], size_t i, const char *name, size_t nlen,
+                           const char *value, size_t vlen, crater__hdr_use use) {
+  char n[168], v[168];
+  shown(n, sizeof(n), name, nlen);
+  shown(v, sizeof(v), value, vlen);
+  switch (use) {
+  case CRATER__HDR_BAD_NAME:
+    snprintf(why, WHY_SIZE, "header %zu: the name %s is not a token", i, n);
+    break;
+  case CRATER__HDR_BAD_VALUE: {
+    size_t at = crater__http_field_value_bad_at(value, vlen);
+    snprintf(why, WHY_SIZE, "header %zu %s: byte 0x%02X at %zu of its value %s (a control character)", i,
+             n, (unsigned char)value[at], at, v);
+    break;
+  }
+  case CRATER__HDR_FRAMING:
+    snprintf(why, WHY_SIZE, "header %zu %s: framing is the core's", i, n);
+    break;
+  default:
+    snprintf(why, WHY_SIZE, "header %zu %s: the value %s is not \"close\"", i, n, v);
+    break;
+  }
+}
+
 /* The dispatcher's answer on T's stack -- status, body (or false when it
  * streams), content type, flat headers -- to the sink, with the header
- * policy applied. Returns 0, or -1 when memory for the header list ran out
- * (nothing was sent). */
-static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags) {
+ * policy applied: every header is checked here, before anything reaches
+ * the sink, so nothing unchecked goes out whatever made the answer.
+ * Returns 0; -1 when memory for the header list ran out; -2 when the
+ * answer is refused (a status that is not final, a header the policy
+ * refuses; why says which). Nothing was sent when it returns non-zero. */
+static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
+                              char why[WHY_SIZE]) {
   crater_header inline_hs[INLINE_HEADERS], *hs = inline_hs;
   crater__response res;
-  res.status = (int)lua_tointeger(T, 1);
-  if (res.status < 100 || res.status > 999) res.status = 500;
+  /* A final answer: 1xx are interim, and the core sends none for an app.
+   * (The framework also refuses 200.5; truncated here, it is still safe.) */
+  lua_Integer status = lua_tointeger(T, 1);
+  if (status < 200 || status > 999) {
+    snprintf(why, WHY_SIZE, "status %.14g is not a final status (an integer from 200 to 999)",
+             lua_tonumber(T, 1));
+    return -2;
+  }
+  res.status = (int)status;
   res.flags = flags;
   res.body = NULL;
   res.body_len = 0;
   if (!(flags & CRATER__RES_STREAM)) res.body = lua_tolstring(T, 2, &res.body_len);
   if (res.body == NULL) res.body_len = 0;
-  size_t ctype_len;
+  size_t ctype_len = 0;
   const char *ctype = lua_tolstring(T, 3, &ctype_len);
-  int n = lua_istable(T, 4) ? (int)lua_objlen(T, 4) / 2 : 0;
+  if (ctype == NULL) {
+    if (!lua_isnoneornil(T, 3)) {
+      snprintf(why, WHY_SIZE, "the content type is a %s", luaL_typename(T, 3));
+      return -2;
+    }
+  } else if (!crater__gen_known_type(r->gen, ctype) &&
+             !crater__http_field_value_ok(ctype, ctype_len)) {
+    header_refusal(why, 0, "Content-Type", 12, ctype, ctype_len, CRATER__HDR_BAD_VALUE);
+    return -2;
+  }
+  int n = 0, ht = lua_type(T, 4);
+  if (ht == LUA_TTABLE) {
+    size_t len = lua_objlen(T, 4);
+    if (len % 2 != 0) {
+      snprintf(why, WHY_SIZE, "the header list holds %zu items, not name-value pairs", len);
+      return -2;
+    }
+    n = (int)(len / 2);
+  } else if (ht != LUA_TNIL && ht != LUA_TNONE) {
+    snprintf(why, WHY_SIZE, "the header list is a %s", lua_typename(T, ht));
+    return -2;
+  }
   if (n + 1 > INLINE_HEADERS) {
     hs = crater__malloc(sizeof(*hs) * (size_t)(n + 1));
     if (hs == NULL) return -1;
   }
   size_t k = 0;
   if (ctype != NULL) hs[k++] = (crater_header){"Content-Type", 12, ctype, ctype_len};
+  int rc = 0;
   for (int i = 0; i < n; i++) {
     lua_rawgeti(T, 4, 2 * i + 1);
     lua_rawgeti(T, 4, 2 * i + 2);
     crater_header h = {NULL, 0, NULL, 0};
     /* Strings only: the table keeps them alive after the pop. */
-    if (lua_type(T, -2) == LUA_TSTRING) h.name = lua_tolstring(T, -2, &h.name_len);
-    if (lua_type(T, -1) == LUA_TSTRING) h.value = lua_tolstring(T, -1, &h.value_len);
+    int nt = lua_type(T, -2), vt = lua_type(T, -1);
+    if (nt == LUA_TSTRING) h.name = lua_tolstring(T, -2, &h.name_len);
+    if (vt == LUA_TSTRING) h.value = lua_tolstring(T, -1, &h.value_len);
     lua_pop(T, 2);
-    if (h.value == NULL) h.value = "";
-    crater__hdr_use use = crater__http_response_header_use(h.name ? h.name : "", h.name_len,
-                                                           h.value, h.value_len);
-    if (use == CRATER__HDR_UNSAFE)
-      crater__log(r->srv, CRATER_LOG_ERROR, "dropped response header with an empty name or CR/LF");
-    if (use == CRATER__HDR_CONNECTION && h.value_len == 5 && strncasecmp(h.value, "close", 5) == 0)
+    if (h.name == NULL || h.value == NULL) {
+      snprintf(why, WHY_SIZE, "header %d: the %s is a %s", i + 1, h.name == NULL ? "name" : "value",
+               lua_typename(T, h.name == NULL ? nt : vt));
+      rc = -2;
+      break;
+    }
+    crater__hdr_use use = crater__http_response_header_use(h.name, h.name_len, h.value, h.value_len);
+    if (use == CRATER__HDR_COPY) {
+      hs[k++] = h;
+    } else if (use == CRATER__HDR_CLOSE) {
       res.flags |= CRATER__RES_CLOSE;
-    if (use == CRATER__HDR_COPY) hs[k++] = h;
+    } else {
+      header_refusal(why, (size_t)i + 1, h.name, h.name_len, h.value, h.value_len, use);
+      rc = -2;
+      break;
+    }
   }
-  res.headers = hs;
-  res.nheaders = k;
-  r->sink->respond(r->sink_ctx, r, &res);
+  if (rc == 0) {
+    res.headers = hs;
+    res.nheaders = k;
+    r->sink->respond(r->sink_ctx, r, &res);
+  }
   if (hs != inline_hs) crater__free(hs);
-  return 0;
+  return rc;
+}
+
+/* An answer the policy refused (respond_from_stack's -2): the framework
+ * refuses the same answers as the handler's error before they get here,
+ * so this is code that went around it. Said loudly; answered 500. */
+static void refused_answer(crater__request *r, const char *why) {
+  char what[160];
+  describe(&r->task, what, sizeof(what));
+  crater__log(r->srv, CRATER_LOG_ERROR,
+              "%s: the core refused the application's answer (%s) and answered 500: the framework "
+              "should have refused it first (a dispatcher that goes around crater.response's finish?)",
+              what, why);
+  static const char detail[] = "the application's answer could not be sent; see the server log";
+  core_answer(r, 500, detail, sizeof(detail) - 1, CORE_QUIET);
 }
 
 /* An answer of the core's own: problem+json, counted as refused. Refusals

@@ -15,6 +15,7 @@
 #include "reload.h"
 #include "request.h"
 #include "timer.h"
+#include "watchdog.h"
 
 static int add_listener(crater_server *srv, uv_tcp_t *t, const char *what);
 static void on_connection(uv_stream_t *listener, int status);
@@ -37,6 +38,11 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
     return CRATER_ENOMEM;
   }
   srv->cfg.lua_path = srv->lua_path;
+  if (crater__watchdog_start(srv) != 0) {
+    crater__free(srv->lua_path);
+    crater__free(srv);
+    return CRATER_ENOMEM;
+  }
   *out = srv;
   return 0;
 }
@@ -236,6 +242,7 @@ void crater__server_conn_closed(crater_server *srv, crater__conn *c) {
 
 void crater_free(crater_server *srv) {
   if (srv == NULL) return;
+  crater__watchdog_stop(srv); /* first: its thread reads what the rest frees */
   crater__reload_retire_serving(srv); /* a server that never listened: its state */
   crater__conn_pool_free(srv);
   crater__request_pool_free(srv);

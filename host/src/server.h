@@ -65,6 +65,9 @@ struct crater_server {
   /* Embedding (register.c). */
   struct crater__registry *registry; /* C modules to preload into every new Lua state */
 
+  /* The stuck-run watchdog's thread (watchdog.c), or NULL when off. */
+  struct crater__watchdog *watchdog;
+
   crater_stats stats;
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;

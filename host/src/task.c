@@ -16,6 +16,7 @@
 #include "lua_error.h"
 #include "server.h"
 #include "vm.h"
+#include "watchdog.h"
 
 #define THREAD_MT "crater.thread"
 
@@ -55,9 +56,11 @@ int crater__task_run_main(crater__task *t, int nargs) {
   crater__uthread *outer = srv->current; /* a request may inject one (crater.test) */
   srv->current = &t->main;
   t->main.state = CRATER__UT_RUNNING;
+  if (outer == NULL) crater__watchdog_enter(srv, &t->main, t->gen->L);
   srv->lua_armed++; /* protected: the VM's ceiling applies (vm_mem.c) */
   int st = lua_resume(t->main.L, nargs);
   srv->lua_armed--;
+  if (outer == NULL) crater__watchdog_leave(srv, t->gen->L);
   srv->current = outer;
   if (!really_waits(&t->main, st)) t->main.state = CRATER__UT_IDLE;
   if (outer == NULL) run_wakes(srv);
@@ -226,9 +229,11 @@ static void run_spawned(crater__uthread *ut, int nargs) {
   crater__uthread *outer = srv->current;
   srv->current = ut;
   ut->state = CRATER__UT_RUNNING;
+  if (outer == NULL) crater__watchdog_enter(srv, ut, ut->task->gen->L);
   srv->lua_armed++;
   int st = lua_resume(ut->L, nargs);
   srv->lua_armed--;
+  if (outer == NULL) crater__watchdog_leave(srv, ut->task->gen->L);
   srv->current = outer;
   if (!really_waits(ut, st)) settle(ut, st);
   if (outer == NULL) run_wakes(srv);

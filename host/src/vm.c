@@ -10,11 +10,12 @@
 #include "alloc.h"
 #include "log.h"
 #include "server.h"
+#include "watchdog.h"
 
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
 static int failed(crater__gen *g, int base);
-static int run_app(crater__gen *g, const char *code, size_t len);
+static int pcall_armed(crater__gen *g, int nargs, int nresults, int errfunc);
 
 #define MAX_IDLE_THREADS 256
 
@@ -56,6 +57,18 @@ static void gc_sentinel_arm(lua_State *L, crater__gen *g) {
   lua_pop(L, 1);
 }
 
+/* See crater__gen_known_type: each string stays in the registry, so its
+ * address is its content's for the life of the state. */
+static void intern_known_types(crater__gen *g) {
+  static const char *const types[CRATER__GEN_KNOWN_TYPES] = {
+      "text/plain; charset=utf-8", "application/json", "application/problem+json"};
+  for (int i = 0; i < CRATER__GEN_KNOWN_TYPES; i++) {
+    lua_pushstring(g->L, types[i]);
+    g->known_types[i] = lua_tostring(g->L, -1);
+    luaL_ref(g->L, LUA_REGISTRYINDEX);
+  }
+}
+
 int crater__gen_new(crater_server *srv, const char *name, int from_string, crater__gen **out) {
   crater__gen *g = crater__calloc(1, sizeof(*g));
   if (g == NULL) goto failed_alloc;
@@ -71,6 +84,8 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
     crater__vm_mem_install(g->L, &g->mem, srv->cfg.max_memory_bytes, &srv->lua_armed);
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
+  intern_known_types(g);
+  crater__watchdog_bind(srv, g->L);
   if (set_package_path(g->L, srv->lua_path, from_string ? "." : name) != 0) {
     crater__gen_close(g);
     return crater__fail(srv, CRATER_EINVAL, "app path too long: %s", name);
@@ -86,30 +101,44 @@ failed_alloc:
   return crater__fail(srv, CRATER_ENOMEM, "out of memory");
 }
 
-/* Loading runs under the ceiling too. */
-int crater__gen_run(crater__gen *g, const char *code, size_t len) {
+/* os.exit in an app would end the whole server (every request in flight,
+ * every worker's siblings' share of the load): an app's is an error. */
+static int no_exit(lua_State *L) {
+  return luaL_error(L, "os.exit is not available to an app: it would end the whole server "
+                       "(raise an error or return an error status instead)");
+}
+
+/* Loading runs under the memory ceiling too: lua_pcall is protected, so
+ * an allocation in it may fail (vm_mem.c). */
+static int pcall_armed(crater__gen *g, int nargs, int nresults, int errfunc) {
   g->srv->lua_armed++;
-  int rc = run_app(g, code, len);
+  int rc = lua_pcall(g->L, nargs, nresults, errfunc);
   g->srv->lua_armed--;
   return rc;
 }
 
-static int run_app(crater__gen *g, const char *code, size_t len) {
+int crater__gen_run(crater__gen *g, const char *code, size_t len) {
   lua_State *L = g->L;
   int base = lua_gettop(L);
+  lua_getglobal(L, "os");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, no_exit);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_settop(L, base);
   lua_pushcfunction(L, crater__gen_traceback);
   /* Run the chunk, then hand its result to crater.app's entry(), which
    * checks it is an app and returns the dispatcher. */
   if ((code ? load_chunk(L, g->app_path, code, len) : luaL_loadfile(L, g->app_path)) != 0)
     return failed(g, base);
-  if (lua_pcall(L, 0, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 0, 1, base + 1) != 0) return failed(g, base);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "crater.app");
-  if (lua_pcall(L, 1, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 1, 1, base + 1) != 0) return failed(g, base);
   lua_getfield(L, -1, "entry");
   lua_pushvalue(L, base + 2);
   lua_pushstring(L, g->app_path);
-  if (lua_pcall(L, 2, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 2, 1, base + 1) != 0) return failed(g, base);
   g->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, base + 2);
   g->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -17,6 +17,8 @@
 
 typedef struct crater__gen crater__gen;
 
+#define CRATER__GEN_KNOWN_TYPES 3
+
 struct crater__gen {
   crater_server *srv;
   lua_State *L;
@@ -38,7 +40,20 @@ struct crater__gen {
   int mem_exhausted;      /* full even after a collection: a fresh generation should serve */
   int (*renew)(crater_server *srv); /* builds a fresh generation of the same app and makes
                                        it serve (load.c sets crater_reload); NULL: no file */
+  const char *known_types[CRATER__GEN_KNOWN_TYPES]; /* see crater__gen_known_type */
+  lua_State *running_T;   /* holds crater.host.running at index 1, for the watchdog's thread
+                             (watchdog.c); NULL before crater.host is loaded */
 };
+
+/* 1 when s is one of the content types crater.response answers with
+ * (text/plain; charset=utf-8, application/json, application/problem+json)
+ * as a string of g's state: they are interned there and anchored when g is
+ * made, and a Lua state holds one string per content, so the address
+ * tells them; pipeline.c spares them the header value check on every
+ * answer. */
+static inline int crater__gen_known_type(const crater__gen *g, const char *s) {
+  return s == g->known_types[0] || s == g->known_types[1] || s == g->known_types[2];
+}
 
 /* A fresh state with the standard libraries and package.path set for the
  * app at `name` (a file, or the chunk name of a string app): the caller

@@ -26,8 +26,13 @@ local new_request = request.new
 local new_response, from_result, finish, response_mt = response.new, response.from_result, response.finish,
   response.mt
 local handler_traceback, error_answer, handler_failed = errors.traceback, errors.answer, errors.failed
+local default_answer = errors.default
+local getinfo = debug.getinfo
 local log = host.log
 local host_deadline = host.deadline
+-- Where the route each request runs is noted, for the watchdog that reports
+-- a stuck handler (host/src/watchdog.c reads it from another thread).
+local running = host.running
 local ceil, ipairs = math.ceil, ipairs
 
 local _M = { version = "0.1.0" }
@@ -48,10 +53,10 @@ local function write_chunk(chunk)
 end
 
 -- A streamed body: yield the head to the core (status, false, type,
--- headers), then one yield per chunk; the core resumes us when the client
--- has taken the previous ones. Returns -1 when the stream failed midway.
-local function run_stream(req, res)
-  local status, _, ctype, h = finish(res)
+-- headers: finish() checked them), then one yield per chunk; the core
+-- resumes us when the client has taken the previous ones. Returns -1 when
+-- the stream failed midway.
+local function run_stream(req, res, status, ctype, h)
   if res.content_type == nil then ctype = TEXT end
   yield(status, false, ctype, h)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
@@ -63,13 +68,32 @@ local function run_stream(req, res)
   end
 end
 
+-- Where a function was written, for a log line: "app.lua:12".
+local function written_at(fn)
+  local info = type(fn) == "function" and getinfo(fn, "S")
+  return info and format("%s:%d", info.short_src, info.linedefined) or "?"
+end
+
+-- The answer to res as the core takes it. What cannot be sent (a status,
+-- a body or a header: finish() says which) is the error of whoever made
+-- it: a handler's or a hook's goes through the app's error handler like
+-- any failure; an error handler's own is answered with the default
+-- problem, so a bad error handler cannot loop.
 local function respond(app, req, res)
-  if res._stream then return run_stream(req, res) end
   local ok, st, body, ctype, h = pcall(finish, res)
-  if ok then return st, body, ctype, h end
-  -- a response object the core cannot send (a bad status or body)
-  local where = req.route and req.route.where
-  return finish(handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st)))
+  if not ok and not res._by then
+    local where = req.route and req.route.where
+    res = handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st))
+    ok, st, body, ctype, h = pcall(finish, res)
+  end
+  if not ok then
+    log("error", format("error handler%s for %s %s answered what cannot be sent: %s",
+      res._by and (" at " .. written_at(res._by)) or "", req.method, req.path, st))
+    res = default_answer(500, "the error handler's answer could not be sent")
+    st, body, ctype, h = finish(res)
+  end
+  if res._stream then return run_stream(req, res, st, ctype, h) end
+  return st, body, ctype, h
 end
 
 local function run_after(app, req, res)
@@ -109,6 +133,7 @@ function _M.new(app)
     local dl = rec.opts.deadline
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
+    rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
   end
 
   return function(method, p, q, conn, seq)
@@ -117,10 +142,14 @@ function _M.new(app)
     local res
     if route == nil then
       res = unmatched(app, req, method, p, params, allow)
-      if #after > 0 then res = run_after(app, req, res) end
+      if #after > 0 then
+        local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
+        if ok then res = r2 else res = handler_failed(app, req, r2) end
+      end
       return respond(app, req, res)
     end
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
+    if running then running[1], running[2], running[3] = route.label, conn, seq end
     for i = 1, nbefore do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then

@@ -12,10 +12,10 @@ local response = require "crater.response"
 local host = require "crater.host"
 
 local type, tostring, xpcall = type, tostring, xpcall
-local format = string.format
+local format, find = string.format, string.find
 local traceback = debug.traceback
 local new_problem, encode_problem = problem.new, problem.encode
-local new_response, from_result = response.new, response.from_result
+local new_response, from_result = response.build, response.from_result
 local log = host.log
 local dev = host.dev
 
@@ -48,7 +48,11 @@ local function answer(app, req, status, detail, headers, extra)
   local h = app._errors[status] or app._errors["*"]
   if h then
     local ok, a, b, c = xpcall(h, handler_traceback, req, err)
-    if ok then return from_result(a, b, c) end
+    if ok then
+      local res = from_result(a, b, c)
+      res._by = h -- a header it cannot send is blamed on it (dispatch.lua's refused)
+      return res
+    end
     a = _M.as_failure(a)
     log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
     err = new_problem(500, "the error handler failed")
@@ -59,6 +63,17 @@ local function answer(app, req, status, detail, headers, extra)
   return res
 end
 _M.answer = answer
+
+--- The default problem+json answer, without the app's error handler: for
+--- when the error handler's own answer cannot be sent.
+---@param status integer
+---@param detail string
+---@return table res
+function _M.default(status, detail)
+  local res = new_response(encode_problem(new_problem(status, detail)), status)
+  res.content_type = PROBLEM
+  return res
+end
 
 --- Answers app code that failed: `e` is what handler_traceback made of the
 --- error. crater.abort's status is answered as asked; anything else is
@@ -72,7 +87,14 @@ function _M.failed(app, req, e)
   if e.crater_http_error then
     return answer(app, req, e.status, e.detail, e.headers, e.extra)
   end
-  log("error", format("handler for %s %s failed: %s", req.method, req.path, e.traceback))
+  -- An error with no position (raised past a tail call, e.g. `return
+  -- res:header(...)` that refused a header) is told by its route's.
+  local route = req.route
+  local at = ""
+  if route and route.where and type(e.message) == "string" and not find(e.message, "^[^\n]-:%d+: ") then
+    at = format(" (route %s %s at %s)", route.method, route.path, route.where)
+  end
+  log("error", format("handler for %s %s%s failed: %s", req.method, req.path, at, e.traceback))
   local detail = "the server failed to answer this request"
   local extra
   if dev then detail, extra = e.message, { traceback = e.traceback } end

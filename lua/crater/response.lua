@@ -9,9 +9,11 @@
 
 local json = require "crater.json"
 
-local type, tostring, setmetatable, getmetatable, error, pairs, ipairs =
-  type, tostring, setmetatable, getmetatable, error, pairs, ipairs
-local find, lower, format = string.find, string.lower, string.format
+local type, tostring, setmetatable, getmetatable, error, pairs =
+  type, tostring, setmetatable, getmetatable, error, pairs
+local find, lower, format, byte, sub, gsub = string.find, string.lower, string.format, string.byte,
+  string.sub, string.gsub
+local concat = table.concat
 local json_encode = json.encode
 local c_encode = require("crater._json").encode -- per answer: no wrapper
 
@@ -19,41 +21,146 @@ local _M = { version = "0.1.0" }
 
 local TEXT = "text/plain; charset=utf-8"
 local JSON = "application/json"
+local PROBLEM = "application/problem+json"
 
 local Response = {}
 local mt = { __index = Response }
 _M.mt = mt
 
---- Creates a response. body: string (text/plain), table (JSON) or nil.
+-- What a header may hold (RFC 9110 5.6.2, 5.5), as the C core checks it
+-- again before anything goes out (http.c's crater__http_response_header_use):
+-- a name is a token; a value is visible ASCII, obs-text, SP and HTAB.
+local NOT_TCHAR = "[^%w!#$%%&'*+%-.^_`|~]"
+local NOT_FIELD_CHAR = "[%z\1-\8\10-\31\127]"
+local CONTROL = { [0] = "NUL", [10] = "LF", [11] = "VT", [12] = "FF", [13] = "CR", [127] = "DEL" }
+
+-- A name or value as a message shows it: quoted, at most 40 bytes, control
+-- bytes, '"' and '\' as \xHH (nothing raw reaches a log line or a body).
+local function shown(s)
+  local long = #s > 40
+  if long then s = sub(s, 1, 40) end
+  s = gsub(s, "[%c\"\\]", function(c) return format("\\x%02X", byte(c)) end)
+  return '"' .. s .. (long and '"...' or '"')
+end
+
+--- Why a response header cannot be sent, or nil when it can: the one rule
+--- for every header of every answer (the name a token, the value visible
+--- ASCII / obs-text / SP / HTAB; Content-Length and Transfer-Encoding are
+--- the core's, Connection may only be "close").
+---@param name any
+---@param value any a string (numbers are made strings before this)
+---@return string|nil why
+local function header_error(name, value)
+  if type(name) ~= "string" then
+    return format("a response header's name is a %s, not a string", type(name))
+  end
+  if name == "" or find(name, NOT_TCHAR) then
+    return format("response header name %s is not a token (letters, digits and !#$%%&'*+-.^_`|~)",
+      shown(name))
+  end
+  if type(value) ~= "string" then
+    return format("response header %s: its value is a %s (a string or a number)", name, type(value))
+  end
+  local at = find(value, NOT_FIELD_CHAR)
+  if at then
+    local b = byte(value, at)
+    return format("response header %s: %s at byte %d of its value %s (a header value is visible "
+      .. "ASCII, obs-text, spaces and tabs)", name, CONTROL[b] or format("control byte 0x%02X", b), at,
+      shown(value))
+  end
+  local n = #name
+  if n == 14 or n == 17 then
+    local ln = lower(name)
+    if ln == "content-length" or ln == "transfer-encoding" then
+      return format("response header %s: the core frames every answer itself (Content-Length, "
+        .. "Transfer-Encoding); a handler cannot set it", name)
+    end
+  elseif n == 10 and lower(name) == "connection" and lower(value) ~= "close" then
+    return format('response header Connection: %s: only "close" can be asked for (whether a '
+      .. "connection is kept alive is the core's to decide)", shown(value))
+  end
+  return nil
+end
+_M.header_error = header_error
+
+-- A header value as a response holds it: a string (a number is made one);
+-- anything else is kept as it is for finish() to refuse.
+local function as_value(v)
+  if type(v) == "number" then return tostring(v) end
+  return v
+end
+
+local function check_header(name, value)
+  value = as_value(value)
+  local why = header_error(name, value)
+  if why then error(why, 3) end
+  return value
+end
+
+-- Why a response object cannot be sent as it is, or nil: its headers
+-- (made by build() from what a handler returned, or set on it directly)
+-- and its content type.
+local function object_error(res)
+  if res._bad then return res._bad end
+  local ctype = res.content_type
+  if ctype ~= nil and ctype ~= TEXT and ctype ~= JSON and ctype ~= PROBLEM then
+    local why = header_error("Content-Type", ctype)
+    if why then return why end
+  end
+  local h = res._h
+  for i = 1, #h, 2 do
+    local why = header_error(h[i], h[i + 1])
+    if why then return why end
+  end
+  return nil
+end
+
+--- A response object from a body, a status and a headers table, refusing
+--- nothing: what a handler returned becomes one without raising, and
+--- finish() refuses what cannot be sent (as the handler's error).
 ---@param body? string|table
 ---@param status? integer default 200
----@param headers? table<string, string|string[]>
+---@param headers? table<string, string|number|(string|number)[]>
+---@return table res
+local function build(body, status, headers)
+  local res = setmetatable({ status = status or 200, body = body, _h = {}, content_type = nil }, mt)
+  if headers == nil then return res end
+  if type(headers) ~= "table" then
+    res._bad = format("the headers are a %s (a table: name = value or { values })", type(headers))
+    return res
+  end
+  local h = res._h
+  for k, v in pairs(headers) do
+    if type(k) == "string" and #k == 12 and lower(k) == "content-type" then
+      res.content_type = as_value(v)
+    elseif type(v) == "table" then
+      for i = 1, #v do h[#h + 1], h[#h + 2] = k, as_value(v[i]) end
+    else
+      h[#h + 1], h[#h + 2] = k, as_value(v)
+    end
+  end
+  return res
+end
+_M.build = build
+
+--- Creates a response. body: string (text/plain), table (JSON) or nil.
+--- Raises for a header the core would refuse (see header_error).
+---@param body? string|table
+---@param status? integer default 200
+---@param headers? table<string, string|number|(string|number)[]>
 ---@return table res
 local function new(body, status, headers)
-  local res = setmetatable({ status = status or 200, body = body, _h = {}, content_type = nil }, mt)
+  local res = build(body, status, headers)
   if headers ~= nil then
-    for k, v in pairs(headers) do
-      if type(v) == "table" then
-        for i = 1, #v do res:header(k, v[i]) end
-      else
-        res:header(k, v)
-      end
-    end
+    local why = object_error(res)
+    if why then error(why, 2) end
   end
   return res
 end
 _M.new = new
 
-local function check_header(name, value)
-  if type(name) ~= "string" or name == "" or find(name, "[%c: ]") then
-    error("invalid header name: " .. tostring(name), 3)
-  end
-  value = tostring(value)
-  if find(value, "[\r\n%z]") then error("header value for " .. name .. " contains CR, LF or NUL", 3) end
-  return value
-end
-
 --- Adds a header (a name may repeat). Content-Type sets res.content_type.
+--- Raises for a header the core would refuse (see header_error).
 ---@param name string
 ---@param value string|number
 ---@return table res
@@ -93,25 +200,88 @@ function Response:get_header(name)
   return nil
 end
 
---- Adds a Set-Cookie header.
+-- RFC 6265 4.1.1: what a cookie's name, value and attributes may hold.
+-- (']' is escaped: a bare one would end the set.)
+local NOT_COOKIE_OCTET = "[^\33\35-\43\45-\58\60-\91%]\94-\126\128-\255]"
+local SAME_SITE = { strict = "Strict", lax = "Lax", none = "None" }
+local COOKIE_OPTS = { path = true, domain = true, max_age = true, expires = true, secure = true,
+                      http_only = true, same_site = true }
+
+-- A cookie attribute's text: a string without ';' or a control character,
+-- which would end the attribute and start another (or split the header).
+local function cookie_attr(cookie, opt, v)
+  if type(v) ~= "string" then
+    error(format("cookie %s: %s is a %s (a string)", cookie, opt, type(v)), 3)
+  end
+  local at = find(v, "[%c;]")
+  if at then
+    local b = byte(v, at)
+    error(format("cookie %s: %s %s holds %s at byte %d (an attribute cannot hold ';' or a control "
+      .. "character)", cookie, opt, shown(v), b == 59 and "';'" or (CONTROL[b] or format("control byte 0x%02X", b)),
+      at), 3)
+  end
+  return v
+end
+
+--- Adds a Set-Cookie header. Raises for a name, value or option the header
+--- could not carry as given: the name is a token; the value cookie-octets
+--- (no space, '"', ',', ';', '\' or control); path, domain and expires
+--- without ';' or controls (domain a host name); same_site Strict, Lax or
+--- None; max_age an integer; an unknown option.
 ---@param name string
----@param value string
+---@param value string|number
 ---@param opts? { path?: string, domain?: string, max_age?: integer, expires?: string, secure?: boolean, http_only?: boolean, same_site?: string }
 ---@return table res
 function Response:set_cookie(name, value, opts)
-  if type(name) ~= "string" or find(name, "[%c%s=;,]") then error("invalid cookie name", 2) end
+  if type(name) ~= "string" or name == "" or find(name, NOT_TCHAR) then
+    error(format("invalid cookie name %s (a token: letters, digits and !#$%%&'*+-.^_`|~)",
+      type(name) == "string" and shown(name) or type(name)), 2)
+  end
   value = tostring(value)
-  if find(value, "[%c%s;,\"\\]") then error("invalid cookie value for " .. name, 2) end
+  local at = find(value, NOT_COOKIE_OCTET)
+  if at then
+    error(format("cookie %s: its value %s holds %s at byte %d (a cookie value cannot hold spaces, "
+      .. "'\"', ',', ';', '\\' or control characters)", name, shown(value), shown(sub(value, at, at)), at), 2)
+  end
   local parts = { name .. "=" .. value }
-  opts = opts or {}
-  if opts.path then parts[#parts + 1] = "Path=" .. opts.path end
-  if opts.domain then parts[#parts + 1] = "Domain=" .. opts.domain end
-  if opts.max_age then parts[#parts + 1] = "Max-Age=" .. math.floor(opts.max_age) end
-  if opts.expires then parts[#parts + 1] = "Expires=" .. opts.expires end
-  if opts.secure then parts[#parts + 1] = "Secure" end
-  if opts.http_only then parts[#parts + 1] = "HttpOnly" end
-  if opts.same_site then parts[#parts + 1] = "SameSite=" .. opts.same_site end
-  return self:header("Set-Cookie", table.concat(parts, "; "))
+  if opts ~= nil then
+    if type(opts) ~= "table" then error(format("cookie %s: the options are a %s (a table)", name, type(opts)), 2) end
+    for k in pairs(opts) do
+      if not COOKIE_OPTS[k] then
+        error(format("cookie %s: unknown option %s (path, domain, max_age, expires, secure, http_only, "
+          .. "same_site)", name, type(k) == "string" and shown(k) or tostring(k)), 2)
+      end
+    end
+    if opts.path ~= nil then parts[#parts + 1] = "Path=" .. cookie_attr(name, "path", opts.path) end
+    if opts.domain ~= nil then
+      local d = cookie_attr(name, "domain", opts.domain)
+      if d == "" or find(d, "[^%w%.%-]") then
+        error(format("cookie %s: domain %s is not a host name (letters, digits, '-' and '.')", name,
+          shown(d)), 2)
+      end
+      parts[#parts + 1] = "Domain=" .. d
+    end
+    local max_age = opts.max_age
+    if max_age ~= nil then
+      if type(max_age) ~= "number" or max_age % 1 ~= 0 or max_age ~= max_age then
+        error(format("cookie %s: max_age %s is not an integer (seconds)", name, tostring(max_age)), 2)
+      end
+      parts[#parts + 1] = format("Max-Age=%d", max_age)
+    end
+    if opts.expires ~= nil then parts[#parts + 1] = "Expires=" .. cookie_attr(name, "expires", opts.expires) end
+    if opts.secure then parts[#parts + 1] = "Secure" end
+    if opts.http_only then parts[#parts + 1] = "HttpOnly" end
+    local same_site = opts.same_site
+    if same_site ~= nil then
+      local canon = type(same_site) == "string" and SAME_SITE[lower(same_site)]
+      if not canon then
+        error(format("cookie %s: same_site %s is not Strict, Lax or None", name,
+          type(same_site) == "string" and shown(same_site) or tostring(same_site)), 2)
+      end
+      parts[#parts + 1] = "SameSite=" .. canon
+    end
+  end
+  return self:header("Set-Cookie", concat(parts, "; "))
 end
 
 --- Sets a JSON body.
@@ -142,34 +312,50 @@ end
 ---@return table res
 function _M.stream(fn, status, headers)
   if type(fn) ~= "function" then error("crater.stream: expects a function", 2) end
-  local res = new(nil, status, headers)
+  local res = build(nil, status, headers)
+  local why = headers ~= nil and object_error(res)
+  if why then error(why, 2) end
   res._stream = fn
   return res
 end
 
 -- A status the core cannot send is an error (the handler answered wrongly);
--- Node and Go refuse these too, and 200.5 would go out as 200.
+-- Node and Go refuse these too, and 200.5 would go out as 200. A 1xx is an
+-- interim answer, never a final one: 101 Switching Protocols followed by
+-- more HTTP on the same connection would confuse any client.
 local function check_status(status)
-  if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
-    error(format("a handler answered with status %s (an HTTP status is an integer from 100 to 999)",
-      tostring(status)), 0)
+  if type(status) ~= "number" or status < 200 or status > 999 or status % 1 ~= 0 then
+    error(format("a handler answered with status %s (a final status is an integer from 200 to 999%s)",
+      tostring(status), type(status) == "number" and status >= 100 and status < 200
+        and "; 1xx are interim answers" or ""), 0)
   end
 end
 
 -- A handler's headers table ({ Name = value or { values } }) as the core's
--- flat list; a Content-Type in it replaces `ctype`.
+-- flat list, each header checked; a Content-Type in it replaces `ctype`.
 local function flatten_headers(h, ctype)
+  if type(h) ~= "table" then
+    error(format("the headers are a %s (a table: name = value or { values })", type(h)), 0)
+  end
   local flat, n = {}, 0
   for k, v in pairs(h) do
-    if type(k) == "string" then
-      -- only a 12-byte name can be Content-Type: spare lower() for the rest
-      if #k == 12 and (k == "Content-Type" or lower(k) == "content-type") then
-        ctype = tostring(v)
-      elseif type(v) == "table" then
-        for _, one in ipairs(v) do flat[n + 1], flat[n + 2], n = k, tostring(one), n + 2 end
-      else
-        flat[n + 1], flat[n + 2], n = k, tostring(v), n + 2
+    -- only a 12-byte name can be Content-Type: spare lower() for the rest
+    if type(k) == "string" and #k == 12 and (k == "Content-Type" or lower(k) == "content-type") then
+      ctype = as_value(v)
+      local why = header_error(k, ctype)
+      if why then error(why, 0) end
+    elseif type(v) == "table" then
+      for i = 1, #v do
+        local one = as_value(v[i])
+        local why = header_error(k, one)
+        if why then error(why, 0) end
+        flat[n + 1], flat[n + 2], n = k, one, n + 2
       end
+    else
+      v = as_value(v)
+      local why = header_error(k, v)
+      if why then error(why, 0) end
+      flat[n + 1], flat[n + 2], n = k, v, n + 2
     end
   end
   return flat, ctype
@@ -180,10 +366,13 @@ end
 --- type (nil for none), and the headers as a flat list { name1, value1,
 --- ... } or nil. A string body is text/plain, a table (or number, or
 --- boolean) JSON, nil empty (and a lone nil is 204). Raises (level 0) for a
---- status or a body the core cannot send.
+--- status, a body or a header the core cannot send: every answer passes
+--- here (a stream's head too), so this is where a bad one becomes the
+--- handler's error.
 --
 -- This is the dispatcher's per-request path: one function, no table made
--- unless there are headers to flatten.
+-- unless there are headers to flatten, no header checked unless the
+-- handler gave some.
 ---@return integer status
 ---@return string body
 ---@return string|nil content_type
@@ -196,7 +385,12 @@ function _M.finish(a, b, c)
   elseif getmetatable(a) == mt then
     status, body, ctype = a.status, a.body, a.content_type
     check_status(status)
-    if #a._h > 0 then flat = a._h end
+    local n = #a._h
+    if n > 0 or a._bad or (ctype ~= nil and ctype ~= PROBLEM and ctype ~= TEXT and ctype ~= JSON) then
+      local why = object_error(a)
+      if why then error(why, 0) end
+      if n > 0 then flat = a._h end
+    end
   elseif a == nil then
     status = 204
   end
@@ -217,12 +411,13 @@ end
 
 --- What a handler answered as a response object (for after hooks): a
 --- response object is itself; `status, body, headers?` and `body` make a
---- new one (a lone nil is 204).
+--- new one (a lone nil is 204). Raises for nothing: finish() refuses what
+--- cannot be sent.
 ---@return table res
 function _M.from_result(a, b, c)
   if getmetatable(a) == mt then return a end
-  if type(a) == "number" then return new(b, a, c) end
-  return new(a, a == nil and 204 or 200)
+  if type(a) == "number" then return build(b, a, c) end
+  return build(a, a == nil and 204 or 200)
 end
 
 return _M

@@ -746,3 +746,58 @@ TEST(embed_inject_nested_and_truncated_stream) {
   crater_free(srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
+
+/* The log lines, joined, for the watchdog's test. */
+typedef struct {
+  char text[4096];
+  size_t len;
+} log_lines;
+
+static void keep_log(void *udata, crater_log_level level, const char *line) {
+  log_lines *l = udata;
+  (void)level;
+  int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+  if (n > 0 && l->len + (size_t)n < sizeof(l->text)) l->len += (size_t)n;
+}
+
+/* stuck_timeout_ms: a handler looping in the interpreter is interrupted at
+ * its line (500), the log names the request, its route and both file:lines,
+ * and the server goes on; 0 runs no watchdog thread at all. */
+TEST(embed_watchdog_interrupts_a_stuck_handler) {
+  static const char app[] =
+      "local app = require('crater').app()\n"
+      "app:get('/spin', function() jit.off(true, true) local n = 0 while true do n = n + 1 end end)\n"
+      "app:get('/ok', function() return 'ok' end)\n"
+      "return app\n";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  log_lines log;
+  memset(&log, 0, sizeof(log));
+  crater_config cfg = crater_config_default();
+  cfg.log_cb = keep_log;
+  cfg.log_udata = &log;
+  cfg.stuck_timeout_ms = 100;
+  crater_server *srv;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  ASSERT_EQ_INT(crater_load_string(srv, "spinner", app, sizeof(app) - 1), 0);
+  crater_response *res;
+  crater_request spin = {"GET", "/spin", 0, NULL, 0, NULL, 0};
+  ASSERT_EQ_INT(crater_inject_sync(srv, &spin, &res), 0);
+  ASSERT_EQ_INT(res->status, 500);
+  crater_response_free(res);
+  crater_request ok = {"GET", "/ok", 0, NULL, 0, NULL, 0};
+  ASSERT_EQ_INT(crater_inject_sync(srv, &ok, &res), 0);
+  ASSERT_EQ_STR(res->body, "ok");
+  crater_response_free(res);
+  ASSERT_TRUE(strstr(log.text, "route GET /spin (spinner:2): stuck for over 0.1 s without returning "
+                               "to the event loop, at spinner:2: interrupted") != NULL);
+  crater_free(srv);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+
+  cfg.stuck_timeout_ms = 0;
+  uv_loop_init(&loop);
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  ASSERT_TRUE(srv->watchdog == NULL);
+  crater_free(srv);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}

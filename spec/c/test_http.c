@@ -48,3 +48,49 @@ TEST(http_date_cached) {
   ASSERT_TRUE(strstr(a, " GMT") != NULL);
   ASSERT_TRUE(crater__http_date_get(&d) == a);
 }
+
+/* The value rule (RFC 9110 5.5) for every byte, at every offset of values
+ * from 1 to 24 bytes: the 8-bytes-at-a-time path and the byte loop must
+ * agree, and bad_at must say where. */
+TEST(http_field_value_every_byte) {
+  char v[24];
+  for (int c = 0; c < 256; c++) {
+    int want = c == '\t' || (c >= 0x20 && c != 0x7f);
+    for (size_t n = 1; n <= sizeof(v); n++) {
+      for (size_t at = 0; at < n; at++) {
+        memset(v, 'a', n);
+        v[at] = (char)c;
+        if (crater__http_field_value_ok(v, n) != want) {
+          fprintf(stderr, "  byte 0x%02X at %zu of %zu: ok %d, want %d\n", c, at, n,
+                  crater__http_field_value_ok(v, n), want);
+          ASSERT_TRUE(0);
+        }
+        ASSERT_EQ_INT(crater__http_field_value_bad_at(v, n), want ? n : at);
+      }
+    }
+  }
+  ASSERT_TRUE(crater__http_field_value_ok("", 0));
+  ASSERT_TRUE(crater__http_field_value_ok("text/html; charset=\xC3\xA9t\xC3\xA9", 24));
+}
+
+/* What the core does with each header a handler returns. */
+TEST(http_response_header_use) {
+#define USE(n, v) crater__http_response_header_use(n, sizeof(n) - 1, v, sizeof(v) - 1)
+  ASSERT_EQ_INT(USE("X-Ok", "a b\tc"), CRATER__HDR_COPY);
+  ASSERT_EQ_INT(USE("X-Obs", "caf\xE9"), CRATER__HDR_COPY);
+  ASSERT_EQ_INT(USE("", "x"), CRATER__HDR_BAD_NAME);
+  ASSERT_EQ_INT(USE("X-A: b", "x"), CRATER__HDR_BAD_NAME);
+  ASSERT_EQ_INT(USE("X A", "x"), CRATER__HDR_BAD_NAME);
+  ASSERT_EQ_INT(USE("X-\xE9", "x"), CRATER__HDR_BAD_NAME);
+  ASSERT_EQ_INT(USE("X-A", "a\r\nSet-Cookie: x=1"), CRATER__HDR_BAD_VALUE);
+  ASSERT_EQ_INT(USE("X-A", "a\x0b"), CRATER__HDR_BAD_VALUE);
+  ASSERT_EQ_INT(USE("X-A", "a\x7f"), CRATER__HDR_BAD_VALUE);
+  ASSERT_EQ_INT(crater__http_response_header_use("X-A", 3, "a\0b", 3), CRATER__HDR_BAD_VALUE);
+  ASSERT_EQ_INT(USE("content-LENGTH", "5"), CRATER__HDR_FRAMING);
+  ASSERT_EQ_INT(USE("Transfer-Encoding", "chunked"), CRATER__HDR_FRAMING);
+  ASSERT_EQ_INT(USE("Connection", "Close"), CRATER__HDR_CLOSE);
+  ASSERT_EQ_INT(USE("connection", "keep-alive"), CRATER__HDR_CONNECTION);
+  ASSERT_EQ_INT(USE("Connection", "upgrade"), CRATER__HDR_CONNECTION);
+  ASSERT_TRUE(!CRATER__HDR_REFUSED(CRATER__HDR_CLOSE) && CRATER__HDR_REFUSED(CRATER__HDR_CONNECTION));
+#undef USE
+}

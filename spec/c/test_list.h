@@ -6,6 +6,8 @@
   XX(http_status_line)       \
   XX(http_problem)           \
   XX(http_date_cached)       \
+  XX(http_field_value_every_byte) \
+  XX(http_response_header_use) \
   XX(config_defaults)        \
   XX(strerror_names)         \
   XX(embed_two_servers_one_loop) \
@@ -20,6 +22,7 @@
   XX(embed_log_cb_gets_every_line) \
   XX(embed_lua_path_config_and_env) \
   XX(embed_inject_nested_and_truncated_stream) \
+  XX(embed_watchdog_interrupts_a_stuck_handler) \
   XX(server_new_free)        \
   XX(server_load_error_names_line) \
   XX(server_listen_bad_host)      \

@@ -37,6 +37,20 @@ static const char fuzz_app_lua[] =
   "app:get('/headers', function(req) return { h = req.headers, from = req.remote_addr } end)\n"
   "app:get('/files/{path...}', function(req) return { path = req.params.path, q = req.query } end)\n"
   "app:get('/fail', function() error('handler failed') end)\n"
+  "-- What a request says, returned as the answer's status and headers: the\n"
+  "-- header rule (RFC 9110 5.1, 5.5) must refuse whatever would split it.\n"
+  "app:get('/reflect', function(req)\n"
+  "  local q = req.query\n"
+  "  return tonumber(q.s) or 200, 'r', { [q.n or 'X-R'] = q.v or '', ['Content-Type'] = q.t }\n"
+  "end)\n"
+  "app:get('/reflect/cookie', function(req)\n"
+  "  local q, res = req.query, crater.response('c')\n"
+  "  res:set_cookie(q.n or 'c', q.v or '1', { path = q.p, domain = q.d, same_site = q.s })\n"
+  "  return res\n"
+  "end)\n"
+  "app:get('/reflect/stream', function(req)\n"
+  "  return crater.stream(function(write) write('s') end, 200, { ['X-R'] = req.query.v })\n"
+  "end)\n"
   "return app\n";
 
 /* Each target defines FUZZ_NAME before including this file. */

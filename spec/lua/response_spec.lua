@@ -60,7 +60,7 @@ describe("crater.response", function()
         local ok, err = pcall(finish, bad, "x")
         assert.is_false(ok)
         assert.equal("a handler answered with status " .. bad
-          .. " (an HTTP status is an integer from 100 to 999)", err)
+          .. " (a final status is an integer from 200 to 999)", err)
         assert.is_false(pcall(finish, new("x", bad)))
       end
       assert.is_false(pcall(finish, new("x", "200")))
@@ -95,6 +95,53 @@ describe("crater.response", function()
       assert.equal("s=v; Path=/; Max-Age=60; Secure", res:get_header("set-cookie"))
       assert.has_error(function() res:header("Bad Name", "x") end)
       assert.has_error(function() res:header("X-B", "a\r\nb") end)
+    end)
+
+    it("refuse a cookie whose name, value or attribute would add attributes or split the header", function()
+      local res = new("x")
+      for opt, v in pairs({ path = "/; Domain=evil", domain = "a.example; Secure", expires = "x\r\nX: y",
+                            same_site = "Lax; Domain=evil" }) do
+        local ok, err = pcall(res.set_cookie, res, "sid", "1", { [opt] = v })
+        assert.is_false(ok, opt)
+        assert.truthy(err:find("cookie sid: " .. opt, 1, true), err)
+      end
+      assert.is_false(pcall(res.set_cookie, res, "a;b", "1"))
+      assert.is_false(pcall(res.set_cookie, res, "sid", "1; Domain=evil"))
+      assert.is_false(pcall(res.set_cookie, res, "sid", "1", { max_age = 1.5 }))
+      assert.is_false(pcall(res.set_cookie, res, "sid", "1", { pth = "/" }))
+      res:set_cookie("sid", "1", { same_site = "strict", domain = "a.example" })
+      assert.equal("sid=1; Domain=a.example; SameSite=Strict", res:get_header("set-cookie"))
+      assert.is_nil(res._h[3])
+    end)
+
+    it("check every header as the C core does (http.c's crater__http_response_header_use)", function()
+      local header_error = response.header_error
+      for c = 0, 255 do
+        local ch = string.char(c)
+        local value_ok = c == 9 or (c >= 32 and c ~= 127)
+        assert.equal(value_ok, header_error("X-A", "a" .. ch .. "b") == nil, "value byte " .. c)
+        -- RFC 9110 5.6.2's tchar, spelled out rather than as the module's pattern
+        local tchar = (c >= 48 and c <= 57) or (c >= 65 and c <= 90) or (c >= 97 and c <= 122)
+          or ("!#$%&'*+-.^_`|~"):find(ch, 1, true) ~= nil
+        assert.equal(tchar, header_error("X" .. ch, "v") == nil, "name byte " .. c)
+      end
+      assert.truthy(header_error("", "v"))
+      assert.truthy(header_error("content-length", "1"))
+      assert.truthy(header_error("Transfer-Encoding", "chunked"))
+      assert.truthy(header_error("Connection", "keep-alive"))
+      assert.is_nil(header_error("Connection", "CLOSE"))
+      -- every way of returning headers goes through it
+      assert.is_false(pcall(finish, 200, "x", { ["X-A"] = "a\nb" }))
+      assert.is_false(pcall(finish, 200, "x", { ["X-A"] = { "ok", "a\rb" } }))
+      assert.is_false(pcall(finish, 200, "x", { ["Content-Type"] = "a\vb" }))
+      assert.is_false(pcall(finish, 200, "x", { ["X:A"] = "v" }))
+      assert.is_false(pcall(finish, 101, "x"))
+      assert.is_false(pcall(new, "x", 200, { ["X-A"] = "a\0b" }))
+      local res = new("x")
+      res.content_type = "text/html\r\nX: y"
+      assert.is_false(pcall(finish, res))
+      assert.is_false(pcall(response.stream, function() end, 200, { ["X-A"] = "a\nb" }))
+      assert.same(ans(200, "x", TEXT, { "X-N", "42" }), fin(200, "x", { ["X-N"] = 42 }))
     end)
 
     it("streams: finish gives the head, without a body", function()
