@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "alloc.h"
+#include "conn_idle.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -34,16 +36,21 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_resume(crater__conn *c);
 static void keep_pending(crater__conn *c, const char *data, size_t len);
 static void process_input(crater__conn *c, const char *data, size_t len);
+static void parse_pending(crater__conn *c);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
 static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
+static void send_watch(crater__conn *c);
+static void send_timer_cb(uv_timer_t *t);
+static size_t unsent_bytes(crater__conn *c);
 static void finish_and_close(crater__conn *c);
 static int eof_busy(crater__conn *c);
 static void refuse(crater__conn *c, int status, const char *why);
 static void refuse_stored(crater__conn *c, crater__req_err e);
+static int reclaim_idle(crater_server *srv);
 
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res);
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len);
@@ -108,7 +115,10 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     crater__conn_close(c);
     return;
   }
-  if (srv->stats.connections_open > srv->cfg.max_connections || srv->closing) {
+  /* A connection closed to make room leaves the count once its handles are. */
+  int full = !srv->closing && srv->stats.connections_open > srv->cfg.max_connections &&
+             !reclaim_idle(srv);
+  if (full || srv->closing) {
     srv->stats.requests_refused++;
     crater__log(srv, CRATER_LOG_WARN, "connection refused: %s",
                 srv->closing ? "shutting down" : "too many open connections (--max-connections)");
@@ -180,6 +190,19 @@ static void drop_connection(crater_server *srv, uv_stream_t *listener) {
   uv_close((uv_handle_t *)&srv->drop_tcp, drop_closed);
 }
 
+/* Every connection is open and a new client waits: an idle keep-alive
+ * connection (the least recently used) gives it its place, as nginx does
+ * with its reusable connections; so idle clients cannot lock busy ones
+ * out for the idle timeout. 1 when one was closed. */
+static int reclaim_idle(crater_server *srv) {
+  crater__conn *old = crater__idle_oldest(srv);
+  if (old == NULL) return 0;
+  crater__log(srv, CRATER_LOG_DEBUG, "closing the idle connection of %s to make room (--max-connections)",
+              old->req.peer);
+  crater__conn_close(old);
+  return 1;
+}
+
 static void drop_closed(uv_handle_t *h) {
   crater_server *srv = h->data;
   srv->drop_busy = 0;
@@ -202,15 +225,17 @@ void crater__conn_drain(crater__conn *c) {
 void crater__conn_close(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
   c->flags |= CONN_F_CLOSED;
+  crater__idle_remove(c->srv, c);
   if (crater__pipeline_busy(&c->req)) {
     crater__log(c->srv, CRATER_LOG_INFO, "client %s went away before its answer was complete",
                 c->req.peer);
     crater__pipeline_abort(&c->req);
     c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
   }
-  c->closing_handles = 2;
+  c->closing_handles = 2 + c->wtimer_made;
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
+  if (c->wtimer_made) uv_close((uv_handle_t *)&c->wtimer, close_cb);
 }
 
 static void close_cb(uv_handle_t *h) {
@@ -298,11 +323,19 @@ static void timer_cb(uv_timer_t *t) {
   switch (c->state) {
     case CONN_HEAD:
     case CONN_BODY:
-      refuse(c, 408, "request not received within the header timeout (--header-timeout)");
+      refuse(c, 408, c->state == CONN_HEAD
+                         ? "request not received within the header timeout (--header-timeout)"
+                         : "request body not received within the body timeout (--body-timeout)");
       flush(c);
       finish_and_close(c);
       break;
     case CONN_IDLE:
+      if (c->flags & CONN_F_OUT_FULL) {
+        /* Pipelined requests wait for their turn, unanswered: not idle.
+         * The send timeout ends a client that stopped reading. */
+        arm(c, c->srv->cfg.idle_timeout_ms);
+        break;
+      }
       if (c->flags & CONN_F_WRITING) {
         c->flags |= CONN_F_CLOSE_AFTER;
         break;
@@ -350,7 +383,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
   if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
-  if (c->flags & CONN_F_INFLIGHT) {
+  if (c->flags & (CONN_F_INFLIGHT | CONN_F_OUT_FULL)) {
     keep_pending(c, buf->base, (size_t)nread);
     return;
   }
@@ -374,7 +407,7 @@ static void keep_pending(crater__conn *c, const char *data, size_t len) {
 
 static void read_resume(crater__conn *c) {
   if ((c->flags & (CONN_F_READ_STOPPED | CONN_F_INFLIGHT | CONN_F_CLOSED | CONN_F_FINISH |
-                   CONN_F_EOF)) != CONN_F_READ_STOPPED)
+                   CONN_F_EOF | CONN_F_OUT_FULL)) != CONN_F_READ_STOPPED)
     return;
   c->flags &= ~CONN_F_READ_STOPPED;
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -392,6 +425,24 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     if (pos != NULL && pos >= data && pos < data + len)
       keep_pending(c, pos, (size_t)(data + len - pos));
     flush(c);
+    return;
+  }
+  if (err == HPE_PAUSED && (c->flags & CONN_F_OUT_FULL)) {
+    /* One read can hold hundreds of pipelined requests: answering them all
+     * at once would buffer every answer. The rest waits, unparsed and
+     * unread, until write_cb has written what is queued. */
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (pos != NULL && pos >= data && pos < data + len &&
+        crater__buf_append(&c->pending, pos, (size_t)(data + len - pos)) != 0) {
+      crater__conn_close(c);
+      return;
+    }
+    if (!(c->flags & CONN_F_READ_STOPPED)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->flags |= CONN_F_READ_STOPPED;
+    }
+    flush(c);
+    if (!(c->flags & (CONN_F_WRITING | CONN_F_CLOSED))) parse_pending(c);
     return;
   }
   if (err == HPE_PAUSED) {
@@ -415,6 +466,7 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
 
 static int on_message_begin(llhttp_t *p) {
   crater__conn *c = p->data;
+  crater__idle_remove(c->srv, c);
   crater__request_begin(&c->req, c->srv);
   c->in_value = 0;
   c->refuse = 0;
@@ -510,7 +562,8 @@ static int on_headers_complete(llhttp_t *p) {
     return -1;
   }
   c->state = CONN_BODY;
-  arm(c, srv->cfg.header_timeout_ms);
+  /* The body has a deadline of its own, from now: the head's ends here. */
+  arm(c, srv->cfg.body_timeout_ms);
   /* Expect: 100-continue (found by strict.c): the client waits for this
    * before sending the body. */
   if (r->expect_continue && p->http_minor >= 1) {
@@ -547,6 +600,11 @@ static int on_message_complete(llhttp_t *p) {
   if (c->flags & CONN_F_FINISH) return HPE_PAUSED;
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
   arm(c, c->srv->cfg.idle_timeout_ms);
+  if (c->out.len + c->wbuf.len > OUT_HIGH_WATER) {
+    c->flags |= CONN_F_OUT_FULL; /* process_input keeps the rest for later */
+    return HPE_PAUSED;
+  }
+  crater__idle_push(c->srv, c);
   return 0;
 }
 
@@ -632,17 +690,25 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
   }
   /* Back to serving this connection: parse what arrived meanwhile. */
   arm(c, c->srv->cfg.idle_timeout_ms);
+  parse_pending(c);
+}
+
+/* Parsing was paused (a request in flight, or answers waiting to be
+ * written) and may go on: the input kept meanwhile first, then reading. */
+static void parse_pending(crater__conn *c) {
+  c->flags &= ~CONN_F_OUT_FULL;
   llhttp_resume(&c->parser);
   crater__buf rest = c->pending;
   memset(&c->pending, 0, sizeof(c->pending));
   if (rest.len > 0) process_input(c, rest.data, rest.len);
   crater__buf_free(&rest);
-  if (c->flags & CONN_F_CLOSED) return;
+  if (c->flags & (CONN_F_CLOSED | CONN_F_OUT_FULL | CONN_F_INFLIGHT)) return;
   flush(c);
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
     return;
   }
+  if (c->state == CONN_IDLE) crater__idle_push(c->srv, c);
   read_resume(c);
 }
 
@@ -651,8 +717,9 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
 /* ===================================================================== */
 
 /* Flags under which a finished write has follow-up work (write_cb's). */
-#define CONN_F_AFTER_WRITE \
-  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT)
+#define CONN_F_AFTER_WRITE                                                                    \
+  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT | \
+   CONN_F_OUT_FULL)
 
 /* uv_try_write for a stream with nothing queued, as send(2): write(2) on a
  * socket also goes through the VFS layer (fdget_pos, rw checks), a per
@@ -705,6 +772,62 @@ static void flush(crater__conn *c) {
     return;
   }
   c->flags |= CONN_F_WRITING;
+  send_watch(c);
+}
+
+/* A client that reads nothing keeps its answer in memory and its connection
+ * open; the idle timeout cannot end it while a write is under way. So while
+ * one is, a timer looks at what is unsent four times per --send-timeout:
+ * progress is any byte the client took, and after a whole timeout without
+ * any the connection is closed. Only writes that did not fit the
+ * socket at once get here: most answers never start the timer. */
+static void send_watch(crater__conn *c) {
+  crater_server *srv = c->srv;
+  c->sent_at = uv_now(srv->loop);
+  c->unsent = unsent_bytes(c);
+  if (!c->wtimer_made) {
+    if (uv_timer_init(srv->loop, &c->wtimer) != 0) return;
+    c->wtimer.data = c;
+    c->wtimer_made = 1;
+  }
+  if (uv_is_active((uv_handle_t *)&c->wtimer)) return;
+  uint64_t tick = srv->cfg.send_timeout_ms / 4;
+  if (tick == 0) tick = 1;
+  uv_timer_start(&c->wtimer, send_timer_cb, tick, tick);
+}
+
+static void send_timer_cb(uv_timer_t *t) {
+  crater__conn *c = t->data;
+  if (!(c->flags & CONN_F_WRITING)) {
+    uv_timer_stop(t);
+    return;
+  }
+  uint64_t now = uv_now(c->srv->loop);
+  size_t unsent = unsent_bytes(c);
+  if (unsent < c->unsent) {
+    c->unsent = unsent;
+    c->sent_at = now;
+    return;
+  }
+  if (now - c->sent_at < c->srv->cfg.send_timeout_ms) return;
+  crater__log(c->srv, CRATER_LOG_INFO,
+              "closing the connection of %s: it read nothing of its answer for %llu ms "
+              "(--send-timeout); %zu bytes unsent",
+              c->req.peer, (unsigned long long)(now - c->sent_at), unsent + c->out.len);
+  crater__conn_close(c);
+}
+
+/* Bytes written but not yet taken by the client: libuv's queue, and the
+ * kernel's send queue where the system says (TIOCOUTQ). A client that
+ * reads slowly drains the kernel's buffer, which can hold megabytes, long
+ * before libuv may write again: that is progress too. */
+static size_t unsent_bytes(crater__conn *c) {
+  size_t n = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+#ifdef TIOCOUTQ
+  int queued = 0;
+  if (c->fd >= 0 && ioctl(c->fd, TIOCOUTQ, &queued) == 0 && queued > 0) n += (size_t)queued;
+#endif
+  return n;
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -734,6 +857,10 @@ static void write_cb(uv_write_t *req, int status) {
   }
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
+    return;
+  }
+  if (c->flags & CONN_F_OUT_FULL) {
+    parse_pending(c); /* everything is written: the pipelined requests go on */
     return;
   }
   read_resume(c);

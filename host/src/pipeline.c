@@ -21,10 +21,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <lauxlib.h>
-
 #include "alloc.h"
 #include "log.h"
+#include "lua_error.h"
 #include "reload.h"
 #include "server.h"
 #include "vm.h"
@@ -45,6 +44,8 @@ struct crater__deadline {
 };
 
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
+static void enter_unarmed(crater__request *r, crater__gen *g, int fn_ref);
+static crater__gen *fresh_generation(crater_server *srv);
 static void run(crater__request *r, int nargs);
 static void resume_main(crater__task *t, int nresults);
 static void deadline_passed(uv_timer_t *t);
@@ -100,11 +101,30 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
     return;
   }
   crater__gen *g = srv->gen;
+  if (g != NULL && g->mem_exhausted) g = fresh_generation(srv);
   if (g == NULL) {
     core_answer(r, 503, "no application loaded", 21, 0);
     return;
   }
   enter(r, g, g->dispatch_ref);
+}
+
+/* The serving generation stays full after a collection (see
+ * crater__gen_after_oom): the app keeps what it allocated, and every
+ * request would fail. A reload gives a fresh VM (the full one retires when
+ * its requests end); when there is no file to reload from, or it fails to
+ * load, the full one goes on serving. Tried once per time it fills up. */
+static crater__gen *fresh_generation(crater_server *srv) {
+  crater__gen *full = srv->gen;
+  uint64_t id = full->id;
+  full->mem_exhausted = 0;
+  if (full->renew == NULL)
+    crater__log(srv, CRATER_LOG_ERROR, "generation %llu is out of memory and its app, loaded from a "
+                "string, cannot be loaded afresh", (unsigned long long)id);
+  else if (full->renew(srv) == 0)
+    crater__log(srv, CRATER_LOG_WARN, "generation %llu replaced generation %llu, which was out of memory",
+                (unsigned long long)srv->gen->id, (unsigned long long)id);
+  return srv->gen; /* a failed load was logged by the loader */
 }
 
 void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, void *ctx,
@@ -117,8 +137,19 @@ void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, voi
   enter(r, g, fn_ref);
 }
 
-/* Pins g and calls the dispatcher at fn_ref in a coroutine of g. */
+/* Pins g and calls the dispatcher at fn_ref in a coroutine of g. An
+ * injected request may start here from inside a handler's Lua: what C does
+ * with the new coroutine is outside any protected call, so the VM's
+ * ceiling waits for run()'s resume (see vm_mem.c). */
 static void enter(crater__request *r, crater__gen *g, int fn_ref) {
+  crater_server *srv = r->srv;
+  int armed = srv->lua_armed;
+  srv->lua_armed = 0;
+  enter_unarmed(r, g, fn_ref);
+  srv->lua_armed = armed;
+}
+
+static void enter_unarmed(crater__request *r, crater__gen *g, int fn_ref) {
   lua_State *T;
   int ref;
   if (crater__gen_thread(g, &T, &ref) != 0) {
@@ -300,12 +331,11 @@ static void run(crater__request *r, int nargs) {
     }
     /* The dispatcher catches handler errors itself, so reaching here means
      * the framework failed, or a handler yielded what nothing waits for. */
-    if (fail_msg == NULL) fail_msg = lua_tostring(T, -1);
-    lua_State *L = r->gen->L;
-    luaL_traceback(L, T, fail_msg ? fail_msg : "(error object is not a string)", 0);
-    crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s",
-                (r->pflags & P_STREAM) ? "stream" : "dispatcher", lua_tostring(L, -1));
-    lua_pop(L, 1);
+    if (st == LUA_ERRMEM) r->gen->mem.hit = 1; /* collected after this request */
+    crater__buf text = {0};
+    crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s", (r->pflags & P_STREAM) ? "stream" : "dispatcher",
+                crater__lua_error_text(r->gen->L, T, st, fail_msg, &text));
+    crater__buf_free(&text);
     crater__gen_thread_drop(r->gen, r->task.main.ref); /* dead or suspended: not reusable */
     r->task.main.L = NULL;
     if (r->pflags & P_STREAM) {
@@ -520,7 +550,9 @@ static void release(crater__request *r, int thread_reusable) {
   r->state = CRATER__REQ_IDLE;
   r->pflags = 0;
   r->seq++; /* Lua's (request, seq) pairs of it are stale from here */
-  if (g != NULL) crater__reload_unpin(g); /* may retire g: its on_stop hooks run */
+  if (g == NULL) return;
+  if (g->mem.hit) crater__gen_after_oom(g); /* the memory it failed with, back */
+  crater__reload_unpin(g); /* may retire g: its on_stop hooks run */
 }
 
 static void finish(crater__request *r, int ok, int thread_reusable) {

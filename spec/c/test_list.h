@@ -64,6 +64,8 @@
   XX(vm_describe_routes) \
   XX(vm_module_files_lists_modules_from_other_directories) \
   XX(vm_traceback) \
+  XX(vm_mem_ceiling_fails_only_in_protected_calls) \
+  XX(lua_error_text_without_raising) \
   XX(conn_request_one_byte_at_a_time) \
   XX(conn_pipelined_requests_answered_in_order) \
   XX(conn_keep_alive_then_close) \

@@ -13,6 +13,9 @@ TEST(config_defaults) {
   ASSERT_EQ_INT(c.idle_timeout_ms, 75000);
   ASSERT_EQ_INT(c.max_connections, 10000);
   ASSERT_EQ_INT(c.stuck_timeout_ms, 30000);
+  ASSERT_EQ_INT(c.send_timeout_ms, 60000);
+  ASSERT_TRUE(c.max_memory_bytes == (size_t)1 << 30);
+  ASSERT_EQ_INT(c.body_timeout_ms, 60000);
 }
 
 TEST(strerror_names) {

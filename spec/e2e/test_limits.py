@@ -145,7 +145,7 @@ class Timeouts(unittest.TestCase):
             self.assertEqual(data, b"")
 
     def test_body_timeout_408(self):
-        with Server(APP, "--header-timeout", "300ms") as srv:
+        with Server(APP, "--header-timeout", "300ms", "--body-timeout", "300ms") as srv:
             s = srv.connect()
             s.sendall(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"na")
             st = parse_responses(recv_all(s, timeout=5))[0][0]
@@ -168,6 +168,10 @@ class Timeouts(unittest.TestCase):
             for s in (a, b):
                 s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
                 self.assertEqual(read_response(s.makefile("rb"))[0], 200)
+                # Busy receiving a request: an idle one would make room
+                # (spec/e2e/test_memory_bounds.py).
+                s.sendall(b"GET /plaintext HTTP/1.1\r\n")
+            time.sleep(1)
             c = srv.connect()
             c.settimeout(5)
             try:
