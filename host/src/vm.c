@@ -255,6 +255,8 @@ static int load_chunk(lua_State *L, const char *name, const char *code, size_t l
 
 int crater__gen_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  /* An error object that can say what it is (a database error) says it. */
+  if (msg == NULL && luaL_callmeta(L, 1, "__tostring")) msg = lua_tostring(L, -1);
   luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
   return 1;
 }

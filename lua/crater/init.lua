@@ -38,6 +38,11 @@ _M.socket = socket
 --- An outbound HTTP/1.1 client on crater.socket (docs/http-client.md).
 _M.http = require "crater.http"
 
+--- Databases (docs/database.md): crater.db(url) opens the one a URL names;
+--- crater.sqlite.open(path) an SQLite file.
+_M.db = require("crater.db").connect
+_M.sqlite = require "crater.sqlite"
+
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).
 ---@param status integer
