@@ -365,7 +365,12 @@ static void job_cancel(void *data) {
   sq_job *j = data;
   crater__sqlite_db *db = j->db;
   j->ut = NULL;
-  if (j == db->inflight) return; /* its after-work callback frees it */
+  if (j == db->inflight) {
+    /* Nobody wants its result: stop it early (SQLite allows this from
+     * another thread); its after-work callback frees it. */
+    sqlite3_interrupt(db->conn);
+    return;
+  }
   sq_job **p = &db->queue, *prev = NULL;
   while (*p != j) {
     prev = *p;
@@ -497,7 +502,13 @@ static int push_result(lua_State *L, sq_job *j) {
   }
   const char *bytes = j->bytes.data;
   int ncols = j->ncols;
-  luaL_checkstack(L, ncols + 8, "too many columns");
+  /* Not luaL_checkstack: L may be a suspended coroutine, nothing to raise in. */
+  if (!lua_checkstack(L, ncols + 8)) {
+    lua_pushnil(L);
+    lua_pushstring(L, "SQLITE_TOOBIG");
+    lua_pushstring(L, "too many columns for a Lua stack");
+    return 3;
+  }
   lua_createtable(L, (int)j->nrows, 3);
   int rows = lua_gettop(L);
   for (int c = 0; c < ncols; c++)
@@ -788,7 +799,8 @@ void crater__sqlite_close_all(crater_server *srv) {
     crater__sqlite_db *next = db->next;
     db->srv = NULL;
     db->dropped = 1;
-    if (db->inflight == NULL && db->queue == NULL) db_free(db);
+    if (db->inflight != NULL) sqlite3_interrupt(db->conn); /* the process is stopping */
+    else if (db->queue == NULL) db_free(db);
     db = next;
   }
 }

@@ -17,7 +17,7 @@
 int crater__sqlite_open(lua_State *L);
 
 /* The server closes: connections that are idle close now, the others when
- * their statement in flight is done. */
+ * their statement in flight, interrupted, is back. */
 void crater__sqlite_close_all(crater_server *srv);
 
 #endif

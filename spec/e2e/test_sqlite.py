@@ -223,6 +223,17 @@ class Sqlite(SqliteBase):
         st, doc = self.call("GET", "/count")
         self.assertEqual((st, doc), (200, {"n": 0}))
 
+    def test_a_deadline_passing_during_a_query(self):
+        t0 = time.time()
+        st, doc = self.call("GET", "/slow-query-deadline?n=10000000")
+        self.assertEqual(st, 504, doc)
+        self.assertLess(time.time() - t0, 0.9)  # at the deadline, not when the query ends
+        # the statement is interrupted on its thread: the next one runs at once
+        t0 = time.time()
+        st, doc = self.call("GET", "/count")
+        self.assertEqual((st, doc), (200, {"n": 0}))
+        self.assertLess(time.time() - t0, 0.5)
+
     def test_200_concurrent_writers_lose_nothing(self):
         reqs = [("POST", "/sql-insert-%d" % i) for i in range(200)]
         conns = []
@@ -283,6 +294,21 @@ class Sqlite(SqliteBase):
         wait_for(lambda: "reloaded" in self.srv.log(), timeout=WAIT)
         st, doc = self.call("GET", "/loaded")
         self.assertEqual(doc, [{"v": "loaded at first start"}, {"v": "written at load"}])
+
+
+class SqliteStop(SqliteBase):
+    args = ("--grace", "0.1")
+
+    def test_stopping_while_a_query_runs(self):
+        # the grace period ends while the statement is still on the pool: it
+        # is interrupted, and its connection closed when it comes back (no
+        # leak under ASan)
+        c = self.start_all([("GET", "/slow-query?n=10000000")])[0]
+        time.sleep(0.2)
+        self.srv.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.srv.proc.wait(timeout=WAIT), 0, self.srv.log())
+        self.assertIn("grace period over", self.srv.log())
+        c.close()
 
 
 class SqliteDev(SqliteBase):

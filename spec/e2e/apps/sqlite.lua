@@ -141,6 +141,16 @@ app:post("/nested", function()
   end)
 end)
 
+-- About a second of SQLite work on the thread pool.
+local SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) "
+  .. "SELECT count(*) AS n FROM c"
+app:get("/slow-query", function(req)
+  return db:query(SLOW, tonumber(req.query.n or "3000000"))[1]
+end)
+app:get("/slow-query-deadline", { deadline = 0.1 }, function(req)
+  return db:query(SLOW, tonumber(req.query.n or "3000000"))[1]
+end)
+
 app:get("/gen", function() return { loads = loads } end)
 
 app:get("/loaded", function()
