@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,12 @@
 
 #define HANDLE_MT "crater.sqlite.handle"
 #define MAX_EXACT 9007199254740992LL /* 2^53: beyond it a double loses integers */
+/* Jobs waiting together go to the pool together: one thread hop for many
+ * statements under load, still in their order. */
+#define MAX_BATCH 64
 
 enum { HELD_NO = 0, HELD_TASK, HELD_SYNC, HELD_ROLLBACK };
+enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
 
 typedef struct sq_job sq_job;
 typedef struct crater__sqlite_db crater__sqlite_db;
@@ -60,11 +65,12 @@ struct crater__sqlite_db {
   int busy_ms;
   struct crater__sqlite_db *next;/* the server's list (files only) */
   sq_job *queue, *queue_tail;    /* jobs waiting for the connection, oldest first */
-  sq_job *inflight;              /* the job on the pool now */
+  sq_job *inflight;              /* the batch on the pool now (linked by next) */
   int held;                      /* HELD_*: who may run jobs while a transaction is open */
   crater__task *owner;           /* HELD_TASK: the task whose transaction it is */
   crater__task_cleanup cleanup;  /* on owner: its end rolls the transaction back */
   int dropped;                   /* nobody will ask again: free once idle */
+  int resuming;                  /* after_work is resuming Lua: not freed under it */
 };
 
 struct sq_job {
@@ -73,6 +79,9 @@ struct sq_job {
   sq_job *next;
   crater__uthread *ut;           /* the waiting thread; NULL: cancelled, or nobody waits */
   crater__task *task;            /* its task; NULL for the rollback of a task that ended */
+  int state;                     /* JOB_*, on the loop thread */
+  atomic_int cancelled;          /* set by the loop: the pool thread skips it if not begun */
+  int ran;                       /* the pool thread ran it */
   const char *sql;
   size_t sql_len;
   int nparams;
@@ -316,8 +325,14 @@ static void run_job(sq_job *j, sqlite3 *conn) {
 }
 
 static void work_cb(uv_work_t *w) {
-  sq_job *j = w->data;
-  run_job(j, j->db->conn);
+  sq_job *first = w->data;
+  sqlite3 *conn = first->db->conn;
+  for (sq_job *j = first; j != NULL; j = j->next) {
+    if (atomic_load(&j->cancelled)) continue;
+    run_job(j, conn);
+    j->ran = 1;
+    if (!j->autocommit) break; /* a transaction is open: the others wait for its end */
+  }
 }
 
 /* ===================================================================== */
@@ -346,6 +361,7 @@ static int open_conn(const char *path, int busy_ms, sqlite3 **out, char *err, si
 }
 
 static void db_free(crater__sqlite_db *db) {
+  crater__task_undefer(&db->cleanup);
   sqlite3_close(db->side);
   sqlite3_close(db->conn);
   crater__free(db->key);
@@ -365,10 +381,13 @@ static void job_cancel(void *data) {
   sq_job *j = data;
   crater__sqlite_db *db = j->db;
   j->ut = NULL;
-  if (j == db->inflight) {
-    /* Nobody wants its result: stop it early (SQLite allows this from
-     * another thread); its after-work callback frees it. */
-    sqlite3_interrupt(db->conn);
+  if (j->state == JOB_DONE) return; /* after_work frees it instead of resuming */
+  if (j->state == JOB_RUNNING) {
+    /* Nobody wants its result: skipped if not begun; stopped early when it
+     * runs alone (an interrupt would hit whichever statement runs);
+     * after_work frees it. */
+    atomic_store(&j->cancelled, 1);
+    if (db->inflight == j && j->next == NULL) sqlite3_interrupt(db->conn);
     return;
   }
   sq_job **p = &db->queue, *prev = NULL;
@@ -448,22 +467,54 @@ static int push_result(lua_State *L, sq_job *j);
 
 static void after_work(uv_work_t *w, int status) {
   (void)status;
-  sq_job *j = w->data;
-  crater__sqlite_db *db = j->db;
+  sq_job *batch = w->data;
+  crater__sqlite_db *db = batch->db;
   db->inflight = NULL;
-  note_transaction(db, j);
-  if (j->ut != NULL) {
-    crater__uthread *ut = j->ut;
-    int n = push_result(ut->L, j);
-    job_free(j);
-    crater__task_resume(ut, n);
-  } else {
-    job_free(j);
+  /* Jobs that ran are answered; those an open transaction kept from
+   * running go back to the front of the queue, in their order. */
+  sq_job *done = NULL, **done_tail = &done, *back = NULL, *back_last = NULL, *last = NULL;
+  for (sq_job *j = batch, *next; j != NULL; j = next) {
+    next = j->next;
+    j->next = NULL;
+    if (j->ran) {
+      j->state = JOB_DONE;
+      *done_tail = j;
+      done_tail = &j->next;
+      last = j;
+    } else if (j->ut == NULL) {
+      job_free(j);
+    } else {
+      j->state = JOB_QUEUED;
+      if (back_last != NULL) back_last->next = j;
+      else back = j;
+      back_last = j;
+    }
   }
+  if (back != NULL) {
+    back_last->next = db->queue;
+    if (db->queue == NULL) db->queue_tail = back_last;
+    db->queue = back;
+  }
+  db->resuming = 1;
+  if (last != NULL) note_transaction(db, last); /* only the last may have left one open */
+  while (done != NULL) {
+    sq_job *j = done;
+    done = j->next;
+    crater__uthread *ut = j->ut; /* NULL when a resumed task killed its thread */
+    if (ut != NULL) {
+      int n = push_result(ut->L, j);
+      job_free(j);
+      crater__task_resume(ut, n);
+    } else {
+      job_free(j);
+    }
+  }
+  db->resuming = 0;
   pump(db);
 }
 
-/* Starts the next job that may run, if the connection is free. */
+/* Starts the next jobs that may run, if the connection is free: the first
+ * allowed one, and while nobody holds the connection, those after it. */
 static void pump(crater__sqlite_db *db) {
   if (db->inflight != NULL) return;
   sq_job *prev = NULL, *j = db->queue;
@@ -473,18 +524,30 @@ static void pump(crater__sqlite_db *db) {
     if (db->held == HELD_ROLLBACK && j->task == NULL) break;
   }
   if (j == NULL) {
-    if (db->dropped && db->queue == NULL) db_free(db);
+    if (db->dropped && db->queue == NULL && !db->resuming) db_free(db);
     return;
   }
   if (prev != NULL) prev->next = j->next;
   else db->queue = j->next;
   if (db->queue_tail == j) db->queue_tail = prev;
-  j->next = NULL;
+  sq_job *tail = j;
+  if (db->held == HELD_NO) { /* j was the head: take the ones after it */
+    for (int n = 1; n < MAX_BATCH && db->queue != NULL; n++) {
+      tail->next = db->queue;
+      tail = db->queue;
+      db->queue = tail->next;
+    }
+    if (db->queue == NULL) db->queue_tail = NULL;
+  }
+  tail->next = NULL;
+  for (sq_job *k = j; k != NULL; k = k->next) k->state = JOB_RUNNING;
   db->inflight = j;
   if (uv_queue_work(db->loop, &j->work, work_cb, after_work) != 0) {
-    db->inflight = NULL;
-    fail_msg(j, SQLITE_INTERNAL, "cannot queue work on the thread pool");
-    j->autocommit = 1; /* nothing ran */
+    for (sq_job *k = j; k != NULL; k = k->next) {
+      fail_msg(k, SQLITE_INTERNAL, "cannot queue work on the thread pool");
+      k->autocommit = 1; /* nothing ran */
+      k->ran = 1;
+    }
     after_work(&j->work, 0);
   }
 }
@@ -788,7 +851,7 @@ static int l_gc(lua_State *L) {
   h->db = NULL;
   if (db == NULL || db->key != NULL) return 0;
   db->dropped = 1;
-  if (db->inflight == NULL && db->queue == NULL) db_free(db);
+  if (db->inflight == NULL && db->queue == NULL && !db->resuming) db_free(db);
   return 0;
 }
 
