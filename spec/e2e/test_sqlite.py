@@ -248,6 +248,20 @@ class Sqlite(SqliteBase):
         st, doc = self.call("GET", "/count")
         self.assertEqual(doc, {"n": 200})
 
+    def test_transactions_and_plain_writes_mixed(self):
+        reqs = []
+        for i in range(150):
+            reqs.append(("POST", "/incr") if i % 3 == 0 else ("GET", "/count"))
+        answers = self.finish_all(self.start_all(reqs))
+        self.assertEqual([a[0] for a in answers], [200] * 150)
+        self.assertEqual(sorted(a[1]["n"] for a, r in zip(answers, reqs) if r[1] == "/incr"),
+                         list(range(1, 51)))
+        st, doc = self.call("GET", "/counter")
+        self.assertEqual(doc, {"n": 50})
+
+    def test_a_timer_writes(self):
+        wait_for(lambda: self.call("GET", "/timer-log")[1] == {"n": 1}, timeout=WAIT)
+
     def test_concurrent_read_modify_write_in_transactions(self):
         answers = self.finish_all(self.start_all([("POST", "/incr")] * 50))
         self.assertEqual(sorted(a[1]["n"] for a in answers), list(range(1, 51)))

@@ -28,6 +28,21 @@ if flag then
   db:query("INSERT INTO vals (v) VALUES ('written at load')")
 end
 
+-- A timer's run is a task: its statements wait like a request's.
+db:query("CREATE TABLE IF NOT EXISTS timer_log (id INTEGER PRIMARY KEY, at TEXT)")
+app:on_start(function()
+  assert(crater.timer.at(0, function(premature)
+    if premature then return end
+    db:transaction(function(tx)
+      tx:query("INSERT INTO timer_log (at) VALUES ('start')")
+    end)
+  end))
+end)
+
+app:get("/timer-log", function()
+  return db:query("SELECT count(*) AS n FROM timer_log")[1]
+end)
+
 -- Any statement: { sql = ..., params = [...] } -> the rows and their metadata.
 app:post("/sql", function(req)
   local b = req:json()
