@@ -55,6 +55,20 @@ typedef struct {
   size_t len;
 } sq_value;
 
+/* Prepared statements of a connection, by their SQL: an app runs the same
+ * few statements again and again. Used by whoever runs the connection's
+ * jobs (one at a time); least recently used out. */
+#define CACHE_SIZE 32
+typedef struct {
+  struct {
+    char *sql;
+    size_t len;
+    sqlite3_stmt *st;
+    unsigned long used;
+  } e[CACHE_SIZE];
+  unsigned long tick;
+} sq_cache;
+
 struct crater__sqlite_db {
   crater_server *srv;            /* NULL once the server closed */
   uv_loop_t *loop;
@@ -71,6 +85,7 @@ struct crater__sqlite_db {
   crater__task_cleanup cleanup;  /* on owner: its end rolls the transaction back */
   int dropped;                   /* nobody will ask again: free once idle */
   int resuming;                  /* after_work is resuming Lua: not freed under it */
+  sq_cache cache;                /* conn's statements */
 };
 
 struct sq_job {
@@ -245,29 +260,38 @@ static int more_statements(sqlite3 *conn, const char *sql, const char *end) {
   return more;
 }
 
-static int run_stmt(sq_job *j, sqlite3 *conn, sqlite3_stmt *st) {
-  j->ncells = 0;
-  j->nrows = 0;
-  j->bytes.len = 0;
+/* The columns' names and declared types, as the statement has them after
+ * its first step (a kept statement is prepared again by that step when the
+ * schema changed: `SELECT *` may have new columns). */
+static int add_columns(sq_job *j, sqlite3_stmt *st) {
   j->ncols = sqlite3_column_count(st);
   for (int c = 0; c < j->ncols; c++) {
     const char *name = sqlite3_column_name(st, c);
     const char *type = sqlite3_column_decltype(st, c);
-    if (name == NULL || add_text(j, SQLITE_TEXT, name, strlen(name)) != 0) goto nomem;
+    if (name == NULL || add_text(j, SQLITE_TEXT, name, strlen(name)) != 0) return -1;
     if (type == NULL) {
-      if (add_cell(j) == NULL) goto nomem;
+      if (add_cell(j) == NULL) return -1;
     } else if (add_text(j, SQLITE_TEXT, type, strlen(type)) != 0) {
-      goto nomem;
+      return -1;
     }
   }
+  return 0;
+}
+
+static int run_stmt(sq_job *j, sqlite3 *conn, sqlite3_stmt *st) {
+  j->ncells = 0;
+  j->nrows = 0;
+  j->ncols = 0;
+  j->bytes.len = 0;
   sqlite3_int64 id_before = sqlite3_last_insert_rowid(conn);
-  for (;;) {
+  for (int first = 1;; first = 0) {
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
       fail_db(j, conn);
       return -1;
     }
+    if (first && add_columns(j, st) != 0) goto nomem;
+    if (rc == SQLITE_DONE) break;
     for (int c = 0; c < j->ncols; c++) {
       int t = sqlite3_column_type(st, c);
       if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
@@ -294,27 +318,91 @@ nomem:
   return -1;
 }
 
+static sqlite3_stmt *cache_get(sq_cache *c, const char *sql, size_t len) {
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    if (c->e[i].st != NULL && c->e[i].len == len && memcmp(c->e[i].sql, sql, len) == 0) {
+      c->e[i].used = ++c->tick;
+      return c->e[i].st;
+    }
+  }
+  return NULL;
+}
+
+/* Keeps st (reset) for sql; 0, or -1 when it could not (then st is the
+ * caller's to finalize). */
+static int cache_put(sq_cache *c, const char *sql, size_t len, sqlite3_stmt *st) {
+  int victim = 0;
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    if (c->e[i].st == NULL) {
+      victim = i;
+      break;
+    }
+    if (c->e[i].used < c->e[victim].used) victim = i;
+  }
+  char *copy = crater__malloc(len + 1);
+  if (copy == NULL) return -1;
+  memcpy(copy, sql, len);
+  copy[len] = '\0';
+  sqlite3_finalize(c->e[victim].st);
+  crater__free(c->e[victim].sql);
+  c->e[victim].sql = copy;
+  c->e[victim].len = len;
+  c->e[victim].st = st;
+  c->e[victim].used = ++c->tick;
+  return 0;
+}
+
+static void cache_clear(sq_cache *c) {
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    sqlite3_finalize(c->e[i].st);
+    crater__free(c->e[i].sql);
+    c->e[i].st = NULL;
+    c->e[i].sql = NULL;
+  }
+}
+
+/* 1 when only spaces and semicolons are left. */
+static int blank(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ';')) p++;
+  return p == end;
+}
+
 /* Runs every statement of the job's SQL (one only when it has parameters);
- * the result is the last one's. */
-static void run_job(sq_job *j, sqlite3 *conn) {
+ * the result is the last one's. A single statement's prepared form is kept
+ * in cache (NULL: none). */
+static void run_job(sq_job *j, sqlite3 *conn, sq_cache *cache) {
   const char *sql = j->sql, *end = j->sql + j->sql_len;
+  sqlite3_stmt *st = cache != NULL ? cache_get(cache, sql, j->sql_len) : NULL;
+  if (st != NULL) {
+    if (bind_all(j, st) == 0) run_stmt(j, conn, st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    j->autocommit = sqlite3_get_autocommit(conn);
+    return;
+  }
   int ran = 0;
   while (sql < end) {
-    sqlite3_stmt *st = NULL;
     const char *tail = end;
     if (sqlite3_prepare_v2(conn, sql, (int)(end - sql), &st, &tail) != SQLITE_OK) {
       fail_db(j, conn);
       break;
     }
     if (st == NULL) break; /* only spaces and comments were left */
-    int rc = 0;
-    if (j->nparams > 0 && more_statements(conn, tail, end)) {
+    int rc = 0, alone = sql == j->sql && blank(tail, end);
+    if (j->nparams > 0 && !alone && more_statements(conn, tail, end)) {
       fail_msg(j, SQLITE_MISUSE, "a query with parameters must be one statement");
       rc = -1;
     }
     if (rc == 0) rc = bind_all(j, st);
     if (rc == 0) rc = run_stmt(j, conn, st);
-    sqlite3_finalize(st);
+    if (alone && cache != NULL) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      if (cache_put(cache, j->sql, j->sql_len, st) != 0) sqlite3_finalize(st);
+    } else {
+      sqlite3_finalize(st);
+    }
+    st = NULL;
     if (rc != 0) break;
     ran = 1;
     sql = tail;
@@ -326,10 +414,10 @@ static void run_job(sq_job *j, sqlite3 *conn) {
 
 static void work_cb(uv_work_t *w) {
   sq_job *first = w->data;
-  sqlite3 *conn = first->db->conn;
+  crater__sqlite_db *db = first->db;
   for (sq_job *j = first; j != NULL; j = j->next) {
     if (atomic_load(&j->cancelled)) continue;
-    run_job(j, conn);
+    run_job(j, db->conn, &db->cache);
     j->ran = 1;
     if (!j->autocommit) break; /* a transaction is open: the others wait for its end */
   }
@@ -362,6 +450,7 @@ static int open_conn(const char *path, int busy_ms, sqlite3 **out, char *err, si
 
 static void db_free(crater__sqlite_db *db) {
   crater__task_undefer(&db->cleanup);
+  cache_clear(&db->cache); /* before close: open statements keep a connection open */
   sqlite3_close(db->side);
   sqlite3_close(db->conn);
   crater__free(db->key);
@@ -721,7 +810,7 @@ static int run_sync(lua_State *L, crater__sqlite_db *db, sq_job *j) {
     return luaL_error(L, "crater.sqlite: this in-memory database is busy with requests: "
                          "statements outside a request or timer cannot run now");
   }
-  run_job(j, conn);
+  run_job(j, conn, conn == db->conn ? &db->cache : NULL);
   if ((j->rc & 0xff) == SQLITE_BUSY && conn == db->side && db->held == HELD_TASK) {
     crater__free(j->errmsg);
     j->errmsg = crater__strdup("database is locked by a request's transaction, which code outside "

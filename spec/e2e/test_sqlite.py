@@ -149,6 +149,26 @@ class Sqlite(SqliteBase):
         self.assertEqual(doc["two"], "SQLITE_MISUSE: a query with parameters must be one statement")
         self.assertIn("parameter 1: cannot bind a function", doc["func"])
 
+    def test_kept_statements_follow_the_schema_and_errors(self):
+        self.sql("CREATE TABLE sc (a)")
+        self.sql("INSERT INTO sc VALUES ($1)", 1)
+        self.assertEqual(self.sql("SELECT * FROM sc")["rows"], [{"a": 1}])
+        self.sql("ALTER TABLE sc ADD COLUMN b DEFAULT 2")
+        self.assertEqual(self.sql("SELECT * FROM sc")["rows"], [{"a": 1, "b": 2}])
+        self.assertEqual(self.sql("SELECT $1 AS x", 5)["rows"], [{"x": 5}])
+        st, doc = self.call("POST", "/sql", {"sql": "SELECT $1 AS x", "params": [1, 2]})
+        self.assertEqual(st, 500, doc)
+        self.assertEqual(self.sql("SELECT $1 AS x", 6)["rows"], [{"x": 6}])
+        st, doc = self.call("POST", "/sql", {"sql": "INSERT INTO items (name, qty) VALUES ($1, $2)",
+                                             "params": ["neg", -1]})
+        self.assertEqual(st, 500, doc)
+        self.sql("INSERT INTO items (name, qty) VALUES ($1, $2)", "pos", 1)
+        self.assertEqual(self.sql("SELECT name FROM items")["rows"], [{"name": "pos"}])
+        self.sql("DROP TABLE sc")
+        st, doc = self.call("POST", "/sql", {"sql": "SELECT * FROM sc"})
+        self.assertEqual(st, 500, doc)
+        self.assertIn("no such table: sc", self.srv.log())
+
     def test_several_statements_without_parameters(self):
         doc = self.sql("INSERT INTO items (name, qty) VALUES ('m', 1); SELECT name FROM items;")
         self.assertEqual(doc["rows"], [{"name": "m"}])
