@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import tempfile
 import time
@@ -236,7 +237,7 @@ class Sqlite(SqliteBase):
     def test_client_gone_mid_transaction_rolls_back(self):
         c = self.start_all([("POST", "/slow-tx?a=g1&b=g2&hold=2")])[0]
         time.sleep(0.2)
-        c.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_LINGER,
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.close()
         wait_for(lambda: "went away" in self.srv.log(), timeout=WAIT)
@@ -328,6 +329,35 @@ class Sqlite(SqliteBase):
         wait_for(lambda: "reloaded" in self.srv.log(), timeout=WAIT)
         st, doc = self.call("GET", "/loaded")
         self.assertEqual(doc, [{"v": "loaded at first start"}, {"v": "written at load"}])
+
+
+class SqliteWorkers(SqliteBase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="crater-sqlite-")
+        self.app = os.path.join(self.dir, "app.lua")
+        shutil.copy(APP, self.app)
+        probe = socket.socket()  # workers share a fixed port (SO_REUSEPORT)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        self.srv = Server(self.app, "--workers", "2", port=port, wait=False)
+        self.srv.port = port
+        wait_for(lambda: self.srv.log().count("serving") >= 2, timeout=WAIT)
+
+    def test_two_processes_writing_one_file(self):
+        # each worker has its own connection: their writes meet on SQLite's
+        # lock, which a statement waits for on its pool thread (busy_timeout)
+        reqs = [("POST", "/incr")] * 40 + [("GET", "/count")] * 20
+        conns = []
+        for i in range(160):
+            c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=WAIT)
+            body = json.dumps({"sql": "INSERT INTO items (name, qty) VALUES ($1, $2)", "params": ["p%d" % i, i]})
+            c.request("POST", "/sql", body=body, headers={"Content-Type": "application/json"})
+            conns.append(c)
+        answers = self.finish_all(conns) + self.finish_all(self.start_all(reqs))
+        self.assertEqual([a[0] for a in answers], [200] * 220, [a for a in answers if a[0] != 200][:3])
+        self.assertEqual(self.call("GET", "/count")[1], {"n": 160})
+        self.assertEqual(self.call("GET", "/counter")[1], {"n": 40})
 
 
 class SqliteStop(SqliteBase):
