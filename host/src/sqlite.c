@@ -83,6 +83,7 @@ struct crater__sqlite_db {
   int held;                      /* HELD_*: who may run jobs while a transaction is open */
   crater__task *owner;           /* HELD_TASK: the task whose transaction it is */
   crater__task_cleanup cleanup;  /* on owner: its end rolls the transaction back */
+  sq_job *rollback;              /* HELD_TASK: that rollback, allocated beforehand */
   int dropped;                   /* nobody will ask again: free once idle */
   int resuming;                  /* after_work is resuming Lua: not freed under it */
   sq_cache cache;                /* conn's statements */
@@ -448,8 +449,11 @@ static int open_conn(const char *path, int busy_ms, sqlite3 **out, char *err, si
   return 0;
 }
 
+static void job_free(sq_job *j);
+
 static void db_free(crater__sqlite_db *db) {
   crater__task_undefer(&db->cleanup);
+  if (db->rollback != NULL) job_free(db->rollback);
   cache_clear(&db->cache); /* before close: open statements keep a connection open */
   sqlite3_close(db->side);
   sqlite3_close(db->conn);
@@ -511,44 +515,52 @@ static void enqueue(crater__sqlite_db *db, sq_job *j, int front) {
   }
 }
 
-/* The task that held a transaction ended: roll it back before anything. */
+static const char rollback_sql[] = "ROLLBACK";
+
+/* The task that held a transaction ended: its rollback goes first. */
 static void owner_ended(crater__task_cleanup *c) {
   crater__sqlite_db *db = (crater__sqlite_db *)((char *)c - offsetof(crater__sqlite_db, cleanup));
-  static const char rollback[] = "ROLLBACK";
-  sq_job *j = job_new(db, 0);
+  sq_job *j = db->rollback;
+  db->rollback = NULL;
   db->owner = NULL;
   db->held = HELD_ROLLBACK;
-  if (j == NULL) {
-    /* Without memory for a job the connection cannot be given back
-     * safely; closing would roll back, but others hold it: refuse them. */
-    if (db->srv != NULL) crater__log(db->srv, CRATER_LOG_ERROR, "sqlite: out of memory rolling back");
-    return;
-  }
-  j->sql = rollback;
-  j->sql_len = sizeof(rollback) - 1;
   enqueue(db, j, 1);
   pump(db);
 }
 
-/* What the connection's state after j means for who holds it. */
+/* What the connection's state after j (just back, nothing in flight)
+ * means for who holds it. */
 static void note_transaction(crater__sqlite_db *db, sq_job *j) {
   if (j->autocommit) {
-    if (db->held == HELD_TASK) crater__task_undefer(&db->cleanup);
+    if (db->held == HELD_TASK) {
+      crater__task_undefer(&db->cleanup);
+      job_free(db->rollback);
+      db->rollback = NULL;
+    }
     db->held = HELD_NO;
     db->owner = NULL;
     return;
   }
   if (db->held != HELD_NO) return; /* still the holder's, or its rollback is queued */
+  /* A transaction was opened: the rollback its task's end may need is
+   * made now, so that end cannot fail for memory. */
+  sq_job *rb = job_new(db, 0);
+  if (rb == NULL) {
+    sqlite3_exec(db->conn, rollback_sql, NULL, NULL, NULL); /* idle: it runs here */
+    if (db->srv != NULL)
+      crater__log(db->srv, CRATER_LOG_ERROR, "sqlite: out of memory: a transaction was rolled back");
+    return;
+  }
+  rb->sql = rollback_sql;
+  rb->sql_len = sizeof(rollback_sql) - 1;
+  db->rollback = rb;
+  db->held = HELD_TASK;
+  db->cleanup.fn = owner_ended;
   if (j->ut != NULL) {
-    db->held = HELD_TASK;
     db->owner = j->task;
-    db->cleanup.fn = owner_ended;
     crater__task_defer(j->task, &db->cleanup);
   } else {
-    /* Opened by a statement whose task is gone already. */
-    db->held = HELD_ROLLBACK;
-    db->cleanup.pprev = NULL;
-    owner_ended(&db->cleanup);
+    owner_ended(&db->cleanup); /* opened by a statement whose task is gone already */
   }
 }
 
