@@ -1,13 +1,16 @@
 /* sqlite.c - SQLite on libuv's thread pool (see sqlite.h).
  *
  * A statement is a job: its SQL and parameters are copied on the loop
- * thread, a pool thread prepares, binds and steps it into plain C memory,
+ * thread, a pool thread prepares, binds and steps it into plain C memory
+ * (sqlite_run.c),
  * and the loop thread (the after-work callback) turns that into Lua tables
  * on the waiting coroutine. Pool threads never touch a lua_State. A
  * connection runs one job at a time (SQLite connections are opened without
  * their own mutex: the queue is the lock), so a transaction opened by one
  * task must keep the others' jobs queued until it ends: the connection is
  * "held" by that task, and the task's end rolls back what it left open.
+ * Jobs queued together cross to the pool as one batch (one thread hop
+ * under load), and the connection keeps its prepared statements by SQL.
  *
  * Code outside any task (the app's file while it loads, on_start, a
  * `crater test` spec's own code) cannot wait: its statements run at once
@@ -18,7 +21,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "buf.h"
 #include "log.h"
 #include "server.h"
+#include "sqlite_run.h"
 #include "task.h"
 #include "vm.h"
 
@@ -45,29 +48,6 @@ enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
 
 typedef struct sq_job sq_job;
 typedef struct crater__sqlite_db crater__sqlite_db;
-
-/* A value crossing threads: a parameter, a result cell, a column's name. */
-typedef struct {
-  int type;          /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB, _NULL */
-  sqlite3_int64 i;   /* INTEGER; for TEXT/BLOB cells, the offset in the job's bytes */
-  double d;
-  const char *s;     /* parameters: TEXT in the job's memory */
-  size_t len;
-} sq_value;
-
-/* Prepared statements of a connection, by their SQL: an app runs the same
- * few statements again and again. Used by whoever runs the connection's
- * jobs (one at a time); least recently used out. */
-#define CACHE_SIZE 32
-typedef struct {
-  struct {
-    char *sql;
-    size_t len;
-    sqlite3_stmt *st;
-    unsigned long used;
-  } e[CACHE_SIZE];
-  unsigned long tick;
-} sq_cache;
 
 struct crater__sqlite_db {
   crater_server *srv;            /* NULL once the server closed */
@@ -86,7 +66,7 @@ struct crater__sqlite_db {
   sq_job *rollback;              /* HELD_TASK: that rollback, allocated beforehand */
   int dropped;                   /* nobody will ask again: free once idle */
   int resuming;                  /* after_work is resuming Lua: not freed under it */
-  sq_cache cache;                /* conn's statements */
+  crater__sqlite_cache cache;                /* conn's statements */
 };
 
 struct sq_job {
@@ -98,363 +78,30 @@ struct sq_job {
   int state;                     /* JOB_*, on the loop thread */
   atomic_int cancelled;          /* set by the loop: the pool thread skips it if not begun */
   int ran;                       /* the pool thread ran it */
-  const char *sql;
-  size_t sql_len;
-  int nparams;
-  sq_value *params;
-  /* The outcome, written by the pool thread. */
-  int rc;                        /* 0, or SQLite's extended result code */
-  char *errmsg;
-  int autocommit;                /* no transaction is open after it */
-  int has_id;
-  sqlite3_int64 changes, last_id;
-  int ncols;                     /* cells[0 .. 2*ncols): names, declared types */
-  size_t nrows;
-  sq_value *cells;
-  size_t ncells, capcells;
-  crater__buf bytes;             /* the text of names and cells */
+  crater__sqlite_exec x;         /* its SQL and parameters; its outcome (pool thread) */
 };
-
-/* ===================================================================== */
-/*  Result codes                                                           */
-/* ===================================================================== */
-
-#define C(x) { x, #x }
-static const struct { int code; const char *name; } code_names[] = {
-  C(SQLITE_OK), C(SQLITE_ERROR), C(SQLITE_INTERNAL), C(SQLITE_PERM), C(SQLITE_ABORT),
-  C(SQLITE_BUSY), C(SQLITE_LOCKED), C(SQLITE_NOMEM), C(SQLITE_READONLY), C(SQLITE_INTERRUPT),
-  C(SQLITE_IOERR), C(SQLITE_CORRUPT), C(SQLITE_NOTFOUND), C(SQLITE_FULL), C(SQLITE_CANTOPEN),
-  C(SQLITE_PROTOCOL), C(SQLITE_EMPTY), C(SQLITE_SCHEMA), C(SQLITE_TOOBIG), C(SQLITE_CONSTRAINT),
-  C(SQLITE_MISMATCH), C(SQLITE_MISUSE), C(SQLITE_NOLFS), C(SQLITE_AUTH), C(SQLITE_FORMAT),
-  C(SQLITE_RANGE), C(SQLITE_NOTADB), C(SQLITE_NOTICE), C(SQLITE_WARNING), C(SQLITE_ROW),
-  C(SQLITE_DONE), C(SQLITE_ERROR_MISSING_COLLSEQ), C(SQLITE_ERROR_RETRY), C(SQLITE_ERROR_SNAPSHOT),
-  C(SQLITE_IOERR_READ), C(SQLITE_IOERR_SHORT_READ), C(SQLITE_IOERR_WRITE), C(SQLITE_IOERR_FSYNC),
-  C(SQLITE_IOERR_DIR_FSYNC), C(SQLITE_IOERR_TRUNCATE), C(SQLITE_IOERR_FSTAT),
-  C(SQLITE_IOERR_UNLOCK), C(SQLITE_IOERR_RDLOCK), C(SQLITE_IOERR_DELETE), C(SQLITE_IOERR_BLOCKED),
-  C(SQLITE_IOERR_NOMEM), C(SQLITE_IOERR_ACCESS), C(SQLITE_IOERR_CHECKRESERVEDLOCK),
-  C(SQLITE_IOERR_LOCK), C(SQLITE_IOERR_CLOSE), C(SQLITE_IOERR_DIR_CLOSE), C(SQLITE_IOERR_SHMOPEN),
-  C(SQLITE_IOERR_SHMSIZE), C(SQLITE_IOERR_SHMLOCK), C(SQLITE_IOERR_SHMMAP), C(SQLITE_IOERR_SEEK),
-  C(SQLITE_IOERR_DELETE_NOENT), C(SQLITE_IOERR_MMAP), C(SQLITE_IOERR_GETTEMPPATH),
-  C(SQLITE_IOERR_CONVPATH), C(SQLITE_IOERR_VNODE), C(SQLITE_IOERR_AUTH),
-  C(SQLITE_IOERR_BEGIN_ATOMIC), C(SQLITE_IOERR_COMMIT_ATOMIC), C(SQLITE_IOERR_ROLLBACK_ATOMIC),
-  C(SQLITE_IOERR_DATA), C(SQLITE_IOERR_CORRUPTFS), C(SQLITE_LOCKED_SHAREDCACHE),
-  C(SQLITE_LOCKED_VTAB), C(SQLITE_BUSY_RECOVERY), C(SQLITE_BUSY_SNAPSHOT), C(SQLITE_BUSY_TIMEOUT),
-  C(SQLITE_CANTOPEN_NOTEMPDIR), C(SQLITE_CANTOPEN_ISDIR), C(SQLITE_CANTOPEN_FULLPATH),
-  C(SQLITE_CANTOPEN_CONVPATH), C(SQLITE_CANTOPEN_DIRTYWAL), C(SQLITE_CANTOPEN_SYMLINK),
-  C(SQLITE_CORRUPT_VTAB), C(SQLITE_CORRUPT_SEQUENCE), C(SQLITE_CORRUPT_INDEX),
-  C(SQLITE_READONLY_RECOVERY), C(SQLITE_READONLY_CANTLOCK), C(SQLITE_READONLY_ROLLBACK),
-  C(SQLITE_READONLY_DBMOVED), C(SQLITE_READONLY_CANTINIT), C(SQLITE_READONLY_DIRECTORY),
-  C(SQLITE_ABORT_ROLLBACK), C(SQLITE_CONSTRAINT_CHECK), C(SQLITE_CONSTRAINT_COMMITHOOK),
-  C(SQLITE_CONSTRAINT_FOREIGNKEY), C(SQLITE_CONSTRAINT_FUNCTION), C(SQLITE_CONSTRAINT_NOTNULL),
-  C(SQLITE_CONSTRAINT_PRIMARYKEY), C(SQLITE_CONSTRAINT_TRIGGER), C(SQLITE_CONSTRAINT_UNIQUE),
-  C(SQLITE_CONSTRAINT_VTAB), C(SQLITE_CONSTRAINT_ROWID), C(SQLITE_CONSTRAINT_PINNED),
-  C(SQLITE_CONSTRAINT_DATATYPE), C(SQLITE_NOTICE_RECOVER_WAL), C(SQLITE_NOTICE_RECOVER_ROLLBACK),
-  C(SQLITE_WARNING_AUTOINDEX), C(SQLITE_AUTH_USER), C(SQLITE_OK_LOAD_PERMANENTLY),
-  C(SQLITE_OK_SYMLINK),
-};
-#undef C
-
-static const char *code_name(int rc) {
-  for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++)
-    if (code_names[i].code == rc) return code_names[i].name;
-  for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++)
-    if (code_names[i].code == (rc & 0xff)) return code_names[i].name;
-  return "SQLITE_ERROR";
-}
-
-/* ===================================================================== */
-/*  On a pool thread                                                       */
-/* ===================================================================== */
-
-static void fail_msg(sq_job *j, int rc, const char *msg) {
-  if (j->rc != 0) return;
-  j->rc = rc;
-  j->errmsg = crater__strdup(msg);
-}
-
-static void fail_db(sq_job *j, sqlite3 *conn) {
-  fail_msg(j, sqlite3_extended_errcode(conn), sqlite3_errmsg(conn));
-  if (j->rc == SQLITE_OK) j->rc = SQLITE_ERROR;
-}
-
-static sq_value *add_cell(sq_job *j) {
-  if (j->ncells == j->capcells) {
-    size_t cap = j->capcells ? j->capcells * 2 : 64;
-    sq_value *c = crater__realloc(j->cells, cap * sizeof(*c));
-    if (c == NULL) return NULL;
-    j->cells = c;
-    j->capcells = cap;
-  }
-  sq_value *v = &j->cells[j->ncells++];
-  v->type = SQLITE_NULL;
-  return v;
-}
-
-static int add_text(sq_job *j, int type, const void *p, size_t len) {
-  sq_value *v = add_cell(j);
-  if (v == NULL) return -1;
-  v->type = type;
-  v->i = (sqlite3_int64)j->bytes.len;
-  v->len = len;
-  return len == 0 ? 0 : crater__buf_append(&j->bytes, p, len);
-}
-
-/* "$3", "?3" -> 3; anything else (":name", "$name") -> 0. */
-static long param_number(const char *name) {
-  if ((name[0] != '$' && name[0] != '?') || name[1] < '0' || name[1] > '9') return 0;
-  char *end;
-  errno = 0;
-  long k = strtol(name + 1, &end, 10);
-  return *end == '\0' && errno == 0 ? k : 0;
-}
-
-static int bind_all(sq_job *j, sqlite3_stmt *st) {
-  int n = sqlite3_bind_parameter_count(st);
-  long most = 0;
-  for (int i = 1; i <= n; i++) {
-    const char *name = sqlite3_bind_parameter_name(st, i);
-    long k = name == NULL ? i : param_number(name);
-    char msg[160];
-    if (k <= 0) {
-      snprintf(msg, sizeof(msg), "named parameter %s: number them $1, $2, ... or use ?", name);
-      fail_msg(j, SQLITE_RANGE, msg);
-      return -1;
-    }
-    if (k > j->nparams) {
-      snprintf(msg, sizeof(msg), "the statement uses parameter %ld but %d value%s given", k,
-               j->nparams, j->nparams == 1 ? " was" : "s were");
-      fail_msg(j, SQLITE_RANGE, msg);
-      return -1;
-    }
-    if (k > most) most = k;
-    const sq_value *v = &j->params[k - 1];
-    int rc;
-    switch (v->type) {
-    case SQLITE_INTEGER: rc = sqlite3_bind_int64(st, i, v->i); break;
-    case SQLITE_FLOAT: rc = sqlite3_bind_double(st, i, v->d); break;
-    case SQLITE_TEXT: rc = sqlite3_bind_text64(st, i, v->s, v->len, SQLITE_STATIC, SQLITE_UTF8); break;
-    default: rc = sqlite3_bind_null(st, i); break;
-    }
-    if (rc != SQLITE_OK) {
-      fail_db(j, sqlite3_db_handle(st));
-      return -1;
-    }
-  }
-  if (most < j->nparams) {
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%d values were given but the statement uses %ld", j->nparams, most);
-    fail_msg(j, SQLITE_RANGE, msg);
-    return -1;
-  }
-  return 0;
-}
-
-/* 1 when sql holds another statement (not only spaces and comments). */
-static int more_statements(sqlite3 *conn, const char *sql, const char *end) {
-  while (sql < end && (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '\r' || *sql == ';'))
-    sql++;
-  if (sql == end) return 0;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn, sql, (int)(end - sql), &st, NULL) != SQLITE_OK) return 1;
-  int more = st != NULL;
-  sqlite3_finalize(st);
-  return more;
-}
-
-/* The columns' names and declared types, as the statement has them after
- * its first step (a kept statement is prepared again by that step when the
- * schema changed: `SELECT *` may have new columns). */
-static int add_columns(sq_job *j, sqlite3_stmt *st) {
-  j->ncols = sqlite3_column_count(st);
-  for (int c = 0; c < j->ncols; c++) {
-    const char *name = sqlite3_column_name(st, c);
-    const char *type = sqlite3_column_decltype(st, c);
-    if (name == NULL || add_text(j, SQLITE_TEXT, name, strlen(name)) != 0) return -1;
-    if (type == NULL) {
-      if (add_cell(j) == NULL) return -1;
-    } else if (add_text(j, SQLITE_TEXT, type, strlen(type)) != 0) {
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int run_stmt(sq_job *j, sqlite3 *conn, sqlite3_stmt *st) {
-  j->ncells = 0;
-  j->nrows = 0;
-  j->ncols = 0;
-  j->bytes.len = 0;
-  sqlite3_int64 id_before = sqlite3_last_insert_rowid(conn);
-  for (int first = 1;; first = 0) {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-      fail_db(j, conn);
-      return -1;
-    }
-    if (first && add_columns(j, st) != 0) goto nomem;
-    if (rc == SQLITE_DONE) break;
-    for (int c = 0; c < j->ncols; c++) {
-      int t = sqlite3_column_type(st, c);
-      if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
-        const void *p = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, c)
-                                         : sqlite3_column_blob(st, c);
-        size_t len = (size_t)sqlite3_column_bytes(st, c);
-        if (add_text(j, t, p, len) != 0) goto nomem;
-        continue;
-      }
-      sq_value *v = add_cell(j);
-      if (v == NULL) goto nomem;
-      v->type = t;
-      if (t == SQLITE_INTEGER) v->i = sqlite3_column_int64(st, c);
-      else if (t == SQLITE_FLOAT) v->d = sqlite3_column_double(st, c);
-    }
-    j->nrows++;
-  }
-  j->changes = sqlite3_stmt_readonly(st) ? 0 : sqlite3_changes64(conn);
-  j->last_id = sqlite3_last_insert_rowid(conn);
-  j->has_id = j->last_id != id_before;
-  return 0;
-nomem:
-  fail_msg(j, SQLITE_NOMEM, "out of memory for the result");
-  return -1;
-}
-
-static sqlite3_stmt *cache_get(sq_cache *c, const char *sql, size_t len) {
-  for (int i = 0; i < CACHE_SIZE; i++) {
-    if (c->e[i].st != NULL && c->e[i].len == len && memcmp(c->e[i].sql, sql, len) == 0) {
-      c->e[i].used = ++c->tick;
-      return c->e[i].st;
-    }
-  }
-  return NULL;
-}
-
-/* Keeps st (reset) for sql; 0, or -1 when it could not (then st is the
- * caller's to finalize). */
-static int cache_put(sq_cache *c, const char *sql, size_t len, sqlite3_stmt *st) {
-  int victim = 0;
-  for (int i = 0; i < CACHE_SIZE; i++) {
-    if (c->e[i].st == NULL) {
-      victim = i;
-      break;
-    }
-    if (c->e[i].used < c->e[victim].used) victim = i;
-  }
-  char *copy = crater__malloc(len + 1);
-  if (copy == NULL) return -1;
-  memcpy(copy, sql, len);
-  copy[len] = '\0';
-  sqlite3_finalize(c->e[victim].st);
-  crater__free(c->e[victim].sql);
-  c->e[victim].sql = copy;
-  c->e[victim].len = len;
-  c->e[victim].st = st;
-  c->e[victim].used = ++c->tick;
-  return 0;
-}
-
-static void cache_clear(sq_cache *c) {
-  for (int i = 0; i < CACHE_SIZE; i++) {
-    sqlite3_finalize(c->e[i].st);
-    crater__free(c->e[i].sql);
-    c->e[i].st = NULL;
-    c->e[i].sql = NULL;
-  }
-}
-
-/* 1 when only spaces and semicolons are left. */
-static int blank(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ';')) p++;
-  return p == end;
-}
-
-/* Runs every statement of the job's SQL (one only when it has parameters);
- * the result is the last one's. A single statement's prepared form is kept
- * in cache (NULL: none). */
-static void run_job(sq_job *j, sqlite3 *conn, sq_cache *cache) {
-  const char *sql = j->sql, *end = j->sql + j->sql_len;
-  sqlite3_stmt *st = cache != NULL ? cache_get(cache, sql, j->sql_len) : NULL;
-  if (st != NULL) {
-    if (bind_all(j, st) == 0) run_stmt(j, conn, st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    j->autocommit = sqlite3_get_autocommit(conn);
-    return;
-  }
-  int ran = 0;
-  while (sql < end) {
-    const char *tail = end;
-    if (sqlite3_prepare_v2(conn, sql, (int)(end - sql), &st, &tail) != SQLITE_OK) {
-      fail_db(j, conn);
-      break;
-    }
-    if (st == NULL) break; /* only spaces and comments were left */
-    int rc = 0, alone = sql == j->sql && blank(tail, end);
-    if (j->nparams > 0 && !alone && more_statements(conn, tail, end)) {
-      fail_msg(j, SQLITE_MISUSE, "a query with parameters must be one statement");
-      rc = -1;
-    }
-    if (rc == 0) rc = bind_all(j, st);
-    if (rc == 0) rc = run_stmt(j, conn, st);
-    if (alone && cache != NULL) {
-      sqlite3_reset(st);
-      sqlite3_clear_bindings(st);
-      if (cache_put(cache, j->sql, j->sql_len, st) != 0) sqlite3_finalize(st);
-    } else {
-      sqlite3_finalize(st);
-    }
-    st = NULL;
-    if (rc != 0) break;
-    ran = 1;
-    sql = tail;
-  }
-  if (!ran && j->rc == 0 && j->nparams > 0)
-    fail_msg(j, SQLITE_RANGE, "parameters were given to an empty query");
-  j->autocommit = sqlite3_get_autocommit(conn);
-}
 
 static void work_cb(uv_work_t *w) {
   sq_job *first = w->data;
   crater__sqlite_db *db = first->db;
   for (sq_job *j = first; j != NULL; j = j->next) {
     if (atomic_load(&j->cancelled)) continue;
-    run_job(j, db->conn, &db->cache);
+    crater__sqlite_run(&j->x, db->conn, &db->cache);
     j->ran = 1;
-    if (!j->autocommit) break; /* a transaction is open: the others wait for its end */
+    if (!j->x.autocommit) break; /* a transaction is open: the others wait for its end */
   }
 }
 
 /* ===================================================================== */
-/*  Connections                                                            */
+/*  Connections and their queue                                            */
 /* ===================================================================== */
-
-static int open_conn(const char *path, int busy_ms, sqlite3 **out, char *err, size_t errsize) {
-  sqlite3 *conn = NULL;
-  int rc = sqlite3_open_v2(path, &conn,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc == SQLITE_OK) {
-    sqlite3_extended_result_codes(conn, 1);
-    sqlite3_busy_timeout(conn, busy_ms);
-    /* WAL: readers do not wait for the writer (of another worker process);
-     * NORMAL is WAL's durable-enough setting; foreign keys as PostgreSQL. */
-    rc = sqlite3_exec(conn, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                            "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-  }
-  if (rc != SQLITE_OK) {
-    snprintf(err, errsize, "%s", conn != NULL ? sqlite3_errmsg(conn) : sqlite3_errstr(rc));
-    sqlite3_close(conn);
-    return -1;
-  }
-  *out = conn;
-  return 0;
-}
 
 static void job_free(sq_job *j);
 
 static void db_free(crater__sqlite_db *db) {
   crater__task_undefer(&db->cleanup);
   if (db->rollback != NULL) job_free(db->rollback);
-  cache_clear(&db->cache); /* before close: open statements keep a connection open */
+  crater__sqlite_cache_clear(&db->cache); /* before close: open statements keep a connection open */
   sqlite3_close(db->side);
   sqlite3_close(db->conn);
   crater__free(db->key);
@@ -462,9 +109,7 @@ static void db_free(crater__sqlite_db *db) {
 }
 
 static void job_free(sq_job *j) {
-  crater__free(j->errmsg);
-  crater__free(j->cells);
-  crater__buf_free(&j->bytes);
+  crater__sqlite_exec_free(&j->x);
   crater__free(j);
 }
 
@@ -531,7 +176,7 @@ static void owner_ended(crater__task_cleanup *c) {
 /* What the connection's state after j (just back, nothing in flight)
  * means for who holds it. */
 static void note_transaction(crater__sqlite_db *db, sq_job *j) {
-  if (j->autocommit) {
+  if (j->x.autocommit) {
     if (db->held == HELD_TASK) {
       crater__task_undefer(&db->cleanup);
       job_free(db->rollback);
@@ -551,8 +196,8 @@ static void note_transaction(crater__sqlite_db *db, sq_job *j) {
       crater__log(db->srv, CRATER_LOG_ERROR, "sqlite: out of memory: a transaction was rolled back");
     return;
   }
-  rb->sql = rollback_sql;
-  rb->sql_len = sizeof(rollback_sql) - 1;
+  rb->x.sql = rollback_sql;
+  rb->x.sql_len = sizeof(rollback_sql) - 1;
   db->rollback = rb;
   db->held = HELD_TASK;
   db->cleanup.fn = owner_ended;
@@ -645,8 +290,8 @@ static void pump(crater__sqlite_db *db) {
   db->inflight = j;
   if (uv_queue_work(db->loop, &j->work, work_cb, after_work) != 0) {
     for (sq_job *k = j; k != NULL; k = k->next) {
-      fail_msg(k, SQLITE_INTERNAL, "cannot queue work on the thread pool");
-      k->autocommit = 1; /* nothing ran */
+      crater__sqlite_fail(&k->x, SQLITE_INTERNAL, "cannot queue work on the thread pool");
+      k->x.autocommit = 1; /* nothing ran */
       k->ran = 1;
     }
     after_work(&j->work, 0);
@@ -658,14 +303,14 @@ static void pump(crater__sqlite_db *db) {
 /* ===================================================================== */
 
 static int push_result(lua_State *L, sq_job *j) {
-  if (j->rc != 0) {
+  if (j->x.rc != 0) {
     lua_pushnil(L);
-    lua_pushstring(L, code_name(j->rc));
-    lua_pushstring(L, j->errmsg != NULL ? j->errmsg : sqlite3_errstr(j->rc));
+    lua_pushstring(L, crater__sqlite_code_name(j->x.rc));
+    lua_pushstring(L, j->x.errmsg != NULL ? j->x.errmsg : sqlite3_errstr(j->x.rc));
     return 3;
   }
-  const char *bytes = j->bytes.data;
-  int ncols = j->ncols;
+  const char *bytes = j->x.bytes.data;
+  int ncols = j->x.ncols;
   /* Not luaL_checkstack: L may be a suspended coroutine, nothing to raise in. */
   if (!lua_checkstack(L, ncols + 8)) {
     lua_pushnil(L);
@@ -673,12 +318,12 @@ static int push_result(lua_State *L, sq_job *j) {
     lua_pushstring(L, "too many columns for a Lua stack");
     return 3;
   }
-  lua_createtable(L, (int)j->nrows, 3);
+  lua_createtable(L, (int)j->x.nrows, 3);
   int rows = lua_gettop(L);
   for (int c = 0; c < ncols; c++)
-    lua_pushlstring(L, bytes + j->cells[2 * c].i, j->cells[2 * c].len);
-  const sq_value *v = j->cells + 2 * ncols;
-  for (size_t r = 0; r < j->nrows; r++) {
+    lua_pushlstring(L, bytes + j->x.cells[2 * c].i, j->x.cells[2 * c].len);
+  const crater__sqlite_value *v = j->x.cells + 2 * ncols;
+  for (size_t r = 0; r < j->x.nrows; r++) {
     lua_createtable(L, 0, ncols);
     for (int c = 0; c < ncols; c++, v++) {
       lua_pushvalue(L, rows + 1 + c);
@@ -705,19 +350,19 @@ static int push_result(lua_State *L, sq_job *j) {
   lua_createtable(L, ncols, 0);
   for (int c = 0; c < ncols; c++) {
     lua_createtable(L, 0, 2);
-    lua_pushlstring(L, bytes + j->cells[2 * c].i, j->cells[2 * c].len);
+    lua_pushlstring(L, bytes + j->x.cells[2 * c].i, j->x.cells[2 * c].len);
     lua_setfield(L, -2, "name");
-    const sq_value *t = &j->cells[2 * c + 1];
+    const crater__sqlite_value *t = &j->x.cells[2 * c + 1];
     if (t->type == SQLITE_TEXT) lua_pushlstring(L, bytes + t->i, t->len);
     else lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "type");
     lua_rawseti(L, -2, c + 1);
   }
   lua_setfield(L, rows, "columns");
-  lua_pushnumber(L, (lua_Number)j->changes);
+  lua_pushnumber(L, (lua_Number)j->x.changes);
   lua_setfield(L, rows, "affected_rows");
-  if (j->has_id) {
-    lua_pushnumber(L, (lua_Number)j->last_id);
+  if (j->x.has_id) {
+    lua_pushnumber(L, (lua_Number)j->x.last_id);
     lua_setfield(L, rows, "last_insert_id");
   }
   return 1;
@@ -738,7 +383,7 @@ static sq_job *make_job(lua_State *L, crater__sqlite_db *db) {
   size_t sql_len;
   const char *sql = luaL_checklstring(L, 2, &sql_len);
   int n = lua_gettop(L) - 2;
-  size_t extra = (size_t)n * sizeof(sq_value) + sql_len + 1;
+  size_t extra = (size_t)n * sizeof(crater__sqlite_value) + sql_len + 1;
   for (int i = 0; i < n; i++) {
     int idx = 3 + i, t = lua_type(L, idx);
     if (t == LUA_TSTRING) {
@@ -755,16 +400,16 @@ static sq_job *make_job(lua_State *L, crater__sqlite_db *db) {
     return NULL;
   }
   char *mem = (char *)(j + 1);
-  j->params = (sq_value *)mem;
-  j->nparams = n;
-  char *text = mem + (size_t)n * sizeof(sq_value);
+  j->x.params = (crater__sqlite_value *)mem;
+  j->x.nparams = n;
+  char *text = mem + (size_t)n * sizeof(crater__sqlite_value);
   memcpy(text, sql, sql_len + 1);
-  j->sql = text;
-  j->sql_len = sql_len;
+  j->x.sql = text;
+  j->x.sql_len = sql_len;
   text += sql_len + 1;
   for (int i = 0; i < n; i++) {
     int idx = 3 + i;
-    sq_value *v = &j->params[i];
+    crater__sqlite_value *v = &j->x.params[i];
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
       size_t len;
@@ -812,7 +457,7 @@ static int run_sync(lua_State *L, crater__sqlite_db *db, sq_job *j) {
      * error. */
     int own = db->held == HELD_TASK || db->held == HELD_ROLLBACK;
     char err[256];
-    if (open_conn(db->key, own ? 0 : db->busy_ms, &db->side, err, sizeof(err)) != 0) {
+    if (crater__sqlite_connect(db->key, own ? 0 : db->busy_ms, &db->side, err, sizeof(err)) != 0) {
       job_free(j);
       return luaL_error(L, "crater.sqlite: cannot open %s: %s", db->key, err);
     }
@@ -822,18 +467,18 @@ static int run_sync(lua_State *L, crater__sqlite_db *db, sq_job *j) {
     return luaL_error(L, "crater.sqlite: this in-memory database is busy with requests: "
                          "statements outside a request or timer cannot run now");
   }
-  run_job(j, conn, conn == db->conn ? &db->cache : NULL);
-  if ((j->rc & 0xff) == SQLITE_BUSY && conn == db->side && db->held == HELD_TASK) {
-    crater__free(j->errmsg);
-    j->errmsg = crater__strdup("database is locked by a request's transaction, which code outside "
+  crater__sqlite_run(&j->x, conn, conn == db->conn ? &db->cache : NULL);
+  if ((j->x.rc & 0xff) == SQLITE_BUSY && conn == db->side && db->held == HELD_TASK) {
+    crater__free(j->x.errmsg);
+    j->x.errmsg = crater__strdup("database is locked by a request's transaction, which code outside "
                                "a request or timer cannot wait for (write from a timer instead)");
   }
   if (conn == db->side) {
-    if (j->autocommit) {
+    if (j->x.autocommit) {
       sqlite3_close(db->side);
       db->side = NULL;
     }
-  } else if (!j->autocommit) {
+  } else if (!j->x.autocommit) {
     db->held = HELD_SYNC;
   } else if (db->held == HELD_SYNC) {
     db->held = HELD_NO;
@@ -875,7 +520,7 @@ static crater__sqlite_db *db_new(crater_server *srv, const char *key, int busy_m
   db->srv = srv;
   db->loop = srv->loop;
   db->busy_ms = busy_ms;
-  if (open_conn(key != NULL ? key : ":memory:", busy_ms, &db->conn, err, errsize) != 0) {
+  if (crater__sqlite_connect(key != NULL ? key : ":memory:", busy_ms, &db->conn, err, errsize) != 0) {
     db_free(db);
     return NULL;
   }
