@@ -170,6 +170,16 @@ class Sqlite(SqliteBase):
         self.assertEqual(st, 500, doc)
         self.assertIn("no such table: sc", self.srv.log())
 
+    def test_where_a_query_cannot_wait(self):
+        st, doc = self.call("GET", "/cannot-wait")
+        self.assertEqual(st, 200, doc)
+        self.assertTrue(doc["coroutine"].endswith(
+            "db:query: cannot wait inside a coroutine the app created (use crater.spawn)"), doc)
+        self.assertTrue(doc["gsub"].endswith(
+            "db:query: cannot wait here: Lua cannot yield inside a string.gsub callback, "
+            "a table.sort comparator or require"), doc)
+        self.assertEqual(self.call("GET", "/count"), (200, {"n": 0}))  # nothing left queued
+
     def test_several_statements_without_parameters(self):
         doc = self.sql("INSERT INTO items (name, qty) VALUES ('m', 1); SELECT name FROM items;")
         self.assertEqual(doc["rows"], [{"name": "m"}])

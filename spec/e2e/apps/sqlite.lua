@@ -184,6 +184,14 @@ app:get("/bad-url", function(req)
   return { ok = ok, err = tostring(err) }
 end)
 
+-- Where a query cannot wait.
+app:get("/cannot-wait", function()
+  local _, in_co = coroutine.wrap(function() return pcall(db.query, db, "SELECT 1") end)()
+  local in_gsub
+  string.gsub("x", "x", function() _, in_gsub = pcall(db.query, db, "SELECT 1") end)
+  return { coroutine = tostring(in_co), gsub = tostring(in_gsub) }
+end)
+
 app:get("/param-errors", function()
   local out = {}
   for name, args in pairs {
