@@ -242,6 +242,7 @@ static void settle(crater__uthread *ut, int st) {
                         "it cannot write a streamed body or yield a coroutine");
     ut->state = CRATER__UT_FAILED;
   } else if (st != 0) {
+    crater__gen_error_tostring(ut->task->gen, co);
     const char *msg = lua_tostring(co, -1);
     luaL_traceback(co, co, msg ? msg : "(error object is not a string)", 0);
     lua_replace(co, 1);

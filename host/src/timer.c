@@ -219,6 +219,7 @@ static void step(timer_run *rn, int nargs) {
     end_run(rn, 1);
     return;
   }
+  if (st != LUA_YIELD) crater__gen_error_tostring(rn->task.gen, T);
   const char *msg = st == LUA_YIELD ? "a timer's function may yield only by waiting (crater.sleep, a socket, ...)"
                                     : lua_tostring(T, -1);
   luaL_traceback(T, T, msg ? msg : "(error object is not a string)", 0);

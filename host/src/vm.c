@@ -261,6 +261,20 @@ int crater__gen_traceback(lua_State *L) {
   return 1;
 }
 
+void crater__gen_error_tostring(crater__gen *g, lua_State *T) {
+  if (lua_gettop(T) == 0 || lua_isstring(T, -1) || !luaL_getmetafield(T, -1, "__tostring")) return;
+  lua_pop(T, 1);
+  lua_State *L = g->L;
+  int top = lua_gettop(L);
+  lua_pushvalue(T, -1);
+  lua_xmove(T, L, 1);
+  if (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1)) {
+    lua_xmove(L, T, 1);
+    lua_replace(T, -2);
+  }
+  lua_settop(L, top);
+}
+
 /* package.path: the framework first, so `crater.*` always resolves to ours
  * and not to a stray file beside the app, then the app's own directory (so
  * `require "models"` finds app/models.lua), then Lua's defaults. */

@@ -290,6 +290,12 @@ class Sqlite(SqliteBase):
         st, doc = self.call("GET", "/counter")
         self.assertEqual(doc, {"n": 50})
 
+    def test_errors_in_timers_and_threads_say_what_they_are(self):
+        self.assertEqual(self.call("POST", "/failing-timer")[0], 202)
+        wait_for(lambda: "SQLITE_ERROR: no such table: no_such_table" in self.srv.log(), timeout=WAIT)
+        st, doc = self.call("GET", "/failing-thread")
+        self.assertEqual((st, doc), (200, {"ok": False, "err": "SQLITE_ERROR: no such table: no_such_table"}))
+
     def test_a_timer_writes(self):
         wait_for(lambda: self.call("GET", "/timer-log")[1] == {"n": 1}, timeout=WAIT)
 

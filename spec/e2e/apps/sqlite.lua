@@ -39,6 +39,20 @@ app:on_start(function()
   end))
 end)
 
+-- Database errors in a timer and in a spawned thread say what they are.
+app:post("/failing-timer", function()
+  assert(crater.timer.at(0, function(premature)
+    if not premature then db:query("SELECT * FROM no_such_table") end
+  end))
+  return 202
+end)
+
+app:get("/failing-thread", function()
+  local t = crater.spawn(function() return db:query("SELECT * FROM no_such_table") end)
+  local ok, err = crater.wait(t)
+  return { ok = ok or false, err = err:match("[^\n]*") }
+end)
+
 app:get("/timer-log", function()
   return db:query("SELECT count(*) AS n FROM timer_log")[1]
 end)
