@@ -138,6 +138,7 @@ static int build(crater_server *srv, const char *name, const char *code, size_t 
   int rc = crater__gen_new(srv, name, code != NULL, &g);
   if (rc != 0) return rc;
   crater__load_preloads(g);
+  if (code == NULL) g->renew = crater_reload;
   /* The app's own code (not specs: they run requests, which the watchdog
    * times themselves) may loop forever too. */
   int timed = !specs && srv->current == NULL;

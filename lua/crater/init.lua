@@ -43,6 +43,8 @@ _M.sqlite = require "crater.sqlite"
 _M.socket = socket
 --- An outbound HTTP/1.1 client on crater.socket (docs/http-client.md).
 _M.http = require "crater.http"
+--- A Redis client on crater.socket: commands, pipelines, pub/sub, pools (docs/redis.md).
+_M.redis = require "crater.redis"
 
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).

@@ -453,6 +453,7 @@ TEST(embed_inject_checks_and_limits) {
   uv_loop_init(&loop);
   crater_config cfg = quiet_config();
   cfg.max_body_bytes = 4;
+  cfg.max_uri_bytes = 8;
   crater_server *srv;
   ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
   crater_response *res = NULL;
@@ -483,6 +484,19 @@ TEST(embed_inject_checks_and_limits) {
   req.body_len = 8;
   ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
   ASSERT_EQ_INT(res->status, 413);
+  crater_response_free(res);
+  /* The target's limit (max_uri_bytes) as over a socket: 414. */
+  req.method = "GET";
+  req.body = NULL;
+  req.body_len = 0;
+  req.url = "/1234567";
+  ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
+  ASSERT_TRUE(res->status != 414);
+  crater_response_free(res);
+  req.url = "/12345678";
+  ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
+  ASSERT_EQ_INT(res->status, 414);
+  ASSERT_TRUE(strstr(res->body, "--max-uri") != NULL);
   crater_response_free(res);
   crater_free(srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);

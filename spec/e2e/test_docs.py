@@ -10,6 +10,9 @@ what Crater does.
   the pure-Lua modules are on the path); it passes when it exits 0.
 - A ```lua crater-test block is a spec run with `crater test` (inside a Crater
   VM, so crater.test can inject requests); it passes when it exits 0.
+- An app that reads `os.getenv("REDIS_URL")` is served with REDIS_URL naming
+  a throwaway redis-server (spec/e2e/redis_server.py) started for its page;
+  the page's test is skipped when redis-server is not installed.
 - A ```c embed block is a complete C program: it is compiled against the build
   tree's library (build/dev/libcrater_dev.a, whose Lua files are the source
   tree's) and run from the repository root; it passes when it exits 0.
@@ -24,6 +27,7 @@ import tempfile
 import unittest
 
 from harness import BIN, ROOT, Server, run
+from redis_server import MISSING as REDIS_MISSING, RedisServer
 
 BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 
@@ -42,7 +46,13 @@ class Docs(unittest.TestCase):
 
 def make_test(md):
     def test(self):
-        srv, app_file, ran = None, None, 0
+        srv, app_file, ran, redis, env = None, None, 0, None, None
+        with open(md) as f:
+            if 'os.getenv("REDIS_URL")' in f.read():
+                if REDIS_MISSING:
+                    self.skipTest(REDIS_MISSING)
+                redis = RedisServer()
+                env = {"REDIS_URL": redis.url()}
         try:
             for info, body, line in blocks(md):
                 where = "%s:%d" % (os.path.relpath(md, ROOT), line)
@@ -52,7 +62,7 @@ def make_test(md):
                     fd, app_file = tempfile.mkstemp(suffix=".lua", prefix="docapp-")
                     with os.fdopen(fd, "w") as f:
                         f.write(body)
-                    srv = Server(app_file)
+                    srv = Server(app_file, env=env)
                     ran += 1
                 elif info == "console":
                     self.run_console(srv, app_file, body, where)
@@ -76,6 +86,8 @@ def make_test(md):
         finally:
             if srv:
                 srv.stop()
+            if redis:
+                redis.stop()
         self.assertGreater(ran, 0, "%s has no runnable example" % os.path.relpath(md, ROOT))
 
     return test
