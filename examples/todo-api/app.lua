@@ -81,6 +81,11 @@ local function tags_json(tags)
   return out
 end
 
+-- A secret per row (the kind of value the API must never show).
+local function token()
+  return string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+end
+
 local function get(id)
   local row = db:query("SELECT * FROM todos WHERE id = $1", id)[1]
   if not row then crater.abort(404, "no to-do with id " .. id) end
@@ -91,7 +96,8 @@ end
 local function write(title, sql, ...)
   local ok, rows = pcall(db.query, db, sql, ...)
   if ok then return rows end
-  if type(rows) == "table" and rows.code == "SQLITE_CONSTRAINT_UNIQUE" then
+  -- (23505: PostgreSQL's code for the same)
+  if type(rows) == "table" and (rows.code == "SQLITE_CONSTRAINT_UNIQUE" or rows.code == "23505") then
     crater.abort(409, "a to-do titled '" .. title .. "' exists")
   end
   error(rows, 0)
@@ -136,17 +142,17 @@ app:post("/todos", {
 }, function(req)
   local t = req.body
   local insert = "INSERT INTO todos (title, done, tags, created, owner_token) "
-    .. "VALUES ($1, $2, $3, $4, hex(randomblob(16))) RETURNING *"
+    .. "VALUES ($1, $2, $3, $4, $5) RETURNING *"
   if req.headers["x-dry-run"] then
     -- The insert, undone: every check the database makes, nothing stored.
     local ok, row = pcall(db.transaction, db, function(tx)
-      local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time())[1])
+      local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time(), token())[1])
       error({ dry_run = row })
     end)
     if type(row) == "table" and row.dry_run then return 201, row.dry_run end
     error(row, 0)
   end
-  local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time())[1])
+  local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time(), token())[1])
   return 201, row, { Location = "/todos/" .. row.id }
 end)
 
