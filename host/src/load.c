@@ -20,6 +20,7 @@
 #include "server.h"
 #include "timer.h"
 #include "socket.h"
+#include "sqlite.h"
 #include "vm.h"
 #include "watchdog.h"
 
@@ -122,6 +123,9 @@ void crater__load_preloads(crater__gen *g) {
   lua_pushlightuserdata(L, g->srv);
   lua_pushcclosure(L, crater__socket_open, 1);
   lua_setfield(L, -2, "crater._socket");
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, crater__sqlite_open, 1);
+  lua_setfield(L, -2, "crater._sqlite");
   lua_pop(L, 2);
   crater__registry_apply(g->srv, L); /* the embedder's C modules, in every new state */
 }

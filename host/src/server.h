@@ -65,6 +65,10 @@ struct crater_server {
   /* Embedding (register.c). */
   struct crater__registry *registry; /* C modules to preload into every new Lua state */
 
+  /* SQLite connections, one per database file, shared by the generations
+   * (sqlite.c); closed with the server. */
+  struct crater__sqlite_db *sqlite_dbs;
+
   /* The stuck-run watchdog's thread (watchdog.c), or NULL when off. */
   struct crater__watchdog *watchdog;
 

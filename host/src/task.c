@@ -247,6 +247,7 @@ static void settle(crater__uthread *ut, int st) {
                         "it cannot write a streamed body or yield a coroutine");
     ut->state = CRATER__UT_FAILED;
   } else if (st != 0) {
+    crater__gen_error_tostring(ut->task->gen, co);
     crater__lua_error_settle(ut->task->gen->L, co, st);
     ut->state = CRATER__UT_FAILED;
   } else {

@@ -220,6 +220,7 @@ static void step(timer_run *rn, int nargs) {
     end_run(rn, 1);
     return;
   }
+  if (st != LUA_YIELD) crater__gen_error_tostring(rn->task.gen, T);
   const char *msg = st == LUA_YIELD ? "a timer's function may yield only by waiting (crater.sleep, a socket, ...)"
                                     : NULL;
   crater__buf text = {0};

@@ -289,8 +289,29 @@ void crater__gen_after_oom(crater__gen *g) {
 
 int crater__gen_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  /* An error object that can say what it is (a database error) says it. */
+  if (msg == NULL && luaL_callmeta(L, 1, "__tostring")) msg = lua_tostring(L, -1);
   luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
   return 1;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_State *T = lua_touserdata(L, 1);
+  lua_pushvalue(T, -1);
+  lua_xmove(T, L, 1);
+  if (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1)) {
+    lua_xmove(L, T, 1);
+    lua_replace(T, -2);
+  }
+  return 0;
+}
+
+void crater__gen_error_tostring(crater__gen *g, lua_State *T) {
+  int t = lua_gettop(T) > 0 ? lua_type(T, -1) : LUA_TNIL;
+  if (t != LUA_TTABLE && t != LUA_TUSERDATA) return;
+  /* Protected: the metamethod may fail, or memory run out (then the value
+   * stays as it is). */
+  if (lua_cpcall(g->L, error_tostring, T) != 0) lua_pop(g->L, 1);
 }
 
 /* package.path: the framework first, so `crater.*` always resolves to ours

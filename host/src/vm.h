@@ -92,6 +92,11 @@ void crater__gen_after_oom(crater__gen *g);
 /* A message handler for lua_pcall: the message and a traceback. */
 int crater__gen_traceback(lua_State *L);
 
+/* The error value on top of T, a coroutine of g that failed, becomes the
+ * string its __tostring gives when it is not a string (a database error
+ * object): T cannot run the metamethod itself, g's main state does. */
+void crater__gen_error_tostring(crater__gen *g, lua_State *T);
+
 /* Asks crater.app to describe the app ("routes", "openapi"): appends the
  * text to out. Returns 0, or CRATER_ELOAD with the error in last_error. */
 int crater__gen_describe(crater__gen *g, const char *what, crater__buf *out);

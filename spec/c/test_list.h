@@ -9,6 +9,10 @@
   XX(http_field_value_every_byte) \
   XX(http_response_header_use) \
   XX(config_defaults)        \
+  XX(sqlite_run_numbered_parameters_and_types) \
+  XX(sqlite_run_parameter_errors) \
+  XX(sqlite_run_keeps_single_statements) \
+  XX(sqlite_run_code_names) \
   XX(strerror_names)         \
   XX(embed_two_servers_one_loop) \
   XX(embed_two_threads) \

@@ -9,7 +9,8 @@ local lfs = require "lfs"
 local readfile = require("pl.utils").readfile -- busted's own dependencies
 
 -- Modules the C core provides (no file in lua/crater).
-local C_MODULES = { ["crater.host"] = true, ["crater._json"] = true, ["crater._socket"] = true }
+local C_MODULES = { ["crater.host"] = true, ["crater._json"] = true, ["crater._socket"] = true,
+  ["crater._sqlite"] = true }
 
 -- ---------------------------------------------------------------------------
 -- Reading the requires of one file
