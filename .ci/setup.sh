@@ -3,7 +3,7 @@
 # Idempotent; run as root (or with sudo available).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev libluajit2-5.1-dev luajit2 node-llhttp
-      libssl-dev openssl lua-busted lua-cjson curl wrk python3 ca-certificates
+      libssl-dev openssl libsqlite3-dev lua-busted lua-cjson curl wrk python3 ca-certificates
       chromium fonts-dejavu-core clang libclang-rt-14-dev redis-server
       libpq-dev postgresql)
 missing=()

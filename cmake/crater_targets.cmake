@@ -69,7 +69,8 @@ function(crater_library name kind)
   target_include_directories(${name}
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/host/include> $<INSTALL_INTERFACE:include>
     PRIVATE ${PROJECT_SOURCE_DIR}/host/src ${LLHTTP_INC_DIR})
-  target_link_libraries(${name} PUBLIC PkgConfig::LIBUV PkgConfig::LUAJIT PkgConfig::OPENSSL PkgConfig::LIBPQ)
+  target_link_libraries(${name} PUBLIC PkgConfig::LIBUV PkgConfig::LUAJIT PkgConfig::OPENSSL PkgConfig::SQLITE3
+    PkgConfig::LIBPQ)
   if(NOT kind STREQUAL "OBJECT")
     target_link_libraries(${name} PRIVATE m ${CMAKE_DL_LIBS})
   endif()

@@ -5,12 +5,14 @@
 --   open http://localhost:8080/docs (Swagger UI) or /redoc; the document is /openapi.json
 --
 -- What it shows: named schemas (components), path/query/header/body
--- validation with coercion and defaults, response shaping (the store's
+-- validation with coercion and defaults, response shaping (the table's
 -- internal `owner_token` never leaves the server), tags, and 404/409 answers
--- as problem+json declared in the document. The store is a Lua table: it
--- lives as long as the process (one per worker with --workers).
+-- as problem+json declared in the document. The to-dos are in a database
+-- (docs/database.md): DATABASE_URL names it, else the SQLite file todo.db
+-- beside this file, made with its table on the first start.
 local crater = require "crater"
 local s = require "crater.schema"
+local json = crater.json
 
 local app = crater.app {
   title = "Todo API",
@@ -50,19 +52,55 @@ local TodoList = app:schema("TodoList", s.object {
 
 local ID = { id = s.integer { minimum = 1, description = "the to-do's id" } }
 
--- The store: id -> row. Rows carry a field the API must never show.
-local todos, next_id = {}, 1
+local url = os.getenv("DATABASE_URL")
+local db = crater.db((url == nil or url == "") and "sqlite:todo.db" or url)
 
-local function find_title(title, except)
-  for id, row in pairs(todos) do
-    if row.title == title and id ~= except then return row end
-  end
+-- At load time a statement runs at once. tags is a JSON array; owner_token
+-- is the kind of column the API must never show (the Todo schema drops it).
+db:query [[
+  CREATE TABLE IF NOT EXISTS todos (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE,
+    done INTEGER NOT NULL DEFAULT 0,
+    tags TEXT NOT NULL DEFAULT '[]',
+    created INTEGER NOT NULL,
+    owner_token TEXT NOT NULL)
+]]
+
+-- A row as the API shows it: SQLite has no booleans nor arrays.
+local function todo(row)
+  row.done = row.done == 1
+  row.tags = json.decode(row.tags)
+  return row
+end
+
+-- Tags as a JSON array (an empty table would be an object).
+local function tags_json(tags)
+  local out = json.array()
+  for i, t in ipairs(tags) do out[i] = t end
+  return out
+end
+
+-- A secret per row (the kind of value the API must never show).
+local function token()
+  return string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
 end
 
 local function get(id)
-  local row = todos[id]
+  local row = db:query("SELECT * FROM todos WHERE id = $1", id)[1]
   if not row then crater.abort(404, "no to-do with id " .. id) end
-  return row
+  return todo(row)
+end
+
+-- Runs a statement that sets a title: the UNIQUE column answers 409.
+local function write(title, sql, ...)
+  local ok, rows = pcall(db.query, db, sql, ...)
+  if ok then return rows end
+  -- (23505: PostgreSQL's code for the same)
+  if type(rows) == "table" and (rows.code == "SQLITE_CONSTRAINT_UNIQUE" or rows.code == "23505") then
+    crater.abort(409, "a to-do titled '" .. title .. "' exists")
+  end
+  error(rows, 0)
 end
 
 app:get("/todos", {
@@ -75,20 +113,25 @@ app:get("/todos", {
   },
   responses = { [200] = TodoList },
 }, function(req)
-  local q, ids = req.query, {}
-  for id, row in pairs(todos) do
-    local keep = q.done == nil or row.done == q.done
-    for _, t in ipairs(q.tag or {}) do
-      local has = false
-      for _, mine in ipairs(row.tags) do if mine == t then has = true end end
-      keep = keep and has
-    end
-    if keep then ids[#ids + 1] = id end
+  local q = req.query
+  -- Only placeholders are added to the SQL; the values go as parameters.
+  local where, args = { "1" }, {}
+  if q.done ~= nil then
+    args[#args + 1] = q.done
+    where[#where + 1] = "done = $" .. #args
   end
-  table.sort(ids)
-  local items = crater.json.array()
-  for i = q.offset + 1, math.min(#ids, q.offset + q.limit) do items[#items + 1] = todos[ids[i]] end
-  return { items = items, total = #ids }
+  for _, t in ipairs(q.tag or {}) do
+    args[#args + 1] = t
+    where[#where + 1] = "EXISTS (SELECT 1 FROM json_each(todos.tags) WHERE value = $" .. #args .. ")"
+  end
+  local cond = table.concat(where, " AND ")
+  local total = db:query("SELECT count(*) AS n FROM todos WHERE " .. cond, unpack(args))[1].n
+  local n = #args
+  args[n + 1], args[n + 2] = q.limit, q.offset
+  local rows = db:query("SELECT * FROM todos WHERE " .. cond .. " ORDER BY id LIMIT $" .. (n + 1)
+    .. " OFFSET $" .. (n + 2), unpack(args, 1, n + 2))
+  for _, row in ipairs(rows) do todo(row) end
+  return { items = rows, total = total }
 end)
 
 app:post("/todos", {
@@ -98,11 +141,18 @@ app:post("/todos", {
   responses = { [201] = Todo, [409] = { description = "A to-do with this title exists", schema = Problem } },
 }, function(req)
   local t = req.body
-  if find_title(t.title) then crater.abort(409, "a to-do titled '" .. t.title .. "' exists") end
-  local row = { id = next_id, title = t.title, done = t.done, tags = t.tags, created = os.time(),
-                owner_token = "secret-" .. next_id }
-  if req.headers["x-dry-run"] then return 201, row end
-  todos[next_id], next_id = row, next_id + 1
+  local insert = "INSERT INTO todos (title, done, tags, created, owner_token) "
+    .. "VALUES ($1, $2, $3, $4, $5) RETURNING *"
+  if req.headers["x-dry-run"] then
+    -- The insert, undone: every check the database makes, nothing stored.
+    local ok, row = pcall(db.transaction, db, function(tx)
+      local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time(), token())[1])
+      error({ dry_run = row })
+    end)
+    if type(row) == "table" and row.dry_run then return 201, row.dry_run end
+    error(row, 0)
+  end
+  local row = todo(write(t.title, insert, t.title, t.done, tags_json(t.tags), os.time(), token())[1])
   return 201, row, { Location = "/todos/" .. row.id }
 end)
 
@@ -119,10 +169,11 @@ app:put("/todos/{id}", {
   params = ID, body = TodoIn,
   responses = { [200] = Todo, [404] = Problem, [409] = Problem },
 }, function(req)
-  local row, t = get(req.params.id), req.body
-  if find_title(t.title, row.id) then crater.abort(409, "a to-do titled '" .. t.title .. "' exists") end
-  row.title, row.done, row.tags = t.title, t.done, t.tags
-  return row
+  local t = req.body
+  local row = write(t.title, "UPDATE todos SET title = $1, done = $2, tags = $3 WHERE id = $4 RETURNING *",
+    t.title, t.done, tags_json(t.tags), req.params.id)[1]
+  if not row then crater.abort(404, "no to-do with id " .. req.params.id) end
+  return todo(row)
 end)
 
 app:patch("/todos/{id}", {
@@ -130,14 +181,13 @@ app:patch("/todos/{id}", {
   params = ID, body = TodoPatch,
   responses = { [200] = Todo, [404] = Problem, [409] = Problem },
 }, function(req)
-  local row, t = get(req.params.id), req.body
-  if t.title ~= nil and find_title(t.title, row.id) then
-    crater.abort(409, "a to-do titled '" .. t.title .. "' exists")
-  end
-  for _, k in ipairs({ "title", "done", "tags" }) do
-    if t[k] ~= nil then row[k] = t[k] end
-  end
-  return row
+  local t = req.body
+  -- coalesce: a field left out (NULL) keeps its value
+  local row = write(t.title, "UPDATE todos SET title = coalesce($1, title), done = coalesce($2, done), "
+    .. "tags = coalesce($3, tags) WHERE id = $4 RETURNING *",
+    t.title, t.done, t.tags and tags_json(t.tags), req.params.id)[1]
+  if not row then crater.abort(404, "no to-do with id " .. req.params.id) end
+  return todo(row)
 end)
 
 app:delete("/todos/{id}", {
@@ -145,8 +195,8 @@ app:delete("/todos/{id}", {
   params = ID,
   responses = { [204] = "Deleted", [404] = Problem },
 }, function(req)
-  get(req.params.id)
-  todos[req.params.id] = nil
+  local rows = db:query("DELETE FROM todos WHERE id = $1", req.params.id)
+  if rows.affected_rows == 0 then crater.abort(404, "no to-do with id " .. req.params.id) end
   return 204
 end)
 

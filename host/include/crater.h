@@ -99,10 +99,13 @@ typedef struct {
   size_t size;                  /* sizeof(crater_config) for the caller: set by crater_config_init(). */
   size_t max_header_bytes;      /* request line + headers; over it: 431. Default 16 KiB. */
   size_t max_body_bytes;        /* request body; over it: 413. Default 1 MiB. */
-  uint64_t header_timeout_ms;   /* until headers are complete; then 408. Default 10000. */
+  uint64_t header_timeout_ms;   /* from a request's first byte until its head is complete;
+                                   then 408. Default 10000. */
   uint64_t idle_timeout_ms;     /* idle keep-alive connection is closed. Default 75000. */
   uint64_t grace_ms;            /* crater_close(): time in-flight requests get. Default 10000. */
-  unsigned max_connections;     /* further connections are closed at accept. Default 10000. */
+  unsigned max_connections;     /* at it, a new connection takes the place of the least recently
+                                   used idle keep-alive one; with none idle it is closed at
+                                   accept. Default 10000. */
   int dev;                      /* 1: tracebacks in 500 bodies, extra checks. Default 0. */
   int reuseport;                /* 1: SO_REUSEPORT on listeners (for workers). Default 0. */
   const char *lua_path;         /* directory holding the crater/ Lua modules; NULL: built-in default. */
@@ -115,6 +118,14 @@ typedef struct {
                                    interrupt (a loop LuaJIT compiled, C) stays stuck; see
                                    docs/deployment.md. A thread per server watches. 0: off.
                                    Default 30000. */
+  size_t max_uri_bytes;         /* request target (URI); over it: 414. Default 8 KiB. */
+  uint64_t send_timeout_ms;     /* an answer none of which the client reads for this long: its
+                                   connection is closed, logged. Default 60000. */
+  uint64_t body_timeout_ms;     /* from the end of the head until the body is complete; then
+                                   408. Default 60000. */
+  size_t max_memory_bytes;      /* what one generation's Lua VM may hold; past it an
+                                   allocation fails ("not enough memory"). 0: no ceiling.
+                                   Default 1 GiB. */
 } crater_config;
 
 /* Status, for monitoring. */

@@ -177,6 +177,14 @@ static int host_log(lua_State *L) {
   return 0;
 }
 
+/* out_of_memory(): the app's Lua got "not enough memory" (errors.lua).
+ * When the system refused, not the VM's ceiling, vm_mem.c could not tell:
+ * the collection after the request is asked for here. */
+static int host_out_of_memory(lua_State *L) {
+  gen_of(L)->mem.hit = 1;
+  return 0;
+}
+
 int crater__binding_open(lua_State *L) {
   crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
   static const luaL_Reg fns[] = {
@@ -194,6 +202,9 @@ int crater__binding_open(lua_State *L) {
   lua_pushlightuserdata(L, g);
   lua_pushcclosure(L, host_inject, 1);
   lua_setfield(L, -2, "inject");
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, host_out_of_memory, 1);
+  lua_setfield(L, -2, "out_of_memory");
   lua_pushboolean(L, g->srv->cfg.dev);
   lua_setfield(L, -2, "dev");
   /* Waiting (task.c, sleep.c): closures over the server. */

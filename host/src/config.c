@@ -26,6 +26,10 @@ static crater_config defaults(void) {
   c.log_udata = NULL;
   c.log_level = CRATER_LOG_INFO;
   c.stuck_timeout_ms = 30 * 1000;
+  c.max_uri_bytes = 8 * 1024;
+  c.send_timeout_ms = 60 * 1000;
+  c.body_timeout_ms = 60 * 1000;
+  c.max_memory_bytes = (size_t)1024 * 1024 * 1024;
   return c;
 }
 

@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "alloc.h"
+#include "conn_idle.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -34,16 +36,21 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void read_resume(crater__conn *c);
 static void keep_pending(crater__conn *c, const char *data, size_t len);
 static void process_input(crater__conn *c, const char *data, size_t len);
+static void parse_pending(crater__conn *c);
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
 static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
+static void send_watch(crater__conn *c);
+static void send_timer_cb(uv_timer_t *t);
+static size_t unsent_bytes(crater__conn *c);
 static void finish_and_close(crater__conn *c);
 static int eof_busy(crater__conn *c);
 static void refuse(crater__conn *c, int status, const char *why);
 static void refuse_stored(crater__conn *c, crater__req_err e);
+static int reclaim_idle(crater_server *srv);
 
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res);
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len);
@@ -108,7 +115,10 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     crater__conn_close(c);
     return;
   }
-  if (srv->stats.connections_open > srv->cfg.max_connections || srv->closing) {
+  /* A connection closed to make room leaves the count once its handles are. */
+  int full = !srv->closing && srv->stats.connections_open > srv->cfg.max_connections &&
+             !reclaim_idle(srv);
+  if (full || srv->closing) {
     srv->stats.requests_refused++;
     crater__log(srv, CRATER_LOG_WARN, "connection refused: %s",
                 srv->closing ? "shutting down" : "too many open connections (--max-connections)");
@@ -136,6 +146,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
   }
 
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  crater__strict_parser_init(&c->parser);
   c->parser.data = c;
   c->state = CONN_IDLE;
   /* The first request must arrive within the header timeout. */
@@ -179,6 +190,19 @@ static void drop_connection(crater_server *srv, uv_stream_t *listener) {
   uv_close((uv_handle_t *)&srv->drop_tcp, drop_closed);
 }
 
+/* Every connection is open and a new client waits: an idle keep-alive
+ * connection (the least recently used) gives it its place, as nginx does
+ * with its reusable connections; so idle clients cannot lock busy ones
+ * out for the idle timeout. 1 when one was closed. */
+static int reclaim_idle(crater_server *srv) {
+  crater__conn *old = crater__idle_oldest(srv);
+  if (old == NULL) return 0;
+  crater__log(srv, CRATER_LOG_DEBUG, "closing the idle connection of %s to make room (--max-connections)",
+              old->req.peer);
+  crater__conn_close(old);
+  return 1;
+}
+
 static void drop_closed(uv_handle_t *h) {
   crater_server *srv = h->data;
   srv->drop_busy = 0;
@@ -201,15 +225,17 @@ void crater__conn_drain(crater__conn *c) {
 void crater__conn_close(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
   c->flags |= CONN_F_CLOSED;
+  crater__idle_remove(c->srv, c);
   if (crater__pipeline_busy(&c->req)) {
     crater__log(c->srv, CRATER_LOG_INFO, "client %s went away before its answer was complete",
                 c->req.peer);
     crater__pipeline_abort(&c->req);
     c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
   }
-  c->closing_handles = 2;
+  c->closing_handles = 2 + c->wtimer_made;
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
+  if (c->wtimer_made) uv_close((uv_handle_t *)&c->wtimer, close_cb);
 }
 
 static void close_cb(uv_handle_t *h) {
@@ -297,11 +323,19 @@ static void timer_cb(uv_timer_t *t) {
   switch (c->state) {
     case CONN_HEAD:
     case CONN_BODY:
-      refuse(c, 408, "request not received within the header timeout (--header-timeout)");
+      refuse(c, 408, c->state == CONN_HEAD
+                         ? "request not received within the header timeout (--header-timeout)"
+                         : "request body not received within the body timeout (--body-timeout)");
       flush(c);
       finish_and_close(c);
       break;
     case CONN_IDLE:
+      if (c->flags & CONN_F_OUT_FULL) {
+        /* Pipelined requests wait for their turn, unanswered: not idle.
+         * The send timeout ends a client that stopped reading. */
+        arm(c, c->srv->cfg.idle_timeout_ms);
+        break;
+      }
       if (c->flags & CONN_F_WRITING) {
         c->flags |= CONN_F_CLOSE_AFTER;
         break;
@@ -349,7 +383,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
   if (c->state == CONN_LINGER || (c->flags & CONN_F_FINISH)) return; /* discard */
-  if (c->flags & CONN_F_INFLIGHT) {
+  if (c->flags & (CONN_F_INFLIGHT | CONN_F_OUT_FULL)) {
     keep_pending(c, buf->base, (size_t)nread);
     return;
   }
@@ -373,7 +407,7 @@ static void keep_pending(crater__conn *c, const char *data, size_t len) {
 
 static void read_resume(crater__conn *c) {
   if ((c->flags & (CONN_F_READ_STOPPED | CONN_F_INFLIGHT | CONN_F_CLOSED | CONN_F_FINISH |
-                   CONN_F_EOF)) != CONN_F_READ_STOPPED)
+                   CONN_F_EOF | CONN_F_OUT_FULL)) != CONN_F_READ_STOPPED)
     return;
   c->flags &= ~CONN_F_READ_STOPPED;
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -382,6 +416,7 @@ static void read_resume(crater__conn *c) {
 /* Feeds bytes to the parser; complete requests are answered as they are found. */
 static void process_input(crater__conn *c, const char *data, size_t len) {
   c->in_parser = 1;
+  crater__strict_input(&c->strict, data, len);
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
   c->in_parser = 0;
   if (err == HPE_PAUSED && (c->flags & CONN_F_INFLIGHT)) {
@@ -392,22 +427,33 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     flush(c);
     return;
   }
+  if (err == HPE_PAUSED && (c->flags & CONN_F_OUT_FULL)) {
+    /* One read can hold hundreds of pipelined requests: answering them all
+     * at once would buffer every answer. The rest waits, unparsed and
+     * unread, until write_cb has written what is queued. */
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (pos != NULL && pos >= data && pos < data + len &&
+        crater__buf_append(&c->pending, pos, (size_t)(data + len - pos)) != 0) {
+      crater__conn_close(c);
+      return;
+    }
+    if (!(c->flags & CONN_F_READ_STOPPED)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->flags |= CONN_F_READ_STOPPED;
+    }
+    flush(c);
+    if (!(c->flags & (CONN_F_WRITING | CONN_F_CLOSED))) parse_pending(c);
+    return;
+  }
   if (err == HPE_PAUSED) {
     /* on_message_complete paused: this answer closes the connection. */
     finish_and_close(c);
     return;
   }
   if (err != HPE_OK) {
-    int status = 400;
-    const char *why = llhttp_get_error_reason(&c->parser);
-    if (c->refuse != 0) {
-      status = c->refuse;
-      why = c->refuse_why;
-    } else if (err == HPE_INVALID_METHOD) {
-      status = 501;
-      why = "unknown request method";
-    }
-    refuse(c, status, why ? why : llhttp_errno_name(err));
+    const char *why = c->refuse_why;
+    int status = c->refuse ? c->refuse : crater__strict_parse_error(&c->parser, err, data, data + len, &why);
+    refuse(c, status, why);
     finish_and_close(c);
     return;
   }
@@ -420,10 +466,12 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
 
 static int on_message_begin(llhttp_t *p) {
   crater__conn *c = p->data;
+  crater__idle_remove(c->srv, c);
   crater__request_begin(&c->req, c->srv);
   c->in_value = 0;
   c->refuse = 0;
   c->refuse_why = NULL;
+  crater__strict_begin(&c->strict);
   c->state = CONN_HEAD;
   arm(c, c->srv->cfg.header_timeout_ms);
   return 0;
@@ -443,53 +491,84 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   return -1;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  crater__conn *c = p->data;
-  crater__req_err e = crater__request_field_name(&c->req, at, len, c->in_value);
-  c->in_value = 0;
+/* A piece of a trailer field (after a chunked body): not stored. */
+static int on_trailer(crater__conn *c, const char *name, size_t len) {
+  c->refuse = crater__strict_trailer(&c->strict, &c->req, name, len, &c->refuse_why);
+  return c->refuse ? -1 : 0;
+}
+
+static int store_name(crater__conn *c, const char *at, size_t len, int next) {
+  crater__req_err e = crater__request_field_name(&c->req, at, len, next);
   if (e == CRATER__REQ_OK) return 0;
   refuse_stored(c, e);
   return -1;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+/* A name piece strict.c wants a look at (the whitespace after its colon is
+ * not one SP), or a trailer field's. */
+__attribute__((noinline)) static int odd_name(crater__conn *c, const char *at, size_t len, int next) {
+  crater__strict_name_gap(&c->strict, at, len);
+  if (c->state == CONN_BODY) return on_trailer(c, at, len);
+  return store_name(c, at, len, next);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   crater__conn *c = p->data;
-  c->in_value = 1;
+  int next = c->in_value;
+  c->in_value = 0;
+  if (!crater__strict_name(&c->strict, at, len) | (c->state == CONN_BODY)) return odd_name(c, at, len, next);
+  return store_name(c, at, len, next);
+}
+
+static int store_value(crater__conn *c, const char *at, size_t len) {
   crater__req_err e = crater__request_field_value(&c->req, at, len);
   if (e == CRATER__REQ_OK) return 0;
   refuse_stored(c, e);
   return -1;
 }
 
+/* A value piece strict.c wants a look at (an obs-fold, an HTAB before it),
+ * or a trailer field's. */
+__attribute__((noinline)) static int odd_value(crater__conn *c, const char *at, size_t len, int odd) {
+  if (odd & CRATER__STRICT_FOLD) {
+    c->refuse = 400;
+    c->refuse_why = CRATER__STRICT_OBS_FOLD;
+    return -1;
+  }
+  if (odd & CRATER__STRICT_TAB) crater__strict_tab(&c->strict, &c->req);
+  return (odd & CRATER__STRICT_TRAILER) ? on_trailer(c, NULL, len) : store_value(c, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  crater__conn *c = p->data;
+  int odd = crater__strict_value(&c->strict, at, len, c->in_value);
+  c->in_value = 1;
+  if (odd) return odd_value(c, at, len, odd);
+  return store_value(c, at, len);
+}
+
 static int on_headers_complete(llhttp_t *p) {
   crater__conn *c = p->data;
   crater_server *srv = c->srv;
   crater__request *r = &c->req;
-  if (p->http_major != 1 || p->http_minor > 1) {
-    c->refuse = 505;
-    c->refuse_why = "only HTTP/1.0 and HTTP/1.1 are supported";
-    return -1;
-  }
+  r->method = llhttp_method_name((llhttp_method_t)p->method);
+  r->head_only = p->method == HTTP_HEAD;
+  /* Version (505), names, framing, Host, the target (400, 501): strict.c. */
+  c->refuse = crater__strict_head(&c->strict, p, r, &c->refuse_why);
+  if (c->refuse != 0) return -1;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->cfg.max_body_bytes) {
     c->refuse = 413;
     c->refuse_why = "request body larger than the limit (--max-body)";
     return -1;
   }
-  if (!crater__request_names_ok(r, &c->refuse_why)) {
-    c->refuse = 400;
-    return -1;
-  }
   c->state = CONN_BODY;
-  arm(c, srv->cfg.header_timeout_ms);
-  /* Expect: 100-continue: the client waits for this before sending the body. */
-  for (int i = 0; i < r->nfields && p->http_minor >= 1; i++) {
-    const crater__field *f = &r->fields[i];
-    if (f->name_len == 6 && f->value_len == 12 &&
-        strncasecmp(r->head.data + f->name_off, "expect", 6) == 0 &&
-        strncasecmp(r->head.data + f->value_off, "100-continue", 12) == 0) {
-      crater__http_continue(&c->out);
-      flush(c);
-    }
+  /* The body has a deadline of its own, from now: the head's ends here. */
+  arm(c, srv->cfg.body_timeout_ms);
+  /* Expect: 100-continue (found by strict.c): the client waits for this
+   * before sending the body. */
+  if (r->expect_continue && p->http_minor >= 1) {
+    crater__http_continue(&c->out);
+    flush(c);
   }
   return 0;
 }
@@ -505,11 +584,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 static int on_message_complete(llhttp_t *p) {
   crater__conn *c = p->data;
   crater__request *r = &c->req;
+  crater__strict_message_complete(&c->strict, p); /* trailer fields change nothing */
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;
-  r->method = llhttp_method_name((llhttp_method_t)p->method);
-  r->head_only = p->method == HTTP_HEAD;
   c->flags |= CONN_F_INFLIGHT;
   crater__pipeline_start(r, &conn_sink, c);
   if (c->state != CONN_LINGER) c->state = CONN_IDLE;
@@ -522,6 +600,11 @@ static int on_message_complete(llhttp_t *p) {
   if (c->flags & CONN_F_FINISH) return HPE_PAUSED;
   if (!(c->flags & CONN_F_KEEPALIVE)) return HPE_PAUSED;
   arm(c, c->srv->cfg.idle_timeout_ms);
+  if (c->out.len + c->wbuf.len > OUT_HIGH_WATER) {
+    c->flags |= CONN_F_OUT_FULL; /* process_input keeps the rest for later */
+    return HPE_PAUSED;
+  }
+  crater__idle_push(c->srv, c);
   return 0;
 }
 
@@ -607,17 +690,25 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
   }
   /* Back to serving this connection: parse what arrived meanwhile. */
   arm(c, c->srv->cfg.idle_timeout_ms);
+  parse_pending(c);
+}
+
+/* Parsing was paused (a request in flight, or answers waiting to be
+ * written) and may go on: the input kept meanwhile first, then reading. */
+static void parse_pending(crater__conn *c) {
+  c->flags &= ~CONN_F_OUT_FULL;
   llhttp_resume(&c->parser);
   crater__buf rest = c->pending;
   memset(&c->pending, 0, sizeof(c->pending));
   if (rest.len > 0) process_input(c, rest.data, rest.len);
   crater__buf_free(&rest);
-  if (c->flags & CONN_F_CLOSED) return;
+  if (c->flags & (CONN_F_CLOSED | CONN_F_OUT_FULL | CONN_F_INFLIGHT)) return;
   flush(c);
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
     return;
   }
+  if (c->state == CONN_IDLE) crater__idle_push(c->srv, c);
   read_resume(c);
 }
 
@@ -626,8 +717,9 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
 /* ===================================================================== */
 
 /* Flags under which a finished write has follow-up work (write_cb's). */
-#define CONN_F_AFTER_WRITE \
-  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT)
+#define CONN_F_AFTER_WRITE                                                                    \
+  (CONN_F_CLOSE_AFTER | CONN_F_READ_STOPPED | CONN_F_FINISH | CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT | \
+   CONN_F_OUT_FULL)
 
 /* uv_try_write for a stream with nothing queued, as send(2): write(2) on a
  * socket also goes through the VFS layer (fdget_pos, rw checks), a per
@@ -680,6 +772,62 @@ static void flush(crater__conn *c) {
     return;
   }
   c->flags |= CONN_F_WRITING;
+  send_watch(c);
+}
+
+/* A client that reads nothing keeps its answer in memory and its connection
+ * open; the idle timeout cannot end it while a write is under way. So while
+ * one is, a timer looks at what is unsent four times per --send-timeout:
+ * progress is any byte the client took, and after a whole timeout without
+ * any the connection is closed. Only writes that did not fit the
+ * socket at once get here: most answers never start the timer. */
+static void send_watch(crater__conn *c) {
+  crater_server *srv = c->srv;
+  c->sent_at = uv_now(srv->loop);
+  c->unsent = unsent_bytes(c);
+  if (!c->wtimer_made) {
+    if (uv_timer_init(srv->loop, &c->wtimer) != 0) return;
+    c->wtimer.data = c;
+    c->wtimer_made = 1;
+  }
+  if (uv_is_active((uv_handle_t *)&c->wtimer)) return;
+  uint64_t tick = srv->cfg.send_timeout_ms / 4;
+  if (tick == 0) tick = 1;
+  uv_timer_start(&c->wtimer, send_timer_cb, tick, tick);
+}
+
+static void send_timer_cb(uv_timer_t *t) {
+  crater__conn *c = t->data;
+  if (!(c->flags & CONN_F_WRITING)) {
+    uv_timer_stop(t);
+    return;
+  }
+  uint64_t now = uv_now(c->srv->loop);
+  size_t unsent = unsent_bytes(c);
+  if (unsent < c->unsent) {
+    c->unsent = unsent;
+    c->sent_at = now;
+    return;
+  }
+  if (now - c->sent_at < c->srv->cfg.send_timeout_ms) return;
+  crater__log(c->srv, CRATER_LOG_INFO,
+              "closing the connection of %s: it read nothing of its answer for %llu ms "
+              "(--send-timeout); %zu bytes unsent",
+              c->req.peer, (unsigned long long)(now - c->sent_at), unsent + c->out.len);
+  crater__conn_close(c);
+}
+
+/* Bytes written but not yet taken by the client: libuv's queue, and the
+ * kernel's send queue where the system says (TIOCOUTQ). A client that
+ * reads slowly drains the kernel's buffer, which can hold megabytes, long
+ * before libuv may write again: that is progress too. */
+static size_t unsent_bytes(crater__conn *c) {
+  size_t n = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+#ifdef TIOCOUTQ
+  int queued = 0;
+  if (c->fd >= 0 && ioctl(c->fd, TIOCOUTQ, &queued) == 0 && queued > 0) n += (size_t)queued;
+#endif
+  return n;
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -709,6 +857,10 @@ static void write_cb(uv_write_t *req, int status) {
   }
   if (c->flags & CONN_F_EOF) {
     if (!eof_busy(c)) crater__conn_close(c);
+    return;
+  }
+  if (c->flags & CONN_F_OUT_FULL) {
+    parse_pending(c); /* everything is written: the pipelined requests go on */
     return;
   }
   read_resume(c);

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "request.h"
 #include "server.h"
+#include "strict.h"
 
 /* Connection states: what the next bytes from the client are. */
 enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
@@ -28,6 +29,7 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_EOF          0x100u /* the client half-closed: answer what it sent, then close */
 #define CONN_F_CHUNKED      0x200u /* the streamed body in progress is chunked */
 #define CONN_F_NO_BODY      0x400u /* the answer in progress sends no body (HEAD, 204, 304) */
+#define CONN_F_OUT_FULL     0x800u /* parsing paused until the unsent answers drain */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */
@@ -46,6 +48,7 @@ struct crater__conn {
    * (while in flight, parsing is paused and later input waits in pending). */
   crater__request req;
   int in_value;                 /* the last header callback was a value */
+  crater__strict strict;        /* what the checks of strict.c need to see of the message */
   int refuse;                   /* status to answer instead of dispatching (413, 431, ...) */
   const char *refuse_why;
 
@@ -57,6 +60,17 @@ struct crater__conn {
   crater__buf pending;          /* input read while a request was in flight */
 
   int fd;                       /* the socket, for send(2) (see try_send in conn.c); -1: none */
+
+  /* The send timeout (send_watch in conn.c): a timer made at the first
+   * uv_write, ticking while one is under way. */
+  uv_timer_t wtimer;
+  int wtimer_made;              /* wtimer was initialized: it must be closed too */
+  size_t unsent;                /* libuv's write queue when progress was last seen */
+  uint64_t sent_at;             /* loop time of the last progress */
+
+  /* On the server's list of idle keep-alive connections (conn_idle.c). */
+  crater__conn *idle_next, *idle_prev;
+  int idle_linked;
 };
 
 /* Accepts one pending connection on listener (server.c's connection callback). */

@@ -146,10 +146,11 @@ int crater__http_is_header(const char *name, size_t nlen, const char *want);
 int crater__http_has_crlf(const char *s, size_t n);
 
 /* What a header field may hold (RFC 9110 5.1, 5.5), in a request and in an
- * answer alike: a name is a non-empty token (llhttp 8.1 lets a space
- * through, so the core checks names itself); a value has no control
- * character but HTAB, and no DEL (visible ASCII, obs-text, SP, HTAB). Each
- * returns 1 when acceptable. The value check reads 8 bytes at a time: every
+ * answer alike: a name is a non-empty token; a value has no control
+ * character but HTAB, and no DEL (visible ASCII, obs-text, SP, HTAB).
+ * llhttp (built strict) checks a parsed request's fields so; inject.c an
+ * injected one's and the serializer every answer's with these. Each returns
+ * 1 when acceptable. The value check reads 8 bytes at a time: every
  * answer's Content-Type goes through it. */
 int crater__http_field_name_ok(const char *name, size_t n);
 

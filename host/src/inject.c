@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "server.h"
+#include "strict.h"
 
 /* The answer being gathered: header text and offsets grow, then build()
  * packs everything into one allocation. */
@@ -238,15 +239,29 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
   crater__req_err e = crater__request_url(r, req->url, url_len);
   for (size_t i = 0; i < req->nheaders && e == CRATER__REQ_OK; i++) {
     const crater_header *h = &req->headers[i];
-    /* llhttp refuses these in a parsed request's values, in these words. */
+    /* llhttp refuses these in a parsed request's names and values, in these words. */
+    if (refuse == 0 && !crater__http_field_name_ok(h->name, h->name_len)) {
+      refuse = 400;
+      why = "Invalid header token";
+    }
     if (refuse == 0 && !crater__http_field_value_ok(h->value, h->value_len)) {
       refuse = 400;
       why = "Invalid header value char";
     }
     e = crater__request_field_name(r, h->name, h->name_len, 1);
-    if (e == CRATER__REQ_OK && h->value_len > 0) e = crater__request_field_value(r, h->value, h->value_len);
+    /* Without the whitespace around the value, as a parsed one (RFC 9110
+     * 5.5): the leading here, the trailing in crater__strict_request. */
+    const char *v = h->value;
+    size_t vlen = h->value_len;
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+      v++;
+      vlen--;
+    }
+    if (e == CRATER__REQ_OK && vlen > 0) e = crater__request_field_value(r, v, vlen);
   }
   if (e == CRATER__REQ_OK && refuse == 0 && !crater__request_names_ok(r, &why)) refuse = 400;
+  /* Host and the target as for a parsed request, but no Host required. */
+  if (e == CRATER__REQ_OK && refuse == 0) refuse = crater__strict_request(r, 0, &why);
   if (e == CRATER__REQ_OK && req->body_len > 0) e = crater__request_body(r, req->body, req->body_len);
   if (e == CRATER__REQ_NOMEM) return crater__fail(srv, CRATER_ENOMEM, "out of memory");
   if (e != CRATER__REQ_OK) refuse = crater__request_refusal(e, &why);

@@ -21,6 +21,7 @@
 #include "timer.h"
 #include "pg.h"
 #include "socket.h"
+#include "sqlite.h"
 #include "vm.h"
 #include "watchdog.h"
 
@@ -123,6 +124,9 @@ void crater__load_preloads(crater__gen *g) {
   lua_pushlightuserdata(L, g->srv);
   lua_pushcclosure(L, crater__socket_open, 1);
   lua_setfield(L, -2, "crater._socket");
+  lua_pushlightuserdata(L, g);
+  lua_pushcclosure(L, crater__sqlite_open, 1);
+  lua_setfield(L, -2, "crater._sqlite");
   lua_pushlightuserdata(L, g->srv);
   lua_pushcclosure(L, crater__pg_open, 1);
   lua_setfield(L, -2, "crater._pg");
@@ -138,6 +142,7 @@ static int build(crater_server *srv, const char *name, const char *code, size_t 
   int rc = crater__gen_new(srv, name, code != NULL, &g);
   if (rc != 0) return rc;
   crater__load_preloads(g);
+  if (code == NULL) g->renew = crater_reload;
   /* The app's own code (not specs: they run requests, which the watchdog
    * times themselves) may loop forever too. */
   int timed = !specs && srv->current == NULL;

@@ -38,8 +38,12 @@ static const char usage[] =
     "  --reload               reload when a .lua file under the app's directory changes\n"
     "                         (SIGHUP reloads too, with or without this flag)\n"
     "  --max-header SIZE      request line + headers limit, else 431 (default 16k)\n"
+    "  --max-uri SIZE         request target (URI) limit, else 414 (default 8k)\n"
     "  --max-body SIZE        request body limit, else 413 (default 1m)\n"
-    "  --header-timeout TIME  time to receive a request, else 408 (default 10s)\n"
+    "  --header-timeout TIME  time to receive a request's line and headers, else 408\n"
+    "                         (default 10s)\n"
+    "  --body-timeout TIME    time to receive a request's body once its headers are in,\n"
+    "                         else 408 (default 60s)\n"
     "  --idle-timeout TIME    keep-alive idle time before closing (default 75s)\n"
     "  --grace TIME           on SIGTERM/SIGINT, time given to requests in flight (default 10s);\n"
     "                         a process still there 1s later (a stuck handler) is killed\n"
@@ -47,11 +51,15 @@ static const char usage[] =
     "                         interrupted (500); what cannot be (a JIT-compiled loop) ends the\n"
     "                         process, which --workers' parent replaces (default 30s; 0: off)\n"
     "  --max-connections N    open connections; more are closed at accept (default 10000)\n"
+    "  --max-memory SIZE      memory one Lua VM may hold; a request that needs more\n"
+    "                         fails with 500 (default 1g)\n"
+    "  --send-timeout TIME    a client that reads nothing of its answer for this long is\n"
+    "                         disconnected (default 60s)\n"
     "  --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  --assets DIR           folder holding the npm packages swagger-ui-dist and redoc,\n"
     "                         served for /docs and /redoc (same as CRATER_ASSETS=DIR)\n"
     "\n"
-    "SIZE is bytes with an optional k or m suffix (16k); TIME is seconds with an\n"
+    "SIZE is bytes with an optional k, m or g suffix (16k); TIME is seconds with an\n"
     "optional ms or s suffix (10s, 500ms).\n";
 
 /* Returns 0 and sets *out, or -1 when text is not a size. */
@@ -62,6 +70,7 @@ static int parse_size(const char *text, size_t *out) {
   if (errno != 0 || end == text || text[0] == '-') return -1;
   if (*end == 'k' || *end == 'K') v *= 1024, end++;
   else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
+  else if (*end == 'g' || *end == 'G') v *= 1024 * 1024 * 1024, end++;
   if (*end != '\0' || v == 0) return -1;
   *out = (size_t)v;
   return 0;
@@ -132,6 +141,8 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         o->workers = (int)n;
       } else if (strcmp(a, "--max-header") == 0) {
         if (parse_size(v, &o->cfg.max_header_bytes) != 0) return bad_value(a, v, "a size like 16k");
+      } else if (strcmp(a, "--max-uri") == 0) {
+        if (parse_size(v, &o->cfg.max_uri_bytes) != 0) return bad_value(a, v, "a size like 8k");
       } else if (strcmp(a, "--max-body") == 0) {
         if (parse_size(v, &o->cfg.max_body_bytes) != 0) return bad_value(a, v, "a size like 1m");
       } else if (strcmp(a, "--header-timeout") == 0) {
@@ -147,6 +158,12 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
       } else if (strcmp(a, "--max-connections") == 0) {
         if (parse_int(v, 1, 10000000, &n) != 0) return bad_value(a, v, "a number >= 1");
         o->cfg.max_connections = (unsigned)n;
+      } else if (strcmp(a, "--body-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.body_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
+      } else if (strcmp(a, "--max-memory") == 0) {
+        if (parse_size(v, &o->cfg.max_memory_bytes) != 0) return bad_value(a, v, "a size like 512m");
+      } else if (strcmp(a, "--send-timeout") == 0) {
+        if (parse_time_ms(v, &o->cfg.send_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--log-level") == 0) {
         if (strcmp(v, "error") == 0) o->cfg.log_level = CRATER_LOG_ERROR;
         else if (strcmp(v, "warn") == 0) o->cfg.log_level = CRATER_LOG_WARN;

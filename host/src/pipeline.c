@@ -21,10 +21,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <lauxlib.h>
-
 #include "alloc.h"
 #include "log.h"
+#include "lua_error.h"
 #include "reload.h"
 #include "server.h"
 #include "vm.h"
@@ -45,6 +44,8 @@ struct crater__deadline {
 };
 
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
+static void enter_unarmed(crater__request *r, crater__gen *g, int fn_ref);
+static crater__gen *fresh_generation(crater_server *srv);
 static void run(crater__request *r, int nargs);
 static void resume_main(crater__task *t, int nresults);
 static void deadline_passed(uv_timer_t *t);
@@ -62,8 +63,9 @@ static void core_answer(crater__request *r, int status, const char *detail, size
 
 static void finish(crater__request *r, int ok, int thread_reusable);
 static void end_aborted(crater__request *r);
-static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+static void split_url(const crater__request *r, const char **path, size_t *path_len,
                       const char **query, size_t *query_len);
+static void own_answer(crater__request *r);
 
 static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see the server log";
 
@@ -89,12 +91,17 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
   crater_server *srv = r->srv;
   take_off(r, sink, ctx);
   srv->stats.requests_total++;
+  if (r->answer != 0) {
+    own_answer(r);
+    return;
+  }
   /* --dev after a failed reload: say so rather than serve the old code. */
   if (srv->stale_error != NULL && srv->cfg.dev) {
     core_answer(r, 500, srv->stale_error, crater__msg_head_len(srv->stale_error), CORE_STALE);
     return;
   }
   crater__gen *g = srv->gen;
+  if (g != NULL && g->mem_exhausted) g = fresh_generation(srv);
   if (g == NULL) {
     core_answer(r, 503, "no application loaded", 21, 0);
     return;
@@ -102,14 +109,47 @@ void crater__pipeline_start(crater__request *r, const crater__sink *sink, void *
   enter(r, g, g->dispatch_ref);
 }
 
+/* The serving generation stays full after a collection (see
+ * crater__gen_after_oom): the app keeps what it allocated, and every
+ * request would fail. A reload gives a fresh VM (the full one retires when
+ * its requests end); when there is no file to reload from, or it fails to
+ * load, the full one goes on serving. Tried once per time it fills up. */
+static crater__gen *fresh_generation(crater_server *srv) {
+  crater__gen *full = srv->gen;
+  uint64_t id = full->id;
+  full->mem_exhausted = 0;
+  if (full->renew == NULL)
+    crater__log(srv, CRATER_LOG_ERROR, "generation %llu is out of memory and its app, loaded from a "
+                "string, cannot be loaded afresh", (unsigned long long)id);
+  else if (full->renew(srv) == 0)
+    crater__log(srv, CRATER_LOG_WARN, "generation %llu replaced generation %llu, which was out of memory",
+                (unsigned long long)srv->gen->id, (unsigned long long)id);
+  return srv->gen; /* a failed load was logged by the loader */
+}
+
 void crater__pipeline_start_in(crater__request *r, const crater__sink *sink, void *ctx,
                                crater__gen *g, int fn_ref) {
   take_off(r, sink, ctx);
+  if (r->answer != 0) {
+    own_answer(r);
+    return;
+  }
   enter(r, g, fn_ref);
 }
 
-/* Pins g and calls the dispatcher at fn_ref in a coroutine of g. */
+/* Pins g and calls the dispatcher at fn_ref in a coroutine of g. An
+ * injected request may start here from inside a handler's Lua: what C does
+ * with the new coroutine is outside any protected call, so the VM's
+ * ceiling waits for run()'s resume (see vm_mem.c). */
 static void enter(crater__request *r, crater__gen *g, int fn_ref) {
+  crater_server *srv = r->srv;
+  int armed = srv->lua_armed;
+  srv->lua_armed = 0;
+  enter_unarmed(r, g, fn_ref);
+  srv->lua_armed = armed;
+}
+
+static void enter_unarmed(crater__request *r, crater__gen *g, int fn_ref) {
   lua_State *T;
   int ref;
   if (crater__gen_thread(g, &T, &ref) != 0) {
@@ -123,7 +163,7 @@ static void enter(crater__request *r, crater__gen *g, int fn_ref) {
   r->task.main.ref = ref;
   const char *path, *query;
   size_t path_len, query_len;
-  split_url(r->head.data, r->url_len, &path, &path_len, &query, &query_len);
+  split_url(r, &path, &path_len, &query, &query_len);
   lua_rawgeti(T, LUA_REGISTRYINDEX, fn_ref);
   lua_pushstring(T, r->method);
   lua_pushlstring(T, path, path_len);
@@ -291,12 +331,11 @@ static void run(crater__request *r, int nargs) {
     }
     /* The dispatcher catches handler errors itself, so reaching here means
      * the framework failed, or a handler yielded what nothing waits for. */
-    if (fail_msg == NULL) fail_msg = lua_tostring(T, -1);
-    lua_State *L = r->gen->L;
-    luaL_traceback(L, T, fail_msg ? fail_msg : "(error object is not a string)", 0);
-    crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s",
-                (r->pflags & P_STREAM) ? "stream" : "dispatcher", lua_tostring(L, -1));
-    lua_pop(L, 1);
+    if (st == LUA_ERRMEM) r->gen->mem.hit = 1; /* collected after this request */
+    crater__buf text = {0};
+    crater__log(srv, CRATER_LOG_ERROR, "%s failed: %s", (r->pflags & P_STREAM) ? "stream" : "dispatcher",
+                crater__lua_error_text(r->gen->L, T, st, fail_msg, &text));
+    crater__buf_free(&text);
     crater__gen_thread_drop(r->gen, r->task.main.ref); /* dead or suspended: not reusable */
     r->task.main.L = NULL;
     if (r->pflags & P_STREAM) {
@@ -511,7 +550,9 @@ static void release(crater__request *r, int thread_reusable) {
   r->state = CRATER__REQ_IDLE;
   r->pflags = 0;
   r->seq++; /* Lua's (request, seq) pairs of it are stale from here */
-  if (g != NULL) crater__reload_unpin(g); /* may retire g: its on_stop hooks run */
+  if (g == NULL) return;
+  if (g->mem.hit) crater__gen_after_oom(g); /* the memory it failed with, back */
+  crater__reload_unpin(g); /* may retire g: its on_stop hooks run */
 }
 
 static void finish(crater__request *r, int ok, int thread_reusable) {
@@ -529,27 +570,39 @@ static void end_aborted(crater__request *r) { release(r, 0); }
 /*  Helpers                                                                */
 /* ===================================================================== */
 
-/* Path and query of a request target: absolute-form (GET http://host/path)
- * keeps only the path; a fragment is dropped. */
-static void split_url(const char *url, size_t url_len, const char **path, size_t *path_len,
+/* Path and query of a request target: of an absolute-form one
+ * (GET http://host/path) only what follows the authority (r->target_off,
+ * strict.c), "/" when that path is empty. strict.c refuses a fragment. */
+static void split_url(const crater__request *r, const char **path, size_t *path_len,
                       const char **query, size_t *query_len) {
-  if (url == NULL) url_len = 0;
-  if (url_len > 7 && url[0] != '/' &&
-      (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
-    const char *s = memchr(url + 8, '/', url_len - 8);
-    size_t skip = s ? (size_t)(s - url) : url_len;
-    url += skip;
-    url_len -= skip;
-  }
-  if (url_len == 0) {
-    url = "/";
-    url_len = 1;
-  }
+  const char *url = r->head.data ? r->head.data + r->target_off : "";
+  size_t url_len = r->head.data ? r->url_len - r->target_off : 0;
   const char *q = memchr(url, '?', url_len);
   *path = url;
   *path_len = q ? (size_t)(q - url) : url_len;
   *query = q ? q + 1 : "";
   *query_len = q ? url_len - *path_len - 1 : 0;
-  const char *hash = memchr(*query, '#', *query_len);
-  if (hash) *query_len = (size_t)(hash - *query);
+  if (*path_len == 0) { /* RFC 9112 3.2.1: an empty path is "/" */
+    *path = "/";
+    *path_len = 1;
+  }
+}
+
+/* The answers the core gives without the app (r->answer, strict.c):
+ * `OPTIONS *` asks about the server as a whole (RFC 9110 9.3.7), answered
+ * 200 with no content; CONNECT is refused (501, problem+json). Neither is
+ * routed. */
+static void own_answer(crater__request *r) {
+  if (r->answer != 200) {
+    core_answer(r, r->answer, r->answer_why, strlen(r->answer_why), 0);
+    return;
+  }
+  crater__response res = {200, NULL, 0, "", 0, 0};
+  r->pflags |= P_IN_RUN; /* an abort from inside respond() waits for it */
+  r->sink->respond(r->sink_ctx, r, &res);
+  if (r->pflags & P_ABORTED) {
+    end_aborted(r);
+    return;
+  }
+  finish(r, 1, 0);
 }

@@ -32,6 +32,7 @@ typedef enum {
   CRATER__REQ_OK = 0,
   CRATER__REQ_NOMEM,           /* out of memory: 503 */
   CRATER__REQ_HEAD_TOO_BIG,    /* request line + headers over max_header_bytes: 431 */
+  CRATER__REQ_URI_TOO_LONG,    /* request target over max_uri_bytes: 414 */
   CRATER__REQ_TOO_MANY_FIELDS, /* more than CRATER__MAX_FIELDS: 431 */
   CRATER__REQ_BODY_TOO_BIG     /* body over max_body_bytes: 413 */
 } crater__req_err;
@@ -57,9 +58,16 @@ struct crater__request {
   int head_only;                 /* HEAD: the answer has no body */
   crater__buf head;              /* the URL, then header names and values back to back */
   size_t url_len;
+  int target_hash;               /* the URL holds a '#' (noted as it is stored, for strict.c) */
   crater__field *fields;
   int nfields, capfields;
-  int bad_name;                  /* a field name holds a byte no token may hold */
+  int bad_name;                  /* a field name is empty */
+  size_t target_off;             /* where the path starts in the URL: after an absolute-form
+                                    target's scheme and authority (strict.c), else 0 */
+  int expect_continue;           /* Expect: 100-continue (strict.c) */
+  int answer;                    /* nonzero: the core answers with this status, not the app
+                                    (OPTIONS *: 200, CONNECT: 501; strict.c) */
+  const char *answer_why;        /* its detail (a refusal's) */
   crater__buf body;
   char peer[64];                 /* "ip:port" of the client, or "inject" */
 
@@ -92,10 +100,11 @@ crater__req_err crater__request_field_name(crater__request *r, const char *at, s
 crater__req_err crater__request_field_value(crater__request *r, const char *at, size_t len);
 crater__req_err crater__request_body(crater__request *r, const char *at, size_t len);
 
-/* 1 when every field name stored is a token (RFC 9110 5.1: llhttp 8.1 lets
- * a space through); else 0 with the 400 answer's detail in *why. Names are
- * checked as they are stored; the socket parser and injection both ask
- * here, so a request one refuses the other refuses too. */
+/* 1 when no field name stored is empty; else 0 with the 400 answer's
+ * detail in *why. A name's bytes must be a token (RFC 9110 5.1): llhttp
+ * (built strict: no whitespace before the colon either, RFC 9112 5.1)
+ * checks a parsed one, inject.c an injected one; an empty name is the one
+ * fault llhttp lets through (`: value`), so both transports ask here. */
 static inline int crater__request_names_ok(const crater__request *r, const char **why) {
   if (!r->bad_name) return 1;
   *why = "Invalid header token"; /* llhttp's words for the same fault */

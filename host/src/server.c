@@ -13,6 +13,7 @@
 #include "luadir.h"
 #include "register.h"
 #include "reload.h"
+#include "sqlite.h"
 #include "request.h"
 #include "timer.h"
 #include "watchdog.h"
@@ -221,6 +222,7 @@ static void grace_closed(uv_handle_t *h) {
   srv->open_handles--;
   if (srv->open_handles != 0 || srv->conns != NULL || srv->closed) return;
   crater__reload_retire_serving(srv);
+  crater__sqlite_close_all(srv); /* after the last Lua: no statement can be asked any more */
   srv->closed = 1;
   if (srv->close_cb) {
     crater_close_cb cb = srv->close_cb;
@@ -244,6 +246,7 @@ void crater_free(crater_server *srv) {
   if (srv == NULL) return;
   crater__watchdog_stop(srv); /* first: its thread reads what the rest frees */
   crater__reload_retire_serving(srv); /* a server that never listened: its state */
+  crater__sqlite_close_all(srv);
   crater__conn_pool_free(srv);
   crater__request_pool_free(srv);
   crater__registry_free(srv);

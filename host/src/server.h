@@ -65,6 +65,10 @@ struct crater_server {
   /* Embedding (register.c). */
   struct crater__registry *registry; /* C modules to preload into every new Lua state */
 
+  /* SQLite connections, one per database file, shared by the generations
+   * (sqlite.c); closed with the server. */
+  struct crater__sqlite_db *sqlite_dbs;
+
   /* The stuck-run watchdog's thread (watchdog.c), or NULL when off. */
   struct crater__watchdog *watchdog;
 
@@ -72,6 +76,14 @@ struct crater_server {
   void *data;                    /* the embedder's, see crater_set_data() */
   crater__http_date date;
   char last_error[2048];
+
+  /* Idle keep-alive connections, least recently used first (conn_idle.c). */
+  crater__conn *idle_head, *idle_tail;
+
+  /* Lua runs inside a protected call (lua_resume, lua_pcall) started from
+   * C at the current level: the VMs' allocators may fail then (vm_mem.c).
+   * C code that starts a request from inside Lua zeroes it meanwhile. */
+  int lua_armed;
 };
 
 /* conn.c tells the server a connection's handles are closed. */

@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "log.h"
+#include "lua_error.h"
 #include "server.h"
 #include "vm.h"
 #include "watchdog.h"
@@ -56,7 +57,9 @@ int crater__task_run_main(crater__task *t, int nargs) {
   srv->current = &t->main;
   t->main.state = CRATER__UT_RUNNING;
   if (outer == NULL) crater__watchdog_enter(srv, &t->main, t->gen->L);
+  srv->lua_armed++; /* protected: the VM's ceiling applies (vm_mem.c) */
   int st = lua_resume(t->main.L, nargs);
+  srv->lua_armed--;
   if (outer == NULL) crater__watchdog_leave(srv, t->gen->L);
   srv->current = outer;
   if (!really_waits(&t->main, st)) t->main.state = CRATER__UT_IDLE;
@@ -227,7 +230,9 @@ static void run_spawned(crater__uthread *ut, int nargs) {
   srv->current = ut;
   ut->state = CRATER__UT_RUNNING;
   if (outer == NULL) crater__watchdog_enter(srv, ut, ut->task->gen->L);
+  srv->lua_armed++;
   int st = lua_resume(ut->L, nargs);
+  srv->lua_armed--;
   if (outer == NULL) crater__watchdog_leave(srv, ut->task->gen->L);
   srv->current = outer;
   if (!really_waits(ut, st)) settle(ut, st);
@@ -242,10 +247,8 @@ static void settle(crater__uthread *ut, int st) {
                         "it cannot write a streamed body or yield a coroutine");
     ut->state = CRATER__UT_FAILED;
   } else if (st != 0) {
-    const char *msg = lua_tostring(co, -1);
-    luaL_traceback(co, co, msg ? msg : "(error object is not a string)", 0);
-    lua_replace(co, 1);
-    lua_settop(co, 1);
+    crater__gen_error_tostring(ut->task->gen, co);
+    crater__lua_error_settle(ut->task->gen->L, co, st);
     ut->state = CRATER__UT_FAILED;
   } else {
     ut->state = CRATER__UT_DONE;

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "lua_error.h"
 #include "reload.h"
 #include "server.h"
 #include "task.h"
@@ -219,10 +220,13 @@ static void step(timer_run *rn, int nargs) {
     end_run(rn, 1);
     return;
   }
+  if (st != LUA_YIELD) crater__gen_error_tostring(rn->task.gen, T);
   const char *msg = st == LUA_YIELD ? "a timer's function may yield only by waiting (crater.sleep, a socket, ...)"
-                                    : lua_tostring(T, -1);
-  luaL_traceback(T, T, msg ? msg : "(error object is not a string)", 0);
-  crater__log(rn->task.srv, CRATER_LOG_ERROR, "%s failed: %s", rn->what, lua_tostring(T, -1));
+                                    : NULL;
+  crater__buf text = {0};
+  crater__log(rn->task.srv, CRATER_LOG_ERROR, "%s failed: %s", rn->what,
+              crater__lua_error_text(rn->task.gen->L, T, st, msg, &text));
+  crater__buf_free(&text);
   end_run(rn, 0);
 }
 

@@ -15,6 +15,7 @@
 static int set_package_path(lua_State *L, const char *lua_dir, const char *app_path);
 static int load_chunk(lua_State *L, const char *name, const char *code, size_t len);
 static int failed(crater__gen *g, int base);
+static int pcall_armed(crater__gen *g, int nargs, int nresults, int errfunc);
 
 #define MAX_IDLE_THREADS 256
 
@@ -34,6 +35,13 @@ static int gc_sentinel_gc(lua_State *L) {
   int pause = kb > 0 ? (int)(((long long)kb + GC_HEADROOM_KB) * 100 / kb) : 1000;
   if (pause < 200) pause = 200;
   if (pause > 1000) pause = 1000;
+  /* Under a ceiling, the next cycle starts before it: garbage must not be
+   * what makes an allocation fail. */
+  size_t limit_kb = g->mem.limit / 1024;
+  if (limit_kb > 0 && kb > 0 && (size_t)kb * (size_t)pause / 100 > limit_kb / 8 * 7) {
+    pause = (int)(limit_kb / 8 * 7 * 100 / (size_t)kb);
+    if (pause < 110) pause = 110;
+  }
   lua_gc(L, LUA_GCSETPAUSE, pause);
   gc_sentinel_arm(L, g);
   return 0;
@@ -72,6 +80,8 @@ int crater__gen_new(crater_server *srv, const char *name, int from_string, crate
   if (g->app_path == NULL) goto failed_path;
   g->L = luaL_newstate();
   if (g->L == NULL) goto failed_state;
+  if (srv->cfg.max_memory_bytes > 0)
+    crater__vm_mem_install(g->L, &g->mem, srv->cfg.max_memory_bytes, &srv->lua_armed);
   luaL_openlibs(g->L);
   gc_sentinel_arm(g->L, g);
   intern_known_types(g);
@@ -98,6 +108,15 @@ static int no_exit(lua_State *L) {
                        "(raise an error or return an error status instead)");
 }
 
+/* Loading runs under the memory ceiling too: lua_pcall is protected, so
+ * an allocation in it may fail (vm_mem.c). */
+static int pcall_armed(crater__gen *g, int nargs, int nresults, int errfunc) {
+  g->srv->lua_armed++;
+  int rc = lua_pcall(g->L, nargs, nresults, errfunc);
+  g->srv->lua_armed--;
+  return rc;
+}
+
 int crater__gen_run(crater__gen *g, const char *code, size_t len) {
   lua_State *L = g->L;
   int base = lua_gettop(L);
@@ -112,14 +131,14 @@ int crater__gen_run(crater__gen *g, const char *code, size_t len) {
    * checks it is an app and returns the dispatcher. */
   if ((code ? load_chunk(L, g->app_path, code, len) : luaL_loadfile(L, g->app_path)) != 0)
     return failed(g, base);
-  if (lua_pcall(L, 0, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 0, 1, base + 1) != 0) return failed(g, base);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "crater.app");
-  if (lua_pcall(L, 1, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 1, 1, base + 1) != 0) return failed(g, base);
   lua_getfield(L, -1, "entry");
   lua_pushvalue(L, base + 2);
   lua_pushstring(L, g->app_path);
-  if (lua_pcall(L, 2, 1, base + 1) != 0) return failed(g, base);
+  if (pcall_armed(g, 2, 1, base + 1) != 0) return failed(g, base);
   g->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, base + 2);
   g->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -161,7 +180,10 @@ static int failed(crater__gen *g, int base) {
 void crater__gen_close(crater__gen *g) {
   if (g == NULL) return;
   g->closing = 1;
-  if (g->L != NULL) lua_close(g->L);
+  if (g->L != NULL) {
+    crater__vm_mem_uninstall(g->L, &g->mem);
+    lua_close(g->L);
+  }
   crater__free(g->idle);
   crater__free(g->app_path);
   crater__free(g);
@@ -253,10 +275,43 @@ static int load_chunk(lua_State *L, const char *name, const char *code, size_t l
   return rc;
 }
 
+void crater__gen_after_oom(crater__gen *g) {
+  crater__vm_mem *m = &g->mem;
+  size_t before = m->used;
+  int full = crater__vm_mem_recover(g->L, m);
+  crater__log(g->srv, full ? CRATER_LOG_ERROR : CRATER_LOG_WARN,
+              "generation %llu ran out of memory (--max-memory %zu MiB): %zu MiB before a full "
+              "collection, %zu MiB after%s",
+              (unsigned long long)g->id, m->limit >> 20, before >> 20, m->used >> 20,
+              full ? "; what it holds is live: a fresh generation will serve" : "");
+  if (full) g->mem_exhausted = 1;
+}
+
 int crater__gen_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  /* An error object that can say what it is (a database error) says it. */
+  if (msg == NULL && luaL_callmeta(L, 1, "__tostring")) msg = lua_tostring(L, -1);
   luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
   return 1;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_State *T = lua_touserdata(L, 1);
+  lua_pushvalue(T, -1);
+  lua_xmove(T, L, 1);
+  if (luaL_callmeta(L, -1, "__tostring") && lua_isstring(L, -1)) {
+    lua_xmove(L, T, 1);
+    lua_replace(T, -2);
+  }
+  return 0;
+}
+
+void crater__gen_error_tostring(crater__gen *g, lua_State *T) {
+  int t = lua_gettop(T) > 0 ? lua_type(T, -1) : LUA_TNIL;
+  if (t != LUA_TTABLE && t != LUA_TUSERDATA) return;
+  /* Protected: the metamethod may fail, or memory run out (then the value
+   * stays as it is). */
+  if (lua_cpcall(g->L, error_tostring, T) != 0) lua_pop(g->L, 1);
 }
 
 /* package.path: the framework first, so `crater.*` always resolves to ours

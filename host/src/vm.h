@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "crater.h"
+#include "vm_mem.h"
 
 typedef struct crater__gen crater__gen;
 
@@ -35,6 +36,10 @@ struct crater__gen {
   int from_string;        /* loaded by crater_load_string: there is no file to reload */
   int started;            /* its on_start hooks ran, so on_stop runs when it is closed */
   const char *stop_reason;/* "reload" once a newer generation replaced it; else "shutdown" */
+  crater__vm_mem mem;     /* its memory ceiling (mem.limit 0: none) */
+  int mem_exhausted;      /* full even after a collection: a fresh generation should serve */
+  int (*renew)(crater_server *srv); /* builds a fresh generation of the same app and makes
+                                       it serve (load.c sets crater_reload); NULL: no file */
   const char *known_types[CRATER__GEN_KNOWN_TYPES]; /* see crater__gen_known_type */
   lua_State *running_T;   /* holds crater.host.running at index 1, for the watchdog's thread
                              (watchdog.c); NULL before crater.host is loaded */
@@ -80,8 +85,17 @@ int crater__gen_thread(crater__gen *g, lua_State **T, int *ref);
 void crater__gen_thread_done(crater__gen *g, lua_State *T, int ref);
 void crater__gen_thread_drop(crater__gen *g, int ref);
 
+/* After a request on g ran into its memory ceiling (g->mem.hit): a full
+ * collection, logged; when the VM stays full, g->mem_exhausted is set. */
+void crater__gen_after_oom(crater__gen *g);
+
 /* A message handler for lua_pcall: the message and a traceback. */
 int crater__gen_traceback(lua_State *L);
+
+/* The error value on top of T, a coroutine of g that failed, becomes the
+ * string its __tostring gives when it is not a string (a database error
+ * object): T cannot run the metamethod itself, g's main state does. */
+void crater__gen_error_tostring(crater__gen *g, lua_State *T);
 
 /* Asks crater.app to describe the app ("routes", "openapi"): appends the
  * text to out. Returns 0, or CRATER_ELOAD with the error in last_error. */

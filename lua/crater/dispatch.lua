@@ -61,6 +61,7 @@ local function run_stream(req, res, status, ctype, h)
   yield(status, false, ctype, h)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
   if not ok then
+    err = errors.as_failure(err)
     log("error", format("stream for %s %s failed: %s", req.method, req.path,
       err.traceback or tostring(err.detail)))
     return -1

@@ -53,6 +53,7 @@ local function answer(app, req, status, detail, headers, extra)
       res._by = h -- a header it cannot send is blamed on it (dispatch.lua's refused)
       return res
     end
+    a = _M.as_failure(a)
     log("error", "error handler for " .. status .. " failed: " .. (a.traceback or tostring(a.detail)))
     err = new_problem(500, "the error handler failed")
     status, headers = 500, nil
@@ -82,6 +83,7 @@ end
 ---@param e table
 ---@return table res
 function _M.failed(app, req, e)
+  if type(e) ~= "table" then e = _M.as_failure(e) end
   if e.crater_http_error then
     return answer(app, req, e.status, e.detail, e.headers, e.extra)
   end
@@ -97,6 +99,23 @@ function _M.failed(app, req, e)
   local extra
   if dev then detail, extra = e.message, { traceback = e.traceback } end
   return answer(app, req, 500, detail, nil, extra)
+end
+
+--- What xpcall gave as handler_traceback's table. Its message handler does
+--- not run for "not enough memory", and when it cannot run either (after a
+--- stack overflow there is no room left for its frame) xpcall says "error
+--- in error handling": a bare message, then, with no traceback.
+---@param err any
+---@return table
+function _M.as_failure(err)
+  if type(err) == "table" then return err end
+  local msg = tostring(err)
+  if msg == "not enough memory" then
+    host.out_of_memory() -- a full collection after this request
+  elseif msg == "error in error handling" then
+    msg = "stack overflow, or an error while reporting an error (error in error handling)"
+  end
+  return { message = msg, traceback = msg .. " (no traceback)" }
 end
 
 return _M

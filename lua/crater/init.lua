@@ -33,6 +33,12 @@ _M.wait = async.wait
 _M.kill = async.kill
 _M.timer = async.timer
 
+--- Databases (docs/database.md): crater.db(url) opens the one a URL names
+--- ("sqlite:app.db", "sqlite::memory:"); crater.sqlite.open(path) a file.
+---@type fun(url: string, opts?: table): crater.db.Database
+_M.db = require("crater.db").connect
+_M.sqlite = require "crater.sqlite"
+
 --- Cosockets: crater.socket.tcp() (docs/sockets.md).
 _M.socket = socket
 --- An outbound HTTP/1.1 client on crater.socket (docs/http-client.md).

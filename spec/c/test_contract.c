@@ -192,6 +192,17 @@ TEST(contract_config_reads_only_the_callers_size) {
   ASSERT_EQ_INT(res->status, 413);
   crater_response_free(res);
   crater_free(srv);
+  /* A field added later (max_uri_bytes) past an older caller's size is
+   * not read: the default applies. */
+  old = crater_config_default();
+  old.size = offsetof(crater_config, max_uri_bytes);
+  old.max_uri_bytes = 1;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &old), 0);
+  crater_request get = {"GET", "/a-target-longer-than-one-byte", 0, NULL, 0, NULL, 0};
+  ASSERT_EQ_INT(crater_inject_sync(srv, &get, &res), 0);
+  ASSERT_TRUE(res->status != 414);
+  crater_response_free(res);
+  crater_free(srv);
   old.size = 4; /* smaller than any crater_config: not a config */
   ASSERT_EQ_INT(crater_new(&srv, &loop, &old), CRATER_EINVAL);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
@@ -284,6 +295,15 @@ TEST(contract_injected_fields_are_checked_as_parsed_ones) {
   ASSERT_EQ_INT(res->status, 400);
   ASSERT_TRUE(strstr(res->body, "Invalid header value char") != NULL);
   crater_response_free(res);
+  static const char *const bad_names[] = {"Tab\tName", "Quote\"", "Paren(", "caf\xc3\xa9", "Trailing "};
+  for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+    crater_header bad = {bad_names[i], strlen(bad_names[i]), "x", 1};
+    req.headers = &bad;
+    ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
+    ASSERT_EQ_INT(res->status, 400);
+    ASSERT_TRUE(strstr(res->body, "Invalid header token") != NULL);
+    crater_response_free(res);
+  }
 
   /* The same fields over a socket get the same answer. */
   spec_client c;
@@ -305,6 +325,55 @@ TEST(contract_injected_fields_are_checked_as_parsed_ones) {
   ASSERT_TRUE(strstr(crater_last_error(srv), "callback") != NULL);
   ASSERT_EQ_INT(crater_close(srv, NULL), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
+  crater_free(srv);
+  ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* An injected request follows the rules of a parsed one where they apply
+ * (strict.c): Host fields, the request-target's forms; it needs no Host. */
+TEST(contract_injected_requests_follow_the_request_rules) {
+  static const char echo_app[] =
+      "local app = require('crater').app()\n"
+      "app:get('/{p}', function(req) return (req:header('host') or '-') .. ' ' .. req.path .. ' ' .. req.raw_query end)\n"
+      "return app\n";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  crater_config cfg = quiet_config();
+  crater_server *srv;
+  ASSERT_EQ_INT(crater_new(&srv, &loop, &cfg), 0);
+  ASSERT_EQ_INT(crater_load_string(srv, "=app", echo_app, sizeof(echo_app) - 1), 0);
+  static const struct {
+    const char *method, *url, *host, *host2; /* Host fields, or NULL */
+    int status;
+    const char *body; /* what the answer holds */
+  } cases[] = {
+    {"GET", "/p?q=1", NULL, NULL, 200, "- /p q=1"},                 /* no Host needed */
+    {"GET", "/p", "a.example:8080 ", NULL, 200, "a.example:8080 /p"}, /* trailing OWS trimmed */
+    {"GET", "/p", "a", "b", 400, "more than one Host"},
+    {"GET", "/p", "a b", NULL, 400, "invalid Host"},
+    {"GET", "http://t.example/p?q", "other", NULL, 200, "t.example /p q"}, /* the target's authority */
+    {"GET", "HTTPS://t.example/p", NULL, NULL, 200, "t.example /p"},
+    {"GET", "http://u@t.example/p", NULL, NULL, 400, "user information"},
+    {"GET", "/p#f", NULL, NULL, 400, "fragment"},
+    {"GET", "/caf\xc3\xa9", NULL, NULL, 400, "not visible ASCII"},
+    {"GET", "*", NULL, NULL, 400, "only for OPTIONS"},
+    {"OPTIONS", "*", NULL, NULL, 200, ""},
+    {"CONNECT", "/p", NULL, NULL, 400, "host:port"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *h1 = cases[i].host ? cases[i].host : "", *h2 = cases[i].host2 ? cases[i].host2 : "";
+    crater_header hs[2] = {{"Host", 4, h1, strlen(h1)}, {"host", 4, h2, strlen(h2)}};
+    crater_request req = {cases[i].method, cases[i].url, 0, hs, cases[i].host2 ? 2 : cases[i].host ? 1 : 0,
+                          NULL, 0};
+    crater_response *res;
+    ASSERT_EQ_INT(crater_inject_sync(srv, &req, &res), 0);
+    if (res->status != cases[i].status || strstr(res->body, cases[i].body) == NULL)
+      fprintf(stderr, "  case %zu: %d %s\n", i, res->status, res->body);
+    ASSERT_EQ_INT(res->status, cases[i].status);
+    ASSERT_TRUE(strstr(res->body, cases[i].body) != NULL);
+    if (cases[i].body[0] == '\0') ASSERT_EQ_INT(res->body_len, 0);
+    crater_response_free(res);
+  }
   crater_free(srv);
   ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }

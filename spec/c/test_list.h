@@ -9,6 +9,10 @@
   XX(http_field_value_every_byte) \
   XX(http_response_header_use) \
   XX(config_defaults)        \
+  XX(sqlite_run_numbered_parameters_and_types) \
+  XX(sqlite_run_parameter_errors) \
+  XX(sqlite_run_keeps_single_statements) \
+  XX(sqlite_run_code_names) \
   XX(strerror_names)         \
   XX(embed_two_servers_one_loop) \
   XX(embed_two_threads) \
@@ -42,6 +46,7 @@
   XX(contract_config_reads_only_the_callers_size) \
   XX(contract_load_string_failing_while_serving_answers_stale) \
   XX(contract_injected_fields_are_checked_as_parsed_ones) \
+  XX(contract_injected_requests_follow_the_request_rules) \
   XX(contract_log_gets_one_record_per_event) \
   XX(alloc_fail_sweep_every_allocation) \
   XX(json_quote_plain_and_empty) \
@@ -63,6 +68,8 @@
   XX(vm_describe_routes) \
   XX(vm_module_files_lists_modules_from_other_directories) \
   XX(vm_traceback) \
+  XX(vm_mem_ceiling_fails_only_in_protected_calls) \
+  XX(lua_error_text_without_raising) \
   XX(conn_request_one_byte_at_a_time) \
   XX(conn_pipelined_requests_answered_in_order) \
   XX(conn_keep_alive_then_close) \
@@ -80,6 +87,12 @@
   XX(request_limits_and_refusals) \
   XX(request_names_ok) \
   XX(request_pool_keeps_seq_counting) \
+  XX(strict_host_values) \
+  XX(strict_transfer_encoding_lists) \
+  XX(strict_request_line_of_an_unknown_method) \
+  XX(strict_request_targets_and_host) \
+  XX(strict_obs_fold_wherever_reads_split) \
+  XX(strict_parse_errors) \
   XX(async_c_functions_complete_later) \
   XX(async_c_function_outlived_by_its_request) \
   XX(socket_find_match_and_safe_prefix) \

@@ -8,10 +8,14 @@ TEST(config_defaults) {
   crater_config c = crater_config_default();
   ASSERT_EQ_INT(c.max_header_bytes, 16 * 1024);
   ASSERT_EQ_INT(c.max_body_bytes, 1024 * 1024);
+  ASSERT_EQ_INT(c.max_uri_bytes, 8 * 1024);
   ASSERT_EQ_INT(c.header_timeout_ms, 10000);
   ASSERT_EQ_INT(c.idle_timeout_ms, 75000);
   ASSERT_EQ_INT(c.max_connections, 10000);
   ASSERT_EQ_INT(c.stuck_timeout_ms, 30000);
+  ASSERT_EQ_INT(c.send_timeout_ms, 60000);
+  ASSERT_TRUE(c.max_memory_bytes == (size_t)1 << 30);
+  ASSERT_EQ_INT(c.body_timeout_ms, 60000);
 }
 
 TEST(strerror_names) {

@@ -1,7 +1,11 @@
 """examples/todo-api over real sockets: create, list (filters, paging),
 read, replace, patch, delete; validation answers, 404 and 409 problems,
-and the store's internal field never leaving the server."""
+and the table's internal field never leaving the server; its SQLite file
+(DATABASE_URL, else todo.db beside the app) kept across restarts."""
 import json
+import os
+import shutil
+import tempfile
 import unittest
 
 from harness import Server, example, run
@@ -11,10 +15,29 @@ JSON = {"Content-Type": "application/json"}
 
 class TodoApi(unittest.TestCase):
     def setUp(self):
-        self.srv = Server(example("todo-api", "app.lua"))
+        self.dir = tempfile.mkdtemp(prefix="crater-todo-")
+        self.env = {"DATABASE_URL": "sqlite:" + os.path.join(self.dir, "todo.db")}
+        self.srv = Server(example("todo-api", "app.lua"), env=self.env)
 
     def tearDown(self):
         self.assertEqual(self.srv.stop(), 0)
+        shutil.rmtree(self.dir)
+
+    def test_todos_outlive_the_server(self):
+        a = self.create(title="milk", tags=["shop"])
+        self.assertEqual(self.srv.stop(), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "todo.db")))
+        self.srv = Server(example("todo-api", "app.lua"), env=self.env)
+        st, _, doc = self.call("GET", "/todos/%d" % a["id"])
+        self.assertEqual((st, doc), (200, a))
+
+    def test_default_database_is_beside_the_app(self):
+        app = os.path.join(self.dir, "app.lua")
+        shutil.copy(example("todo-api", "app.lua"), app)
+        with Server(app, env={"DATABASE_URL": ""}) as srv:  # empty: as if unset
+            st, _, _ = srv.request("POST", "/todos", body={"title": "here"})
+            self.assertEqual(st, 201)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "todo.db")))
 
     def call(self, method, path, body=None, headers=None):
         h = dict(JSON) if body is not None else {}

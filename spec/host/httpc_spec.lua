@@ -62,6 +62,18 @@ describe("crater.host.http_parser", function()
     assert.matches("^malformed response: ", err)
   end)
 
+  it("is as strict as the server's parser (llhttp's strict mode, docs/limits.md)", function()
+    -- chunk data must end with CRLF; a CR must be followed by LF
+    for _, bad in ipairs({ "3\r\nabcXX0\r\n\r\n", "3\r\nabc\r0\r\n\r\n", "3\rXabc\r\n0\r\n\r\n" }) do
+      local ok, err = host.http_parser(false, 0):feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. bad)
+      assert.is_nil(ok)
+      assert.matches("^malformed response: ", err)
+    end
+    local ok, err = host.http_parser(false, 0):feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\rXok")
+    assert.is_nil(ok)
+    assert.matches("^malformed response: ", err)
+  end)
+
   it("gives the head as crater.http shows it, and is reused", function()
     local mt = {}
     local p = host.http_parser(false, 0)
