@@ -1176,6 +1176,75 @@ static int l_stats(lua_State *L) {
   return 3;
 }
 
+/* exec_now(pool, sql, params, n, binary, connect_s) -> rows | nil, err:
+ * outside any request or timer (while the app's file loads, creating its
+ * tables), where nothing can wait: a connection of its own, blocking,
+ * closed at once (it must not outlive a fork into workers). */
+static int l_exec_now(lua_State *L) {
+  pg_pool *p = luaL_checkudata(L, 1, POOL_MT);
+  const char *sql = luaL_checkstring(L, 2);
+  int n = (int)luaL_checkinteger(L, 4);
+  lua_Number connect_s = luaL_checknumber(L, 6);
+  if (n < 0 || n > 65535) return luaL_error(L, "crater.pg: at most 65535 parameters");
+  int nk = 0;
+  while (p->keys[nk]) nk++;
+  const char *keys[nk + 2], *vals[nk + 2];
+  char timeout[32];
+  snprintf(timeout, sizeof(timeout), "%d", connect_s >= 1 ? (int)connect_s : 1);
+  int k = 0;
+  for (int i = 0; i < nk; i++) {
+    if (strcmp(p->keys[i], "connect_timeout") == 0) continue;
+    keys[k] = p->keys[i];
+    vals[k++] = p->vals[i];
+  }
+  keys[k] = "connect_timeout";
+  vals[k++] = timeout;
+  keys[k] = vals[k] = NULL;
+  const char *pv[n > 0 ? n : 1];
+  int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    size_t len = 0;
+    pv[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
+    lens[i] = (int)len;
+    lua_pop(L, 1);
+    lua_rawgeti(L, 5, i + 1);
+    fmts[i] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  PGconn *pq = PQconnectdbParams(keys, vals, 0);
+  if (pq == NULL || PQstatus(pq) != CONNECTION_OK) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s", pq ? PQerrorMessage(pq) : "out of memory");
+    if (pq) PQfinish(pq);
+    return push_err(L, "08001", msg);
+  }
+  PGresult *r = PQexecParams(pq, sql, n, NULL, pv, lens, fmts, 0);
+  int nret;
+  if (r == NULL) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: %s", PQerrorMessage(pq));
+    nret = push_err(L, "08006", msg);
+  } else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+    nret = push_res_err(L, r);
+  } else {
+    lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+    crater__pg_push_rows(L, r, lua_gettop(L));
+    lua_remove(L, -2);
+    nret = 1;
+  }
+  if (r) PQclear(r);
+  PQfinish(pq);
+  return nret;
+}
+
+/* in_task() -> whether a request or timer runs now (so it can wait) */
+static int l_in_task(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushboolean(L, srv->current != NULL);
+  return 1;
+}
+
 /* set_null(v): the value of SQL NULL in rows */
 static int l_set_null(lua_State *L) {
   lua_settop(L, 1);
@@ -1195,7 +1264,7 @@ int crater__pg_open(lua_State *L) {
     {"pool", l_pool},         {"acquire", l_acquire}, {"query", l_query}, {"batch", l_batch},
     {"notifies", l_notifies}, {"release", l_release}, {"discard", l_discard},
     {"txstatus", l_txstatus}, {"stats", l_stats},     {"backend_pid", l_backend_pid},
-    {"set_null", l_set_null},
+    {"set_null", l_set_null}, {"exec_now", l_exec_now}, {"in_task", l_in_task},
     {NULL, NULL},
   };
   luaL_newmetatable(L, POOL_MT);

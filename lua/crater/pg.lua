@@ -237,8 +237,17 @@ DB.__index = DB
 ---@param ... any
 ---@return table rows
 function DB:query(sql, ...)
-  can_wait(2)
   if type(sql) ~= "string" then error("crater.pg: db:query needs the SQL text", 2) end
+  if C and not C.in_task() then
+    -- while the app's file loads (creating tables): nothing can wait there
+    local n = select("#", ...)
+    local params, binary = {}, {}
+    for i = 1, n do params[i], binary[i] = param((select(i, ...)), i) end
+    local rows, err = C.exec_now(self.pool, sql, params, n, binary, self.connect_timeout)
+    if not rows then raise(err) end
+    return convert(rows)
+  end
+  can_wait(2)
   local lease = acquire(self)
   local ok, rows, err = pcall(run, lease, self, sql, ...)
   C.release(lease)
@@ -467,12 +476,18 @@ end
 --- each worker opens connections when its requests first need them.
 --- Returns the handle, or nil and an error message.
 ---@param url_or_opts? string|table nil: libpq's defaults (PGHOST, PGUSER... or the local socket)
+---@param more? table options, when the first argument is a URL (crater.db passes them so)
 ---@return table|nil db, string|nil err
-function _M.connect(url_or_opts)
+function _M.connect(url_or_opts, more)
   if not C then return nil, "crater.pg: only inside the Crater server" end
   local opts = url_or_opts
   if opts == nil then opts = "" end -- libpq's defaults: the PG* variables, the local socket
-  if type(opts) == "string" then opts = { url = opts } end
+  if type(opts) == "string" then
+    opts = { url = opts }
+    if type(more) == "table" then
+      for k, v in pairs(more) do if k ~= "url" then opts[k] = v end end
+    end
+  end
   if type(opts) ~= "table" then error("crater.pg.connect: a URL or a table of options is needed", 2) end
   local info = opts.url or conninfo_of(opts)
   local db = {}

@@ -118,6 +118,10 @@ class Pg(unittest.TestCase):
         got = self.post("/echo", {"type": "text", "bytes": "plain"})
         self.assertEqual(got["v"], "plain")
 
+    def test_queries_while_the_app_loads(self):
+        self.assertEqual(self.get("/at_load"), {"n": 42, "who": "crater", "pool_size": 2})
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'made_at_load'"), "1")
+
     def test_nulls_and_affected_rows(self):
         r = self.query("INSERT INTO ledger (note) VALUES ($1), ($2) RETURNING id, note", "a", "b")
         self.assertEqual(r["affected_rows"], 2)

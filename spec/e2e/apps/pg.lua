@@ -9,6 +9,12 @@ local pool_size = tonumber(os.getenv("PG_POOL_SIZE") or "4")
 local db = assert(crater.pg.connect({ url = url, pool_size = pool_size, pool_timeout = 1,
   query_timeout = 5 }))
 
+-- while the file loads: a blocking query on a connection of its own
+db:query("CREATE TABLE IF NOT EXISTS made_at_load (n int)")
+local at_load = db:query("SELECT $1::int + 1 AS n, current_user AS who", 41)[1]
+at_load.pool_size = assert(crater.pg.connect(url, { pool_size = 2 })).pool_size -- crater.db's form
+app:get("/at_load", function() return at_load end)
+
 local function err_table(e)
   if crater.pg.is_error(e) then
     return { code = e.code, message = e.message, detail = e.detail, constraint = e.constraint,
