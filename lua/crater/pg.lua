@@ -86,7 +86,9 @@ local function param(v, i)
     if v % 1 == 0 and v >= -9007199254740992 and v <= 9007199254740992 then return format("%d", v), false end
     return format("%.17g", v), false
   end
-  if t == "boolean" then return v and "t" or "f", false end
+  -- "1"/"0": PostgreSQL reads them as a boolean and as an integer, so the
+  -- same app works on an INTEGER column as SQLite apps have
+  if t == "boolean" then return v and "1" or "0", false end
   if t == "table" then
     if getmetatable(v) == Bytea then return v[1], true end
     return json.encode(v), false

@@ -103,7 +103,7 @@ class Pg(unittest.TestCase):
     def test_types_in(self):
         cases = [("int4", 42, 42), ("int8", 2 ** 53, 2 ** 53), ("float8", 0.1, 0.1),
                  ("float8", -1e300, -1e300), ("numeric", 3.25, 3.25), ("bool", True, True),
-                 ("bool", False, False), ("text", "a 'quoted' \"x\" \\ ; --", "a 'quoted' \"x\" \\ ; --"),
+                 ("bool", False, False), ("int4", True, 1), ("text", "a 'quoted' \"x\" \\ ; --", "a 'quoted' \"x\" \\ ; --"),
                  ("text", "ünïcødé ✓", "ünïcødé ✓"), ("int4", "17", 17),
                  ("jsonb", {"a": [1, 2, {"b": None}]}, {"a": [1, 2, {"b": None}]}),
                  ("json", [1, "two"], [1, "two"]), ("uuid", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
