@@ -4,7 +4,7 @@
 --   sqlite:todo.db        a file, relative to the app's folder
 --   sqlite:/var/db/x.db   an absolute path (sqlite:///var/db/x.db too)
 --   sqlite::memory:       a private in-memory database
---   postgres://...        PostgreSQL (not built yet)
+--   postgres://...        PostgreSQL (crater.pg, docs/postgres.md); postgresql:// too
 --
 -- Every handle has the same API: db:query(sql, ...), db:transaction(fn).
 
@@ -29,8 +29,8 @@ function _M.connect(url, opts)
     return sqlite.open(path, opts)
   end
   if match(url, "^postgres://") or match(url, "^postgresql://") then
-    error("crater.db: PostgreSQL support is not built yet (" .. (match(url, "^%a+") or url)
-      .. "://): use a sqlite: URL", 2)
+    -- Required here, not at the top: an app on SQLite never loads libpq's side.
+    return require("crater.pg").connect(url, opts)
   end
   error("crater.db: unknown database URL '" .. url .. "': sqlite:PATH, sqlite::memory: or postgres://", 2)
 end

@@ -64,6 +64,9 @@ def make_test(md):
                 self.skipTest(PG_MISSING)
             pg = PgServer()
             env = {**(env or {}), "DATABASE_URL": pg.url}
+        # An example's sqlite: file would land beside its app, in the temporary
+        # folder, and outlive the run: each page starts from an empty database.
+        env = {"DATABASE_URL": "sqlite::memory:", **(env or {})}
         try:
             for info, body, line in blocks(md):
                 where = "%s:%d" % (os.path.relpath(md, ROOT), line)

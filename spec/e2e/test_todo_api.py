@@ -9,6 +9,7 @@ import tempfile
 import unittest
 
 from harness import Server, example, run
+from pg_server import MISSING as PG_MISSING, PgServer
 
 JSON = {"Content-Type": "application/json"}
 
@@ -148,6 +149,34 @@ class TodoApi(unittest.TestCase):
         st, h, _ = self.call("POST", "/todos/1", {"title": "x"})
         self.assertEqual(st, 405)
         self.assertIn("GET", h["allow"])
+
+
+@unittest.skipIf(PG_MISSING, PG_MISSING)
+class TodoApiOnPostgres(TodoApi):
+    """The same suite with DATABASE_URL naming a throwaway PostgreSQL: the app
+    switches databases by its URL alone (docs/database.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="crater-todo-")
+        self.pg.psql("DROP TABLE IF EXISTS todos")  # each test starts empty, as on SQLite
+        self.env = {"DATABASE_URL": self.pg.url}
+        self.srv = Server(example("todo-api", "app.lua"), env=self.env)
+
+    def test_table_is_postgres(self):
+        self.create(title="milk", tags=["shop"])
+        self.assertEqual(self.pg.psql("SELECT title FROM todos"), "milk")
+
+    # SQLite files: nothing of PostgreSQL's.
+    test_todos_outlive_the_server = None
+    test_default_database_is_beside_the_app = None
 
 
 if __name__ == "__main__":
