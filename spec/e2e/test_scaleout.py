@@ -222,13 +222,16 @@ class ScaleOut(unittest.TestCase):
         failed = [r for r in results if r[3] != 200]
         after = [r for r in results if r[0] > t_exit]
         served_a_before = sum(1 for r in results if r[1] < t_term and r[4] == "A")
+        # In flight across the SIGTERM and answered by A: draining finished them.
+        drained = [r for r in results if r[0] < t_term < r[1] and r[4] == "A"]
         print("\nscaleout: %d requests (%d before SIGTERM), %d failed; A exited %s in %.2f s; "
-              "%d requests after A exited" % (len(results), before, len(failed), code, t_exit - t_term,
-                                             len(after)))
+              "%d requests in flight at SIGTERM finished by A, %d after A exited"
+              % (len(results), before, len(failed), code, t_exit - t_term, len(drained), len(after)))
         self.assertEqual(failed, [], "failed requests; nginx log:\n" + self.nginx.log())
         self.assertEqual(code, 0, self.a.log())
         self.assertLess(t_exit - t_term, GRACE + 1)
         self.assertGreater(served_a_before, 0, "A served nothing before SIGTERM")
+        self.assertGreater(len(drained), 0, "no request of A's was in flight at SIGTERM")
         self.assertGreater(len(after), 0)
         self.assertEqual({r[4] for r in after}, {"B"})
 
