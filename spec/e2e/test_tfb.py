@@ -160,6 +160,21 @@ class Tfb(unittest.TestCase):
             if n == 500:
                 self.assertGreaterEqual(len(changed), 450)
 
+    def test_reads_one_after_another(self):
+        # TFB_PIPELINE=0: the same answers without db:batch (how the peers read)
+        url = "postgres://benchmarkdbuser:benchmarkdbpass@127.0.0.1:%d/hello_world" % self.pg.port
+        srv = Server(APP, env={"DATABASE_URL": url, "DB_POOL": "2", "TFB_PIPELINE": "0"})
+        try:
+            for path in ("/queries?queries=20", "/updates?queries=20"):
+                st, _, body = srv.request("GET", path)
+                self.assertEqual(st, 200, body)
+                items = json.loads(body)
+                self.assertEqual(len(items), 20)
+                want = self.table([o["id"] for o in items])
+                self.assertEqual({o["id"]: o["randomNumber"] for o in items}, want, path)
+        finally:
+            srv.stop()
+
     def test_zz_check_tfb(self):
         # last (zz): it resets pg_stat_statements and writes rows; the harness's own checks
         if not os.path.exists(CHECK):
