@@ -1,0 +1,147 @@
+-- examples/tfb/app.lua: TechEmpower Framework Benchmarks' test types on
+-- PostgreSQL, so Crater can be measured beside the peers in
+-- ../shared/bench/db (whose run.sh starts this file and whose check_tfb.py
+-- checks it). /db, /queries, /fortunes and /updates read the TFB tables
+-- `world` and `fortune`; /json and /plaintext need no database.
+--
+--   eval "$(../shared/bench/db/setup-postgres.sh)"
+--   DATABASE_URL=postgres://benchmarkdbuser:benchmarkdbpass@127.0.0.1:$PGPORT/hello_world \
+--     DB_POOL=8 build/crater examples/tfb/app.lua
+--
+-- DATABASE_URL names the database (unset: libpq's PG* variables decide);
+-- DB_POOL is the number of connections of the worker (default 8, the
+-- harness's setting: more backends than that only compete for 2 cores).
+-- TFB_PIPELINE=0 sends the reads of /queries and /updates one after
+-- another, as the peers in ../shared/bench/db do, for a like-for-like
+-- measurement; by default they are pipelined (db:batch), which TFB allows.
+local crater = require "crater"
+
+local app = crater.app { title = "tfb", version = "1.0.0" }
+
+local pool = tonumber(os.getenv("DB_POOL")) or 8
+local pipeline = os.getenv("TFB_PIPELINE") ~= "0"
+-- crater.pg directly, not crater.db: the SQL below (unnest, int[]) is
+-- PostgreSQL's, so the app would not run on SQLite anyway.
+local db = assert(crater.pg.connect(os.getenv("DATABASE_URL"), { pool_size = pool }))
+
+-- The statements are constants with $n parameters, so each connection
+-- prepares each of them once and runs it by name afterwards.
+local SELECT_WORLD = "SELECT id, randomnumber FROM world WHERE id = $1"
+local SELECT_FORTUNES = "SELECT id, message FROM fortune"
+-- All rows in one statement (TFB allows batching the writes). The ids come
+-- sorted, so concurrent requests lock rows in the same order and never
+-- deadlock each other.
+local UPDATE_WORLDS = "UPDATE world SET randomnumber = v.r " ..
+  "FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS r) AS v WHERE world.id = v.id"
+
+-- math.random is LuaJIT's own generator; seeding per process keeps workers
+-- (and runs) from all drawing the same ids.
+math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
+local random = math.random
+
+local function random_id()
+  return random(1, 10000)
+end
+
+-- TFB's rule: missing, empty, not an integer or below 1 -> 1; above 500 -> 500.
+local function count(req)
+  local n = tonumber(req.query.queries)
+  if not n or n ~= math.floor(n) or n < 1 then return 1 end
+  if n > 500 then return 500 end
+  return n
+end
+
+local function world(row)
+  return { id = row.id, randomNumber = row.randomnumber }
+end
+
+-- n distinct random ids: /updates writes each row once, so its answer is
+-- exactly what the table holds afterwards.
+local function distinct_ids(n)
+  local ids, seen = {}, {}
+  while #ids < n do
+    local id = random_id()
+    if not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = id
+    end
+  end
+  return ids
+end
+
+-- One SELECT per row, as TFB requires (no `WHERE id IN (...)`), but sent as
+-- one pipeline: one round trip for all N instead of N.
+local function read_worlds(ids)
+  if not pipeline then
+    local out = crater.json.array()
+    for i = 1, #ids do out[i] = world(db:query(SELECT_WORLD, ids[i])[1]) end
+    return out
+  end
+  local list = {}
+  for i = 1, #ids do list[i] = { SELECT_WORLD, ids[i] } end
+  local results = db:batch(list)
+  local out = crater.json.array()
+  for i = 1, #results do out[i] = world(results[i][1]) end
+  return out
+end
+
+app:get("/plaintext", function()
+  return "Hello, World!"
+end)
+
+app:get("/json", function()
+  return { message = "Hello, World!" }
+end)
+
+app:get("/db", function()
+  return world(db:query(SELECT_WORLD, random_id())[1])
+end)
+
+app:get("/queries", function(req)
+  local n, ids = count(req), {}
+  for i = 1, n do ids[i] = random_id() end
+  return read_worlds(ids)
+end)
+
+local ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+
+local function by_message(a, b)
+  -- LuaJIT compares strings byte by byte: UTF-8's code point order, as TFB wants
+  return a.message < b.message
+end
+
+app:get("/fortunes", function()
+  local rows = db:query(SELECT_FORTUNES)
+  local fortunes = {}
+  for i = 1, #rows do fortunes[i] = { id = rows[i].id, message = rows[i].message } end
+  -- added in memory on every request, never stored (TFB's rule)
+  fortunes[#fortunes + 1] = { id = 0, message = "Additional fortune added at request time." }
+  table.sort(fortunes, by_message)
+  local parts = { "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>" ..
+    "<tr><th>id</th><th>message</th></tr>" }
+  for i = 1, #fortunes do
+    local f = fortunes[i]
+    -- %d: an id is an integer; the parentheses keep gsub's second result out
+    parts[#parts + 1] = string.format("<tr><td>%d</td><td>%s</td></tr>", f.id,
+      (f.message:gsub("[&<>\"']", ESCAPES)))
+  end
+  parts[#parts + 1] = "</table></body></html>"
+  return 200, table.concat(parts), { ["Content-Type"] = "text/html; charset=utf-8" }
+end)
+
+app:get("/updates", function(req)
+  local ids = distinct_ids(count(req))
+  table.sort(ids)
+  local worlds = read_worlds(ids)
+  local new_ids, new_numbers = {}, {}
+  for i = 1, #worlds do
+    worlds[i].randomNumber = random_id()
+    new_ids[i], new_numbers[i] = worlds[i].id, worlds[i].randomNumber
+  end
+  -- int[] parameters in PostgreSQL's array text form: "{1,2,3}"
+  db:query(UPDATE_WORLDS, "{" .. table.concat(new_ids, ",") .. "}",
+    "{" .. table.concat(new_numbers, ",") .. "}")
+  return worlds
+end)
+
+return app
