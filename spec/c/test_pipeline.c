@@ -139,7 +139,8 @@ TEST(pipeline_wait_answers_later_and_serves_others_meanwhile) {
   ASSERT_TRUE(srv != NULL);
   int port = crater_bound_port(srv);
   spec_client slow, fast;
-  spec_client_start(&slow, &loop, port, "GET", "/sleep/80", "X-Tag: t1\r\n", NULL);
+  /* 1 s: /fast must surely be answered first, even under ASan on a loaded machine. */
+  spec_client_start(&slow, &loop, port, "GET", "/sleep/1000", "X-Tag: t1\r\n", NULL);
   spec_client_start(&fast, &loop, port, "GET", "/fast", NULL, NULL);
   spec_run_until(&loop, &fast.done);
   ASSERT_EQ_INT(slow.done, 0);
@@ -150,7 +151,7 @@ TEST(pipeline_wait_answers_later_and_serves_others_meanwhile) {
   ASSERT_EQ_STR(body, "fast v1");
   ASSERT_EQ_INT(spec_response_status(slow.data), 200);
   body_of(&slow, body, sizeof(body));
-  ASSERT_EQ_STR(body, "woke v1 /sleep/80 t1"); /* the request's data outlives the wait */
+  ASSERT_EQ_STR(body, "woke v1 /sleep/1000 t1"); /* the request's data outlives the wait */
   ASSERT_EQ_INT(w.fired, 1);
   spec_client_free(&slow);
   spec_client_free(&fast);
@@ -326,7 +327,9 @@ TEST(pipeline_wait_across_a_reload) {
   ASSERT_TRUE(srv != NULL);
   int port = crater_bound_port(srv);
   spec_client slow, fast;
-  spec_client_start(&slow, &loop, port, "GET", "/sleep/60", NULL, NULL);
+  /* Long enough that the reload and /fast are surely over before it wakes,
+   * even in the ASan build on a loaded machine (60 ms was not). */
+  spec_client_start(&slow, &loop, port, "GET", "/sleep/1000", NULL, NULL);
   while (w.started == 0 && uv_run(&loop, UV_RUN_ONCE) != 0) {
   }
   ASSERT_EQ_INT(crater_load_string(srv, "wait_app", wait_app_v2, sizeof(wait_app_v2) - 1), 0);
@@ -338,7 +341,7 @@ TEST(pipeline_wait_across_a_reload) {
   body_of(&fast, body, sizeof(body));
   ASSERT_EQ_STR(body, "fast v2");
   body_of(&slow, body, sizeof(body));
-  ASSERT_EQ_STR(body, "woke v1 /sleep/60 ");
+  ASSERT_EQ_STR(body, "woke v1 /sleep/1000 ");
   ASSERT_EQ_INT(w.stops, 1);
   ASSERT_EQ_STR(w.log, "stop 1;");
   spec_client_free(&slow);
