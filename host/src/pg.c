@@ -956,6 +956,44 @@ static int keep_params(pg_op *op, const char *sql, size_t sql_len, int n, const 
   return 0;
 }
 
+/* The most parameters one statement takes (the protocol counts them in 16 bits). */
+#define PARAMS_MAX 65535
+
+/* params[i] (a string, or nil for NULL) and binary[i] (true: sent as bytes)
+ * into libpq's arrays. The strings stay referenced by params, on the stack. */
+static void read_params(lua_State *L, int params, int binary, int n, const char **vals, int *lens,
+                        int *fmts) {
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, params, i + 1);
+    size_t len = 0;
+    vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
+    lens[i] = (int)len;
+    lua_pop(L, 1);
+    lua_rawgeti(L, binary, i + 1);
+    fmts[i] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+}
+
+/* After a query or a batch was handed to libpq (f: PQflush's answer, -1 when
+ * sending failed): wait for its results, or answer the error at once. */
+static int sent(lua_State *L, pg_conn *c, pg_op *op, int f, const char *what) {
+  if (f < 0) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: cannot send the %s: %s", what, PQerrorMessage(c->pq));
+    crater__uthread *ut = op->ut;
+    op->ut = NULL; /* never resumed: it returns at once */
+    op_end(op);
+    crater__task_unwait(ut);
+    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
+  }
+  op->c = c;
+  op->pool = c->pool;
+  c->op = op;
+  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  return lua_yield(L, 0);
+}
+
 /* query(lease, sql, params, n, binary, timeout_s, prepare) -> rows | nil, err.
  * params[i] is a string or nil (NULL); binary[i] true sends it as bytes.
  * prepare: the statement is prepared on the connection the first time it
@@ -968,19 +1006,10 @@ static int l_query(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 4);
   uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 6) * 1000);
   int prepare = lua_toboolean(L, 7);
-  if (n < 0 || n > 65535) return luaL_error(L, "crater.pg: at most 65535 parameters");
+  if (n < 0 || n > PARAMS_MAX) return luaL_error(L, "crater.pg: at most 65535 parameters");
   const char *vals[n > 0 ? n : 1];
   int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
-  for (int i = 0; i < n; i++) {
-    lua_rawgeti(L, 3, i + 1);
-    size_t len = 0;
-    vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
-    lens[i] = (int)len;
-    lua_pop(L, 1); /* still referenced by params */
-    lua_rawgeti(L, 5, i + 1);
-    fmts[i] = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  read_params(L, 3, 5, n, vals, lens, fmts);
   pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
   if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
   int idx = prepare ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
@@ -997,21 +1026,7 @@ static int l_query(lua_State *L) {
   } else {
     ok = PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0);
   }
-  int f = ok ? PQflush(c->pq) : -1;
-  if (f < 0) {
-    char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s", PQerrorMessage(c->pq));
-    crater__uthread *ut = op->ut;
-    op->ut = NULL; /* never resumed: it returns at once */
-    op_end(op);
-    crater__task_unwait(ut);
-    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
-  }
-  op->c = c;
-  op->pool = c->pool;
-  c->op = op;
-  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
-  return lua_yield(L, 0);
+  return sent(L, c, op, ok ? PQflush(c->pq) : -1, "query");
 }
 
 /* batch(lease, list, n, timeout_s, prepare) -> results, first_error | nil, err.
@@ -1047,18 +1062,10 @@ static int l_batch(lua_State *L) {
     lua_pop(L, 1);
     lua_rawgeti(L, -2, 2); /* params */
     lua_rawgeti(L, -3, 4); /* binary */
+    if (n < 0 || n > PARAMS_MAX) n = 0, sql = NULL; /* refused below, as a send error */
     const char *vals[n > 0 ? n : 1];
     int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++) {
-      lua_rawgeti(L, -2, i + 1);
-      size_t len = 0;
-      vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
-      lens[i] = (int)len;
-      lua_pop(L, 1);
-      lua_rawgeti(L, -1, i + 1);
-      fmts[i] = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-    }
+    read_params(L, lua_gettop(L) - 1, lua_gettop(L), n, vals, lens, fmts);
     int idx = prepare && sql ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
     if (sql == NULL) {
       ok = 0;
@@ -1073,21 +1080,8 @@ static int l_batch(lua_State *L) {
   }
   if (ok) ok = PQpipelineSync(c->pq);
   int f = ok ? PQflush(c->pq) : -1;
-  if (f < 0) {
-    char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: cannot send the batch: %s", PQerrorMessage(c->pq));
-    c->doomed = 1; /* in pipeline mode with part of a batch sent */
-    crater__uthread *ut = op->ut;
-    op->ut = NULL;
-    op_end(op);
-    crater__task_unwait(ut);
-    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
-  }
-  op->c = c;
-  op->pool = c->pool;
-  c->op = op;
-  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
-  return lua_yield(L, 0);
+  if (f < 0) c->doomed = 1; /* in pipeline mode with part of a batch sent */
+  return sent(L, c, op, f, "batch");
 }
 
 /* notifies(lease, timeout_s) -> { channel, payload, pid } | nil, "timeout"

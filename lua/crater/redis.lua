@@ -278,19 +278,23 @@ end
 local Client = {}
 
 -- Any other name is a command: r:hgetall(k) sends HGETALL k. The method
--- is made once and kept.
-local client_mt = {
-  __index = function(_, name)
-    local m = Client[name]
+-- is made once and kept in `methods`.
+local function command_methods(methods)
+  return function(_, name)
+    local m = methods[name]
     if m ~= nil or type(name) ~= "string" or not find(name, "^%a[%w_]*$") then return m end
     local cmd = upper(name)
     m = function(self, ...)
-      local v, err = command(self, cmd, ...)
+      local v, err = command(self, cmd, ...) -- not a tail call: can_wait counts levels
       return v, err
     end
-    Client[name] = m
+    methods[name] = m
     return m
-  end,
+  end
+end
+
+local client_mt = {
+  __index = command_methods(Client),
   __tostring = function(self) return "crater.redis " .. self._c.name end,
 }
 
@@ -614,17 +618,7 @@ end
 local Conn = {}
 
 local conn_mt = {
-  __index = function(_, name)
-    local m = Conn[name]
-    if m ~= nil or type(name) ~= "string" or not find(name, "^%a[%w_]*$") then return m end
-    local cmd = upper(name)
-    m = function(self, ...)
-      local v, err = command(self, cmd, ...)
-      return v, err
-    end
-    Conn[name] = m
-    return m
-  end,
+  __index = command_methods(Conn),
 }
 
 -- Runs encoded commands on the held connection, keeping track of what

@@ -143,6 +143,22 @@ def recv_all(s, timeout=5):
     return b"".join(chunks)
 
 
+def free_port():
+    """A port nobody listens on now (for servers that must be told one:
+    --workers, PostgreSQL, redis-server, nginx)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def children(parent):
+    """The pids of parent's child processes, sorted."""
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True)
+    return sorted(int(p) for p in out.stdout.split())
+
+
 def wait_for(pred, timeout=20):
     """Polls pred() every 20 ms until it returns something true (returned) or
     timeout seconds have passed (then pred()'s last value). 20 s by default:

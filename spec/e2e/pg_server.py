@@ -5,10 +5,10 @@ port and a unix socket in that folder, scram-sha-256 for TCP, no fsync;
 stopped and deleted at the end."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
+
+from harness import free_port
 
 PGBIN = "/usr/lib/postgresql/15/bin"
 USER, PASSWORD, DATABASE = "crater", "crater-secret", "crater_test"
@@ -23,14 +23,6 @@ def _missing():
 
 
 MISSING = _missing()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _as_postgres(args, **kw):

@@ -3,24 +3,17 @@ for docs/redis.md): no persistence, its files in a temporary folder, on a
 unix socket and optionally a free TCP port, stopped at the end."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.parse
 
+from harness import free_port
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 MISSING = None if REDIS_SERVER and REDIS_CLI else \
     "redis-server and redis-cli are not installed (.ci/setup.sh installs Debian's redis-server)"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisServer:

@@ -9,27 +9,13 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import ROOT, Server, run, wait_for
+from harness import ROOT, Server, children, free_port, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "stuck.lua")
-
-
-def free_port():
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
-def children(parent):
-    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True)
-    return sorted(int(p) for p in out.stdout.split())
 
 
 def start_workers(app):

@@ -15,7 +15,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import ROOT, Server, read_response, run
+from harness import ROOT, Server, free_port, read_response, run
 from test_socket import Fixture, make_ca
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "http_client.lua")
@@ -172,14 +172,6 @@ class Upstream(Fixture):
         else:
             send(conn, 404, "no route " + path)
         return True
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()  # nobody listens there now
-    return p
 
 
 class HttpClient(unittest.TestCase):
