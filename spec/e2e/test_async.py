@@ -377,6 +377,9 @@ def refused(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return False
+    except ConnectionResetError:
+        # It reached the backlog as the listener closed: ask again.
+        return False
     except ConnectionRefusedError:
         return True
 
