@@ -51,6 +51,12 @@ struct pg_conn {
   crater__pg_stmts stmts; /* prepared on this connection */
   int doomed;            /* closed instead of pooled when released */
   uv_timer_t *idle_timer; /* closes it when idle too long (runs while idle) */
+  /* Made once connected and kept to the end: libuv's uv_poll_start and
+   * uv_poll_stop each remove the fd from epoll, so a poll per query costs
+   * about six epoll_ctl calls and an ioctl; a watch that stays readable
+   * costs none, and sees a server closing an idle connection. */
+  uv_poll_t *poll;
+  int watching;          /* the events watched now (0: stopped) */
 };
 
 struct pg_lease {
@@ -64,6 +70,7 @@ struct pg_waiter {
   pg_pool *pool;
   crater__uthread *ut;
   uv_timer_t timer;
+  pg_conn *conn;         /* handed to it, from then until it wakes */
   pg_waiter *next;
 };
 
@@ -138,8 +145,16 @@ static void idle_remove(pg_pool *p, pg_conn *c) {
   }
 }
 
-/* Closes c for good; a slot of the pool frees up. */
 static void handle_free(uv_handle_t *h) { crater__free(h); }
+
+/* Before the socket closes: libuv must forget the fd first. */
+static void conn_unwatch(pg_conn *c) {
+  if (c->poll) uv_close((uv_handle_t *)c->poll, handle_free);
+  c->poll = NULL;
+  c->watching = 0;
+}
+
+/* Closes c for good; a slot of the pool frees up. */
 
 static void conn_discard(pg_conn *c) {
   pg_pool *p = c->pool;
@@ -152,6 +167,7 @@ static void conn_discard(pg_conn *c) {
     c->lease->c = NULL;
     c->lease = NULL;
   }
+  conn_unwatch(c);
   if (c->pq) PQfinish(c->pq);
   crater__pg_stmt_free(&c->stmts);
   if (p) {
@@ -191,12 +207,19 @@ static void idle_timer_start(pg_conn *c) {
   uv_timer_start(c->idle_timer, idle_expired, ms, 0);
 }
 
+#define CONN_CHECK_AFTER_MS 1000
+
 /* An idle connection that still looks usable: the server may have closed
  * it (restart, pg_terminate_backend) while it sat in the pool. */
 static int conn_alive(pg_conn *c, uint64_t now, const pg_pool *p) {
   if (PQstatus(c->pq) != CONNECTION_OK) return 0;
   if (p->life_ms && now - c->born_ms >= p->life_ms) return 0;
   if (p->idle_ms && now - c->idle_since_ms >= p->idle_ms) return 0;
+  /* Under load a connection is idle for microseconds, and its readable
+   * watch has taken in whatever the server sent before (a close
+   * included): the two system calls below are for ones idle longer, whose
+   * close may sit in the same batch of events as this request. */
+  if (c->watching && now - c->idle_since_ms < CONN_CHECK_AFTER_MS) return 1;
   if (!PQconsumeInput(c->pq) || PQstatus(c->pq) != CONNECTION_OK) return 0;
   char b;
   ssize_t n = recv(PQsocket(c->pq), &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -302,10 +325,19 @@ static void op_unwatch(pg_op *op) {
   op->fd = -1;
 }
 
+static int conn_watch(pg_conn *c, int events);
+
 /* Releases the op's handles; it is freed once they have closed. */
 static void op_end(pg_op *op) {
   op_unwatch(op);
-  if (op->c && op->c->op == op) op->c->op = NULL;
+  pg_conn *c = op->c;
+  if (c && c->op == op) {
+    c->op = NULL;
+    if (c->poll) {
+      uv_unref((uv_handle_t *)c->poll); /* an idle connection keeps no loop alive */
+      if (c->watching & UV_WRITABLE) conn_watch(c, UV_READABLE);
+    }
+  }
   if (op->res) PQclear(op->res);
   op->res = NULL;
   crater__free(op->pending);
@@ -323,8 +355,36 @@ static void op_end(pg_op *op) {
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
+static void on_conn_poll(uv_poll_t *h, int status, int events);
 
-/* Watches fd for events; the socket may change while connecting. */
+/* Watches a connected c for events (0: none), through its lasting poll. */
+static int conn_watch(pg_conn *c, int events) {
+  if (c->poll == NULL) {
+    uv_poll_t *h = crater__malloc(sizeof(*h));
+    if (h == NULL) return -1;
+    if (uv_poll_init_socket(c->pool->srv->loop, h, PQsocket(c->pq)) != 0) {
+      crater__free(h);
+      return -1;
+    }
+    h->data = c;
+    uv_unref((uv_handle_t *)h);
+    c->poll = h;
+    c->watching = 0;
+  }
+  if (events == c->watching) return 0;
+  int rc = events ? uv_poll_start(c->poll, events, on_conn_poll) : uv_poll_stop(c->poll);
+  c->watching = rc == 0 ? events : 0;
+  return rc;
+}
+
+/* The op waits on its connection's events (and keeps the loop alive). */
+static int op_watch_conn(pg_op *op, int events) {
+  if (conn_watch(op->c, events) != 0) return -1;
+  uv_ref((uv_handle_t *)op->c->poll);
+  return 0;
+}
+
+/* Watches fd for events while connecting: the socket may change then. */
 static int op_watch(pg_op *op, int fd, int events) {
   if (op->poll && op->fd != fd) op_unwatch(op);
   if (op->poll == NULL) {
@@ -358,6 +418,18 @@ static void op_resume(pg_op *op, int nresults) {
 static void op_fail(pg_op *op, const char *code, const char *msg) {
   push_err(op->ut->L, code, msg);
   op_resume(op, 2);
+}
+
+/* The op could not begin: the function that made it returns nil, err at
+ * once (its task never waited). */
+static int op_refuse(lua_State *L, pg_op *op, const char *code, const char *msg) {
+  crater__uthread *ut = op->ut;
+  if (op->c && op->c->op == op) op->c->op = NULL;
+  op->c = NULL;
+  op->ut = NULL;
+  op_end(op);
+  crater__task_unwait(ut);
+  return push_err(L, code, msg);
 }
 
 static void op_cancel(void *data) {
@@ -507,7 +579,8 @@ static void run_prepared(pg_op *op) {
     op_fail(op, "08006", msg);
     return;
   }
-  op_watch(op, op->fd, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  if (op_watch_conn(op, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0)
+    op_fail(op, "08006", "crater.pg: cannot watch the connection's socket");
 }
 
 /* A query's input: results until PQgetResult says none is left. */
@@ -644,13 +717,8 @@ static void batch_read(pg_op *op) {
   }
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  pg_op *op = h->data;
-  if (op->ut == NULL) return;
-  if (op->kind == OP_CONNECT) {
-    connect_step(op, PQconnectPoll(op->c->pq));
-    return;
-  }
+/* Events on a connected connection for the op waiting on it. */
+static void op_event(pg_op *op, int status, int events) {
   if (status < 0 && op->kind == OP_NOTIFY) {
     op_fail(op, "08006", "crater.pg: the connection was lost");
     return;
@@ -661,7 +729,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       op_fail(op, "08006", "crater.pg: the connection was lost while sending");
       return;
     }
-    if (f == 0) op_watch(op, op->fd, UV_READABLE);
+    if (f == 0) conn_watch(op->c, UV_READABLE);
   }
   if (status < 0 || (events & UV_READABLE)) {
     if (op->kind == OP_QUERY) {
@@ -671,6 +739,39 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       notify_read(op);
     }
   }
+}
+
+/* A connecting op's socket. */
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  pg_op *op = h->data;
+  if (op->ut == NULL) return;
+  connect_step(op, PQconnectPoll(op->c->pq));
+}
+
+static void on_conn_poll(uv_poll_t *h, int status, int events) {
+  pg_conn *c = h->data;
+  pg_op *op = c->op;
+  if (op) {
+    if (op->ut) op_event(op, status, events);
+    return;
+  }
+  /* Nobody waits on it: take in what came (a notice, a notification, the
+   * server's goodbye), or the readable socket would wake the loop again. */
+  if (status == 0 && PQconsumeInput(c->pq) && PQstatus(c->pq) == CONNECTION_OK) {
+    PGnotify *nf;
+    /* a listener's notifications wait for its next notifies() */
+    while (!c->dedicated && (nf = PQnotifies(c->pq)) != NULL) PQfreemem(nf);
+    return;
+  }
+  if (c->lease == NULL) { /* idle in the pool: a slot frees up */
+    conn_discard(c);
+    return;
+  }
+  /* held between queries: its next one reports the loss */
+  c->doomed = 1;
+  conn_watch(c, 0);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
@@ -749,7 +850,15 @@ static void waiter_unlink(pg_waiter *w) {
   uv_close((uv_handle_t *)&w->timer, waiter_closed);
 }
 
-static void waiter_cancel(void *data) { waiter_unlink(data); }
+static void conn_free_up(pg_conn *c);
+
+static void waiter_cancel(void *data) {
+  pg_waiter *w = data;
+  pg_conn *c = w->conn;
+  w->conn = NULL;
+  waiter_unlink(w);
+  if (c) conn_free_up(c); /* to the next waiter, or the pool */
+}
 
 static void waiter_timeout(uv_timer_t *t) {
   pg_waiter *w = t->data;
@@ -765,21 +874,56 @@ static void waiter_timeout(uv_timer_t *t) {
 static void waiter_wake(uv_timer_t *t) {
   pg_waiter *w = t->data;
   crater__uthread *ut = w->ut;
+  pg_conn *c = w->conn;
+  w->conn = NULL;
   waiter_unlink(w);
-  lua_pushboolean(ut->L, 1);
+  if (c) lease_push(ut->L, ut->task, c);
+  else lua_pushboolean(ut->L, 1); /* a slot is free: acquire again, to connect */
   crater__task_resume(ut, 1);
 }
 
-/* A slot or an idle connection may be free: the first waiter tries again
- * (acquire returns true to it, and pg.lua calls acquire again). From the
- * loop, on a zero timer: a kick may come from a task's end, where no Lua
- * may run. */
-static void pool_kick(pg_pool *p) {
-  if (p->waiters == NULL || (p->idle == NULL && p->total >= p->size)) return;
-  pg_waiter *w = p->waiters;
+/* Wakes the first waiter with c (NULL: a free slot). From the loop, on a
+ * zero timer: the hand may come from a task's end, where no Lua may run. */
+static void waiter_hand(pg_waiter *w, pg_conn *c) {
   waiter_delist(w);
+  w->conn = c;
   uv_timer_stop(&w->timer);
   uv_timer_start(&w->timer, waiter_wake, 0, 0);
+}
+
+/* A connection is free: straight to the first waiter, so that a request
+ * arriving meanwhile cannot take it first. Without this hand-off a woken
+ * waiter found the pool empty again and queued at the back, and under
+ * load a few requests waited many times over (p99 of 58 ms against a
+ * median of 0.6 ms on /db). */
+static void conn_free_up(pg_conn *c) {
+  pg_pool *p = c->pool;
+  c->idle_since_ms = uv_now(p->srv->loop);
+  if (p->waiters) {
+    waiter_hand(p->waiters, c);
+    return;
+  }
+  c->idle_next = p->idle;
+  p->idle = c;
+  idle_timer_start(c);
+}
+
+/* An idle connection or a slot may be free: the first waiter gets it. */
+static void pool_kick(pg_pool *p) {
+  if (p->waiters == NULL) return;
+  if (p->idle) {
+    pg_conn *c = p->idle;
+    p->idle = c->idle_next;
+    c->idle_next = NULL;
+    if (c->idle_timer) uv_timer_stop(c->idle_timer);
+    if (!conn_alive(c, uv_now(p->srv->loop), p)) {
+      conn_discard(c); /* kicks again, with its slot free */
+      return;
+    }
+    waiter_hand(p->waiters, c);
+  } else if (p->total < p->size) {
+    waiter_hand(p->waiters, NULL);
+  }
 }
 
 static int pool_gc(lua_State *L) {
@@ -788,6 +932,7 @@ static int pool_gc(lua_State *L) {
     pg_conn *c = p->all;
     p->all = c->next;
     if (c->lease) c->lease->c = NULL;
+    conn_unwatch(c);
     if (c->pq) PQfinish(c->pq);
     crater__pg_stmt_free(&c->stmts);
     if (c->idle_timer) uv_close((uv_handle_t *)c->idle_timer, handle_free);
@@ -981,16 +1126,15 @@ static int sent(lua_State *L, pg_conn *c, pg_op *op, int f, const char *what) {
   if (f < 0) {
     char msg[512];
     snprintf(msg, sizeof(msg), "crater.pg: cannot send the %s: %s", what, PQerrorMessage(c->pq));
-    crater__uthread *ut = op->ut;
-    op->ut = NULL; /* never resumed: it returns at once */
-    op_end(op);
-    crater__task_unwait(ut);
-    return push_err(L, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
+    return op_refuse(L, op, PQstatus(c->pq) == CONNECTION_OK ? NULL : "08006", msg);
   }
   op->c = c;
   op->pool = c->pool;
   c->op = op;
-  op_watch(op, PQsocket(c->pq), f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+  if (op_watch_conn(op, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
+    c->doomed = 1; /* its answer would come to nobody */
+    return op_refuse(L, op, "08006", "crater.pg: cannot watch the connection's socket");
+  }
   return lua_yield(L, 0);
 }
 
@@ -1107,7 +1251,8 @@ static int l_notifies(lua_State *L) {
   op->c = c;
   op->pool = c->pool;
   c->op = op;
-  op_watch(op, PQsocket(c->pq), UV_READABLE);
+  if (op_watch_conn(op, UV_READABLE) != 0)
+    return op_refuse(L, op, "08006", "crater.pg: cannot watch the connection's socket");
   return lua_yield(L, 0);
 }
 
@@ -1120,17 +1265,12 @@ static int l_release(lua_State *L) {
   if (c == NULL) return 0;
   l->c = NULL;
   c->lease = NULL;
-  pg_pool *p = c->pool;
   if (c->dedicated || c->op || c->doomed || PQstatus(c->pq) != CONNECTION_OK ||
       PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
     conn_discard(c);
     return 0;
   }
-  c->idle_since_ms = uv_now(p->srv->loop);
-  c->idle_next = p->idle;
-  p->idle = c;
-  idle_timer_start(c);
-  pool_kick(p);
+  conn_free_up(c);
   return 0;
 }
 

@@ -273,6 +273,13 @@ class Pg(unittest.TestCase):
             res = list(ex.map(lambda _: self.srv.request("GET", "/sleep?s=0.3", timeout=10), range(8)))
         self.assertEqual([st for st, _, _ in res], [200] * 8)
 
+    def test_a_freed_connection_goes_to_the_first_waiter(self):
+        # the request asking again at once must not take it from the waiter
+        # (whose wake is on the loop): barging let a few requests wait many
+        # times over under load
+        for _ in range(3):
+            self.assertEqual(self.get("/handoff"), ["waiter", "request"])
+
     def test_statements_are_prepared_once_per_connection(self):
         self.assertEqual(self.get("/prepared"), {"sum": 6, "prepared": 1})
         self.assertEqual(self.get("/prepared"), {"sum": 6, "prepared": 1})
@@ -369,6 +376,17 @@ class Pg(unittest.TestCase):
         self.assertIn(json.loads(body)["code"], ("57P01", "08006"))
         for _ in range(6):
             self.assertNotEqual(self.get("/pid")["pid"], before)
+
+    def test_idle_connections_closed_by_the_server_leave_the_pool_at_once(self):
+        # the pooled connections watch their sockets while idle: a backend
+        # terminated while nobody queries is dropped before the next request
+        self.get("/pid")
+        self.assertGreaterEqual(self.get("/stats")["idle"], 1)
+        self.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'crater' "
+                     "AND state = 'idle'")
+        wait_for(lambda: self.get("/stats")["total"] == 0)
+        self.assertEqual(self.get("/stats"), {"total": 0, "idle": 0, "waiting": 0})
+        self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
 
     def test_server_restart_then_recovery(self):
         self.get("/pid")

@@ -146,6 +146,27 @@ app:post("/batch", function(req)
   return { results = results }
 end)
 
+-- A pool of one, taken by this request's transaction while a thread of it
+-- queues for the connection; the request queries again the moment its
+-- transaction ends. A freed connection goes to the first waiter, so the
+-- order is always thread first.
+local single = assert(crater.pg.connect({ url = url, pool_size = 1 }))
+app:get("/handoff", function()
+  local order = {}
+  local waiter
+  single:transaction(function(tx)
+    tx:query("SELECT 1")
+    waiter = crater.spawn(function()
+      single:query("SELECT 2")
+      order[#order + 1] = "waiter"
+    end)
+  end)
+  single:query("SELECT 3")
+  order[#order + 1] = "request"
+  crater.wait(waiter)
+  return order
+end)
+
 -- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
 local handles = {}
 app:post("/other", function(req)
