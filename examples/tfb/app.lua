@@ -69,20 +69,26 @@ local function distinct_ids(n)
   return ids
 end
 
--- One SELECT per row, as TFB requires (no `WHERE id IN (...)`), but sent as
--- one pipeline: one round trip for all N instead of N.
-local function read_worlds(ids)
+-- One SELECT per row, as TFB requires (no `WHERE id IN (...)`), on q (the
+-- handle, or a connection held for the request). Pipelined by default: one
+-- round trip for all N instead of N.
+local function read_worlds(q, ids)
+  local out = crater.json.array()
   if not pipeline then
-    local out = crater.json.array()
-    for i = 1, #ids do out[i] = world(db:query(SELECT_WORLD, ids[i])[1]) end
+    for i = 1, #ids do out[i] = world(q:query(SELECT_WORLD, ids[i])[1]) end
     return out
   end
   local list = {}
   for i = 1, #ids do list[i] = { SELECT_WORLD, ids[i] } end
-  local results = db:batch(list)
-  local out = crater.json.array()
+  local results = q:batch(list)
   for i = 1, #results do out[i] = world(results[i][1]) end
   return out
+end
+
+-- The statements of a request on one connection, as the peers' are: each
+-- db:query would wait for the pool on its own.
+local function on_connection(fn, ids)
+  return db:connection(function(conn) return fn(conn, ids) end)
 end
 
 app:get("/plaintext", function()
@@ -100,7 +106,8 @@ end)
 app:get("/queries", function(req)
   local n, ids = count(req), {}
   for i = 1, n do ids[i] = random_id() end
-  return read_worlds(ids)
+  if pipeline then return read_worlds(db, ids) end -- one batch: one connection anyway
+  return on_connection(read_worlds, ids)
 end)
 
 local ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
@@ -129,19 +136,23 @@ app:get("/fortunes", function()
   return 200, table.concat(parts), { ["Content-Type"] = "text/html; charset=utf-8" }
 end)
 
-app:get("/updates", function(req)
-  local ids = distinct_ids(count(req))
-  table.sort(ids)
-  local worlds = read_worlds(ids)
+local function update_worlds(q, ids)
+  local worlds = read_worlds(q, ids)
   local new_ids, new_numbers = {}, {}
   for i = 1, #worlds do
     worlds[i].randomNumber = random_id()
     new_ids[i], new_numbers[i] = worlds[i].id, worlds[i].randomNumber
   end
   -- int[] parameters in PostgreSQL's array text form: "{1,2,3}"
-  db:query(UPDATE_WORLDS, "{" .. table.concat(new_ids, ",") .. "}",
+  q:query(UPDATE_WORLDS, "{" .. table.concat(new_ids, ",") .. "}",
     "{" .. table.concat(new_numbers, ",") .. "}")
   return worlds
+end
+
+app:get("/updates", function(req)
+  local ids = distinct_ids(count(req))
+  table.sort(ids)
+  return on_connection(update_worlds, ids)
 end)
 
 return app

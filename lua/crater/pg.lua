@@ -385,6 +385,51 @@ function DB:transaction(fn)
   error(res[2], 0)
 end
 
+local Conn = {}
+Conn.__index = Conn
+
+--- Runs a statement on the held connection (as db:query).
+---@param sql string
+---@param ... any
+---@return table rows
+function Conn:query(sql, ...)
+  if not self.lease then error("crater.pg: this connection was given back", 2) end
+  if type(sql) ~= "string" then error("crater.pg: conn:query needs the SQL text", 2) end
+  local rows, err = run(self.lease, self.db, sql, ...)
+  if not rows then raise(err) end
+  return rows
+end
+
+--- Runs several statements in one round trip on the held connection (as
+--- db:batch).
+---@param list table
+---@return table results
+function Conn:batch(list)
+  if not self.lease then error("crater.pg: this connection was given back", 2) end
+  can_wait(2)
+  return run_batch(self.lease, self.db, list, 3)
+end
+
+--- Runs fn(conn) with one connection of the pool held for all its
+--- statements, then gives it back (to the pool when idle; closed when fn
+--- left it inside a transaction). Each db:query waits for the pool on its
+--- own, so a request running many statements one after another waits less
+--- this way, and session state (SET, temporary tables) lasts across them.
+--- Returns what fn returns; raises what it raises.
+---@param fn fun(conn: table): ...
+---@return ...
+function DB:connection(fn)
+  can_wait(2)
+  if type(fn) ~= "function" then error("crater.pg: db:connection needs a function", 2) end
+  local lease = acquire(self)
+  local conn = setmetatable({ lease = lease, db = self }, Conn)
+  local res = pack(pcall(fn, conn))
+  conn.lease = nil
+  C.release(lease)
+  if not res[1] then error(res[2], 0) end
+  return unpack(res, 2, res.n)
+end
+
 local Listener = {}
 Listener.__index = Listener
 

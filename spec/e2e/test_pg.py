@@ -273,6 +273,18 @@ class Pg(unittest.TestCase):
             res = list(ex.map(lambda _: self.srv.request("GET", "/sleep?s=0.3", timeout=10), range(8)))
         self.assertEqual([st for st, _, _ in res], [200] * 8)
 
+    def test_a_connection_held_for_several_statements(self):
+        r = self.get("/held")
+        self.assertEqual(r["out"]["a"], r["out"]["b"])  # one backend for all of them
+        self.assertEqual(r["out"]["name"], "held")       # session state lasts
+        self.assertGreaterEqual(r["idle"], 1)            # given back to the pool
+        self.assertEqual(self.get("/held?mode=error", status=400)["code"], "22012")
+        self.assertEqual(self.get("/stats")["waiting"], 0)
+        before = self.get("/stats")["total"]
+        r = self.get("/held?mode=open")                  # left inside a transaction: closed
+        self.assertEqual(r["total"], before - 1 if before > 0 else 0, r)
+        self.assertEqual(self.query("SELECT 1 AS one")["rows"], [{"one": 1}])
+
     def test_a_freed_connection_goes_to_the_first_waiter(self):
         # the request asking again at once must not take it from the waiter
         # (whose wake is on the loop): barging let a few requests wait many

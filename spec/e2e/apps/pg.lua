@@ -167,6 +167,24 @@ app:get("/handoff", function()
   return order
 end)
 
+-- db:connection: one connection for several statements. ?mode=error raises
+-- inside; ?mode=open leaves a transaction open (the connection is closed).
+app:get("/held", function(req)
+  local mode = req.query.mode
+  local ok, out = pcall(db.connection, db, function(conn)
+    local a = conn:query("SELECT pg_backend_pid() AS pid")[1].pid
+    conn:query("SET application_name = 'held'")
+    local b = conn:batch({ { "SELECT pg_backend_pid() AS pid" },
+      { "SELECT current_setting('application_name') AS name" } })
+    if mode == "error" then conn:query("SELECT 1/0") end
+    if mode == "open" then conn:query("BEGIN") end
+    return { a = a, b = b[1][1].pid, name = b[2][1].name }, "second"
+  end)
+  if not ok then return 400, err_table(out) end
+  local total, idle = db:pool_stats()
+  return { out = out, idle = idle, total = total }
+end)
+
 -- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
 local handles = {}
 app:post("/other", function(req)
