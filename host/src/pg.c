@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "pg_result.h"
 #include "pg_stmt.h"
 #include "server.h"
@@ -57,6 +58,7 @@ struct pg_conn {
    * costs none, and sees a server closing an idle connection. */
   uv_poll_t *poll;
   int watching;          /* the events watched now (0: stopped) */
+  int handed;            /* given to a waiter that has not woken yet */
 };
 
 struct pg_lease {
@@ -518,11 +520,24 @@ static void connect_start(pg_op *op, const char *hostaddr) {
   connect_step(op, PGRES_POLLING_WRITING);
 }
 
+/* libpq prints the server's notices and messages it reads outside a query
+ * (a FATAL before a close) to stderr; they go to the server's log instead,
+ * warnings and worse as warnings, notices (CREATE TABLE IF NOT EXISTS'
+ * "already exists, skipping") as debug records. */
+static void on_notice(void *arg, const char *msg) {
+  size_t n = strlen(msg);
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+  int quiet = strncmp(msg, "NOTICE", 6) == 0 || strncmp(msg, "INFO", 4) == 0 ||
+              strncmp(msg, "DEBUG", 5) == 0 || strncmp(msg, "LOG", 3) == 0;
+  crater__log(arg, quiet ? CRATER_LOG_DEBUG : CRATER_LOG_WARN, "postgresql: %.*s", (int)n, msg);
+}
+
 static void connect_step(pg_op *op, PostgresPollingStatusType st) {
   pg_conn *c = op->c;
   pg_pool *p = op->pool;
   if (st == PGRES_POLLING_OK) {
     if (PQsetnonblocking(c->pq, 1) != 0) st = PGRES_POLLING_FAILED;
+    PQsetNoticeProcessor(c->pq, on_notice, op->srv);
   }
   if (st == PGRES_POLLING_FAILED) {
     char msg[512];
@@ -753,23 +768,35 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void on_conn_poll(uv_poll_t *h, int status, int events) {
   pg_conn *c = h->data;
   pg_op *op = c->op;
+  /* On POLLERR (a reset) libuv stops the watch and reports an error. */
+  if (status < 0) c->watching = 0;
   if (op) {
+    /* Watched again before the op reads: data may precede the reset, and
+     * then the response is not complete yet; the next read meets recv's
+     * error and ends the op. Without this it waited for its timeout. */
+    if (status < 0) conn_watch(c, UV_READABLE);
     if (op->ut) op_event(op, status, events);
     return;
   }
   /* Nobody waits on it: take in what came (a notice, a notification, the
    * server's goodbye), or the readable socket would wake the loop again. */
-  if (status == 0 && PQconsumeInput(c->pq) && PQstatus(c->pq) == CONNECTION_OK) {
+  char b;
+  if (status == 0 && PQconsumeInput(c->pq) && PQstatus(c->pq) == CONNECTION_OK &&
+      /* a server ending it sends its reason and closes at once: both are
+       * seen now, not in a later turn of the loop that a request could
+       * beat (the recv is paid only when an idle connection hears) */
+      recv(PQsocket(c->pq), &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
     PGnotify *nf;
     /* a listener's notifications wait for its next notifies() */
     while (!c->dedicated && (nf = PQnotifies(c->pq)) != NULL) PQfreemem(nf);
     return;
   }
-  if (c->lease == NULL) { /* idle in the pool: a slot frees up */
+  if (c->lease == NULL && !c->handed) { /* idle in the pool: a slot frees up */
     conn_discard(c);
     return;
   }
-  /* held between queries: its next one reports the loss */
+  /* held between queries, or handed to a waiter: its next query reports
+   * the loss (freeing it here would leave the waiter holding nothing) */
   c->doomed = 1;
   conn_watch(c, 0);
 }
@@ -857,6 +884,7 @@ static void waiter_cancel(void *data) {
   pg_conn *c = w->conn;
   w->conn = NULL;
   waiter_unlink(w);
+  if (c) c->handed = 0;
   if (c) conn_free_up(c); /* to the next waiter, or the pool */
 }
 
@@ -877,6 +905,7 @@ static void waiter_wake(uv_timer_t *t) {
   pg_conn *c = w->conn;
   w->conn = NULL;
   waiter_unlink(w);
+  if (c) c->handed = 0;
   if (c) lease_push(ut->L, ut->task, c);
   else lua_pushboolean(ut->L, 1); /* a slot is free: acquire again, to connect */
   crater__task_resume(ut, 1);
@@ -887,6 +916,7 @@ static void waiter_wake(uv_timer_t *t) {
 static void waiter_hand(pg_waiter *w, pg_conn *c) {
   waiter_delist(w);
   w->conn = c;
+  if (c) c->handed = 1;
   uv_timer_stop(&w->timer);
   uv_timer_start(&w->timer, waiter_wake, 0, 0);
 }
@@ -1353,6 +1383,7 @@ static int l_exec_now(lua_State *L) {
     if (pq) PQfinish(pq);
     return push_err(L, "08001", msg);
   }
+  PQsetNoticeProcessor(pq, on_notice, p->srv);
   PGresult *r = PQexecParams(pq, sql, n, NULL, pv, lens, fmts, 0);
   int nret;
   if (r == NULL) {

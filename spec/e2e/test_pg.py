@@ -60,7 +60,8 @@ class Pg(unittest.TestCase):
 
     def get(self, path, status=200, timeout=10):
         st, _, data = self.srv.request("GET", path, timeout=timeout)
-        self.assertEqual(st, status, data)
+        # a 500's cause is in the server's log
+        self.assertEqual(st, status, data if st != 500 else data + b"\n" + self.srv.log()[-2000:].encode())
         return json.loads(data)
 
     def ledger(self):
@@ -386,6 +387,9 @@ class Pg(unittest.TestCase):
         st, _, body = out["r"]
         self.assertEqual(st, 503, body)
         self.assertIn(json.loads(body)["code"], ("57P01", "08006"))
+        # the backends have exited (a request sent while they are still
+        # closing may meet a connection the server is ending)
+        wait_for(lambda: self.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'crater'") == "0")
         for _ in range(6):
             self.assertNotEqual(self.get("/pid")["pid"], before)
 
