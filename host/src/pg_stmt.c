@@ -38,13 +38,27 @@ int crater__pg_stmt_add(crater__pg_stmts *s, const char *sql, size_t len) {
   if (copy == NULL) return -1;
   memcpy(copy, sql, len);
   copy[len] = '\0';
-  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len)};
+  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len), s->next_id++};
   return s->n++;
 }
 
-void crater__pg_stmt_free(crater__pg_stmts *s) {
+void crater__pg_stmt_forget(crater__pg_stmts *s, uint32_t id) {
+  for (int i = 0; i < s->n; i++) {
+    if (s->items[i].id != id) continue;
+    crater__free(s->items[i].sql);
+    s->items[i] = s->items[--s->n];
+    return;
+  }
+}
+
+void crater__pg_stmt_clear(crater__pg_stmts *s) {
   for (int i = 0; i < s->n; i++) crater__free(s->items[i].sql);
+  s->n = 0;
+}
+
+void crater__pg_stmt_free(crater__pg_stmts *s) {
+  crater__pg_stmt_clear(s);
   crater__free(s->items);
   s->items = NULL;
-  s->n = s->cap = 0;
+  s->cap = 0;
 }

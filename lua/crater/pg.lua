@@ -216,13 +216,37 @@ local function acquire(db, dedicated)
   end
 end
 
+-- Whether a query or batch that failed on a stale prepared statement (its
+-- result columns changed after DDL, or the server dropped the
+-- connection's statements: DISCARD ALL, a pooler) is to be run again: pg.c
+-- forgot the statement, so it is prepared anew. Only outside a
+-- transaction: inside, the failure aborted it. stale names the old
+-- statement, still on the server, dropped first (else it would stay until
+-- the connection closes), or is true. Returns true, or nil and an error.
+local function rerun_stale(lease, db, stale)
+  if not stale or C.txstatus(lease) ~= "idle" then return nil end
+  if type(stale) == "string" then
+    local ok, err = C.query(lease, "DEALLOCATE " .. stale, {}, 0, {}, db.query_timeout, false)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 local function run(lease, db, sql, ...)
   local n = select("#", ...)
   local params, binary = {}, {}
   for i = 1, n do
     params[i], binary[i] = param((select(i, ...)), i)
   end
-  local rows, err = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+  local rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+  if stale then
+    local again, derr = rerun_stale(lease, db, stale)
+    if again then
+      rows, err = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+    elseif derr then
+      err = derr
+    end
+  end
   if not rows then return nil, err end
   return convert(rows)
 end
@@ -272,7 +296,15 @@ local function run_batch(lease, db, list, level)
     for i = 1, n do params[i], binary[i] = param(item[i + 1], i) end
     out[q] = { item[1], params, n, binary }
   end
-  local results, first = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  local results, first, stale = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  if stale then
+    local again, derr = rerun_stale(lease, db, stale)
+    if again then
+      results, first = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+    elseif derr then
+      raise(derr)
+    end
+  end
   if not results then raise(first) end
   if first > 0 then raise(results[first]) end
   for q = 1, #results do convert(results[q]) end
