@@ -121,6 +121,7 @@ struct pg_op {
   /* A batch (pipeline mode) of `batch` queries: nslots results to read. */
   int batch, got, nslots;
   pg_slot *slots;
+  uint32_t first_new; /* the statements of ids from here were prepared by the batch */
 };
 
 /* crater.json.null, which stands for SQL NULL (set by pg.lua) */
@@ -540,10 +541,12 @@ static int stale_kind(const PGresult *r) {
   return 0;
 }
 
-/* Forgets what a stale statement (stale_kind) makes unusable, so that
- * its next use prepares it again. */
-static void stale_forget(pg_conn *c, int kind, uint32_t id) {
-  if (kind == 2) crater__pg_stmt_clear(&c->stmts);
+/* Forgets what a stale statement (stale_kind) of that id makes unusable,
+ * so that its next use prepares it again: kind 2, every statement
+ * prepared before `since` (a batch's own, prepared after the server
+ * dropped the others, are still there). */
+static void stale_forget(pg_conn *c, int kind, uint32_t id, uint32_t since) {
+  if (kind == 2) crater__pg_stmt_forget_before(&c->stmts, since);
   else if (kind == 1) crater__pg_stmt_forget(&c->stmts, id);
 }
 
@@ -585,7 +588,7 @@ static void query_read(pg_op *op) {
         }
         int stale = op->by_name ? stale_kind(op->res) : 0;
         if (stale) {
-          stale_forget(c, stale, op->stmt_id);
+          stale_forget(c, stale, op->stmt_id, c->stmts.next_id);
           n += stale_push(L, stale, op->stmt_id);
         }
       } else {
@@ -633,9 +636,9 @@ static void notify_read(pg_op *op) {
 }
 
 /* A batch's results, up to the sync that ends it. Resumes with an array
- * of rows or error tables, the index of the first error (0: none), and,
- * when the batch failed on a stale statement before anything of it ran,
- * what pg.lua needs to run it again (stale_push). */
+ * of rows or error tables, the index of the first error (0: none), and
+ * when the batch failed on a stale statement, stale_push's value and
+ * whether it may run again (nothing of it ran before). */
 static void batch_done(pg_op *op) {
   pg_conn *c = op->c;
   if (PQexitPipelineMode(c->pq) != 1) c->doomed = 1;
@@ -651,7 +654,7 @@ static void batch_done(pg_op *op) {
   int stale = 0, rerun = 0;
   if (failed >= 0 && op->slots[failed].by_name) {
     stale = stale_kind(op->slots[failed].res);
-    stale_forget(c, stale, op->slots[failed].id);
+    stale_forget(c, stale, op->slots[failed].id, op->first_new);
     /* Run again only if no Execute came before it: those ran, and even a
      * SELECT may have had effects a rollback does not undo (a sequence, a
      * session's advisory lock). Prepares before it have none. */
@@ -690,7 +693,11 @@ static void batch_done(pg_op *op) {
   lua_remove(L, nullidx);
   lua_pushinteger(L, first_error);
   int n = 2;
-  if (rerun) n += stale_push(L, stale, op->slots[failed].id);
+  if (stale) {
+    n += stale_push(L, stale, op->slots[failed].id);
+    lua_pushboolean(L, rerun);
+    n++;
+  }
   op_resume(op, n);
 }
 
@@ -1113,7 +1120,7 @@ static int l_query(lua_State *L) {
   return sent(L, c, op, ok ? PQflush(c->pq) : -1, "query");
 }
 
-/* batch(lease, list, n, timeout_s, prepare) -> results, first_error[, stale]
+/* batch(lease, list, n, timeout_s, prepare) -> results, first_error[, stale, rerun]
  * | nil, err. list[i] = { sql, params, nparams, binary }: the queries go in
  * one round trip (pipeline mode), up to one sync, so they run as one
  * implicit transaction. prepare: statements already prepared on the
@@ -1138,7 +1145,7 @@ static int l_batch(lua_State *L) {
   }
   op->slots = slots;
   op->batch = nq;
-  uint32_t first_new = c->stmts.next_id; /* ids from here: prepared by this batch */
+  uint32_t first_new = op->first_new = c->stmts.next_id;
   int ok = PQenterPipelineMode(c->pq);
   for (int q = 1; ok && q <= nq; q++) {
     lua_rawgeti(L, 2, q);

@@ -51,13 +51,18 @@ void crater__pg_stmt_forget(crater__pg_stmts *s, uint32_t id) {
   }
 }
 
-void crater__pg_stmt_clear(crater__pg_stmts *s) {
-  for (int i = 0; i < s->n; i++) crater__free(s->items[i].sql);
-  s->n = 0;
+void crater__pg_stmt_forget_before(crater__pg_stmts *s, uint32_t id) {
+  int k = 0;
+  for (int i = 0; i < s->n; i++) {
+    if (s->items[i].id < id) crater__free(s->items[i].sql);
+    else s->items[k++] = s->items[i];
+  }
+  s->n = k;
 }
 
 void crater__pg_stmt_free(crater__pg_stmts *s) {
-  crater__pg_stmt_clear(s);
+  for (int i = 0; i < s->n; i++) crater__free(s->items[i].sql);
+  s->n = 0;
   crater__free(s->items);
   s->items = NULL;
   s->cap = 0;

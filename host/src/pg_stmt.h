@@ -36,8 +36,9 @@ int crater__pg_stmt_add(crater__pg_stmts *s, const char *sql, size_t len);
 /* Forgets the statement of that id, if known (indexes of others change). */
 void crater__pg_stmt_forget(crater__pg_stmts *s, uint32_t id);
 
-/* Forgets every statement (the server dropped them all); ids go on. */
-void crater__pg_stmt_clear(crater__pg_stmts *s);
+/* Forgets every statement of an id below `id`: the server dropped them
+ * all, but not those a batch prepared after the drop. Ids go on. */
+void crater__pg_stmt_forget_before(crater__pg_stmts *s, uint32_t id);
 
 /* Frees the cache (the statements die with their connection). */
 void crater__pg_stmt_free(crater__pg_stmts *s);
