@@ -227,15 +227,12 @@ local function deallocate(lease, db, name)
 end
 
 -- Whether to run it again, once: only outside a transaction (inside, the
--- failure aborted it), and the stale statement dropped first. Returns
--- true, or nil and an error.
+-- failure aborted it), the stale statement dropped first. Its new one has
+-- another name, so a failed DEALLOCATE only leaves the old one there.
 local function rerun_stale(lease, db, stale)
-  if C.txstatus(lease) ~= "idle" then return nil end
-  if type(stale) == "string" then
-    local ok, err = deallocate(lease, db, stale)
-    if not ok then return nil, err end
-  end
-  return true
+  if C.txstatus(lease) ~= "idle" then return false end
+  if type(stale) == "string" then pcall(deallocate, lease, db, stale) end
+  return C.txstatus(lease) == "idle"
 end
 
 -- A stale statement not run again: dropped now outside a transaction,
@@ -257,13 +254,8 @@ local function run(lease, db, sql, tx, ...)
     params[i], binary[i] = param((select(i, ...)), i)
   end
   local rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
-  if stale and not tx then
-    local again, derr = rerun_stale(lease, db, stale)
-    if again then
-      rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
-    elseif derr then
-      return nil, derr
-    end
+  if stale and not tx and rerun_stale(lease, db, stale) then
+    rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
   end
   if stale then forget_stale(lease, db, stale, tx) end
   if not rows then return nil, err end
@@ -318,13 +310,8 @@ local function run_batch(lease, db, list, level, tx)
     out[q] = { item[1], params, n, binary }
   end
   local results, first, stale, rerun = C.batch(lease, out, #out, db.query_timeout, db.prepare)
-  if rerun and not tx then
-    local again, derr = rerun_stale(lease, db, stale)
-    if again then
-      results, first, stale = C.batch(lease, out, #out, db.query_timeout, db.prepare)
-    elseif derr then
-      raise(derr)
-    end
+  if rerun and not tx and rerun_stale(lease, db, stale) then
+    results, first, stale = C.batch(lease, out, #out, db.query_timeout, db.prepare)
   end
   if stale then forget_stale(lease, db, stale, tx) end
   if not results then raise(first) end
