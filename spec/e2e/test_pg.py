@@ -300,15 +300,26 @@ class Pg(unittest.TestCase):
 
     def test_a_stale_statement_after_ddl_is_prepared_again(self):
         self.table("migrating")
-        sql = "SELECT * FROM migrating"
-        # on every connection of the pool: none fails
-        for _ in range(8):
-            self.assertEqual(self.query(sql)["rows"], [{"a": 1}])
+        # prepared on every connection of the pool (concurrent requests), then
+        # stale on each: none fails
+        slow = "SELECT migrating.*, pg_backend_pid() AS pid FROM migrating, pg_sleep(0.05)"
+
+        def many():
+            with ThreadPoolExecutor(8) as ex:
+                return list(ex.map(lambda _: self.query(slow), range(16)))
+        self.assertEqual({r["rows"][0]["a"] for r in many()}, {1})
         self.pg.psql("ALTER TABLE migrating ADD COLUMN b int DEFAULT 2")
-        for _ in range(12):
-            r = self.query(sql)
-            self.assertEqual(r["rows"], [{"a": 1, "b": 2}])
-            self.assertEqual(r["columns"], [{"name": "a", "type": "int4"}, {"name": "b", "type": "int4"}])
+        res = many()
+        for r in res:
+            self.assertEqual([c["name"] for c in r["columns"]], ["a", "b", "pid"])
+            self.assertEqual(r["rows"][0]["b"], 2)
+        self.assertGreater(len({r["rows"][0]["pid"] for r in res}), 1)
+        sql = "SELECT * FROM migrating"
+        self.query(sql)
+        self.pg.psql("ALTER TABLE migrating ALTER COLUMN b TYPE bigint")
+        r = self.query(sql)
+        self.assertEqual(r["rows"], [{"a": 1, "b": 2}])
+        self.assertEqual(r["columns"], [{"name": "a", "type": "int4"}, {"name": "b", "type": "int8"}])
         # on one connection: the stale statement is dropped, the new one prepared once
         self.assertEqual(self.steps({"query": sql})[0]["rows"], [{"a": 1, "b": 2}])
         self.pg.psql("ALTER TABLE migrating ADD COLUMN c text DEFAULT 'x'")
