@@ -89,6 +89,16 @@ struct pg_pool {
 
 enum { OP_RESOLVE, OP_CONNECT, OP_QUERY, OP_NOTIFY };
 
+/* One result group of a batch, in the order libpq gives them: a query's
+ * Prepare (when the batch prepares its statement), then its Execute. */
+typedef struct {
+  PGresult *res;  /* the first error wins */
+  int query;      /* the batch's query it belongs to, from 0 */
+  int prepare;    /* the Prepare of a statement this batch added to the cache */
+  int by_name;    /* an Execute of a statement prepared before the batch */
+  uint32_t id;    /* that statement's */
+} pg_slot;
+
 struct pg_op {
   int kind;
   crater_server *srv;
@@ -105,6 +115,10 @@ struct pg_op {
   uint64_t timeout_ms;
   PGresult *res;         /* a query's result (the first error wins) */
   int *early;            /* set while the beginning C function runs: see op_resume */
+  /* A query run by the name of a statement prepared before: a stale one
+   * is forgotten when it fails (see stale_kind). */
+  int by_name;
+  uint32_t stmt_id;
   /* A query whose statement is being prepared first: what to run once it is. */
   int preparing;
   char *sql;
@@ -113,9 +127,10 @@ struct pg_op {
   const char **pvals;
   int *plens, *pfmts;
   char *pending;         /* one block holding the above */
-  /* A batch (pipeline mode): results[i] is query i's (the first error wins). */
-  int batch, got;
-  PGresult **results;
+  /* A batch (pipeline mode) of `batch` queries: nslots results to read. */
+  int batch, got, nslots;
+  pg_slot *slots;
+  uint32_t first_new; /* the statements of ids from here were prepared by the batch */
 };
 
 /* crater.json.null, which stands for SQL NULL (set by pg.lua) */
@@ -344,10 +359,10 @@ static void op_end(pg_op *op) {
   op->res = NULL;
   crater__free(op->pending);
   op->pending = NULL;
-  for (int i = 0; op->results && i < op->batch; i++)
-    if (op->results[i]) PQclear(op->results[i]);
-  crater__free(op->results);
-  op->results = NULL;
+  for (int i = 0; op->slots && i < op->nslots; i++)
+    if (op->slots[i].res) PQclear(op->slots[i].res);
+  crater__free(op->slots);
+  op->slots = NULL;
   if (op->timer_open) {
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, timer_closed);
@@ -567,8 +582,6 @@ static void connect_step(pg_op *op, PostgresPollingStatusType st) {
   }
 }
 
-static int op_watch(pg_op *op, int fd, int events);
-
 /* The statement is prepared: runs it with the parameters kept meanwhile. */
 static void run_prepared(pg_op *op) {
   pg_conn *c = op->c;
@@ -577,7 +590,7 @@ static void run_prepared(pg_op *op) {
   op->preparing = 0;
   int idx = crater__pg_stmt_add(&c->stmts, op->sql, op->sql_len);
   char name[32];
-  snprintf(name, sizeof(name), "crater_%d", idx);
+  snprintf(name, sizeof(name), "crater_%u", idx >= 0 ? (unsigned)c->stmts.items[idx].id : 0u);
   int ok = idx >= 0 && PQsendQueryPrepared(c->pq, name, op->nparams, op->pvals, op->plens, op->pfmts, 0);
   crater__free(op->pending);
   op->pending = NULL;
@@ -598,6 +611,45 @@ static void run_prepared(pg_op *op) {
     op_fail(op, "08006", "crater.pg: cannot watch the connection's socket");
 }
 
+/* Whether a statement run by name failed for being stale: 2 when the
+ * server has none of the connection's statements any more (26000, after
+ * DISCARD ALL or DEALLOCATE ALL, behind a pooler too), 1 when this one
+ * must be prepared again (0A000 from the plan cache: its result columns
+ * changed after DDL; the source file tells it from other 0A000 errors,
+ * whatever the server's language), else 0. Either failed before running
+ * anything. */
+static int stale_kind(const PGresult *r) {
+  const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (state == NULL) return 0;
+  if (strcmp(state, "26000") == 0) return 2;
+  const char *file = PQresultErrorField(r, PG_DIAG_SOURCE_FILE);
+  if (strcmp(state, "0A000") == 0 && (file == NULL || strcmp(file, "plancache.c") == 0)) return 1;
+  return 0;
+}
+
+/* Forgets what a stale statement (stale_kind) of that id makes unusable,
+ * so that its next use prepares it again: kind 2, every statement
+ * prepared before `since` (a batch's own, prepared after the server
+ * dropped the others, are still there). */
+static void stale_forget(pg_conn *c, int kind, uint32_t id, uint32_t since) {
+  if (kind == 2) crater__pg_stmt_forget_before(&c->stmts, since);
+  else if (kind == 1) crater__pg_stmt_forget(&c->stmts, id);
+}
+
+/* Pushes what pg.lua needs to run a stale statement's query again: the
+ * name of the stale statement, still on the server, to deallocate first
+ * (kind 1), or true (kind 2: the server has none left). */
+static int stale_push(lua_State *L, int kind, uint32_t id) {
+  if (kind == 1) {
+    char name[32];
+    snprintf(name, sizeof(name), "crater_%u", (unsigned)id);
+    lua_pushstring(L, name);
+  } else {
+    lua_pushboolean(L, 1);
+  }
+  return 1;
+}
+
 /* A query's input: results until PQgetResult says none is left. */
 static void query_read(pg_op *op) {
   pg_conn *c = op->c;
@@ -615,15 +667,15 @@ static void query_read(pg_op *op) {
         goto lost;
       } else if (PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
         n = push_res_err(L, op->res);
-        /* "cached plan must not change result type": its prepared
-         * statements are stale after a migration; a new connection
-         * prepares them again */
-        const char *state = PQresultErrorField(op->res, PG_DIAG_SQLSTATE);
-        if (state && strcmp(state, "0A000") == 0 && c->stmts.n > 0) c->doomed = 1;
         /* libpq's own errors (a lost connection) come without a SQLSTATE */
         if (PQresultErrorField(op->res, PG_DIAG_SQLSTATE) == NULL) {
           lua_pushstring(L, PQstatus(c->pq) != CONNECTION_OK ? "08006" : "08000");
           lua_setfield(L, -2, "code");
+        }
+        int stale = op->by_name ? stale_kind(op->res) : 0;
+        if (stale) {
+          stale_forget(c, stale, op->stmt_id, c->stmts.next_id);
+          n += stale_push(L, stale, op->stmt_id);
         }
       } else {
         lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
@@ -670,22 +722,50 @@ static void notify_read(pg_op *op) {
 }
 
 /* A batch's results, up to the sync that ends it. Resumes with an array
- * of rows or error tables, and the index of the first error (0: none). */
+ * of rows or error tables, the index of the first error (0: none), and
+ * when the batch failed on a stale statement, stale_push's value and
+ * whether it may run again (nothing of it ran before). */
 static void batch_done(pg_op *op) {
   pg_conn *c = op->c;
   if (PQexitPipelineMode(c->pq) != 1) c->doomed = 1;
+  /* A Prepare that failed, or never ran after an error, made no statement */
+  for (int s = 0; s < op->nslots; s++) {
+    const pg_slot *sl = &op->slots[s];
+    if (sl->prepare && (sl->res == NULL || PQresultStatus(sl->res) != PGRES_COMMAND_OK))
+      crater__pg_stmt_forget(&c->stmts, sl->id);
+  }
+  int failed = -1; /* the slot of the error that aborted the rest */
+  for (int s = 0; s < op->nslots && failed < 0; s++)
+    if (op->slots[s].res && PQresultStatus(op->slots[s].res) == PGRES_FATAL_ERROR) failed = s;
+  int stale = 0, rerun = 0;
+  if (failed >= 0 && op->slots[failed].by_name) {
+    stale = stale_kind(op->slots[failed].res);
+    stale_forget(c, stale, op->slots[failed].id, op->first_new);
+    /* Run again only if no Execute came before it: those ran, and even a
+     * SELECT may have had effects a rollback does not undo (a sequence, a
+     * session's advisory lock). Prepares before it have none. */
+    rerun = stale != 0;
+    for (int s = 0; s < failed; s++)
+      if (!op->slots[s].prepare) rerun = 0;
+  }
   lua_State *L = op->ut->L;
   lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
   int nullidx = lua_gettop(L);
   lua_createtable(L, op->batch, 0);
   int first_error = 0;
-  for (int i = 0; i < op->batch; i++) {
-    PGresult *r = op->results[i];
+  for (int s = 0; s < op->nslots; s++) {
+    const pg_slot *sl = &op->slots[s];
+    if (sl->prepare) continue;
+    PGresult *r = sl->res;
+    /* its statement could not be prepared: that error is the query's */
+    if (s > 0 && op->slots[s - 1].prepare && op->slots[s - 1].res &&
+        PQresultStatus(op->slots[s - 1].res) == PGRES_FATAL_ERROR)
+      r = op->slots[s - 1].res;
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (r && st != PGRES_FATAL_ERROR && st != PGRES_PIPELINE_ABORTED) {
       crater__pg_push_rows(L, r, nullidx);
     } else {
-      if (first_error == 0) first_error = i + 1;
+      if (first_error == 0) first_error = sl->query + 1;
       if (r && st == PGRES_FATAL_ERROR) {
         crater__pg_push_error(L, r);
       } else {
@@ -694,11 +774,17 @@ static void batch_done(pg_op *op) {
         set_field(L, "message", "not run: an earlier statement of the batch failed");
       }
     }
-    lua_rawseti(L, -2, i + 1);
+    lua_rawseti(L, -2, sl->query + 1);
   }
   lua_remove(L, nullidx);
   lua_pushinteger(L, first_error);
-  op_resume(op, 2);
+  int n = 2;
+  if (stale) {
+    n += stale_push(L, stale, op->slots[failed].id);
+    lua_pushboolean(L, rerun);
+    n++;
+  }
+  op_resume(op, n);
 }
 
 static void batch_read(pg_op *op) {
@@ -711,8 +797,8 @@ static void batch_read(pg_op *op) {
   }
   while (!PQisBusy(c->pq)) {
     PGresult *r = PQgetResult(c->pq);
-    if (r == NULL) { /* the end of one query's results */
-      if (op->got >= op->batch) return;
+    if (r == NULL) { /* the end of one slot's results */
+      if (op->got >= op->nslots) return;
       op->got++;
       continue;
     }
@@ -721,13 +807,13 @@ static void batch_read(pg_op *op) {
       batch_done(op);
       return;
     }
-    int i = op->got < op->batch ? op->got : op->batch - 1;
-    PGresult *had = op->results[i];
+    int i = op->got < op->nslots ? op->got : op->nslots - 1;
+    PGresult *had = op->slots[i].res;
     if (had && PQresultStatus(had) == PGRES_FATAL_ERROR) {
       PQclear(r);
     } else {
       if (had) PQclear(had);
-      op->results[i] = r;
+      op->slots[i].res = r;
     }
   }
 }
@@ -1190,11 +1276,14 @@ static int l_query(lua_State *L) {
   char name[32];
   int ok;
   if (idx >= 0) {
-    snprintf(name, sizeof(name), "crater_%d", idx);
+    op->by_name = 1;
+    op->stmt_id = c->stmts.items[idx].id;
+    snprintf(name, sizeof(name), "crater_%u", (unsigned)op->stmt_id);
     ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
   } else if (prepare && c->stmts.n < CRATER__PG_STMT_MAX &&
              keep_params(op, sql, sql_len, n, vals, lens, fmts) == 0) {
-    snprintf(name, sizeof(name), "crater_%d", c->stmts.n);
+    /* run_prepared adds it under this id once the server has it */
+    snprintf(name, sizeof(name), "crater_%u", (unsigned)c->stmts.next_id);
     op->preparing = 1;
     ok = PQsendPrepare(c->pq, name, sql, n, NULL);
   } else {
@@ -1203,11 +1292,13 @@ static int l_query(lua_State *L) {
   return sent(L, c, op, ok ? PQflush(c->pq) : -1, "query");
 }
 
-/* batch(lease, list, n, timeout_s, prepare) -> results, first_error | nil, err.
- * list[i] = { sql, params, nparams, binary }: the queries go in one round
- * trip (pipeline mode), up to one sync, so they run as one implicit
- * transaction. Statements already prepared on the connection run by name;
- * others are not prepared here. */
+/* batch(lease, list, n, timeout_s, prepare) -> results, first_error[, stale, rerun]
+ * | nil, err. list[i] = { sql, params, nparams, binary }: the queries go in
+ * one round trip (pipeline mode), up to one sync, so they run as one
+ * implicit transaction. prepare: statements already prepared on the
+ * connection run by name; a new one is prepared in the same round trip,
+ * its Prepare just before its Execute, so that a batch run again skips the
+ * server's parse and plan as a query does. stale: see batch_done. */
 static int l_batch(lua_State *L) {
   crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
   pg_conn *c = held(L, srv);
@@ -1216,15 +1307,17 @@ static int l_batch(lua_State *L) {
   uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 4) * 1000);
   int prepare = lua_toboolean(L, 5);
   if (nq < 1 || nq > 10000) return luaL_error(L, "crater.pg: a batch holds 1 to 10000 queries");
-  PGresult **results = crater__calloc((size_t)nq, sizeof(*results));
-  if (results == NULL) return luaL_error(L, "crater.pg: out of memory");
+  /* at most a Prepare and an Execute per query */
+  pg_slot *slots = crater__calloc((size_t)nq * 2, sizeof(*slots));
+  if (slots == NULL) return luaL_error(L, "crater.pg: out of memory");
   pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
   if (op == NULL) {
-    crater__free(results);
+    crater__free(slots);
     return luaL_error(L, "crater.pg: out of memory");
   }
-  op->results = results;
+  op->slots = slots;
   op->batch = nq;
+  uint32_t first_new = op->first_new = c->stmts.next_id;
   int ok = PQenterPipelineMode(c->pq);
   for (int q = 1; ok && q <= nq; q++) {
     lua_rawgeti(L, 2, q);
@@ -1241,13 +1334,26 @@ static int l_batch(lua_State *L) {
     int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
     read_params(L, lua_gettop(L) - 1, lua_gettop(L), n, vals, lens, fmts);
     int idx = prepare && sql ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
+    /* Added now, so that the same SQL later in the batch runs by name;
+     * batch_done forgets it if its Prepare fails. */
+    int fresh = 0;
+    if (idx < 0 && prepare && sql) fresh = (idx = crater__pg_stmt_add(&c->stmts, sql, sql_len)) >= 0;
     if (sql == NULL) {
       ok = 0;
     } else if (idx >= 0) {
+      uint32_t id = c->stmts.items[idx].id;
       char name[32];
-      snprintf(name, sizeof(name), "crater_%d", idx);
-      ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
+      snprintf(name, sizeof(name), "crater_%u", (unsigned)id);
+      if (fresh) {
+        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 1, 0, id};
+        ok = PQsendPrepare(c->pq, name, sql, n, NULL);
+      }
+      if (ok) {
+        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, id < first_new, id};
+        ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
+      }
     } else {
+      op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, 0, 0};
       ok = PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0);
     }
     lua_pop(L, 4);

@@ -38,13 +38,32 @@ int crater__pg_stmt_add(crater__pg_stmts *s, const char *sql, size_t len) {
   if (copy == NULL) return -1;
   memcpy(copy, sql, len);
   copy[len] = '\0';
-  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len)};
+  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len), s->next_id++};
   return s->n++;
+}
+
+void crater__pg_stmt_forget(crater__pg_stmts *s, uint32_t id) {
+  for (int i = 0; i < s->n; i++) {
+    if (s->items[i].id != id) continue;
+    crater__free(s->items[i].sql);
+    s->items[i] = s->items[--s->n];
+    return;
+  }
+}
+
+void crater__pg_stmt_forget_before(crater__pg_stmts *s, uint32_t id) {
+  int k = 0;
+  for (int i = 0; i < s->n; i++) {
+    if (s->items[i].id < id) crater__free(s->items[i].sql);
+    else s->items[k++] = s->items[i];
+  }
+  s->n = k;
 }
 
 void crater__pg_stmt_free(crater__pg_stmts *s) {
   for (int i = 0; i < s->n; i++) crater__free(s->items[i].sql);
+  s->n = 0;
   crater__free(s->items);
   s->items = NULL;
-  s->n = s->cap = 0;
+  s->cap = 0;
 }

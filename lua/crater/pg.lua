@@ -216,13 +216,48 @@ local function acquire(db, dedicated)
   end
 end
 
-local function run(lease, db, sql, ...)
+-- A query or batch that failed on a stale prepared statement (its result
+-- columns changed after DDL, or the server dropped the connection's
+-- statements: DISCARD ALL, a pooler) comes with `stale`: pg.c forgot the
+-- statement, so its next use prepares it anew. stale is the name of the
+-- old statement when the server still has it (DEALLOCATE drops it: else
+-- it stays until the connection closes), or true.
+local function deallocate(lease, db, name)
+  return C.query(lease, "DEALLOCATE " .. name, {}, 0, {}, db.query_timeout, false)
+end
+
+-- Whether to run it again, once: only outside a transaction (inside, the
+-- failure aborted it), the stale statement dropped first. Its new one has
+-- another name, so a failed DEALLOCATE only leaves the old one there.
+local function rerun_stale(lease, db, stale)
+  if C.txstatus(lease) ~= "idle" then return false end
+  if type(stale) == "string" then pcall(deallocate, lease, db, stale) end
+  return C.txstatus(lease) == "idle"
+end
+
+-- A stale statement not run again: dropped now outside a transaction,
+-- else kept in tx.stale for when the transaction is over (drop_stale).
+local function forget_stale(lease, db, stale, tx)
+  if type(stale) ~= "string" then return end
+  if tx then
+    tx.stale[#tx.stale + 1] = stale
+  elseif C.txstatus(lease) == "idle" then
+    pcall(deallocate, lease, db, stale)
+  end
+end
+
+-- Returns the rows, or nil and an error. tx: the transaction it runs in.
+local function run(lease, db, sql, tx, ...)
   local n = select("#", ...)
   local params, binary = {}, {}
   for i = 1, n do
     params[i], binary[i] = param((select(i, ...)), i)
   end
-  local rows, err = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+  local rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+  if stale and not tx and rerun_stale(lease, db, stale) then
+    rows, err, stale = C.query(lease, sql, params, n, binary, db.query_timeout, db.prepare)
+  end
+  if stale then forget_stale(lease, db, stale, tx) end
   if not rows then return nil, err end
   return convert(rows)
 end
@@ -251,15 +286,17 @@ function DB:query(sql, ...)
   end
   can_wait(2)
   local lease = acquire(self)
-  local ok, rows, err = pcall(run, lease, self, sql, ...)
+  local ok, rows, err = pcall(run, lease, self, sql, nil, ...)
   C.release(lease)
   if not ok then error(rows, 0) end
   if not rows then raise(err) end
   return rows
 end
 
--- Runs a batch on lease: returns the array of rows, or raises the first error.
-local function run_batch(lease, db, list, level)
+-- Runs a batch on lease: returns the array of rows, or raises the first
+-- error. tx: the transaction it runs in, which keeps a stale statement's
+-- name to drop (see rerun_stale).
+local function run_batch(lease, db, list, level, tx)
   if type(list) ~= "table" or #list == 0 then error("crater.pg: a batch needs a list of queries", level) end
   local out = {}
   for q = 1, #list do
@@ -272,7 +309,11 @@ local function run_batch(lease, db, list, level)
     for i = 1, n do params[i], binary[i] = param(item[i + 1], i) end
     out[q] = { item[1], params, n, binary }
   end
-  local results, first = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  local results, first, stale, rerun = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  if rerun and not tx and rerun_stale(lease, db, stale) then
+    results, first, stale = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  end
+  if stale then forget_stale(lease, db, stale, tx) end
   if not results then raise(first) end
   if first > 0 then raise(results[first]) end
   for q = 1, #results do convert(results[q]) end
@@ -305,7 +346,7 @@ TX.__index = TX
 function TX:query(sql, ...)
   if not self.lease then error("crater.pg: this transaction is over", 2) end
   if type(sql) ~= "string" then error("crater.pg: tx:query needs the SQL text", 2) end
-  local rows, err = run(self.lease, self.db, sql, ...)
+  local rows, err = run(self.lease, self.db, sql, self, ...)
   if not rows then raise(err) end
   return rows
 end
@@ -317,7 +358,7 @@ end
 function TX:batch(list)
   if not self.lease then error("crater.pg: this transaction is over", 2) end
   can_wait(2)
-  return run_batch(self.lease, self.db, list, 3)
+  return run_batch(self.lease, self.db, list, 3, self)
 end
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -351,6 +392,15 @@ function TX:transaction(fn)
   error(res[2], 0)
 end
 
+-- Drops the stale statements a transaction met (rerun_stale), once it is
+-- over; a failure leaves them to the connection's end.
+local function drop_stale(lease, db, names)
+  for i = 1, #names do
+    if C.txstatus(lease) ~= "idle" then return end
+    pcall(deallocate, lease, db, names[i])
+  end
+end
+
 --- Runs fn(tx) in a transaction on one connection: COMMIT when fn returns
 --- (its results are returned), ROLLBACK when it raises (the error is
 --- raised again). The connection goes back to the pool only when idle.
@@ -366,7 +416,7 @@ function DB:transaction(fn)
     if not ok then error(began, 0) end
     raise(err)
   end
-  local tx = setmetatable({ lease = lease, db = self }, TX)
+  local tx = setmetatable({ lease = lease, db = self, stale = {} }, TX)
   local res = pack(pcall(fn, tx))
   tx.lease = nil
   if res[1] and C.txstatus(lease) == "inerror" then
@@ -375,12 +425,14 @@ function DB:transaction(fn)
   end
   if res[1] then
     local cok, rows, err = pcall(run, lease, self, "COMMIT")
+    drop_stale(lease, self, tx.stale)
     C.release(lease)
     if not cok then error(rows, 0) end
     if not rows then raise(err) end
     return unpack(res, 2, res.n)
   end
   if C.txstatus(lease) ~= "closed" then pcall(run, lease, self, "ROLLBACK") end
+  drop_stale(lease, self, tx.stale)
   C.release(lease) -- closed instead when the ROLLBACK did not make it idle
   error(res[2], 0)
 end
@@ -395,7 +447,7 @@ Conn.__index = Conn
 function Conn:query(sql, ...)
   if not self.lease then error("crater.pg: this connection was given back", 2) end
   if type(sql) ~= "string" then error("crater.pg: conn:query needs the SQL text", 2) end
-  local rows, err = run(self.lease, self.db, sql, ...)
+  local rows, err = run(self.lease, self.db, sql, nil, ...)
   if not rows then raise(err) end
   return rows
 end

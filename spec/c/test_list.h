@@ -13,6 +13,8 @@
   XX(sqlite_run_parameter_errors) \
   XX(sqlite_run_keeps_single_statements) \
   XX(sqlite_run_code_names) \
+  XX(pg_stmt_ids_are_never_reused) \
+  XX(pg_stmt_limit) \
   XX(strerror_names)         \
   XX(embed_two_servers_one_loop) \
   XX(embed_two_threads) \

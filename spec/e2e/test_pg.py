@@ -300,25 +300,153 @@ class Pg(unittest.TestCase):
         r = self.other(self.pg.url, opts={"prepare": False}, sql=sql)
         self.assertEqual(r["rows"], [{"n": 0}])
 
-    def test_a_stale_prepared_statement_fails_once_per_connection(self):
-        self.pg.psql("CREATE TABLE IF NOT EXISTS migrating (a int); GRANT ALL ON migrating TO crater")
-        try:
-            for _ in range(8):
-                self.query("SELECT * FROM migrating")
-            self.pg.psql("ALTER TABLE migrating ADD COLUMN b int")
-            failed = 0
-            for _ in range(12):
-                st, _, body = self.srv.request("POST", "/query", body={"sql": "SELECT * FROM migrating"})
-                if st != 200:
-                    failed += 1
-                    self.assertEqual(json.loads(body)["code"], "0A000")
-                else:
-                    self.assertEqual(json.loads(body)["columns"], [{"name": "a", "type": "int4"},
-                                                                    {"name": "b", "type": "int4"}])
-            self.assertLessEqual(failed, 4)  # at most once per pooled connection
-            self.assertEqual(self.query("SELECT * FROM migrating")["rows"], [])
-        finally:
-            self.pg.psql("DROP TABLE migrating")
+    # --- prepared statements gone stale -----------------------------------------------
+
+    def steps(self, *steps):
+        """Runs steps on one connection of the app (/steps); returns each one's answer."""
+        return self.post("/steps", {"steps": list(steps)}, timeout=20)["steps"]
+
+    def prepared(self, sql):
+        """How many statements of that text the /steps connection has prepared, and how
+        many times they ran (PostgreSQL counts each execution as a generic or custom plan)."""
+        r = self.steps({"query": "SELECT count(*) AS n, coalesce(sum(generic_plans + custom_plans), 0) AS runs "
+                                 "FROM pg_prepared_statements WHERE statement = $1", "params": [sql]})[0]
+        return r["rows"][0]["n"], r["rows"][0]["runs"]
+
+    def table(self, name):
+        self.pg.psql("DROP TABLE IF EXISTS %s; CREATE TABLE %s (a int); INSERT INTO %s VALUES (1); "
+                     "GRANT ALL ON %s TO crater" % (name, name, name, name))
+        self.addCleanup(self.pg.psql, "DROP TABLE IF EXISTS %s" % name)
+
+    def test_a_stale_statement_after_ddl_is_prepared_again(self):
+        self.table("migrating")
+        # prepared on every connection of the pool (concurrent requests), then
+        # stale on each: none fails
+        slow = "SELECT migrating.*, pg_backend_pid() AS pid FROM migrating, pg_sleep(0.05)"
+
+        def many():
+            with ThreadPoolExecutor(8) as ex:
+                return list(ex.map(lambda _: self.query(slow), range(16)))
+        self.assertEqual({r["rows"][0]["a"] for r in many()}, {1})
+        self.pg.psql("ALTER TABLE migrating ADD COLUMN b int DEFAULT 2")
+        res = many()
+        for r in res:
+            self.assertEqual([c["name"] for c in r["columns"]], ["a", "b", "pid"])
+            self.assertEqual(r["rows"][0]["b"], 2)
+        self.assertGreater(len({r["rows"][0]["pid"] for r in res}), 1)
+        sql = "SELECT * FROM migrating"
+        self.query(sql)
+        self.pg.psql("ALTER TABLE migrating ALTER COLUMN b TYPE bigint")
+        r = self.query(sql)
+        self.assertEqual(r["rows"], [{"a": 1, "b": 2}])
+        self.assertEqual(r["columns"], [{"name": "a", "type": "int4"}, {"name": "b", "type": "int8"}])
+        # on one connection: the stale statement is dropped, the new one prepared once
+        self.assertEqual(self.steps({"query": sql})[0]["rows"], [{"a": 1, "b": 2}])
+        self.pg.psql("ALTER TABLE migrating ADD COLUMN c text DEFAULT 'x'")
+        r = self.steps({"query": sql}, {"query": sql})
+        self.assertEqual(r[0]["rows"], [{"a": 1, "b": 2, "c": "x"}])
+        self.assertEqual(r[0]["columns"], ["a", "b", "c"])
+        self.assertEqual(r[1]["rows"], r[0]["rows"])
+        self.assertEqual(self.prepared(sql), (1, 2))
+
+    def test_discard_all_then_a_cached_query(self):
+        sql = "SELECT $1::int * 2 AS n /* discard */"
+        for drop in ("DISCARD ALL", "DEALLOCATE ALL"):
+            with self.subTest(drop=drop):
+                r = self.steps({"query": sql, "params": [1]}, {"query": drop},
+                               {"query": sql, "params": [2]}, {"query": sql, "params": [3]})
+                self.assertEqual([x.get("rows") for x in r], [[{"n": 2}], [], [{"n": 4}], [{"n": 6}]], r)
+                self.assertEqual(self.prepared(sql), (1, 2))
+        # on the pooled connections too (the drop runs on one of them)
+        for _ in range(6):
+            self.query(sql, 1)
+        self.query("DISCARD ALL")
+        for i in range(8):
+            self.assertEqual(self.query(sql, i)["rows"], [{"n": 2 * i}])
+
+    def test_a_stale_statement_inside_a_transaction_is_an_error(self):
+        self.table("migrating_tx")
+        sql = "SELECT * FROM migrating_tx"
+        q = "SELECT $1::int AS n /* tx */"
+        self.steps({"query": sql}, {"query": q, "params": [1]})
+        self.pg.psql("ALTER TABLE migrating_tx ADD COLUMN b int DEFAULT 2")
+        # the failure aborted the transaction: no second try, the error is the app's
+        r = self.steps({"tx": [{"query": q, "params": [2]}, {"query": sql}]}, {"query": sql})
+        self.assertEqual(r[0]["tx"], [{"rows": [{"n": 2}], "columns": ["n"]}])
+        self.assertEqual(r[0]["error"]["code"], "0A000")
+        # the next query after the transaction prepares it again, the stale one is gone
+        self.assertEqual(r[1]["rows"], [{"a": 1, "b": 2}])
+        self.assertEqual(self.prepared(sql), (1, 1))
+        # DEALLOCATE ALL (DISCARD ALL cannot run in a transaction) then a cached statement
+        r = self.steps({"tx": [{"query": "INSERT INTO ledger (note) VALUES ($1)", "params": ["rolled back"]},
+                               {"query": "DEALLOCATE ALL"}, {"query": q, "params": [3]}]},
+                       {"query": q, "params": [4]}, {"query": sql})
+        self.assertEqual(r[0]["error"]["code"], "26000")
+        self.assertEqual(r[1]["rows"], [{"n": 4}])
+        self.assertEqual(r[2]["rows"], [{"a": 1, "b": 2}])
+        self.assertEqual(self.ledger(), "")
+        # the same with a batch inside the transaction
+        r = self.steps({"tx": [{"query": "DEALLOCATE ALL"}, {"batch": [[q, 5], [q, 6]]}]},
+                       {"batch": [[q, 7], [q, 8]]})
+        self.assertEqual(r[0]["error"]["code"], "26000")
+        self.assertEqual(r[1]["results"], [[{"n": 7}], [{"n": 8}]])
+
+    def test_a_batch_with_a_stale_statement(self):
+        self.table("migrating_batch")
+        sql = "SELECT * FROM migrating_batch"
+        q = "SELECT $1::int AS n /* stale batch */"
+        batch = [[sql], [q, 1], [q, 2]]
+        r = self.steps({"batch": batch})
+        self.assertEqual(r[0]["results"], [[{"a": 1}], [{"n": 1}], [{"n": 2}]])
+        # the stale statement first: nothing ran before it, so the batch runs again
+        self.pg.psql("ALTER TABLE migrating_batch ADD COLUMN b int DEFAULT 2")
+        r = self.steps({"batch": batch}, {"query": "DEALLOCATE ALL"}, {"batch": batch})
+        want = [[{"a": 1, "b": 2}], [{"n": 1}], [{"n": 2}]]
+        self.assertEqual(r[0]["results"], want)
+        self.assertEqual(r[2]["results"], want)
+        # prepared again after DEALLOCATE ALL: once each, run by the last batch
+        self.assertEqual(self.prepared(sql), (1, 1))
+        self.assertEqual(self.prepared(q), (1, 2))
+        # a statement ran before the stale one (a write new to the connection,
+        # here): not run again, the error is the app's, the write rolled back;
+        # the next batch works, the write's statement prepared by the first
+        insert = "INSERT INTO ledger (note) VALUES ($1) /* stale batch */"
+        r = self.steps({"query": "DEALLOCATE ALL"},
+                       {"batch": [[insert, "first"], [q, 3]]},
+                       {"batch": [[insert, "second"], [q, 4]]})
+        self.assertEqual(r[1]["error"]["code"], "26000")
+        self.assertEqual(r[2]["results"], [[], [{"n": 4}]])
+        self.assertEqual(self.ledger(), "second")
+        self.assertEqual(self.prepared(insert), (1, 2))
+        # the same after DDL, when a query ran before the stale one
+        self.steps({"batch": [[q, 5], [sql]]})
+        self.pg.psql("ALTER TABLE migrating_batch ADD COLUMN c int DEFAULT 3")
+        r = self.steps({"batch": [[q, 5], [sql]]}, {"batch": [[q, 6], [sql]]})
+        self.assertEqual(r[0]["error"]["code"], "0A000")
+        self.assertEqual(r[1]["results"], [[{"n": 6}], [{"a": 1, "b": 2, "c": 3}]])
+        self.assertEqual(self.prepared(sql), (1, 1))  # the stale one dropped
+
+    def test_a_batch_prepares_new_statements_once(self):
+        a = "SELECT $1::int + 1 AS n /* batch a */"
+        b = "SELECT $1::text AS t /* batch b */"
+        for i in range(5):
+            r = self.steps({"batch": [[a, i], [b, "x%d" % i], [a, 10 + i]]})
+            self.assertEqual(r[0]["results"], [[{"n": i + 1}], [{"t": "x%d" % i}], [{"n": 11 + i}]])
+        self.assertEqual(self.prepared(a), (1, 10))
+        self.assertEqual(self.prepared(b), (1, 5))
+        # a statement that cannot be prepared: its error, and nothing remembered
+        bad = "SELEC $1 /* batch bad */"
+        for _ in range(2):
+            r = self.steps({"batch": [[a, 1], [bad, 1], [b, "y"]]})
+            self.assertEqual(r[0]["error"]["code"], "42601")
+        self.assertEqual(self.prepared(bad), (0, 0))
+        self.assertEqual(self.prepared(a), (1, 12))  # it ran before (then rolled back with the batch)
+        # a query then runs the batch's statement by name
+        self.assertEqual(self.steps({"query": b, "params": ["z"]})[0]["rows"], [{"t": "z"}])
+        self.assertEqual(self.prepared(b), (1, 6))
+        # with prepare = false, nothing is prepared
+        r = self.other(self.pg.url, opts={"prepare": False}, sql="SELECT count(*) AS n FROM pg_prepared_statements")
+        self.assertEqual(r["rows"], [{"n": 0}])
 
     def test_batch(self):
         r = self.post("/batch", {"list": [["SELECT $1::int AS n", i] for i in range(1, 21)]})

@@ -172,7 +172,9 @@ end)
 app:get("/held", function(req)
   local mode = req.query.mode
   local ok, out = pcall(db.connection, db, function(conn)
-    local a = conn:query("SELECT pg_backend_pid() AS pid")[1].pid
+    local a = conn:query("SELECT pg_backend_pid() AS pid, $1::int + $2::int AS sum", 3, 4)[1]
+    assert(a.sum == 7, "parameters reach the statement")
+    a = a.pid
     conn:query("SET application_name = 'held'")
     local b = conn:batch({ { "SELECT pg_backend_pid() AS pid" },
       { "SELECT current_setting('application_name') AS name" } })
@@ -183,6 +185,38 @@ app:get("/held", function(req)
   if not ok then return 400, err_table(out) end
   local total, idle = db:pool_stats()
   return { out = out, idle = idle, total = total }
+end)
+
+-- { steps = [...] } on one connection (a handle of one, so that what one
+-- step leaves on the connection, prepared statements, is there for the
+-- next), each { query = sql, params = [...] } | { batch = [[sql, params...], ...] }
+-- | { tx = [steps] } (run in db:transaction, the first error ending it);
+-- answers each step's { rows =, columns = [names] } | { results = } |
+-- { tx = [...] } and { error = } when it failed
+local one = assert(crater.pg.connect({ url = url, pool_size = 1, pool_timeout = 5, query_timeout = 5 }))
+local function step(h, st)
+  if st.query then
+    local params = st.params or {}
+    local rows = h:query(st.query, unpack(params, 1, #params))
+    local names = {}
+    for i, c in ipairs(rows.columns) do names[i] = c.name end
+    return { rows = rows, columns = names }
+  elseif st.batch then
+    return { results = h:batch(st.batch) }
+  end
+  local done = {}
+  local ok, e = pcall(h.transaction, h, function(tx)
+    for _, inner in ipairs(st.tx) do done[#done + 1] = step(tx, inner) end
+  end)
+  return { tx = done, error = not ok and err_table(e) or nil }
+end
+app:post("/steps", function(req)
+  local out = {}
+  for i, st in ipairs(req:json().steps) do
+    local ok, r = pcall(step, one, st)
+    out[i] = ok and r or { error = err_table(r) }
+  end
+  return { steps = out }
 end)
 
 -- a query on another handle: { url =, opts =, sql = } (handles cached by url and options)
