@@ -400,7 +400,7 @@ static void on_timeout(uv_timer_t *t) {
   if (c) {
     conn_discard(c);
   } else if (kind == OP_CONNECT) {
-    crater__pg_connect_cancel(op->connector);
+    if (op->connector) crater__pg_connect_cancel(op->connector);
     op->connector = NULL;
     connect_abandoned(p, op->dedicated);
   }

@@ -9,10 +9,13 @@ PostgreSQL is not installed (.ci/setup.sh installs it)."""
 import json
 import os
 import shutil
+import socket
+import struct
 import tempfile
+import time
 import unittest
 
-from harness import ROOT, Server, run
+from harness import ROOT, Server, run, wait_for
 from pg_server import DATABASE, MISSING, PASSWORD, USER, PgServer, free_port, make_ca
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "pg_connect.lua")
@@ -156,6 +159,57 @@ class MultiHost(Base):
         self.assertEqual(self.row(url=url + "?target_session_attrs=read-only")["port"], TLS.port)
         msg = self.error(url="postgres://%s@localhost:%d/%s?target_session_attrs=read-write" % (AUTH, TLS.port, DATABASE))
         self.assertIn("read-only", msg)
+
+
+@unittest.skipIf(MISSING, MISSING)
+class Abandoned(Base):
+    """Connects that end without a connection: a timeout, a client gone."""
+
+    def setUp(self):
+        # accepts TCP (the kernel does) and never answers: libpq waits for
+        # the reply to its TLS request
+        self.mute = socket.socket()
+        self.mute.bind(("127.0.0.1", 0))
+        self.mute.listen(64)
+        self.addCleanup(self.mute.close)
+        self.mute_port = self.mute.getsockname()[1]
+
+    def test_a_timeout_mid_handshake(self):
+        # the first host takes the whole connect_timeout: the next is not tried (docs/postgres.md)
+        url = "postgres://%s@localhost:%d,localhost:%d/%s?sslmode=require" % (AUTH, self.mute_port, PLAIN.port,
+                                                                              DATABASE)
+        t0 = time.time()
+        msg = self.error(url=url, opts={"connect_timeout": 0.5})
+        self.assertIn("connecting timed out", msg)
+        self.assertLess(time.time() - t0, 3)
+        self.still_serving()
+
+    def test_clients_gone_while_connecting(self):
+        url = "postgres://%s@localhost:%d/%s?sslmode=require" % (AUTH, self.mute_port, DATABASE)
+        body = json.dumps({"url": url, "opts": {"connect_timeout": 10}}).encode()
+        before = APPSRV.log().count("went away")
+        for i in range(8):
+            s = APPSRV.connect()
+            s.sendall(b"POST /connect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            time.sleep(0.02 * i)  # while the name is looked up, or libpq waits
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        wait_for(lambda: APPSRV.log().count("went away") >= before + 8)
+        # every connection crater opened to the mute server was closed
+        self.mute.settimeout(0.5)
+        accepted = []
+        try:
+            while True:
+                accepted.append(self.mute.accept()[0])
+        except socket.timeout:
+            pass
+        for c in accepted:
+            c.settimeout(5)
+            while c.recv(64):
+                pass  # the TLS request, then the end
+            c.close()
+        self.still_serving()
 
 
 @unittest.skipIf(MISSING, MISSING)
