@@ -7,14 +7,19 @@
  * first, and libpq is given hostaddr: a list parallel to host, one entry
  * per address with its host name repeated, so that libpq tries every
  * address in order as it would have, and still checks the server's
- * certificate (verify-full) and finds .pgpass lines by the name. The
- * caller's timer bounds the whole connect: libpq does not enforce
- * connect_timeout in non-blocking mode. */
+ * certificate (verify-full) and finds .pgpass lines by the name.
+ *
+ * libpq does not enforce its connect_timeout (per address) in
+ * non-blocking mode, and has no call to skip to the next address. So when
+ * one is set, an attempt that outlives it is given up here: libpq starts
+ * again with the addresses after it. The caller's timer bounds the whole
+ * connect. */
 #include "pg_connect.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,16 +50,23 @@ struct crater__pg_connector {
   char *hosts, *ports;
   entry *entries;
   int n, pending;
-  char note[192]; /* hosts that did not resolve, told if the rest fail too */
+  /* The addresses, one per entry, into entries (xn of them, from the
+   * lookups); libpq gets those from next on, and tries cur now. */
+  const char **xh, **xa, **xp;
+  int xn, next, cur;
+  uint64_t attempt_ms;
+  uv_timer_t *timer; /* an attempt's timeout */
+  char note[192];    /* hosts that did not resolve, told if the rest fail too */
+  char given_up[512]; /* addresses whose attempt timed out, likewise */
   PGconn *pq;
-  /* libpq may close its socket and open another (the next host, or a
+  /* libpq may close its socket and open another (the next address, or a
    * retry with or without TLS) under the same number: the poll follows
    * the socket itself, by device and inode. */
   uv_poll_t *poll;
   int fd;
   dev_t dev;
   ino_t ino;
-  int closing; /* polls whose close has not called back yet */
+  int closing; /* handles whose close has not called back yet */
 };
 
 static int is_name(const char *h) {
@@ -76,18 +88,6 @@ static int split(char *s, const char **out, int max) {
   }
 }
 
-static int any_name(const char *list) {
-  char *copy = crater__strdup(list);
-  if (copy == NULL) return 0;
-  int n = split(copy, NULL, 0);
-  const char *items[n];
-  split(copy, items, n);
-  int found = 0;
-  for (int i = 0; i < n && !found; i++) found = is_name(items[i]);
-  crater__free(copy);
-  return found;
-}
-
 static const char *opt_val(const PQconninfoOption *o, const char *key) {
   for (; o && o->keyword; o++)
     if (strcmp(o->keyword, key) == 0) return o->val && *o->val ? o->val : NULL;
@@ -99,21 +99,25 @@ static void trim(char *s) {
   while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ')) s[--n] = '\0';
 }
 
-/* The lists to look up, when libpq would look a name up itself: the host
- * the string names, else the one its defaults (PGHOST, a service file
- * named by PGSERVICE) name; none when a hostaddr is given anyway. */
-static int lookup_lists(crater__pg_target *t, const char *host, const char *port) {
+/* The lists libpq would use: the host the string names, else the one its
+ * defaults (PGHOST, a service file named by PGSERVICE) name; none when a
+ * hostaddr is given anyway. And connect_timeout (PGCONNECT_TIMEOUT). */
+static int effective(crater__pg_target *t, const char *host, const char *port, const char *timeout) {
   PQconninfoOption *d = PQconndefaults();
   if (d == NULL) return -1;
   int rc = 0;
-  if (opt_val(d, "hostaddr") == NULL) {
-    const char *h = host ? host : opt_val(d, "host");
-    const char *p = port ? port : opt_val(d, "port");
-    if (h && any_name(h)) {
-      t->hosts = crater__strdup(h);
-      t->ports = crater__strdup(p ? p : "");
-      if (t->hosts == NULL || t->ports == NULL) rc = -1;
-    }
+  if (timeout == NULL) timeout = opt_val(d, "connect_timeout");
+  if (timeout) {
+    t->attempt_s = atoi(timeout);
+    if (t->attempt_s < 0) t->attempt_s = 0;
+    if (t->attempt_s == 1) t->attempt_s = 2; /* as libpq: 1 s is too short to be meant */
+  }
+  const char *h = host ? host : opt_val(d, "host");
+  const char *p = port ? port : opt_val(d, "port");
+  if (opt_val(d, "hostaddr") == NULL && h) {
+    t->hosts = crater__strdup(h);
+    t->ports = crater__strdup(p ? p : "");
+    if (t->hosts == NULL || t->ports == NULL) rc = -1;
   }
   PQconninfoFree(d);
   return rc;
@@ -145,7 +149,7 @@ int crater__pg_target_init(crater__pg_target *t, const char *info, char *err, si
   /* A service named in the string may set the host in a file libpq reads
    * at connect time: then libpq looks it up (docs/postgres.md says so). */
   if (rc == 0 && opt_val(opts, "hostaddr") == NULL && opt_val(opts, "service") == NULL)
-    rc = lookup_lists(t, opt_val(opts, "host"), opt_val(opts, "port"));
+    rc = effective(t, opt_val(opts, "host"), opt_val(opts, "port"), opt_val(opts, "connect_timeout"));
   PQconninfoFree(opts);
   if (rc != 0) {
     crater__pg_target_free(t);
@@ -167,7 +171,7 @@ void crater__pg_target_free(crater__pg_target *t) {
 /* ---------------------------------------------------------------------- */
 
 static void maybe_free(crater__pg_connector *k) {
-  if (!k->done || k->pending || k->closing || k->poll) return;
+  if (!k->done || k->pending || k->closing || k->poll || k->timer) return;
   for (int i = 0; k->keys && k->keys[i]; i++) crater__free(k->keys[i]);
   for (int i = 0; k->vals && k->vals[i]; i++) crater__free(k->vals[i]);
   crater__free(k->keys);
@@ -175,10 +179,11 @@ static void maybe_free(crater__pg_connector *k) {
   crater__free(k->hosts);
   crater__free(k->ports);
   crater__free(k->entries);
+  crater__free(k->xh);
   crater__free(k);
 }
 
-static void poll_closed(uv_handle_t *h) {
+static void handle_closed(uv_handle_t *h) {
   crater__pg_connector *k = h->data;
   crater__free(h);
   k->closing--;
@@ -188,18 +193,29 @@ static void poll_closed(uv_handle_t *h) {
 static void unwatch(crater__pg_connector *k) {
   if (k->poll == NULL) return;
   uv_poll_stop(k->poll);
-  uv_close((uv_handle_t *)k->poll, poll_closed);
+  uv_close((uv_handle_t *)k->poll, handle_closed);
   k->poll = NULL;
+  k->closing++;
+}
+
+static void timer_stop(crater__pg_connector *k) {
+  if (k->timer == NULL) return;
+  uv_timer_stop(k->timer);
+  uv_close((uv_handle_t *)k->timer, handle_closed);
+  k->timer = NULL;
   k->closing++;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* Watches fd; 1 when it is a socket not watched before (a new attempt),
+ * 0, or -1 on failure. */
 static int watch(crater__pg_connector *k, int fd, int events) {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return -1;
   if (k->poll && (k->fd != fd || k->dev != st.st_dev || k->ino != st.st_ino)) unwatch(k);
-  if (k->poll == NULL) {
+  int fresh = k->poll == NULL;
+  if (fresh) {
     uv_poll_t *p = crater__malloc(sizeof(*p));
     if (p == NULL) return -1;
     if (uv_poll_init_socket(k->loop, p, fd) != 0) {
@@ -212,17 +228,41 @@ static int watch(crater__pg_connector *k, int fd, int events) {
     k->dev = st.st_dev;
     k->ino = st.st_ino;
   }
-  return uv_poll_start(k->poll, events, on_poll);
+  return uv_poll_start(k->poll, events, on_poll) == 0 ? fresh : -1;
 }
 
 static void finish(crater__pg_connector *k, PGconn *pq, const char *err) {
   k->done = 1;
   unwatch(k);
+  timer_stop(k);
   if (k->pq) PQfinish(k->pq);
   k->pq = NULL;
   k->cb(k->data, pq, err);
   maybe_free(k);
 }
+
+/* The failure's text: the attempts given up here, then libpq's words. */
+static void fail(crater__pg_connector *k, const char *why) {
+  char text[512], msg[1024];
+  snprintf(text, sizeof(text), "%s%s", k->given_up, why);
+  trim(text);
+  snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s%s%s%s", text, k->note[0] ? " (" : "", k->note,
+           k->note[0] ? ")" : "");
+  finish(k, NULL, msg);
+}
+
+/* The entry libpq tries now: the first from cur on with its address (or,
+ * for a unix socket, its host) and port. */
+static int locate(const crater__pg_connector *k) {
+  const char *h = PQhost(k->pq), *a = PQhostaddr(k->pq), *p = PQport(k->pq);
+  for (int i = k->cur; i < k->xn; i++) {
+    if (p && *p && *k->xp[i] && strcmp(p, k->xp[i]) != 0) continue;
+    if (a && *a && *k->xa[i] ? strcmp(a, k->xa[i]) == 0 : h && strcmp(h, k->xh[i]) == 0) return i;
+  }
+  return k->cur;
+}
+
+static void on_attempt_timeout(uv_timer_t *t);
 
 static void step(crater__pg_connector *k, PostgresPollingStatusType st) {
   if (st == PGRES_POLLING_OK && PQsetnonblocking(k->pq, 1) != 0) st = PGRES_POLLING_FAILED;
@@ -233,16 +273,16 @@ static void step(crater__pg_connector *k, PostgresPollingStatusType st) {
     return;
   }
   if (st == PGRES_POLLING_FAILED) {
-    char why[512], msg[768];
-    snprintf(why, sizeof(why), "%s", k->pq ? PQerrorMessage(k->pq) : "out of memory");
-    trim(why);
-    snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s%s%s%s", why, k->note[0] ? " (" : "",
-             k->note, k->note[0] ? ")" : "");
-    finish(k, NULL, msg);
+    fail(k, k->pq ? PQerrorMessage(k->pq) : "out of memory");
     return;
   }
-  if (watch(k, PQsocket(k->pq), st == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE) != 0)
-    finish(k, NULL, "crater.pg: cannot connect: cannot watch the connection's socket");
+  int fresh = watch(k, PQsocket(k->pq), st == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE);
+  if (fresh < 0) {
+    fail(k, "cannot watch the connection's socket");
+  } else if (fresh && k->timer) {
+    k->cur = locate(k);
+    uv_timer_start(k->timer, on_attempt_timeout, k->attempt_ms, 0);
+  }
 }
 
 /* libpq goes on whichever way the socket became ready (or failed): it
@@ -263,29 +303,85 @@ static void add(char *to, size_t *at, const char *s, int first) {
   *at += n;
 }
 
-/* The names are looked up (or none was to be): hands libpq host, hostaddr
- * and port lists of the same length. */
-static void begin(crater__pg_connector *k) {
+/* Hands libpq the addresses from k->next on (all of the string's others
+ * as they are), and starts it. */
+static void attempt(crater__pg_connector *k) {
   size_t hl = 1, al = 1, pl = 1;
-  for (int i = 0; i < k->n; i++) {
-    const entry *e = &k->entries[i];
-    size_t copies = e->lookup ? (size_t)e->naddrs : 1;
-    hl += copies * (strlen(e->host) + 1);
-    al += copies * (INET6_ADDRSTRLEN + 1);
-    pl += copies * (strlen(e->port) + 1);
+  for (int i = k->next; i < k->xn; i++) {
+    hl += strlen(k->xh[i]) + 1;
+    al += strlen(k->xa[i]) + 1;
+    pl += strlen(k->xp[i]) + 1;
   }
   char *hs = crater__malloc(hl), *as = crater__malloc(al), *ps = crater__malloc(pl);
   int nk = 0;
   while (k->keys[nk]) nk++;
   const char **keys = crater__calloc((size_t)nk + 4, sizeof(char *));
   const char **vals = crater__calloc((size_t)nk + 4, sizeof(char *));
-  if (!hs || !as || !ps || !keys || !vals) {
-    crater__free(hs), crater__free(as), crater__free(ps), crater__free(keys), crater__free(vals);
-    finish(k, NULL, "crater.pg: cannot connect: out of memory");
+  if (hs && as && ps && keys && vals) {
+    size_t h = 0, a = 0, p = 0;
+    hs[0] = as[0] = ps[0] = '\0';
+    for (int i = k->next; i < k->xn; i++) {
+      add(hs, &h, k->xh[i], i == k->next);
+      add(as, &a, k->xa[i], i == k->next);
+      add(ps, &p, k->xp[i], i == k->next);
+    }
+    int c = 0;
+    for (int i = 0; i < nk; i++) {
+      if (k->xn > 0 && (strcmp(k->keys[i], "host") == 0 || strcmp(k->keys[i], "hostaddr") == 0 ||
+                        strcmp(k->keys[i], "port") == 0))
+        continue;
+      keys[c] = k->keys[i];
+      vals[c++] = k->vals[i];
+    }
+    if (k->xn > 0) {
+      keys[c] = "host", vals[c++] = hs;
+      keys[c] = "hostaddr", vals[c++] = as;
+      keys[c] = "port", vals[c++] = ps;
+    }
+    keys[c] = vals[c] = NULL;
+    k->pq = PQconnectStartParams(keys, vals, 0); /* copies what it keeps */
+  }
+  crater__free(hs), crater__free(as), crater__free(ps), crater__free(keys), crater__free(vals);
+  k->cur = k->next;
+  if (k->pq == NULL || PQstatus(k->pq) == CONNECTION_BAD) step(k, PGRES_POLLING_FAILED);
+  else step(k, PGRES_POLLING_WRITING); /* libpq's documented first wait */
+}
+
+/* The attempt on k->cur outlived libpq's connect_timeout: libpq starts
+ * again on a new connection with the addresses after it. */
+static void on_attempt_timeout(uv_timer_t *t) {
+  crater__pg_connector *k = t->data;
+  if (k->done) return;
+  int cur = locate(k);
+  size_t used = strlen(k->given_up);
+  const char *a = k->xa[cur];
+  snprintf(k->given_up + used, sizeof(k->given_up) - used,
+           "connection to server at \"%s\"%s%s%s, port %s failed: timeout expired after %d s\n", k->xh[cur],
+           *a ? " (" : "", a, *a ? ")" : "", k->xp[cur], (int)(k->attempt_ms / 1000));
+  unwatch(k);
+  PQfinish(k->pq);
+  k->pq = NULL;
+  if (cur + 1 >= k->xn) {
+    fail(k, "");
     return;
   }
-  size_t h = 0, a = 0, p = 0;
-  int m = 0;
+  k->next = cur + 1;
+  attempt(k);
+}
+
+/* The names are looked up (or none was to be): one address per entry. */
+static void begin(crater__pg_connector *k) {
+  int total = 0;
+  for (int i = 0; i < k->n; i++) total += k->entries[i].lookup ? k->entries[i].naddrs : 1;
+  if (total > 0) {
+    k->xh = crater__calloc((size_t)total * 3, sizeof(char *));
+    if (k->xh == NULL) {
+      fail(k, "out of memory");
+      return;
+    }
+    k->xa = k->xh + total;
+    k->xp = k->xa + total;
+  }
   for (int i = 0; i < k->n; i++) {
     const entry *e = &k->entries[i];
     if (e->lookup && e->naddrs == 0) {
@@ -294,40 +390,30 @@ static void begin(crater__pg_connector *k) {
                  e->status ? uv_strerror(e->status) : "no address");
       continue;
     }
-    for (int j = 0; j < (e->lookup ? e->naddrs : 1); j++, m++) {
-      /* a literal address is its own hostaddr; a socket folder has none */
-      int literal = e->host[0] && e->host[0] != '/' && e->host[0] != '@';
-      const char *addr = e->lookup ? e->addrs[j] : literal ? e->host : "";
-      add(hs, &h, e->host, m == 0);
-      add(as, &a, addr, m == 0);
-      add(ps, &p, e->port, m == 0);
+    /* a literal address is its own hostaddr; a socket folder has none */
+    int literal = e->host[0] && e->host[0] != '/' && e->host[0] != '@';
+    for (int j = 0; j < (e->lookup ? e->naddrs : 1); j++) {
+      k->xh[k->xn] = e->host;
+      k->xa[k->xn] = e->lookup ? e->addrs[j] : literal ? e->host : "";
+      k->xp[k->xn++] = e->port;
     }
   }
-  if (m == 0 && k->n > 0) {
+  if (k->xn == 0 && k->n > 0) {
     char msg[256];
     snprintf(msg, sizeof(msg), "crater.pg: %s", k->note);
-    crater__free(hs), crater__free(as), crater__free(ps), crater__free(keys), crater__free(vals);
     finish(k, NULL, msg);
     return;
   }
-  int c = 0;
-  for (int i = 0; i < nk; i++) {
-    if (k->n > 0 && (strcmp(k->keys[i], "host") == 0 || strcmp(k->keys[i], "hostaddr") == 0 ||
-                     strcmp(k->keys[i], "port") == 0))
-      continue;
-    keys[c] = k->keys[i];
-    vals[c++] = k->vals[i];
+  if (k->attempt_ms && k->xn > 0) {
+    k->timer = crater__malloc(sizeof(*k->timer));
+    if (k->timer == NULL) {
+      fail(k, "out of memory");
+      return;
+    }
+    uv_timer_init(k->loop, k->timer);
+    k->timer->data = k;
   }
-  if (k->n > 0) {
-    keys[c] = "host", vals[c++] = hs;
-    keys[c] = "hostaddr", vals[c++] = as;
-    keys[c] = "port", vals[c++] = ps;
-  }
-  keys[c] = vals[c] = NULL;
-  k->pq = PQconnectStartParams(keys, vals, 0); /* copies what it keeps */
-  crater__free(hs), crater__free(as), crater__free(ps), crater__free(keys), crater__free(vals);
-  if (k->pq == NULL || PQstatus(k->pq) == CONNECTION_BAD) step(k, PGRES_POLLING_FAILED);
-  else step(k, PGRES_POLLING_WRITING); /* libpq's documented first wait */
+  attempt(k);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
@@ -377,6 +463,7 @@ int crater__pg_connect_start(uv_loop_t *loop, const crater__pg_target *t, crater
   k->cb = cb;
   k->data = data;
   k->fd = -1;
+  k->attempt_ms = (uint64_t)t->attempt_s * 1000;
   k->done = 1; /* until it starts: maybe_free frees a half-made one */
   k->keys = strv_dup(t->keys);
   k->vals = k->keys ? strv_dup(t->vals) : NULL;
@@ -431,6 +518,7 @@ int crater__pg_connect_start(uv_loop_t *loop, const crater__pg_target *t, crater
 void crater__pg_connect_cancel(crater__pg_connector *k) {
   k->done = 1;
   unwatch(k);
+  timer_stop(k);
   if (k->pq) PQfinish(k->pq);
   k->pq = NULL;
   for (int i = 0; i < k->n; i++)

@@ -9,12 +9,14 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-/* What a pool connects to: the connection string as libpq parsed it, and
- * the host and port lists to look up first when some host is a name
- * (named in the string or by PGHOST); NULL when libpq needs no lookup. */
+/* What a pool connects to: the connection string as libpq parsed it; the
+ * host and port lists libpq would use (named in the string, else by
+ * PGHOST...), NULL when there are none or a hostaddr is given anyway; and
+ * libpq's connect_timeout, which it means per address. */
 typedef struct {
   char **keys, **vals; /* NULL-terminated */
   char *hosts, *ports;
+  int attempt_s; /* 0: none */
 } crater__pg_target;
 
 /* Parses info (a URL or key=value string); 0, or -1 with err filled. */

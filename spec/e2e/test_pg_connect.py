@@ -174,8 +174,24 @@ class Abandoned(Base):
         self.addCleanup(self.mute.close)
         self.mute_port = self.mute.getsockname()[1]
 
+    def test_libpqs_connect_timeout_is_per_address(self):
+        # the mute server first: given up after libpq's connect_timeout (2 s, its
+        # least), then the next host
+        url = "postgres://%s@127.0.0.1:%d,localhost:%d/%s?connect_timeout=2" % (
+            AUTH, self.mute_port, PLAIN.port, DATABASE)
+        t0 = time.time()
+        r = self.row(url=url, opts={"connect_timeout": 10})
+        self.assertEqual(r["port"], PLAIN.port)
+        self.assertGreater(time.time() - t0, 1.5)
+        msg = self.error(url="postgres://%s@127.0.0.1:%d/%s?connect_timeout=2" % (AUTH, self.mute_port, DATABASE),
+                         opts={"connect_timeout": 10})
+        self.assertIn('connection to server at "127.0.0.1" (127.0.0.1), port %d failed: timeout expired after 2 s'
+                      % self.mute_port, msg)
+        self.still_serving()
+
     def test_a_timeout_mid_handshake(self):
-        # the first host takes the whole connect_timeout: the next is not tried (docs/postgres.md)
+        # without libpq's connect_timeout, the first host takes the whole
+        # connect_timeout: the next is not tried (docs/postgres.md)
         url = "postgres://%s@localhost:%d,localhost:%d/%s?sslmode=require" % (AUTH, self.mute_port, PLAIN.port,
                                                                               DATABASE)
         t0 = time.time()
