@@ -241,12 +241,34 @@ static void finish(crater__pg_connector *k, PGconn *pq, const char *err) {
   maybe_free(k);
 }
 
+/* libpq names only the address it was handed (connection to server at
+ * "10.0.0.5", port 5432 failed): the host's name goes back beside it. */
+static void name_hosts(const crater__pg_connector *k, const char *in, char *out, size_t size) {
+  size_t o = 0;
+  while (*in && o + 1 < size) {
+    int named = 0;
+    for (int i = 0; i < k->xn && !named && strncmp(in, "at \"", 4) == 0; i++) {
+      const char *a = k->xa[i];
+      size_t al = strlen(a);
+      if (al == 0 || strcmp(k->xh[i], a) == 0 || strncmp(in + 4, a, al) != 0 || in[4 + al] != '"') continue;
+      int n = snprintf(out + o, size - o, "at \"%s\" (%s)", k->xh[i], a);
+      if (n < 0 || (size_t)n >= size - o) break; /* no room: the rest as libpq wrote it */
+      o += (size_t)n;
+      in += 5 + al;
+      named = 1;
+    }
+    if (!named) out[o++] = *in++;
+  }
+  out[o] = '\0';
+}
+
 /* The failure's text: the attempts given up here, then libpq's words. */
 static void fail(crater__pg_connector *k, const char *why) {
-  char text[512], msg[1024];
+  char text[768], named[1024], msg[1280];
   snprintf(text, sizeof(text), "%s%s", k->given_up, why);
   trim(text);
-  snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s%s%s%s", text, k->note[0] ? " (" : "", k->note,
+  name_hosts(k, text, named, sizeof(named));
+  snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s%s%s%s", named, k->note[0] ? " (" : "", k->note,
            k->note[0] ? ")" : "");
   finish(k, NULL, msg);
 }

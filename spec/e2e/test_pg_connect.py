@@ -100,6 +100,8 @@ class Tls(Base):
         msg = self.error(url=url)
         self.assertIn("cannot connect", msg)
         self.assertIn("certificate verify failed", msg)
+        # libpq is handed the address; the message names the host beside it
+        self.assertIn('connection to server at "localhost" (127.0.0.1), port %d failed' % TLS.port, msg)
         # uncaught: a problem+json 500, the server goes on
         hdrs, body = self.connect(500, url=url, **{"raise": True})
         self.assertEqual(hdrs["content-type"], "application/problem+json")
