@@ -22,6 +22,8 @@ def _missing():
         return "PostgreSQL 15 is not installed (.ci/setup.sh installs Debian's postgresql)"
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "runuser is needed to run postgres as its own user"
+    if shutil.which("openssl") is None:
+        return "the openssl command is needed for the TLS server's certificates (.ci/setup.sh installs it)"
     return None
 
 
