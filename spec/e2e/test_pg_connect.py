@@ -14,6 +14,7 @@ import struct
 import tempfile
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import ROOT, Server, run, wait_for
 from pg_server import DATABASE, MISSING, PASSWORD, USER, PgServer, free_port, make_ca
@@ -138,6 +139,15 @@ class MultiHost(Base):
         r = self.row(url="host=127.0.0.2,localhost port=%d user=%s password=%s dbname=%s"
                      % (PLAIN.port, USER, PASSWORD, DATABASE))
         self.assertEqual(r["port"], PLAIN.port)
+
+    def test_many_connects_at_once(self):
+        # a pool of 8 opening its connections together, each through a lookup
+        # and a refused first host
+        url = "postgres://%s@localhost:%d,localhost:%d/%s" % (AUTH, free_port(), PLAIN.port, DATABASE)
+        with ThreadPoolExecutor(16) as ex:
+            rows = list(ex.map(lambda i: self.row(url=url, opts={"pool_size": 8},
+                                                  sql="SELECT %d AS n, pg_sleep(0.05)::text AS s" % i), range(48)))
+        self.assertEqual([r["n"] for r in rows], list(range(48)))
 
     def test_every_host_down(self):
         closed = free_port()
