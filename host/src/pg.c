@@ -1,10 +1,10 @@
 /* pg.c - PostgreSQL on the loop (see pg.h).
  *
  * libpq's own connect and lookup block, and its connect_timeout is not
- * enforced in non-blocking mode, so: host names are resolved with
- * uv_getaddrinfo first (passed as hostaddr), PQconnectPoll is driven by a
- * uv_poll on PQsocket (re-made when the socket changes), and every wait has
- * a loop timer.
+ * enforced in non-blocking mode, so: connections are opened by
+ * pg_connect.c (names looked up on the thread pool, PQconnectPoll driven
+ * by a uv_poll), queries are driven by a uv_poll on PQsocket, and every
+ * wait has a loop timer.
  *
  * Ownership: a pool (a Lua userdata) owns its connections (C memory). A
  * request holds one through a lease (a small userdata bound to its task):
@@ -13,7 +13,6 @@
  * mid-transaction, so it cannot go back to the pool. */
 #include "pg.h"
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "pg_connect.h"
 #include "pg_result.h"
 #include "pg_stmt.h"
 #include "server.h"
@@ -78,16 +78,14 @@ struct pg_waiter {
 
 struct pg_pool {
   crater_server *srv;
-  char **keys, **vals;   /* the parsed conninfo, NULL-terminated */
-  const char *host;      /* points into vals, or NULL */
-  int resolve;           /* host is a name to look up */
+  crater__pg_target target;
   int size, total;       /* total: connections counted, connecting ones too */
   uint64_t idle_ms, life_ms;
   pg_conn *all, *idle;
   pg_waiter *waiters, *waiters_tail;
 };
 
-enum { OP_RESOLVE, OP_CONNECT, OP_QUERY, OP_NOTIFY };
+enum { OP_CONNECT, OP_QUERY, OP_NOTIFY };
 
 /* One result group of a batch, in the order libpq gives them: a query's
  * Prepare (when the batch prepares its statement), then its Execute. */
@@ -106,10 +104,8 @@ struct pg_op {
   pg_conn *c;
   crater__uthread *ut;   /* NULL once cancelled */
   uv_timer_t timer;
-  uv_poll_t *poll;
-  int fd;
-  uv_getaddrinfo_t gai;
-  int gai_pending, timer_open;
+  crater__pg_connector *connector; /* while connecting */
+  int timer_open;
   int dedicated;
   int timed_out;
   uint64_t timeout_ms;
@@ -321,10 +317,8 @@ static int push_res_err(lua_State *L, const PGresult *r) {
 /*  Operations on the loop                                                 */
 /* ---------------------------------------------------------------------- */
 
-static void poll_closed(uv_handle_t *h) { crater__free(h); }
-
 static void op_try_free(pg_op *op) {
-  if (!op->gai_pending && !op->timer_open && op->poll == NULL) crater__free(op);
+  if (!op->timer_open) crater__free(op);
 }
 
 static void timer_closed(uv_handle_t *h) {
@@ -333,20 +327,12 @@ static void timer_closed(uv_handle_t *h) {
   op_try_free(op);
 }
 
-static void op_unwatch(pg_op *op) {
-  if (op->poll) {
-    uv_poll_stop(op->poll);
-    uv_close((uv_handle_t *)op->poll, poll_closed);
-    op->poll = NULL;
-  }
-  op->fd = -1;
-}
-
 static int conn_watch(pg_conn *c, int events);
 
 /* Releases the op's handles; it is freed once they have closed. */
 static void op_end(pg_op *op) {
-  op_unwatch(op);
+  if (op->connector) crater__pg_connect_cancel(op->connector);
+  op->connector = NULL;
   pg_conn *c = op->c;
   if (c && c->op == op) {
     c->op = NULL;
@@ -367,11 +353,9 @@ static void op_end(pg_op *op) {
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, timer_closed);
   }
-  if (op->gai_pending) uv_cancel((uv_req_t *)&op->gai);
-  else op_try_free(op);
+  op_try_free(op);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events);
 static void on_conn_poll(uv_poll_t *h, int status, int events);
 
 /* Watches a connected c for events (0: none), through its lasting poll. */
@@ -399,23 +383,6 @@ static int op_watch_conn(pg_op *op, int events) {
   if (conn_watch(op->c, events) != 0) return -1;
   uv_ref((uv_handle_t *)op->c->poll);
   return 0;
-}
-
-/* Watches fd for events while connecting: the socket may change then. */
-static int op_watch(pg_op *op, int fd, int events) {
-  if (op->poll && op->fd != fd) op_unwatch(op);
-  if (op->poll == NULL) {
-    op->poll = crater__malloc(sizeof(*op->poll));
-    if (op->poll == NULL) return -1;
-    if (uv_poll_init_socket(op->srv->loop, op->poll, fd) != 0) {
-      crater__free(op->poll);
-      op->poll = NULL;
-      return -1;
-    }
-    op->poll->data = op;
-    op->fd = fd;
-  }
-  return uv_poll_start(op->poll, events, on_poll);
 }
 
 /* The op is over: the results are on ut->L, nresults of them. */
@@ -449,23 +416,23 @@ static int op_refuse(lua_State *L, pg_op *op, const char *code, const char *msg)
   return push_err(L, code, msg);
 }
 
+/* A connect that ends without a connection: its slot of the pool frees up. */
+static void connect_abandoned(pg_pool *p, int dedicated) {
+  if (!dedicated) p->total--;
+  pool_kick(p);
+}
+
 static void op_cancel(void *data) {
   pg_op *op = data;
   op->ut = NULL;
   pg_conn *c = op->c;
   pg_pool *p = op->pool;
-  int kind = op->kind;
+  int kind = op->kind, dedicated = op->dedicated;
   op->c = NULL;
   if (c) c->op = NULL;
   op_end(op);
-  if (c) {
-    /* mid-query: the server is told by the connection closing */
-    if (kind != OP_QUERY && kind != OP_NOTIFY) conn_link(p, c); /* a connecting one */
-    conn_discard(c);
-  } else if (kind == OP_RESOLVE) {
-    if (!op->dedicated) p->total--;
-    pool_kick(p);
-  }
+  if (c) conn_discard(c); /* mid-query: the server is told by the connection closing */
+  else if (kind == OP_CONNECT) connect_abandoned(p, dedicated);
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -488,53 +455,16 @@ static void on_timeout(uv_timer_t *t) {
   /* Closed before the task resumes, so that its code never sees it: a
    * query still running is cancelled by the close. */
   if (c) {
-    if (kind == OP_CONNECT) conn_link(p, c);
     conn_discard(c);
-  } else if (kind == OP_RESOLVE) {
-    if (!op->dedicated) p->total--;
-    pool_kick(p);
+  } else if (kind == OP_CONNECT) {
+    if (op->connector) crater__pg_connect_cancel(op->connector);
+    op->connector = NULL;
+    connect_abandoned(p, op->dedicated);
   }
   op_fail(op, kind == OP_QUERY ? "57014" : "08001", msg);
 }
 
-static void connect_step(pg_op *op, PostgresPollingStatusType st);
-
-/* Starts libpq's connect with the pool's parameters (and hostaddr). */
-static void connect_start(pg_op *op, const char *hostaddr) {
-  pg_pool *p = op->pool;
-  int n = 0;
-  while (p->keys[n]) n++;
-  const char *keys[n + 2], *vals[n + 2];
-  int k = 0;
-  for (int i = 0; i < n; i++) {
-    if (hostaddr && strcmp(p->keys[i], "hostaddr") == 0) continue;
-    keys[k] = p->keys[i];
-    vals[k++] = p->vals[i];
-  }
-  if (hostaddr) {
-    keys[k] = "hostaddr";
-    vals[k++] = hostaddr;
-  }
-  keys[k] = vals[k] = NULL;
-  pg_conn *c = crater__calloc(1, sizeof(*c));
-  if (c == NULL) {
-    if (!op->dedicated) p->total--;
-    op_fail(op, "08001", "crater.pg: out of memory");
-    pool_kick(p);
-    return;
-  }
-  c->dedicated = op->dedicated;
-  c->pool = p;
-  c->pq = PQconnectStartParams(keys, vals, 0);
-  op->kind = OP_CONNECT;
-  op->c = c;
-  if (c->pq == NULL || PQstatus(c->pq) == CONNECTION_BAD) {
-    connect_step(op, PGRES_POLLING_FAILED);
-    return;
-  }
-  connect_step(op, PGRES_POLLING_WRITING);
-}
-
+/* pg_connect.c's answer: a connection for the waiting task, or its error. */
 /* libpq prints the server's notices and messages it reads outside a query
  * (a FATAL before a close) to stderr; they go to the server's log instead,
  * warnings and worse as warnings, notices (CREATE TABLE IF NOT EXISTS'
@@ -547,39 +477,25 @@ static void on_notice(void *arg, const char *msg) {
   crater__log(arg, quiet ? CRATER_LOG_DEBUG : CRATER_LOG_WARN, "postgresql: %.*s", (int)n, msg);
 }
 
-static void connect_step(pg_op *op, PostgresPollingStatusType st) {
-  pg_conn *c = op->c;
+static void on_connected(void *data, PGconn *pq, const char *err) {
+  pg_op *op = data;
   pg_pool *p = op->pool;
-  if (st == PGRES_POLLING_OK) {
-    if (PQsetnonblocking(c->pq, 1) != 0) st = PGRES_POLLING_FAILED;
-    PQsetNoticeProcessor(c->pq, on_notice, op->srv);
-  }
-  if (st == PGRES_POLLING_FAILED) {
-    char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: cannot connect: %s",
-             c->pq ? PQerrorMessage(c->pq) : "out of memory");
-    op->c = NULL;
-    conn_link(p, c);
-    conn_discard(c);
-    op_fail(op, "08001", msg);
+  int dedicated = op->dedicated;
+  op->connector = NULL;
+  pg_conn *c = pq ? crater__calloc(1, sizeof(*c)) : NULL;
+  if (c == NULL) {
+    if (pq) PQfinish(pq);
+    op_fail(op, "08001", pq ? "crater.pg: out of memory" : err);
+    connect_abandoned(p, dedicated);
     return;
   }
-  if (st == PGRES_POLLING_OK) {
-    uint64_t now = uv_now(op->srv->loop);
-    c->born_ms = c->idle_since_ms = now;
-    conn_link(p, c);
-    op->c = NULL;
-    lease_push(op->ut->L, op->ut->task, c);
-    op_resume(op, 1);
-    return;
-  }
-  int ev = st == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE;
-  if (op_watch(op, PQsocket(c->pq), ev) != 0) {
-    op->c = NULL;
-    conn_link(p, c);
-    conn_discard(c);
-    op_fail(op, "08001", "crater.pg: cannot watch the connection's socket");
-  }
+  c->pq = pq;
+  PQsetNoticeProcessor(pq, on_notice, op->srv);
+  c->dedicated = op->dedicated;
+  c->born_ms = c->idle_since_ms = uv_now(op->srv->loop);
+  conn_link(p, c);
+  lease_push(op->ut->L, op->ut->task, c);
+  op_resume(op, 1);
 }
 
 /* The statement is prepared: runs it with the parameters kept meanwhile. */
@@ -842,15 +758,6 @@ static void op_event(pg_op *op, int status, int events) {
   }
 }
 
-/* A connecting op's socket. */
-static void on_poll(uv_poll_t *h, int status, int events) {
-  (void)status;
-  (void)events;
-  pg_op *op = h->data;
-  if (op->ut == NULL) return;
-  connect_step(op, PQconnectPoll(op->c->pq));
-}
-
 static void on_conn_poll(uv_poll_t *h, int status, int events) {
   pg_conn *c = h->data;
   pg_op *op = c->op;
@@ -887,35 +794,6 @@ static void on_conn_poll(uv_poll_t *h, int status, int events) {
   conn_watch(c, 0);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
-  pg_op *op = req->data;
-  op->gai_pending = 0;
-  if (op->ut == NULL) { /* cancelled or timed out meanwhile */
-    if (ai) uv_freeaddrinfo(ai);
-    op_try_free(op);
-    return;
-  }
-  char ip[64] = "";
-  if (status == 0 && ai) {
-    if (ai->ai_family == AF_INET6)
-      uv_ip6_name((const struct sockaddr_in6 *)(const void *)ai->ai_addr, ip, sizeof(ip));
-    else
-      uv_ip4_name((const struct sockaddr_in *)(const void *)ai->ai_addr, ip, sizeof(ip));
-  }
-  if (ai) uv_freeaddrinfo(ai);
-  if (status != 0 || ip[0] == '\0') {
-    char msg[256];
-    snprintf(msg, sizeof(msg), "crater.pg: cannot resolve %s: %s", op->pool->host,
-             status ? uv_strerror(status) : "no address");
-    pg_pool *p = op->pool;
-    if (!op->dedicated) p->total--;
-    op_fail(op, "08001", msg);
-    pool_kick(p);
-    return;
-  }
-  connect_start(op, ip);
-}
-
 static pg_op *op_new(crater_server *srv, lua_State *L, int kind, uint64_t timeout_ms) {
   pg_op *op = crater__calloc(1, sizeof(*op));
   if (op == NULL) return NULL;
@@ -928,7 +806,6 @@ static pg_op *op_new(crater_server *srv, lua_State *L, int kind, uint64_t timeou
   op->kind = kind;
   op->srv = srv;
   op->ut = ut;
-  op->fd = -1;
   op->timeout_ms = timeout_ms;
   uv_timer_init(srv->loop, &op->timer);
   op->timer.data = op;
@@ -1055,13 +932,7 @@ static int pool_gc(lua_State *L) {
     crater__free(c);
   }
   p->idle = NULL;
-  for (int i = 0; p->keys && p->keys[i]; i++) {
-    crater__free(p->keys[i]);
-    crater__free(p->vals[i]);
-  }
-  crater__free(p->keys);
-  crater__free(p->vals);
-  p->keys = p->vals = NULL;
+  crater__pg_target_free(&p->target);
   return 0;
 }
 
@@ -1070,47 +941,17 @@ static int pool_gc(lua_State *L) {
 static int l_pool(lua_State *L) {
   crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
   const char *info = luaL_checkstring(L, 1);
-  char *err = NULL;
-  PQconninfoOption *opts = PQconninfoParse(info, &err);
-  if (opts == NULL) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "crater.pg: bad connection string: %s", err ? err : "out of memory");
-    if (err) PQfreemem(err);
-    return 2;
-  }
-  int n = 0;
-  for (PQconninfoOption *o = opts; o->keyword; o++)
-    if (o->val && *o->val) n++;
   pg_pool *p = lua_newuserdata(L, sizeof(*p));
   memset(p, 0, sizeof(*p));
+  char err[256];
+  if (crater__pg_target_init(&p->target, info, err, sizeof(err)) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "crater.pg: bad connection string: %s", err);
+    return 2;
+  }
   luaL_getmetatable(L, POOL_MT);
   lua_setmetatable(L, -2);
   p->srv = srv;
-  p->keys = crater__calloc((size_t)n + 1, sizeof(char *));
-  p->vals = crater__calloc((size_t)n + 1, sizeof(char *));
-  if (p->keys == NULL || p->vals == NULL) {
-    PQconninfoFree(opts);
-    return luaL_error(L, "crater.pg: out of memory");
-  }
-  int k = 0, has_hostaddr = 0;
-  for (PQconninfoOption *o = opts; o->keyword; o++) {
-    if (!(o->val && *o->val)) continue;
-    p->keys[k] = crater__strdup(o->keyword);
-    p->vals[k] = crater__strdup(o->val);
-    if (p->keys[k] == NULL || p->vals[k] == NULL) {
-      PQconninfoFree(opts);
-      return luaL_error(L, "crater.pg: out of memory");
-    }
-    if (strcmp(o->keyword, "host") == 0) p->host = p->vals[k];
-    if (strcmp(o->keyword, "hostaddr") == 0) has_hostaddr = 1;
-    k++;
-  }
-  PQconninfoFree(opts);
-  if (p->host && !has_hostaddr && p->host[0] != '/' && p->host[0] != '@' &&
-      strchr(p->host, ',') == NULL) {
-    unsigned char buf[16];
-    p->resolve = inet_pton(AF_INET, p->host, buf) != 1 && inet_pton(AF_INET6, p->host, buf) != 1;
-  }
   p->size = (int)luaL_optinteger(L, 2, 10);
   if (p->size < 1) p->size = 1;
   p->idle_ms = (uint64_t)(luaL_optnumber(L, 3, 60) * 1000);
@@ -1142,24 +983,16 @@ static int l_acquire(lua_State *L) {
     return 1;
   }
   if (dedicated || p->total < p->size) {
-    pg_op *op = op_new(srv, L, OP_RESOLVE, connect_ms);
+    pg_op *op = op_new(srv, L, OP_CONNECT, connect_ms);
     if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
     op->pool = p;
     op->dedicated = dedicated;
     if (!dedicated) p->total++;
     int early = -1;
     op->early = &early;
-    if (p->resolve) {
-      op->gai.data = op;
-      struct addrinfo hints;
-      memset(&hints, 0, sizeof(hints));
-      hints.ai_socktype = SOCK_STREAM;
-      if (uv_getaddrinfo(srv->loop, &op->gai, on_resolved, p->host, NULL, &hints) == 0)
-        op->gai_pending = 1;
-      else
-        connect_start(op, NULL);
-    } else {
-      connect_start(op, NULL);
+    if (crater__pg_connect_start(srv->loop, &p->target, on_connected, op, &op->connector) != 0) {
+      op_fail(op, "08001", "crater.pg: out of memory");
+      connect_abandoned(p, dedicated);
     }
     if (early >= 0) return early;
     op->early = NULL;
@@ -1456,16 +1289,17 @@ static int l_exec_now(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 4);
   lua_Number connect_s = luaL_checknumber(L, 6);
   if (n < 0 || n > 65535) return luaL_error(L, "crater.pg: at most 65535 parameters");
+  char **pkeys = p->target.keys, **pvals = p->target.vals;
   int nk = 0;
-  while (p->keys[nk]) nk++;
+  while (pkeys[nk]) nk++;
   const char *keys[nk + 2], *vals[nk + 2];
   char timeout[32];
   snprintf(timeout, sizeof(timeout), "%d", connect_s >= 1 ? (int)connect_s : 1);
   int k = 0;
   for (int i = 0; i < nk; i++) {
-    if (strcmp(p->keys[i], "connect_timeout") == 0) continue;
-    keys[k] = p->keys[i];
-    vals[k++] = p->vals[i];
+    if (strcmp(pkeys[i], "connect_timeout") == 0) continue;
+    keys[k] = pkeys[i];
+    vals[k++] = pvals[i];
   }
   keys[k] = "connect_timeout";
   vals[k++] = timeout;

@@ -564,13 +564,18 @@ local function conninfo_of(opts)
   add("password", opts.password)
   add("dbname", opts.database or opts.dbname)
   add("sslmode", opts.sslmode)
+  add("sslrootcert", opts.sslrootcert)
+  add("sslcert", opts.sslcert)
+  add("sslkey", opts.sslkey)
+  add("target_session_attrs", opts.target_session_attrs)
   add("application_name", opts.application_name)
   return table.concat(parts, " ")
 end
 
 --- A handle on a PostgreSQL database: url_or_opts is a postgres:// URL (or
 --- a libpq key=value string), or a table { url = or host =, port =, user =,
---- password =, database =, pool_size =, connect_timeout =, pool_timeout =,
+--- password =, database =, sslmode =, sslrootcert =, sslcert =, sslkey =,
+--- target_session_attrs =, application_name =, pool_size =, connect_timeout =, pool_timeout =,
 --- query_timeout =, idle_timeout =, max_lifetime = }. Nothing connects yet:
 --- each worker opens connections when its requests first need them.
 --- Returns the handle, or nil and an error message.

@@ -2,7 +2,10 @@
 docs/postgres.md): a fresh cluster in a temporary folder (owned by the
 postgres OS user: postgres refuses to run as root), on 127.0.0.1 at a free
 port and a unix socket in that folder, scram-sha-256 for TCP, no fsync;
-stopped and deleted at the end."""
+stopped and deleted at the end. PgServer(ssl=True) serves TLS with a
+server certificate for localhost and 127.0.0.1 signed by a throwaway CA
+(made with the openssl command; its certificate is .ca); hostssl_only=True
+refuses TCP clients without TLS; settings are more `-c` options."""
 import os
 import shutil
 import subprocess
@@ -19,10 +22,26 @@ def _missing():
         return "PostgreSQL 15 is not installed (.ci/setup.sh installs Debian's postgresql)"
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "runuser is needed to run postgres as its own user"
+    if shutil.which("openssl") is None:
+        return "the openssl command is needed for the TLS server's certificates (.ci/setup.sh installs it)"
     return None
 
 
 MISSING = _missing()
+
+
+def make_ca(folder, name):
+    """A self-signed certificate authority in folder: (certificate path, key path)."""
+    crt, key = os.path.join(folder, name + ".crt"), os.path.join(folder, name + ".key")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=" + name,
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    return crt, key
+
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _as_postgres(args, **kw):
@@ -33,7 +52,8 @@ def _as_postgres(args, **kw):
 
 
 class PgServer:
-    def __init__(self):
+    def __init__(self, ssl=False, hostssl_only=False, settings=None):
+        self.ssl, self.settings = ssl, dict(settings or {})
         self.dir = tempfile.mkdtemp(prefix="crater-pg-")
         os.chmod(self.dir, 0o700)
         if os.geteuid() == 0:
@@ -43,14 +63,39 @@ class PgServer:
         self.url = "postgres://%s:%s@127.0.0.1:%d/%s" % (USER, PASSWORD, self.port, DATABASE)
         _as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres", "-E", "UTF8",
                       "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        if ssl:
+            self._make_certificates()
+        if hostssl_only:
+            hba = os.path.join(self.data, "pg_hba.conf")
+            with open(hba) as f:
+                lines = f.read().split("\n")
+            with open(hba, "w") as f:
+                f.write("\n".join("hostssl" + l[4:] if l.startswith("host ") else l for l in lines))
         self.start()
         self.psql("SET password_encryption = 'scram-sha-256'; "
                   "CREATE ROLE %s LOGIN PASSWORD '%s'" % (USER, PASSWORD), db="postgres")
         self.psql("CREATE DATABASE %s OWNER %s" % (DATABASE, USER), db="postgres")
 
+    def _make_certificates(self):
+        self.ca, ca_key = make_ca(self.dir, "ca")
+        key, csr = os.path.join(self.dir, "server.key"), os.path.join(self.dir, "server.csr")
+        self.cert = os.path.join(self.dir, "server.crt")
+        ext = os.path.join(self.dir, "server.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+        _openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
+                 "-out", self.cert, "-days", "2", "-extfile", ext)
+        os.chmod(key, 0o600)  # postgres refuses a key others can read
+        if os.geteuid() == 0:
+            shutil.chown(key, "postgres", "postgres")
+        self.settings.update(ssl="on", ssl_cert_file=self.cert, ssl_key_file=key)
+
     def start(self):
         opts = ("-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
                 "-c full_page_writes=off -c max_connections=100" % (self.dir, self.port))
+        opts += "".join(" -c %s=%s" % kv for kv in self.settings.items())
         _as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l",
                       os.path.join(self.dir, "postgres.log"), "-w", "-t", "30", "-o", opts, "start"])
 

@@ -15,8 +15,10 @@ what Crater does.
   the page's test is skipped when redis-server is not installed.
 - An app that calls `crater.pg.connect(os.getenv("DATABASE_URL"))` is served
   with DATABASE_URL naming a throwaway PostgreSQL (spec/e2e/pg_server.py,
-  an empty database the app's user owns) started for its page; the page's
-  test is skipped when PostgreSQL is not installed.
+  an empty database the app's user owns, TLS on with its own CA) started for
+  its page, and libpq's PGHOST (localhost), PGPORT, PGUSER, PGPASSWORD,
+  PGDATABASE and PGSSLROOTCERT (that CA) naming it too; the page's test is
+  skipped when PostgreSQL is not installed.
 - A ```c embed block is a complete C program: it is compiled against the build
   tree's library (build/dev/libcrater_dev.a, whose Lua files are the source
   tree's) and run from the repository root; it passes when it exits 0.
@@ -31,7 +33,7 @@ import tempfile
 import unittest
 
 from harness import BIN, ROOT, Server, run
-from pg_server import MISSING as PG_MISSING, PgServer
+from pg_server import DATABASE, MISSING as PG_MISSING, PASSWORD, USER, PgServer
 from redis_server import MISSING as REDIS_MISSING, RedisServer
 
 BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
@@ -62,8 +64,9 @@ def make_test(md):
         if 'crater.pg.connect(os.getenv("DATABASE_URL"))' in text:
             if PG_MISSING:
                 self.skipTest(PG_MISSING)
-            pg = PgServer()
-            env = {**(env or {}), "DATABASE_URL": pg.url}
+            pg = PgServer(ssl=True)
+            env = {**(env or {}), "DATABASE_URL": pg.url, "PGHOST": "localhost", "PGPORT": str(pg.port),
+                   "PGUSER": USER, "PGPASSWORD": PASSWORD, "PGDATABASE": DATABASE, "PGSSLROOTCERT": pg.ca}
         # An example's sqlite: file would land beside its app, in the temporary
         # folder, and outlive the run: each page starts from an empty database.
         env = {"DATABASE_URL": "sqlite::memory:", **(env or {})}
