@@ -111,29 +111,51 @@ app:get("/queries", function(req)
 end)
 
 local ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+local find, gsub, concat = string.find, string.gsub, table.concat
 
-local function by_message(a, b)
-  -- LuaJIT compares strings byte by byte: UTF-8's code point order, as TFB wants
-  return a.message < b.message
+-- Most messages need nothing. Five plain finds are compiled by LuaJIT's JIT;
+-- a pattern's find or gsub is not, and cost 0.4 us per message (6 of the 8
+-- us a page took to render).
+local function escape(s)
+  if not (find(s, "&", 1, true) or find(s, "<", 1, true) or find(s, ">", 1, true) or
+          find(s, '"', 1, true) or find(s, "'", 1, true)) then
+    return s
+  end
+  return (gsub(s, "[&<>\"']", ESCAPES))
 end
 
+-- By message, in place: an insertion sort is compiled too (table.sort's
+-- calls of a Lua comparison from C are not), and 13 rows is a short list.
+-- LuaJIT compares strings byte by byte: UTF-8's code point order, as TFB
+-- wants.
+local function sort_by_message(t)
+  for i = 2, #t do
+    local v = t[i]
+    local m, j = v.message, i - 1
+    while j >= 1 and m < t[j].message do
+      t[j + 1] = t[j]
+      j = j - 1
+    end
+    t[j + 1] = v
+  end
+end
+
+local HEAD = "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>" ..
+  "<tr><th>id</th><th>message</th></tr>"
+
 app:get("/fortunes", function()
-  local rows = db:query(SELECT_FORTUNES)
-  local fortunes = {}
-  for i = 1, #rows do fortunes[i] = { id = rows[i].id, message = rows[i].message } end
+  local rows = db:query(SELECT_FORTUNES) -- a fresh table per query: ours to add to
   -- added in memory on every request, never stored (TFB's rule)
-  fortunes[#fortunes + 1] = { id = 0, message = "Additional fortune added at request time." }
-  table.sort(fortunes, by_message)
-  local parts = { "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>" ..
-    "<tr><th>id</th><th>message</th></tr>" }
-  for i = 1, #fortunes do
-    local f = fortunes[i]
-    -- %d: an id is an integer; the parentheses keep gsub's second result out
-    parts[#parts + 1] = string.format("<tr><td>%d</td><td>%s</td></tr>", f.id,
-      (f.message:gsub("[&<>\"']", ESCAPES)))
+  rows[#rows + 1] = { id = 0, message = "Additional fortune added at request time." }
+  sort_by_message(rows)
+  local parts = { HEAD }
+  for i = 1, #rows do
+    local f = rows[i]
+    -- an id is an integer: .. writes it without a fraction
+    parts[i + 1] = "<tr><td>" .. f.id .. "</td><td>" .. escape(f.message) .. "</td></tr>"
   end
   parts[#parts + 1] = "</table></body></html>"
-  return 200, table.concat(parts), { ["Content-Type"] = "text/html; charset=utf-8" }
+  return 200, concat(parts), { ["Content-Type"] = "text/html; charset=utf-8" }
 end)
 
 local function update_worlds(q, ids)

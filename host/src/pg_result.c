@@ -144,14 +144,23 @@ void crater__pg_push_rows(lua_State *L, PGresult *r, int nullidx) {
   const char *affected = PQcmdTuples(r);
   lua_pushnumber(L, affected && *affected ? atof(affected) : 0);
   lua_setfield(L, rows, "affected_rows");
+  /* The column names once on the stack: interning each again for every
+   * row was a hash and a lookup per value. */
+  int names = 0;
+  if (ncols > 0 && lua_checkstack(L, ncols + 4)) {
+    names = lua_gettop(L) + 1;
+    for (int j = 0; j < ncols; j++) lua_pushstring(L, PQfname(r, j));
+  }
   for (int i = 0; i < nrows; i++) {
     lua_createtable(L, 0, ncols);
     for (int j = 0; j < ncols; j++) {
-      lua_pushstring(L, PQfname(r, j));
+      if (names) lua_pushvalue(L, names + j);
+      else lua_pushstring(L, PQfname(r, j));
       if (PQgetisnull(r, i, j)) lua_pushvalue(L, nullidx);
       else push_value(L, kinds[j], PQgetvalue(r, i, j), PQgetlength(r, i, j));
       lua_rawset(L, -3);
     }
     lua_rawseti(L, rows, i + 1);
   }
+  if (names) lua_settop(L, names - 1);
 }
