@@ -14,6 +14,9 @@
 -- TFB_PIPELINE=0 sends the reads of /queries and /updates one after
 -- another, as the peers in ../shared/bench/db do, for a like-for-like
 -- measurement; by default they are pipelined (db:batch), which TFB allows.
+-- TFB_SHARED=0 gives every query of /db and /fortunes a connection of its
+-- own; by default the handle has pipeline on, so the single reads of
+-- concurrent requests share connections (docs/postgres.md).
 local crater = require "crater"
 
 local app = crater.app { title = "tfb", version = "1.0.0" }
@@ -22,7 +25,11 @@ local pool = tonumber(os.getenv("DB_POOL")) or 8
 local pipeline = os.getenv("TFB_PIPELINE") ~= "0"
 -- crater.pg directly, not crater.db: the SQL below (unnest, int[]) is
 -- PostgreSQL's, so the app would not run on SQLite anyway.
-local db = assert(crater.pg.connect(os.getenv("DATABASE_URL"), { pool_size = pool }))
+-- pipeline: the single reads of concurrent requests (/db, /fortunes) share
+-- connections, several per round trip (docs/postgres.md, "Sharing
+-- connections"); TFB_SHARED=0 gives each query a connection of its own.
+local db = assert(crater.pg.connect(os.getenv("DATABASE_URL"),
+  { pool_size = pool, pipeline = os.getenv("TFB_SHARED") ~= "0" }))
 
 -- The statements are constants with $n parameters, so each connection
 -- prepares each of them once and runs it by name afterwards.

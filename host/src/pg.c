@@ -59,6 +59,13 @@ struct pg_conn {
   uv_poll_t *poll;
   int watching;          /* the events watched now (0: stopped) */
   int handed;            /* given to a waiter that has not woken yet */
+  /* Shared (a pool with pipeline on): the queries of several requests,
+   * in segments of one round trip (see "Shared connections"). */
+  int shared;
+  pg_op *sq_wait, *sq_wait_tail;  /* queued for the next segment */
+  pg_op *sq_sent, *sq_sent_tail;  /* sent, their results to come in order */
+  int sq_n;                       /* both together */
+  int sq_state;                   /* what the next result is (SQ_*) */
 };
 
 struct pg_lease {
@@ -79,6 +86,9 @@ struct pg_waiter {
 struct pg_pool {
   crater_server *srv;
   crater__pg_target target;
+  int pipeline;          /* autocommit queries may share connections */
+  uv_check_t *flush;     /* sends the segments a turn of the loop queued */
+  double shared_ops;     /* queries sent in segments of several (for stats) */
   int size, total;       /* total: connections counted, connecting ones too */
   uint64_t idle_ms, life_ms;
   pg_conn *all, *idle;
@@ -127,6 +137,12 @@ struct pg_op {
   int batch, got, nslots;
   pg_slot *slots;
   uint32_t first_new; /* the statements of ids from here were prepared by the batch */
+  /* A query on a shared connection: linked in its queues until its results
+   * are read (it is freed only then, even when cancelled or timed out). */
+  int shared, linked;
+  int seg_set, seg_last, seg_multi; /* first, last of its segment; one of several */
+  int sq_kind;                      /* how it ended (SR_*) */
+  pg_op *snext;
 };
 
 /* crater.json.null, which stands for SQL NULL (set by pg.lua) */
@@ -318,7 +334,7 @@ static int push_res_err(lua_State *L, const PGresult *r) {
 /* ---------------------------------------------------------------------- */
 
 static void op_try_free(pg_op *op) {
-  if (!op->timer_open) crater__free(op);
+  if (!op->timer_open && !op->linked) crater__free(op);
 }
 
 static void timer_closed(uv_handle_t *h) {
@@ -425,6 +441,10 @@ static void connect_abandoned(pg_pool *p, int dedicated) {
 static void op_cancel(void *data) {
   pg_op *op = data;
   op->ut = NULL;
+  if (op->shared) { /* its result is dropped when it comes; the others' are not */
+    op_end(op);
+    return;
+  }
   pg_conn *c = op->c;
   pg_pool *p = op->pool;
   int kind = op->kind, dedicated = op->dedicated;
@@ -446,6 +466,15 @@ static void on_timeout(uv_timer_t *t) {
     lua_pushnil(op->ut->L);
     lua_pushliteral(op->ut->L, "timeout");
     op_resume(op, 2);
+    return;
+  }
+  if (op->shared) {
+    /* The connection serves other requests: it takes no new queries and
+     * is closed once the ones sent are answered. */
+    if (c) c->doomed = 1;
+    snprintf(msg, sizeof(msg), "crater.pg: the query timed out after %.3g s",
+             (double)op->timeout_ms / 1000.0);
+    op_fail(op, "57014", msg);
     return;
   }
   op->c = NULL;
@@ -758,11 +787,17 @@ static void op_event(pg_op *op, int status, int events) {
   }
 }
 
+static void shared_event(pg_conn *c, int status, int events);
+
 static void on_conn_poll(uv_poll_t *h, int status, int events) {
   pg_conn *c = h->data;
   pg_op *op = c->op;
   /* On POLLERR (a reset) libuv stops the watch and reports an error. */
   if (status < 0) c->watching = 0;
+  if (c->shared) {
+    shared_event(c, status, events);
+    return;
+  }
   if (op) {
     /* Watched again before the op reads: data may precede the reset, and
      * then the response is not complete yet; the next read meets recv's
@@ -932,6 +967,8 @@ static int pool_gc(lua_State *L) {
     crater__free(c);
   }
   p->idle = NULL;
+  if (p->flush) uv_close((uv_handle_t *)p->flush, handle_free);
+  p->flush = NULL;
   crater__pg_target_free(&p->target);
   return 0;
 }
@@ -956,6 +993,7 @@ static int l_pool(lua_State *L) {
   if (p->size < 1) p->size = 1;
   p->idle_ms = (uint64_t)(luaL_optnumber(L, 3, 60) * 1000);
   p->life_ms = (uint64_t)(luaL_optnumber(L, 4, 3600) * 1000);
+  p->pipeline = lua_toboolean(L, 5);
   return 1;
 }
 
@@ -1197,6 +1235,328 @@ static int l_batch(lua_State *L) {
   return sent(L, c, op, f, "batch");
 }
 
+/* ---------------------------------------------------------------------- */
+/*  Shared connections: several requests' queries per round trip          */
+/* ---------------------------------------------------------------------- */
+
+/* With `pipeline` on, db:query outside a transaction may share a
+ * connection with other requests' queries: those a turn of the loop
+ * queues go in one segment (libpq's pipeline mode, one sync), so one
+ * send, one read and one wake-up of the server serve them all. libpq 15
+ * flushes at each sync, hence one sync per segment, and a segment is one
+ * implicit transaction: a segment of several queries therefore begins
+ * with SET transaction_read_only = on, so that none of them can write
+ * (a write fails with 25006 without effect, and runs again on a
+ * connection of its own: its statement is never shared again), and an
+ * error in one leaves the others' results good, reads all of them. A
+ * query alone in its segment is its own transaction, as on a connection
+ * of its own. Only statements already prepared on the connection are
+ * shared; anything else answers `true`: pg.lua runs it the usual way. */
+
+#define SQ_MAX 16 /* queries queued or in flight on one shared connection */
+enum { SQ_START, SQ_SET, SQ_OP, SQ_SYNC };
+enum { SR_ROWS, SR_ERROR, SR_AGAIN };
+
+static void flush_start(pg_pool *p);
+
+/* The connection's queues are empty: back to the pool (or closed). */
+static void shared_release(pg_conn *c) {
+  c->shared = 0;
+  c->sq_state = SQ_START;
+  if (c->poll) uv_unref((uv_handle_t *)c->poll);
+  if (PQexitPipelineMode(c->pq) != 1 || c->doomed || PQstatus(c->pq) != CONNECTION_OK) {
+    conn_discard(c);
+    return;
+  }
+  conn_free_up(c);
+}
+
+/* Pushes what an ended shared op returns: rows, nil + err, or true (run
+ * it again the usual way). */
+static int shared_push(pg_op *op, int kind) {
+  lua_State *L = op->ut->L;
+  if (kind == SR_AGAIN || op->res == NULL) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (kind == SR_ERROR) return push_res_err(L, op->res);
+  lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
+  crater__pg_push_rows(L, op->res, lua_gettop(L));
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* Resumes (or frees, when cancelled) the ops of a list linked by snext. */
+static void shared_resume(pg_op *list) {
+  while (list) {
+    pg_op *op = list;
+    list = op->snext;
+    op->snext = NULL;
+    op->linked = 0;
+    op->c = NULL;
+    if (op->ut == NULL) {
+      if (op->res) PQclear(op->res);
+      op->res = NULL;
+      op_try_free(op);
+      continue;
+    }
+    op_resume(op, shared_push(op, op->sq_kind));
+  }
+}
+
+/* The connection broke: every op on it ends with the error (a read-only
+ * query could run again, but a query alone in its segment may have
+ * written), and it is closed. */
+static void shared_fail(pg_conn *c, const char *code, const char *msg) {
+  pg_op *list = c->sq_sent;
+  if (c->sq_sent_tail) c->sq_sent_tail->snext = c->sq_wait;
+  else list = c->sq_wait;
+  c->sq_sent = c->sq_sent_tail = c->sq_wait = c->sq_wait_tail = NULL;
+  c->sq_n = 0;
+  c->shared = 0;
+  conn_discard(c);
+  while (list) {
+    pg_op *op = list;
+    list = op->snext;
+    op->snext = NULL;
+    op->linked = 0;
+    op->c = NULL;
+    if (op->ut == NULL) {
+      op_try_free(op);
+      continue;
+    }
+    op_fail(op, code, msg);
+  }
+}
+
+/* Sends the queued ops as one segment; -1 when the connection broke. */
+static int shared_send(pg_conn *c) {
+  pg_op **pp = &c->sq_wait, *first = NULL, *last = NULL;
+  int n = 0;
+  while (*pp) { /* cancelled ones never go */
+    pg_op *op = *pp;
+    if (op->ut == NULL) {
+      *pp = op->snext;
+      op->snext = NULL;
+      op->linked = 0;
+      c->sq_n--;
+      op_try_free(op);
+      continue;
+    }
+    if (!first) first = op;
+    last = op;
+    n++;
+    pp = &op->snext;
+  }
+  c->sq_wait = c->sq_wait_tail = NULL;
+  if (n == 0) return 0;
+  int ok = 1;
+  if (n > 1)
+    ok = PQsendQueryParams(c->pq, "SET transaction_read_only = on", 0, NULL, NULL, NULL, NULL, 0);
+  for (pg_op *op = first; ok && op; op = op->snext) {
+    char name[32];
+    snprintf(name, sizeof(name), "crater_%u", (unsigned)op->stmt_id);
+    ok = PQsendQueryPrepared(c->pq, name, op->nparams, op->pvals, op->plens, op->pfmts, 0);
+    crater__free(op->pending); /* libpq has copied them */
+    op->pending = NULL;
+  }
+  for (pg_op *op = first; op; op = op->snext) op->seg_multi = n > 1;
+  if (n > 1) c->pool->shared_ops += n;
+  first->seg_set = n > 1;
+  last->seg_last = 1;
+  if (c->sq_sent_tail) c->sq_sent_tail->snext = first;
+  else c->sq_sent = first;
+  c->sq_sent_tail = last;
+  if (ok) ok = PQpipelineSync(c->pq);
+  int f = ok ? PQflush(c->pq) : -1;
+  if (f < 0) return -1;
+  if (f == 1) conn_watch(c, UV_READABLE | UV_WRITABLE);
+  return 0;
+}
+
+/* The segments' results, in order: [SET, NULL] then per op its result
+ * and NULL, then the sync. */
+static void shared_read(pg_conn *c) {
+  if (!PQconsumeInput(c->pq)) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
+    shared_fail(c, "08006", msg);
+    return;
+  }
+  pg_op *done = NULL, *done_tail = NULL;
+  while ((c->sq_sent || c->sq_state == SQ_SYNC) && !PQisBusy(c->pq)) {
+    pg_op *op = c->sq_sent;
+    if (c->sq_state == SQ_START) c->sq_state = op->seg_set ? SQ_SET : SQ_OP;
+    PGresult *r = PQgetResult(c->pq);
+    if (c->sq_state == SQ_SET) {
+      if (r) PQclear(r);
+      else c->sq_state = SQ_OP;
+      continue;
+    }
+    if (c->sq_state == SQ_SYNC) {
+      if (r && PQresultStatus(r) == PGRES_PIPELINE_SYNC) c->sq_state = SQ_START;
+      if (r) PQclear(r);
+      continue;
+    }
+    if (r) {
+      if (op->res && PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
+        PQclear(r); /* the first error is the one to report */
+      } else {
+        if (op->res) PQclear(op->res);
+        op->res = r;
+      }
+      continue;
+    }
+    /* this op's results are all in */
+    c->sq_sent = op->snext;
+    if (c->sq_sent == NULL) c->sq_sent_tail = NULL;
+    c->sq_n--;
+    c->sq_state = op->seg_last ? SQ_SYNC : SQ_OP;
+    op->snext = NULL;
+    op->sq_kind = SR_ROWS;
+    ExecStatusType st = op->res ? PQresultStatus(op->res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_PIPELINE_ABORTED || op->res == NULL) {
+      op->sq_kind = SR_AGAIN; /* not run: an earlier query of its segment failed */
+    } else if (st == PGRES_FATAL_ERROR) {
+      const char *state = PQresultErrorField(op->res, PG_DIAG_SQLSTATE);
+      int stale = stale_kind(op->res);
+      op->sq_kind = SR_ERROR;
+      if (state && strcmp(state, "25006") == 0 && op->seg_multi) {
+        int idx = -1;
+        for (int i = 0; i < c->stmts.n; i++)
+          if (c->stmts.items[i].id == op->stmt_id) idx = i;
+        if (idx >= 0) c->stmts.items[idx].writes = 1;
+        op->sq_kind = SR_AGAIN; /* a write: it did nothing here */
+      } else if (stale) {
+        stale_forget(c, stale, op->stmt_id, c->stmts.next_id);
+        op->sq_kind = SR_AGAIN;
+      }
+    }
+    if (done_tail) done_tail->snext = op;
+    else done = op;
+    done_tail = op;
+  }
+  if (c->sq_sent == NULL && c->sq_wait == NULL && c->sq_state != SQ_SYNC) shared_release(c);
+  shared_resume(done);
+}
+
+static void shared_event(pg_conn *c, int status, int events) {
+  if (status < 0) conn_watch(c, UV_READABLE); /* see on_conn_poll */
+  if (events & UV_WRITABLE) {
+    int f = PQflush(c->pq);
+    if (f < 0) {
+      shared_fail(c, "08006", "crater.pg: the connection was lost while sending");
+      return;
+    }
+    if (f == 0) conn_watch(c, UV_READABLE);
+  }
+  if (status < 0 || (events & UV_READABLE)) shared_read(c);
+}
+
+/* After the loop's I/O: each shared connection's queued ops go. */
+static void flush_cb(uv_check_t *h) {
+  pg_pool *p = h->data;
+  uv_check_stop(h);
+again:
+  for (pg_conn *c = p->all, *next; c; c = next) {
+    next = c->next; /* c may be released */
+    if (!c->shared || c->sq_wait == NULL) continue;
+    if (shared_send(c) != 0) {
+      char msg[512];
+      snprintf(msg, sizeof(msg), "crater.pg: cannot send the query: %s", PQerrorMessage(c->pq));
+      shared_fail(c, "08006", msg);
+      goto again; /* the list changed */
+    }
+    if (c->sq_sent == NULL && c->sq_wait == NULL) shared_release(c); /* all were cancelled */
+  }
+}
+
+static void flush_start(pg_pool *p) {
+  if (p->flush == NULL) {
+    p->flush = crater__malloc(sizeof(*p->flush));
+    if (p->flush == NULL) return;
+    uv_check_init(p->srv->loop, p->flush);
+    uv_unref((uv_handle_t *)p->flush);
+    p->flush->data = p;
+  }
+  uv_check_start(p->flush, flush_cb);
+}
+
+/* shared(pool, sql, params, n, binary, timeout_s) -> rows | nil, err | true
+ * (not shared: run it the usual way). */
+static int l_shared(lua_State *L) {
+  crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
+  pg_pool *p = luaL_checkudata(L, 1, POOL_MT);
+  size_t sql_len;
+  const char *sql = luaL_checklstring(L, 2, &sql_len);
+  int n = (int)luaL_checkinteger(L, 4);
+  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 6) * 1000);
+  /* waiters for a connection of their own come first: no more sharing
+   * until one is free for them */
+  if (!p->pipeline || p->waiters || srv->current == NULL || n < 0 || n > PARAMS_MAX) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  pg_conn *c = NULL;
+  int idx = -1;
+  for (pg_conn *x = p->idle; x && !c; x = x->idle_next) {
+    idx = crater__pg_stmt_find(&x->stmts, sql, sql_len);
+    if (idx >= 0 && !x->stmts.items[idx].writes) c = x;
+  }
+  if (c) {
+    idle_remove(p, c);
+    if (c->idle_timer) uv_timer_stop(c->idle_timer);
+    if (!conn_alive(c, uv_now(srv->loop), p)) {
+      conn_discard(c);
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    if (PQenterPipelineMode(c->pq) != 1 || conn_watch(c, UV_READABLE) != 0) {
+      conn_free_up(c);
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    c->shared = 1;
+    c->sq_state = SQ_START;
+    uv_ref((uv_handle_t *)c->poll);
+  } else {
+    for (pg_conn *x = p->all; x; x = x->next) {
+      if (!x->shared || x->doomed || x->sq_n >= SQ_MAX || (c && x->sq_n >= c->sq_n)) continue;
+      int i = crater__pg_stmt_find(&x->stmts, sql, sql_len);
+      if (i >= 0 && !x->stmts.items[i].writes) c = x, idx = i;
+    }
+    if (c == NULL) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  const char *vals[n > 0 ? n : 1];
+  int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
+  read_params(L, 3, 5, n, vals, lens, fmts);
+  pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
+  if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
+  if (keep_params(op, sql, sql_len, n, vals, lens, fmts) != 0) { /* out of memory */
+    crater__uthread *ut = op->ut;
+    op->ut = NULL;
+    op_end(op);
+    crater__task_unwait(ut);
+    if (c->sq_n == 0) shared_release(c);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  op->shared = op->linked = 1;
+  op->c = c;
+  op->pool = p;
+  op->by_name = 1;
+  op->stmt_id = c->stmts.items[idx].id;
+  if (c->sq_wait_tail) c->sq_wait_tail->snext = op;
+  else c->sq_wait = op;
+  c->sq_wait_tail = op;
+  c->sq_n++;
+  flush_start(p);
+  return lua_yield(L, 0);
+}
+
 /* notifies(lease, timeout_s) -> { channel, payload, pid } | nil, "timeout"
  * | nil, err. timeout 0: no limit. */
 static int l_notifies(lua_State *L) {
@@ -1267,7 +1627,8 @@ static int l_txstatus(lua_State *L) {
   return 1;
 }
 
-/* stats(pool) -> total, idle, waiting (for tests and metrics) */
+/* stats(pool) -> total, idle, waiting, shared (queries sent in segments of
+ * several: see "Shared connections"), for tests and metrics */
 static int l_stats(lua_State *L) {
   pg_pool *p = luaL_checkudata(L, 1, POOL_MT);
   int idle = 0, waiting = 0;
@@ -1276,7 +1637,8 @@ static int l_stats(lua_State *L) {
   lua_pushinteger(L, p->total);
   lua_pushinteger(L, idle);
   lua_pushinteger(L, waiting);
-  return 3;
+  lua_pushnumber(L, p->shared_ops);
+  return 4;
 }
 
 /* exec_now(pool, sql, params, n, binary, connect_s) -> rows | nil, err:
@@ -1367,7 +1729,7 @@ static int l_backend_pid(lua_State *L) {
 int crater__pg_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"pool", l_pool},         {"acquire", l_acquire}, {"query", l_query}, {"batch", l_batch},
-    {"notifies", l_notifies}, {"release", l_release}, {"discard", l_discard},
+    {"notifies", l_notifies}, {"shared", l_shared}, {"release", l_release}, {"discard", l_discard},
     {"txstatus", l_txstatus}, {"stats", l_stats},     {"backend_pid", l_backend_pid},
     {"set_null", l_set_null}, {"exec_now", l_exec_now}, {"in_task", l_in_task},
     {NULL, NULL},

@@ -38,7 +38,7 @@ int crater__pg_stmt_add(crater__pg_stmts *s, const char *sql, size_t len) {
   if (copy == NULL) return -1;
   memcpy(copy, sql, len);
   copy[len] = '\0';
-  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len), s->next_id++};
+  s->items[s->n] = (crater__pg_stmt){copy, len, hash(sql, len), s->next_id++, 0};
   return s->n++;
 }
 

@@ -15,6 +15,7 @@ typedef struct {
   size_t len;
   uint32_t hash;
   uint32_t id; /* named "crater_<id>" on the server */
+  int writes;  /* refused by a read-only transaction: never shared (pg.c) */
 } crater__pg_stmt;
 
 /* Ids are never reused on a connection: a statement forgotten here may

@@ -38,6 +38,7 @@ _M.defaults = {
   idle_timeout = 60,    -- seconds a pooled connection may stay idle
   max_lifetime = 3600,  -- seconds a connection is reused for
   prepare = true,       -- statements prepared per connection on first use
+  pipeline = false,     -- db:query of concurrent requests share connections (docs/postgres.md)
 }
 local defaults = _M.defaults
 
@@ -285,6 +286,18 @@ function DB:query(sql, ...)
     return convert(rows)
   end
   can_wait(2)
+  if self.pipeline then
+    -- on a connection shared with other requests' queries (pg.c: "Shared
+    -- connections"); true: not shared, run the usual way below
+    local n = select("#", ...)
+    local params, binary = {}, {}
+    for i = 1, n do params[i], binary[i] = param((select(i, ...)), i) end
+    local rows, err = C.shared(self.pool, sql, params, n, binary, self.query_timeout)
+    if rows ~= true then
+      if not rows then raise(err) end
+      return convert(rows)
+    end
+  end
   local lease = acquire(self)
   local ok, rows, err = pcall(run, lease, self, sql, nil, ...)
   C.release(lease)
@@ -543,8 +556,9 @@ function DB:notify(channel, payload)
 end
 
 --- This worker's pool: total connections (connecting ones too), idle ones,
---- and requests waiting for one.
----@return integer total, integer idle, integer waiting
+--- requests waiting for one, and the queries sent so far on shared
+--- connections in segments of several (pipeline on).
+---@return integer total, integer idle, integer waiting, number shared
 function DB:pool_stats()
   return C.stats(self.pool)
 end
@@ -576,7 +590,7 @@ end
 --- a libpq key=value string), or a table { url = or host =, port =, user =,
 --- password =, database =, sslmode =, sslrootcert =, sslcert =, sslkey =,
 --- target_session_attrs =, application_name =, pool_size =, connect_timeout =, pool_timeout =,
---- query_timeout =, idle_timeout =, max_lifetime = }. Nothing connects yet:
+--- query_timeout =, idle_timeout =, max_lifetime =, prepare =, pipeline = }. Nothing connects yet:
 --- each worker opens connections when its requests first need them.
 --- Returns the handle, or nil and an error message.
 ---@param url_or_opts? string|table nil: libpq's defaults (PGHOST, PGUSER... or the local socket)
@@ -601,9 +615,10 @@ function _M.connect(url_or_opts, more)
     db[k] = v
   end
   if opts.prepare == nil then db.prepare = defaults.prepare else db.prepare = opts.prepare and true end
+  if opts.pipeline == nil then db.pipeline = defaults.pipeline else db.pipeline = opts.pipeline and true end
   db.pool_size = floor(db.pool_size)
   if db.pool_size < 1 then error("crater.pg.connect: pool_size must be at least 1", 2) end
-  local pool, err = C.pool(info, db.pool_size, db.idle_timeout, db.max_lifetime)
+  local pool, err = C.pool(info, db.pool_size, db.idle_timeout, db.max_lifetime, db.pipeline)
   if not pool then return nil, err end
   db.pool = pool
   return setmetatable(db, DB)
