@@ -438,6 +438,8 @@ static void connect_abandoned(pg_pool *p, int dedicated) {
   pool_kick(p);
 }
 
+static void shared_drop_if_unwaited(pg_conn *c);
+
 static void op_cancel(void *data) {
   pg_op *op = data;
   op->ut = NULL;
@@ -470,19 +472,22 @@ static void on_timeout(uv_timer_t *t) {
   }
   if (op->shared) {
     /* The connection serves other requests: it takes no new queries and
-     * is closed once the ones sent are answered. */
+     * is closed once the ones sent are answered, or at once when nobody
+     * waits on it any more: a stuck query then holds no slot of the pool. */
     if (c) c->doomed = 1;
     snprintf(msg, sizeof(msg), "crater.pg: the query timed out after %.3g s",
              (double)op->timeout_ms / 1000.0);
     op_fail(op, "57014", msg);
+    if (c) shared_drop_if_unwaited(c);
     return;
   }
   op->c = NULL;
   if (c) c->op = NULL;
   snprintf(msg, sizeof(msg), "crater.pg: %s timed out after %.3g s",
            kind == OP_QUERY ? "the query" : "connecting", (double)op->timeout_ms / 1000.0);
-  /* Closed before the task resumes, so that its code never sees it: a
-   * query still running is cancelled by the close. */
+  /* Closed before the task resumes, so that its code never sees it; the
+   * server stops a query still running once it notices the client gone
+   * (libpq 15 has no cancel that does not block). */
   if (c) {
     conn_discard(c);
   } else if (kind == OP_CONNECT) {
@@ -1327,6 +1332,17 @@ static void shared_fail(pg_conn *c, const char *code, const char *msg) {
     }
     op_fail(op, code, msg);
   }
+}
+
+/* A doomed shared connection whose ops all timed out or were cancelled:
+ * closed now rather than when a stuck query ends. */
+static void shared_drop_if_unwaited(pg_conn *c) {
+  if (!c->shared) return;
+  for (pg_op *op = c->sq_sent; op; op = op->snext)
+    if (op->ut) return;
+  for (pg_op *op = c->sq_wait; op; op = op->snext)
+    if (op->ut) return;
+  shared_fail(c, "08006", "crater.pg: unused"); /* nobody is told */
 }
 
 /* Sends the queued ops as one segment; -1 when the connection broke. */

@@ -8,6 +8,7 @@ recovered from. Skipped when PostgreSQL is not installed."""
 import json
 import os
 import random
+import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
@@ -86,6 +87,16 @@ class Shared(unittest.TestCase):
                 self.assertEqual(b["code"], "57014")
         for i in range(5):
             self.assertEqual(self.call("GET", "/slow?s=0&v=%d" % i), (200, {"v": i}))
+
+    def test_a_stuck_query_nobody_waits_for_gives_its_connection_up(self):
+        self.assertEqual(self.call("GET", "/slow?s=0&v=1"), (200, {"v": 1}))
+        st, b = self.call("GET", "/slow?s=30&v=2")
+        self.assertEqual((st, b["code"]), (400, "57014"))
+        # its connection was closed at once: the pool of one serves the next
+        # query now, not when the server's sleep ends
+        t = time.time()
+        self.assertEqual(self.call("GET", "/slow?s=0&v=3"), (200, {"v": 3}))
+        self.assertLess(time.time() - t, 10)
 
     def test_terminated_backends_then_recovery(self):
         vs = list(range(1, 41))
