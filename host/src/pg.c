@@ -105,6 +105,7 @@ typedef struct {
   int prepare;    /* the Prepare of a statement this batch added to the cache */
   int by_name;    /* an Execute of a statement prepared before the batch */
   uint32_t id;    /* that statement's */
+  int named;      /* an Execute by name (of id): results of one shape */
 } pg_slot;
 
 struct pg_op {
@@ -629,7 +630,7 @@ static void query_read(pg_op *op) {
         }
       } else {
         lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
-        crater__pg_push_rows(L, op->res, lua_gettop(L));
+        crater__pg_push_rows(L, op->res, lua_gettop(L), 0);
         lua_remove(L, -2);
         n = 1;
       }
@@ -701,6 +702,9 @@ static void batch_done(pg_op *op) {
   lua_State *L = op->ut->L;
   lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
   int nullidx = lua_gettop(L);
+  lua_pushnil(L); /* the last rows of a statement run by name, to share its shape */
+  int like = lua_gettop(L), have_like = 0;
+  uint32_t like_id = 0;
   lua_createtable(L, op->batch, 0);
   int first_error = 0;
   for (int s = 0; s < op->nslots; s++) {
@@ -713,7 +717,14 @@ static void batch_done(pg_op *op) {
       r = op->slots[s - 1].res;
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (r && st != PGRES_FATAL_ERROR && st != PGRES_PIPELINE_ABORTED) {
-      crater__pg_push_rows(L, r, nullidx);
+      int same = sl->named && have_like && like_id == sl->id;
+      crater__pg_push_rows(L, r, nullidx, same ? like : 0);
+      if (sl->named && !same) {
+        lua_pushvalue(L, -1);
+        lua_replace(L, like);
+        like_id = sl->id;
+        have_like = 1;
+      }
     } else {
       if (first_error == 0) first_error = sl->query + 1;
       if (r && st == PGRES_FATAL_ERROR) {
@@ -726,6 +737,7 @@ static void batch_done(pg_op *op) {
     }
     lua_rawseti(L, -2, sl->query + 1);
   }
+  lua_remove(L, like);
   lua_remove(L, nullidx);
   lua_pushinteger(L, first_error);
   int n = 2;
@@ -1096,17 +1108,18 @@ static int keep_params(pg_op *op, const char *sql, size_t sql_len, int n, const 
 /* The most parameters one statement takes (the protocol counts them in 16 bits). */
 #define PARAMS_MAX 65535
 
-/* params[i] (a string, or nil for NULL) and binary[i] (true: sent as bytes)
- * into libpq's arrays. The strings stay referenced by params, on the stack. */
-static void read_params(lua_State *L, int params, int binary, int n, const char **vals, int *lens,
-                        int *fmts) {
+/* params[first + i] (a string, or nil for NULL) and binary[first + i]
+ * (true: sent as bytes) into libpq's arrays. The strings stay referenced
+ * by params, on the stack. */
+static void read_params(lua_State *L, int params, int binary, int first, int n, const char **vals,
+                        int *lens, int *fmts) {
   for (int i = 0; i < n; i++) {
-    lua_rawgeti(L, params, i + 1);
+    lua_rawgeti(L, params, first + i + 1);
     size_t len = 0;
     vals[i] = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &len);
     lens[i] = (int)len;
     lua_pop(L, 1);
-    lua_rawgeti(L, binary, i + 1);
+    lua_rawgeti(L, binary, first + i + 1);
     fmts[i] = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
@@ -1145,7 +1158,7 @@ static int l_query(lua_State *L) {
   if (n < 0 || n > PARAMS_MAX) return luaL_error(L, "crater.pg: at most 65535 parameters");
   const char *vals[n > 0 ? n : 1];
   int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
-  read_params(L, 3, 5, n, vals, lens, fmts);
+  read_params(L, 3, 5, 0, n, vals, lens, fmts);
   pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
   if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
   int idx = prepare ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
@@ -1168,8 +1181,10 @@ static int l_query(lua_State *L) {
   return sent(L, c, op, ok ? PQflush(c->pq) : -1, "query");
 }
 
-/* batch(lease, list, n, timeout_s, prepare) -> results, first_error[, stale, rerun]
- * | nil, err. list[i] = { sql, params, nparams, binary }: the queries go in
+/* batch(lease, sqls, counts, params, binary, n, timeout_s, prepare) ->
+ * results, first_error[, stale, rerun] | nil, err. Query i is sqls[i] with
+ * counts[i] parameters, the next ones of the flat params and binary
+ * (flat: a table per query cost a batch of twenty 40 tables): the queries go in
  * one round trip (pipeline mode), up to one sync, so they run as one
  * implicit transaction. prepare: statements already prepared on the
  * connection run by name; a new one is prepared in the same round trip,
@@ -1178,10 +1193,10 @@ static int l_query(lua_State *L) {
 static int l_batch(lua_State *L) {
   crater_server *srv = lua_touserdata(L, lua_upvalueindex(1));
   pg_conn *c = held(L, srv);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  int nq = (int)luaL_checkinteger(L, 3);
-  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 4) * 1000);
-  int prepare = lua_toboolean(L, 5);
+  for (int i = 2; i <= 5; i++) luaL_checktype(L, i, LUA_TTABLE);
+  int nq = (int)luaL_checkinteger(L, 6);
+  uint64_t timeout_ms = (uint64_t)(luaL_checknumber(L, 7) * 1000);
+  int prepare = lua_toboolean(L, 8);
   if (nq < 1 || nq > 10000) return luaL_error(L, "crater.pg: a batch holds 1 to 10000 queries");
   /* at most a Prepare and an Execute per query */
   pg_slot *slots = crater__calloc((size_t)nq * 2, sizeof(*slots));
@@ -1195,20 +1210,19 @@ static int l_batch(lua_State *L) {
   op->batch = nq;
   uint32_t first_new = op->first_new = c->stmts.next_id;
   int ok = PQenterPipelineMode(c->pq);
+  int first = 0; /* query q's parameters: params[first + 1 .. first + n] */
   for (int q = 1; ok && q <= nq; q++) {
     lua_rawgeti(L, 2, q);
-    lua_rawgeti(L, -1, 1);
     size_t sql_len;
     const char *sql = lua_tolstring(L, -1, &sql_len);
-    lua_rawgeti(L, -2, 3);
+    lua_rawgeti(L, 3, q);
     int n = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_rawgeti(L, -2, 2); /* params */
-    lua_rawgeti(L, -3, 4); /* binary */
     if (n < 0 || n > PARAMS_MAX) n = 0, sql = NULL; /* refused below, as a send error */
     const char *vals[n > 0 ? n : 1];
     int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
-    read_params(L, lua_gettop(L) - 1, lua_gettop(L), n, vals, lens, fmts);
+    read_params(L, 4, 5, first, n, vals, lens, fmts);
+    first += n;
     int idx = prepare && sql ? crater__pg_stmt_find(&c->stmts, sql, sql_len) : -1;
     /* Added now, so that the same SQL later in the batch runs by name;
      * batch_done forgets it if its Prepare fails. */
@@ -1221,18 +1235,18 @@ static int l_batch(lua_State *L) {
       char name[32];
       snprintf(name, sizeof(name), "crater_%u", (unsigned)id);
       if (fresh) {
-        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 1, 0, id};
+        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 1, 0, id, 0};
         ok = PQsendPrepare(c->pq, name, sql, n, NULL);
       }
       if (ok) {
-        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, id < first_new, id};
+        op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, id < first_new, id, 1};
         ok = PQsendQueryPrepared(c->pq, name, n, vals, lens, fmts, 0);
       }
     } else {
-      op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, 0, 0};
+      op->slots[op->nslots++] = (pg_slot){NULL, q - 1, 0, 0, 0, 0};
       ok = PQsendQueryParams(c->pq, sql, n, NULL, vals, lens, fmts, 0);
     }
-    lua_pop(L, 4);
+    lua_pop(L, 1);
   }
   if (ok) ok = PQpipelineSync(c->pq);
   int f = ok ? PQflush(c->pq) : -1;
@@ -1286,7 +1300,7 @@ static int shared_push(pg_op *op, int kind) {
   }
   if (kind == SR_ERROR) return push_res_err(L, op->res);
   lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
-  crater__pg_push_rows(L, op->res, lua_gettop(L));
+  crater__pg_push_rows(L, op->res, lua_gettop(L), 0);
   lua_remove(L, -2);
   return 1;
 }
@@ -1548,7 +1562,7 @@ static int l_shared(lua_State *L) {
   }
   const char *vals[n > 0 ? n : 1];
   int lens[n > 0 ? n : 1], fmts[n > 0 ? n : 1];
-  read_params(L, 3, 5, n, vals, lens, fmts);
+  read_params(L, 3, 5, 0, n, vals, lens, fmts);
   pg_op *op = op_new(srv, L, OP_QUERY, timeout_ms);
   if (op == NULL) return luaL_error(L, "crater.pg: out of memory");
   if (keep_params(op, sql, sql_len, n, vals, lens, fmts) != 0) { /* out of memory */
@@ -1712,7 +1726,7 @@ static int l_exec_now(lua_State *L) {
     nret = push_res_err(L, r);
   } else {
     lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
-    crater__pg_push_rows(L, r, lua_gettop(L));
+    crater__pg_push_rows(L, r, lua_gettop(L), 0);
     lua_remove(L, -2);
     nret = 1;
   }

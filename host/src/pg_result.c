@@ -103,19 +103,12 @@ static void push_value(lua_State *L, int kind, const char *v, int len) {
   }
 }
 
-/* rows (array of tables keyed by column name), rows.columns, rows.affected_rows.
- * null is at index nullidx. K_LUA columns hold text for pg.lua to convert:
- * rows.convert lists their indexes. */
-void crater__pg_push_rows(lua_State *L, PGresult *r, int nullidx) {
-  int nrows = PQntuples(r), ncols = PQnfields(r);
-  lua_createtable(L, nrows, 3);
-  int rows = lua_gettop(L);
-  int kinds[ncols > 0 ? ncols : 1];
+/* rows.columns and, for the columns pg.lua converts, rows.convert. */
+static void push_columns(lua_State *L, PGresult *r, int rows, const int *kinds, int ncols) {
   lua_createtable(L, ncols, 0);
   int nconv = 0;
   for (int j = 0; j < ncols; j++) {
     const pg_type *t = type_of(PQftype(r, j));
-    kinds[j] = t ? t->kind : K_STR;
     if (kinds[j] == K_LUA) nconv++;
     lua_createtable(L, 0, 2);
     lua_pushstring(L, PQfname(r, j));
@@ -140,6 +133,28 @@ void crater__pg_push_rows(lua_State *L, PGresult *r, int nullidx) {
       lua_rawseti(L, -2, ++k);
     }
     lua_setfield(L, rows, "convert");
+  }
+}
+
+/* rows (array of tables keyed by column name), rows.columns, rows.affected_rows.
+ * null is at index nullidx. K_LUA columns hold text for pg.lua to convert:
+ * rows.convert lists their indexes. */
+void crater__pg_push_rows(lua_State *L, PGresult *r, int nullidx, int like) {
+  int nrows = PQntuples(r), ncols = PQnfields(r);
+  lua_createtable(L, nrows, 3);
+  int rows = lua_gettop(L);
+  int kinds[ncols > 0 ? ncols : 1];
+  for (int j = 0; j < ncols; j++) {
+    const pg_type *t = type_of(PQftype(r, j));
+    kinds[j] = t ? t->kind : K_STR;
+  }
+  if (like) {
+    lua_getfield(L, like, "columns");
+    lua_setfield(L, rows, "columns");
+    lua_getfield(L, like, "convert");
+    lua_setfield(L, rows, "convert");
+  } else {
+    push_columns(L, r, rows, kinds, ncols);
   }
   const char *affected = PQcmdTuples(r);
   lua_pushnumber(L, affected && *affected ? atof(affected) : 0);

@@ -311,20 +311,25 @@ end
 -- name to drop (see rerun_stale).
 local function run_batch(lease, db, list, level, tx)
   if type(list) ~= "table" or #list == 0 then error("crater.pg: a batch needs a list of queries", level) end
-  local out = {}
+  -- flat: a table per query would cost a batch of twenty forty tables
+  local sqls, counts, params, binary, k = {}, {}, {}, {}, 0
   for q = 1, #list do
     local item = list[q]
     if type(item) ~= "table" or type(item[1]) ~= "string" then
       error("crater.pg: batch item " .. q .. " must be { sql, params... }", level)
     end
     local n = (item.n or #item) - 1
-    local params, binary = {}, {}
-    for i = 1, n do params[i], binary[i] = param(item[i + 1], i) end
-    out[q] = { item[1], params, n, binary }
+    sqls[q], counts[q] = item[1], n
+    for i = 1, n do
+      k = k + 1
+      params[k], binary[k] = param(item[i + 1], i)
+    end
   end
-  local results, first, stale, rerun = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+  local nq = #list
+  local results, first, stale, rerun = C.batch(lease, sqls, counts, params, binary, nq, db.query_timeout,
+    db.prepare)
   if rerun and not tx and rerun_stale(lease, db, stale) then
-    results, first, stale = C.batch(lease, out, #out, db.query_timeout, db.prepare)
+    results, first, stale = C.batch(lease, sqls, counts, params, binary, nq, db.query_timeout, db.prepare)
   end
   if stale then forget_stale(lease, db, stale, tx) end
   if not results then raise(first) end
