@@ -1305,8 +1305,9 @@ static int shared_push(pg_op *op, int kind) {
   return 1;
 }
 
-/* Resumes (or frees, when cancelled) the ops of a list linked by snext. */
-static void shared_resume(pg_op *list) {
+/* Ends the ops of a list linked by snext: each resumes with what it got
+ * (code NULL) or with the error code/msg; cancelled ones are freed. */
+static void shared_end(pg_op *list, const char *code, const char *msg) {
   while (list) {
     pg_op *op = list;
     list = op->snext;
@@ -1317,9 +1318,11 @@ static void shared_resume(pg_op *list) {
       if (op->res) PQclear(op->res);
       op->res = NULL;
       op_try_free(op);
-      continue;
+    } else if (code) {
+      op_fail(op, code, msg);
+    } else {
+      op_resume(op, shared_push(op, op->sq_kind));
     }
-    op_resume(op, shared_push(op, op->sq_kind));
   }
 }
 
@@ -1334,18 +1337,7 @@ static void shared_fail(pg_conn *c, const char *code, const char *msg) {
   c->sq_n = 0;
   c->shared = 0;
   conn_discard(c);
-  while (list) {
-    pg_op *op = list;
-    list = op->snext;
-    op->snext = NULL;
-    op->linked = 0;
-    op->c = NULL;
-    if (op->ut == NULL) {
-      op_try_free(op);
-      continue;
-    }
-    op_fail(op, code, msg);
-  }
+  shared_end(list, code, msg);
 }
 
 /* A doomed shared connection whose ops all timed out or were cancelled:
@@ -1467,7 +1459,7 @@ static void shared_read(pg_conn *c) {
     done_tail = op;
   }
   if (c->sq_sent == NULL && c->sq_wait == NULL && c->sq_state != SQ_SYNC) shared_release(c);
-  shared_resume(done);
+  shared_end(done, NULL, NULL);
 }
 
 static void shared_event(pg_conn *c, int status, int events) {
