@@ -6,6 +6,7 @@ stopped and deleted at the end. PgServer(ssl=True) serves TLS with a
 server certificate for localhost and 127.0.0.1 signed by a throwaway CA
 (made with the openssl command; its certificate is .ca); hostssl_only=True
 refuses TCP clients without TLS; settings are more `-c` options."""
+import atexit
 import os
 import shutil
 import subprocess
@@ -55,6 +56,11 @@ class PgServer:
     def __init__(self, ssl=False, hostssl_only=False, settings=None):
         self.ssl, self.settings = ssl, dict(settings or {})
         self.dir = tempfile.mkdtemp(prefix="crater-pg-")
+        # Stopped at the interpreter's exit too: a setUpClass or setUpModule
+        # that fails after this never reaches its tearDown, and a server left
+        # running outlives the test run.
+        self.closed = False
+        atexit.register(self.close)
         os.chmod(self.dir, 0o700)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -128,7 +134,11 @@ class PgServer:
             return ""
 
     def close(self):
-        self.stop("immediate")
+        if self.closed:
+            return
+        self.closed = True
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
