@@ -1,6 +1,7 @@
 """A throwaway redis-server for the specs (test_redis.py, and test_docs.py
 for docs/redis.md): no persistence, its files in a temporary folder, on a
 unix socket and optionally a free TCP port, stopped at the end."""
+import atexit
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ class RedisServer:
         self.password = password
         self.tls = tls
         self.proc = None
+        atexit.register(self.stop)  # as PgServer: a failed setUp must not leave it running
         self.start()
 
     def start(self):
