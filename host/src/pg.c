@@ -601,6 +601,23 @@ static int stale_push(lua_State *L, int kind, uint32_t id) {
   return 1;
 }
 
+/* Keeps r as a query's result in *slot, unless an error is there: the
+ * first error is the one to report. */
+static void keep_result(PGresult **slot, PGresult *r) {
+  if (*slot && PQresultStatus(*slot) == PGRES_FATAL_ERROR) {
+    PQclear(r);
+    return;
+  }
+  if (*slot) PQclear(*slot);
+  *slot = r;
+}
+
+/* "the connection was lost" with libpq's words, into msg. */
+static const char *lost_msg(char *msg, size_t size, PGconn *pq) {
+  snprintf(msg, size, "crater.pg: the connection was lost: %s", PQerrorMessage(pq));
+  return msg;
+}
+
 /* A query's input: results until PQgetResult says none is left. */
 static void query_read(pg_op *op) {
   pg_conn *c = op->c;
@@ -637,18 +654,12 @@ static void query_read(pg_op *op) {
       op_resume(op, n);
       return;
     }
-    if (op->res && PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
-      PQclear(r); /* the first error is the one to report */
-    } else {
-      if (op->res) PQclear(op->res);
-      op->res = r;
-    }
+    keep_result(&op->res, r);
   }
   return;
 lost: {
   char msg[512];
-  snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
-  op_fail(op, "08006", msg);
+  op_fail(op, "08006", lost_msg(msg, sizeof(msg), c->pq));
 }
 }
 
@@ -656,8 +667,7 @@ static void notify_read(pg_op *op) {
   pg_conn *c = op->c;
   if (!PQconsumeInput(c->pq)) {
     char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
-    op_fail(op, "08006", msg);
+    op_fail(op, "08006", lost_msg(msg, sizeof(msg), c->pq));
     return;
   }
   PGnotify *nf = PQnotifies(c->pq);
@@ -753,8 +763,7 @@ static void batch_read(pg_op *op) {
   pg_conn *c = op->c;
   if (!PQconsumeInput(c->pq)) {
     char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
-    op_fail(op, "08006", msg);
+    op_fail(op, "08006", lost_msg(msg, sizeof(msg), c->pq));
     return;
   }
   while (!PQisBusy(c->pq)) {
@@ -770,13 +779,7 @@ static void batch_read(pg_op *op) {
       return;
     }
     int i = op->got < op->nslots ? op->got : op->nslots - 1;
-    PGresult *had = op->slots[i].res;
-    if (had && PQresultStatus(had) == PGRES_FATAL_ERROR) {
-      PQclear(r);
-    } else {
-      if (had) PQclear(had);
-      op->slots[i].res = r;
-    }
+    keep_result(&op->slots[i].res, r);
   }
 }
 
@@ -1401,8 +1404,7 @@ static int shared_send(pg_conn *c) {
 static void shared_read(pg_conn *c) {
   if (!PQconsumeInput(c->pq)) {
     char msg[512];
-    snprintf(msg, sizeof(msg), "crater.pg: the connection was lost: %s", PQerrorMessage(c->pq));
-    shared_fail(c, "08006", msg);
+    shared_fail(c, "08006", lost_msg(msg, sizeof(msg), c->pq));
     return;
   }
   pg_op *done = NULL, *done_tail = NULL;
@@ -1421,12 +1423,7 @@ static void shared_read(pg_conn *c) {
       continue;
     }
     if (r) {
-      if (op->res && PQresultStatus(op->res) == PGRES_FATAL_ERROR) {
-        PQclear(r); /* the first error is the one to report */
-      } else {
-        if (op->res) PQclear(op->res);
-        op->res = r;
-      }
+      keep_result(&op->res, r);
       continue;
     }
     /* this op's results are all in */

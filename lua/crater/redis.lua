@@ -560,6 +560,11 @@ function Pipeline:commit()
   return self._client:_run(out, n, true)
 end
 
+-- An empty pipeline on client (a handle, or a held connection).
+local function new_pipeline(client)
+  return setmetatable({ _client = client, _n = 0, _len = 0, _out = {} }, pipeline_mt)
+end
+
 --- A pipeline: commands queued with p:set(...), p:get(...) (or
 --- p:call("CMD", ...)) go in one write and their replies come back together.
 --- With fn: fn(p) queues them, and the results are returned (as
@@ -568,7 +573,7 @@ end
 ---@return any[]|crater.redis.pipeline|nil results
 ---@return string|nil err
 function Client:pipeline(fn)
-  local p = setmetatable({ _client = self, _n = 0, _len = 0, _out = {} }, pipeline_mt)
+  local p = new_pipeline(self)
   if fn == nil then return p end
   if type(fn) ~= "function" then error("crater.redis: pipeline expects a function or nothing", 2) end
   fn(p)
@@ -577,7 +582,7 @@ end
 
 local function transaction(self, fn)
   if type(fn) ~= "function" then error("crater.redis: transaction expects a function", 3) end
-  local p = setmetatable({ _client = self, _n = 0, _len = 0, _out = {} }, pipeline_mt)
+  local p = new_pipeline(self)
   p._len = encode(p._out, 0, "MULTI", {}, 0)
   fn(p)
   can_wait(3)
@@ -654,13 +659,7 @@ end
 
 --- As r:pipeline, on the held connection.
 ---@param fn? fun(p: crater.redis.pipeline)
-function Conn:pipeline(fn)
-  local p = setmetatable({ _client = self, _n = 0, _len = 0, _out = {} }, pipeline_mt)
-  if fn == nil then return p end
-  if type(fn) ~= "function" then error("crater.redis: pipeline expects a function or nothing", 2) end
-  fn(p)
-  return p:commit()
-end
+Conn.pipeline = Client.pipeline
 
 --- As r:transaction, on the held connection: after WATCH, it returns
 --- crater.json.null when a watched key changed (nothing ran).
