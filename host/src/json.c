@@ -118,6 +118,7 @@ static int decode_fail_char(decoder *d, const unsigned char *at, const char *bef
                             const char *after);
 
 static int json_is_array(lua_State *L);
+static int json_utf8_error(lua_State *L);
 static size_t sequence_length(lua_State *L, int idx);
 static size_t utf8_sequence(const unsigned char *p, const unsigned char *end);
 static char decimal_point(void);
@@ -197,6 +198,8 @@ int crater__json_open(lua_State *L) {
   lua_setfield(L, -4, "is_array");
   lua_setfield(L, -3, "array_mt");
   lua_pop(L, 1);
+  lua_pushcfunction(L, json_utf8_error);
+  lua_setfield(L, -2, "utf8_error");
 
   /* The same null as lua-cjson's, so values cross between the two. */
   lua_pushlightuserdata(L, NULL);
@@ -1254,6 +1257,31 @@ static size_t sequence_length(lua_State *L, int idx) {
     lua_pop(L, 1);
   }
   return (double)count == max ? count : 0;
+}
+
+/* utf8_error(s): nil when the string s is valid UTF-8, else the 1-based
+ * offset of the first byte that is not. Text a client percent-encoded
+ * (path parameters, query values, form fields) is checked with it on the
+ * way in, so bytes the encoder would refuse are the client's 400, not a
+ * 500 when the handler's answer is encoded. */
+static int json_utf8_error(lua_State *L) {
+  size_t len;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const unsigned char *p = s, *end = s + len;
+  while (p < end) {
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
+    size_t n = utf8_sequence(p, end);
+    if (n == 0) {
+      lua_pushinteger(L, (lua_Integer)(p - s) + 1);
+      return 1;
+    }
+    p += n;
+  }
+  lua_pushnil(L);
+  return 1;
 }
 
 /* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0:

@@ -10,7 +10,7 @@ local dispatch = require "crater.dispatch"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
-local format, upper = string.format, string.upper
+local format, upper, gsub, rep = string.format, string.upper, string.gsub, string.rep
 local concat, sort = table.concat, table.sort
 local getinfo = debug.getinfo
 local json_encode = json.encode
@@ -224,6 +224,13 @@ function _M.entry(app, path)
   return dispatch.new(app)
 end
 
+-- Characters of UTF-8 text (its bytes less the continuation bytes): a
+-- column of paths like "/café" lines up on a terminal.
+local function chars(s)
+  local _, cont = gsub(s, "[\128-\191]", "")
+  return #s - cont
+end
+
 --- Text descriptions for the CLI: "routes" lists METHOD PATH (file:line);
 --- "openapi" is the OpenAPI document (crater.openapi).
 function _M.describe(app, what)
@@ -235,10 +242,11 @@ function _M.describe(app, what)
     if #rec.method > w then w = #rec.method end
   end
   local pw = 4
-  for _, rec in ipairs(rows) do if #rec.path > pw then pw = #rec.path end end
+  for _, rec in ipairs(rows) do if chars(rec.path) > pw then pw = chars(rec.path) end end
   local out = {}
   for _, rec in ipairs(rows) do
-    out[#out + 1] = format("%-" .. w .. "s  %-" .. pw .. "s  (%s)", rec.method, rec.path, rec.where)
+    out[#out + 1] = format("%-" .. w .. "s  %s%s  (%s)", rec.method, rec.path,
+      rep(" ", pw - chars(rec.path)), rec.where)
   end
   out[#out + 1] = ""
   return concat(out, "\n")

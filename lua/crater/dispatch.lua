@@ -20,7 +20,7 @@ local host = require "crater.host"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
-local format = string.format
+local format, find = string.format, string.find
 local yield = coroutine.yield
 local new_request = request.new
 local new_response, from_result, finish, response_mt = response.new, response.from_result, response.finish,
@@ -33,7 +33,7 @@ local host_deadline = host.deadline
 -- Where the route each request runs is noted, for the watchdog that reports
 -- a stuck handler (host/src/watchdog.c reads it from another thread).
 local running = host.running
-local ceil, ipairs = math.ceil, ipairs
+local ceil, ipairs, pairs = math.ceil, ipairs, pairs
 
 local _M = { version = "0.1.0" }
 
@@ -96,6 +96,20 @@ local function respond(app, req, res)
   return st, body, ctype, h
 end
 
+-- A path parameter decoded from %XX escapes must be UTF-8 text: the 400
+-- names it (a handler echoing it would otherwise fail in the JSON encoder).
+local bad_utf8 = request.bad_utf8
+local function check_params(app, req, params)
+  for name, v in pairs(params) do
+    local at = bad_utf8(v)
+    if at then
+      return error_answer(app, req, 400, format('path parameter "%s" is not valid UTF-8 once '
+        .. "percent-decoded (byte %d)", name, at))
+    end
+  end
+  return nil
+end
+
 local function run_after(app, req, res)
   for i = 1, #app._after do
     local r = app._after[i](req, res)
@@ -150,7 +164,8 @@ function _M.new(app)
     end
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
     if running then running[1], running[2], running[3] = route.label, conn, seq end
-    for i = 1, nbefore do
+    if params ~= nil and find(p, "%", 1, true) then res = check_params(app, req, params) end
+    for i = 1, res == nil and nbefore or 0 do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)

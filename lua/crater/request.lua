@@ -11,7 +11,8 @@ local json = require "crater.json"
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
-local tonumber = tonumber
+local tonumber, format = tonumber, string.format
+local utf8_error = require("crater._json").utf8_error
 local host_header, host_headers, host_body, host_remote = host.header, host.headers, host.body, host.remote
 
 local _M = { version = "0.1.0" }
@@ -25,14 +26,28 @@ local function unescape(s)
 end
 _M.unescape = unescape
 
+-- Where decoded text is not valid UTF-8: nil, or the 1-based offset of
+-- the first bad byte. Plain ASCII (nearly every key and value) costs one find.
+local function bad_utf8(s)
+  if not find(s, "[\128-\255]") then return nil end
+  return utf8_error(s)
+end
+_M.bad_utf8 = bad_utf8
+
 --- Parses "a=1&b=2&a=3" into { a = {"1", "3"}, b = "2" }: a key seen once is a
 --- string, a repeated key an array of strings in order; "flag" alone is "".
+--- A key or value that is not valid UTF-8 once decoded is kept, and the
+--- first such key is returned second (with the byte offset third), for
+--- the caller to refuse.
 ---@param q string
----@return table<string, string|string[]>
+---@return table<string, string|string[]> t
+---@return string|nil bad_key
+---@return integer|nil offset
 function _M.parse_query(q)
   local t = {}
   if q == nil or q == "" then return t end
   local pos, n = 1, #q
+  local bad, bad_at
   while pos <= n do
     local amp = find(q, "&", pos, true) or n + 1
     if amp > pos then
@@ -41,6 +56,14 @@ function _M.parse_query(q)
       local k, v
       if eq then k, v = unescape(sub(pair, 1, eq - 1)), unescape(sub(pair, eq + 1))
       else k, v = unescape(pair), "" end
+      if bad == nil then
+        local at = bad_utf8(k)
+        if at then bad, bad_at = k, at
+        else
+          at = bad_utf8(v)
+          if at then bad, bad_at = k, at end
+        end
+      end
       local old = t[k]
       if old == nil then t[k] = v
       elseif type(old) == "table" then old[#old + 1] = v
@@ -48,7 +71,23 @@ function _M.parse_query(q)
     end
     pos = amp + 1
   end
-  return t
+  return t, bad, bad_at
+end
+
+-- A name as a message shows it: printable ASCII as is, any other byte as
+-- \xHH (the text is not valid UTF-8, and the answer is JSON).
+local function shown(s)
+  return (gsub(s, "[^\32-\126]", function(c) return format("\\x%02X", c:byte()) end))
+end
+_M.shown = shown
+
+--- The 400 a request gets for percent-decoded text that is not UTF-8:
+--- `where` names the part ("query parameter", "path parameter", "form
+--- field"), `name` the key, `at` the byte offset.
+function _M.refuse_utf8(where, name, at)
+  error({ crater_http_error = true, status = 400,
+          detail = format('%s "%s" is not valid UTF-8 once percent-decoded (byte %d)', where, shown(name), at) },
+    0)
 end
 
 -- Header lookups ignore case: req.headers["Content-Type"] works too.
@@ -75,7 +114,11 @@ local function build_headers(conn, seq)
 end
 
 local lazy = {
-  query = function(r) return _M.parse_query(r.raw_query) end,
+  query = function(r)
+    local t, bad, at = _M.parse_query(r.raw_query)
+    if bad then _M.refuse_utf8("query parameter", bad, at) end
+    return t
+  end,
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,

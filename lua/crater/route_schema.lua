@@ -136,6 +136,33 @@ local function collect(errs, where, list)
   return errs
 end
 
+-- The declared headers whose values (or list items) are not valid UTF-8,
+-- as validator error records; nil when all are text.
+local bad_utf8 = require("crater.request").bad_utf8
+local function not_text(given)
+  local out
+  for name, v in pairs(given) do
+    local vals = type(v) == "table" and v or { v }
+    for i = 1, #vals do
+      local at = type(vals[i]) == "string" and bad_utf8(vals[i])
+      if at then
+        out = out or {}
+        out[#out + 1] = { pointer = "/" .. (gsub(name, "~", "~0")), keyword = "type",
+                          message = format("not valid UTF-8 text (byte %d)", at) }
+        break
+      end
+    end
+  end
+  return out
+end
+
+local function concat_list(a, b)
+  local out = {}
+  for i = 1, #a do out[i] = a[i] end
+  for i = 1, #b do out[#out + 1] = b[i] end
+  return out
+end
+
 -- Whether a header's schema (through $ref to a component) wants a list: a
 -- type that is array, or that has array and not string (a declared string
 -- takes the text as it is, as coercion does).
@@ -325,6 +352,9 @@ function _M.prepare(app, opts, handler, path)
         given[name] = v
       end
       local ok, e, value = vheaders(given)
+      -- a header may carry obs-text bytes; a declared one must be text
+      local bad = not_text(given)
+      if bad then ok, e = false, ok and bad or concat_list(e, bad) end
       if ok then
         for name, lname in pairs(header_names) do rawset(h, lname, value[name]) end
       else

@@ -13,8 +13,9 @@
 
 local type, error, assert, pairs, next, setmetatable, tonumber, tostring, load =
   type, error, assert, pairs, next, setmetatable, tonumber, tostring, load
-local byte, sub, find, gsub, gmatch, match, char, format =
-  string.byte, string.sub, string.find, string.gsub, string.gmatch, string.match, string.char, string.format
+local byte, sub, find, gsub, gmatch, match, char, format, upper =
+  string.byte, string.sub, string.find, string.gsub, string.gmatch, string.match, string.char, string.format,
+  string.upper
 local concat, sort = table.concat, table.sort
 
 local ok_new, new_tab = pcall(require, "table.new")
@@ -88,6 +89,29 @@ local function parse(template)
   end
   return segs
 end
+
+-- Paths are compared in one canonical spelling (RFC 3986 6.2.2): an escape
+-- of an unreserved character is that character, any other escape has
+-- upper-case hex digits, and a byte a client must escape (non-ASCII: a
+-- template may be written "/café") is escaped. So "/caf%c3%a9",
+-- "/caf%C3%A9" and a template "/café" meet. Decoding any of them gives the
+-- same bytes, so parameter values do not change.
+local function canon_escape(h)
+  local b = tonumber(h, 16)
+  if (b >= 65 and b <= 90) or (b >= 97 and b <= 122) or (b >= 48 and b <= 57)
+      or b == 45 or b == 46 or b == 95 or b == 126 then
+    return char(b)
+  end
+  return "%" .. upper(h)
+end
+local function escape_byte(c) return format("%%%02X", byte(c)) end
+
+local function canonical(path)
+  if find(path, "%", 1, true) then path = gsub(path, "%%(%x%x)", canon_escape) end
+  if find(path, "[\128-\255]") then path = gsub(path, "[\128-\255]", escape_byte) end
+  return path
+end
+_M.canonical = canonical
 
 -- Methods are HTTP tokens; we also require upper case, which catches
 -- r:add("get", ...) early (methods are case-sensitive in HTTP).
@@ -403,10 +427,11 @@ function Router:add(method, template, value)
   if not dynamic then
     local t = self._static[method]
     if t == nil then t = {}; self._static[method] = t end
-    if t[template] ~= nil then
+    local key = canonical(template)
+    if t[key] ~= nil then
       error(format("route %s %s is already defined", method, template), 2)
     end
-    t[template] = value
+    t[key] = value
     self._ready = false
   else
     local node, names, leaf = self._root, {}, nil
@@ -414,6 +439,7 @@ function Router:add(method, template, value)
       local kind, text = segs[i][1], segs[i][2]
       if kind == "lit" then
         if not node.kids then node.kids = {} end
+        text = canonical(text)
         local child = node.kids[text]
         if child == nil then child = {}; node.kids[text] = child end
         node = child
@@ -462,6 +488,8 @@ function Router:match(method, path)
   if type(method) ~= "string" then error("method must be a string", 2) end
   if type(path) ~= "string" then error("path must be a string", 2) end
   if not self._ready then compile(self) end
+  local pct = find(path, "%", 1, true)
+  if pct then path = canonical(path) end
   -- A fully literal template is more specific than any other template that
   -- matches the same path, so the hash lookup comes first.
   local static = self._static_lookup
@@ -483,8 +511,8 @@ function Router:match(method, path)
   if dynamic[method] or (head and dynamic.GET) then
     local r = walk(self._compiled, path, method)
     if r ~= nil then
-      -- One scan of the path tells whether any parameter needs decoding.
-      if find(path, "%", 1, true) then return r.value, r.build_decoding() end
+      -- One scan of the path told whether any parameter needs decoding.
+      if pct then return r.value, r.build_decoding() end
       return r.value, r.build()
     end
   end
@@ -501,7 +529,7 @@ end
 function Router:allowed(path)
   if type(path) ~= "string" then error("path must be a string", 2) end
   if byte(path, 1) ~= SLASH then return nil end
-  return allow_for(self, path)
+  return allow_for(self, canonical(path))
 end
 
 --- Every route in registration order, as fresh { method, template, value }

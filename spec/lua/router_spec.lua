@@ -60,10 +60,29 @@ describe("crater.router", function()
       assert.same({ nil, "not_found" }, m(r, "GET", "http://x/users"))
     end)
 
-    it("compare literal segments with the raw path", function()
+    it("compare literal segments in one canonical spelling (RFC 3986 6.2.2)", function()
       r:add("GET", "/caf%C3%A9", "cafe")
       assert.same({ "cafe" }, m(r, "GET", "/caf%C3%A9"))
-      assert.same({ nil, "not_found" }, m(r, "GET", "/caf%c3%a9"))
+      assert.same({ "cafe" }, m(r, "GET", "/caf%c3%a9"))   -- either case of hex digits
+      assert.same({ "cafe" }, m(r, "GET", "/caf%c3%A9"))
+      assert.same({ nil, "not_found" }, m(r, "GET", "/caf%C3%A8"))
+      r:add("GET", "/%7Euser", "tilde")                       -- an unreserved character's escape
+      assert.same({ "tilde" }, m(r, "GET", "/~user"))
+      assert.same({ "tilde" }, m(r, "GET", "/%7euser"))
+      assert.same({ nil, "not_found" }, m(r, "GET", "/a%2Fb")) -- %2F stays an escaped byte
+    end)
+
+    it("match non-ASCII literal segments as clients send them: percent-encoded", function()
+      r:add("GET", "/café", "cafe")
+      r:add("GET", "/ünï/{id}", "uni")
+      assert.same({ "cafe" }, m(r, "GET", "/caf%C3%A9"))
+      assert.same({ "cafe" }, m(r, "GET", "/caf%c3%a9"))
+      assert.same({ "uni", { id = "é" } }, m(r, "GET", "/%c3%bcn%C3%AF/%C3%A9"))
+      assert.same({ "uni", { id = "3" } }, m(r, "GET", "/%C3%BCn%C3%AF/3"))
+      assert.equal("GET, HEAD, OPTIONS", r:allowed("/caf%c3%a9"))
+      -- the same route spelled twice is one route
+      assert.has_error(function() r:add("GET", "/caf%c3%a9", "again") end,
+        "route GET /caf%c3%a9 is already defined")
     end)
   end)
 
