@@ -8,6 +8,7 @@
 
 local host = require "crater.host"
 local json = require "crater.json"
+local cookie_parse = require("crater.cookie").parse
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
@@ -79,6 +80,8 @@ local lazy = {
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
+  -- RFC 6265 5.4; every Cookie field, joined with "; " by build_headers
+  cookies = function(r) return cookie_parse(r.headers.cookie) end,
 }
 
 local Request = {}
