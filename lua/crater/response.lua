@@ -323,12 +323,13 @@ end
 ---@return string|nil content_type
 ---@return string[]|nil headers
 function _M.finish(a, b, c)
-  local status, body, headers, ctype, flat = 200, a, nil, nil, nil
+  local status, body, headers, ctype, flat, explicit = 200, a, nil, nil, nil, nil
   if type(a) == "number" then
     status, body, headers = a, b, c
     check_status(status)
   elseif getmetatable(a) == mt then
     status, body, ctype = a.status, a.body, a.content_type
+    explicit = ctype
     check_status(status)
     local n = #a._h
     if n > 0 or a._bad or (ctype ~= nil and ctype ~= PROBLEM and ctype ~= TEXT and ctype ~= JSON) then
@@ -350,7 +351,18 @@ function _M.finish(a, b, c)
   else
     error("a handler answered with a " .. t .. " as body (a body is a string, a table or nil)", 0)
   end
-  if headers ~= nil then flat, ctype = flatten_headers(headers, ctype) end
+  if headers ~= nil then
+    local given
+    flat, given = flatten_headers(headers, nil)
+    if given ~= nil then ctype, explicit = given, given end
+  end
+  if status == 204 or status == 304 then
+    -- no content (RFC 9110 15.3.5, 15.4.5): whatever body the handler gave
+    -- is dropped, and so is the type it implied; a 304 keeps a type set on
+    -- purpose (it describes the representation the client already has)
+    body = ""
+    if status == 204 or explicit == nil then ctype = nil end
+  end
   return status, body, ctype, flat
 end
 

@@ -10,7 +10,8 @@ describe("crater.problem", function()
   it("builds a problem with the status's title", function()
     assert.same({ type = "about:blank", title = "Not Found", status = 404, detail = "no route for /x" },
       new(404, "no route for /x"))
-    assert.same({ type = "about:blank", title = "Error", status = 418 }, new(418))
+    assert.same({ type = "about:blank", title = "I'm a teapot", status = 418 }, new(418))
+    assert.same({ type = "about:blank", title = "Error", status = 599 }, new(599))
     assert.same({ type = "about:blank", title = "Bad Request", status = 400, detail = "bad", offset = 3 },
       new(400, "bad", { offset = 3 }))
   end)
