@@ -8,6 +8,7 @@ local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
 local dispatch = require "crater.dispatch"
 local urls = require "crater.urls"
+local session = require "crater.session"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
@@ -128,6 +129,19 @@ end
 ---@return string
 App.url_for = urls.url_for
 
+--- Sessions in signed cookies as req.session (docs/cookies-and-sessions.md):
+--- secret (at least 32 bytes) or secrets = { newest, older, ... } (key
+--- rotation: signs with the first, accepts any), cookie (name, "session"),
+--- max_age (seconds, 14 days; false: until the browser closes), secure,
+--- same_site ("Lax"), http_only (true), path ("/"), domain, and store
+--- ({ get, set, delete }: the data server-side, the cookie an id).
+---@param opts { secret?: string, secrets?: string[], cookie?: string, max_age?: integer|false, secure?: boolean, same_site?: string, http_only?: boolean, path?: string, domain?: string, store?: { get: fun(id: string): string|nil, set: fun(id: string, data: string, max_age?: integer), delete: fun(id: string) } }
+---@return table app
+function App:sessions(opts)
+  session.configure(self, opts)
+  return self
+end
+
 --- Runs fn(req) before every handler. A non-nil return is the response and
 --- the handler is skipped (auth, rate limits, CORS preflight).
 ---@param fn fun(req: table): any
@@ -240,6 +254,7 @@ function _M.entry(app, path)
   end
   -- `return crater.app()` is a tail call: crater.app could not see the file
   if app.root == nil then app.root = urls.root_of(path) end
+  session.install(app)
   openapi.mount(app)
   return dispatch.new(app)
 end

@@ -9,6 +9,7 @@
 local host = require "crater.host"
 local json = require "crater.json"
 local cookie_parse = require("crater.cookie").parse
+local session_load = require("crater.session").load
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
@@ -82,6 +83,12 @@ local lazy = {
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
   -- RFC 6265 5.4; every Cookie field, joined with "; " by build_headers
   cookies = function(r) return cookie_parse(r.headers.cookie) end,
+  -- nil unless the app has sessions (crater.session's before hook sets _sess)
+  session = function(r)
+    local st = rawget(r, "_sess")
+    if st == nil then return nil end
+    return session_load(r, st)
+  end,
 }
 
 local Request = {}
@@ -95,6 +102,12 @@ local request_mt = {
     local v = f(r)
     rawset(r, k, v)
     return v
+  end,
+  -- `req.session = nil` (or a new table) before the session was read: noted
+  -- for crater.session, which cannot see an assignment that stores nothing
+  __newindex = function(r, k, v)
+    if k == "session" then rawset(r, "_session_set", true) end
+    rawset(r, k, v)
   end,
 }
 
