@@ -11,6 +11,7 @@ local byte, sub, find, format, gsub, gmatch, match = string.byte, string.sub, st
   string.gsub, string.gmatch, string.match
 local concat, sort = table.concat, table.sort
 local getinfo = debug.getinfo
+local io_open = io.open
 local header_error = response.header_error
 
 local _M = { version = "0.1.0" }
@@ -252,6 +253,9 @@ end
 ---@return string|nil
 function _M.root_of(file)
   if type(file) ~= "string" or byte(file, 1) == 61 then return nil end -- "="
+  local f = io_open(file, "r")
+  if f == nil then return nil end -- a name, not a file ("crater.test")
+  f:close()
   local dir = match(file, "^(.*)/[^/]*$")
   if dir == nil then dir = "."
   elseif dir == "" then dir = "/" end
