@@ -8,8 +8,8 @@
 -- spaces or ';' in a value encodes it itself (base64url, percent-encoding).
 
 local type, tostring, error, pairs, floor = type, tostring, error, pairs, math.floor
-local find, sub, byte, format, gsub, lower = string.find, string.sub, string.byte, string.format,
-  string.gsub, string.lower
+local find, sub, byte, format, gsub, lower, gmatch, match = string.find, string.sub, string.byte,
+  string.format, string.gsub, string.lower, string.gmatch, string.match
 local concat = table.concat
 
 local _M = { version = "0.1.0" }
@@ -29,23 +29,12 @@ local _M = { version = "0.1.0" }
 function _M.parse(header)
   local t = {}
   if type(header) ~= "string" or header == "" then return t end
-  local pos, n = 1, #header
-  while pos <= n do
-    local semi = find(header, ";", pos, true) or n + 1
-    local eq = find(header, "=", pos, true)
-    if eq and eq < semi then
-      local name = (gsub(sub(header, pos, eq - 1), "^[ \t]+", ""))
-      name = gsub(name, "[ \t]+$", "")
-      if name ~= "" and t[name] == nil then
-        local value = (gsub(sub(header, eq + 1, semi - 1), "^[ \t]+", ""))
-        value = gsub(value, "[ \t]+$", "")
-        if #value >= 2 and byte(value, 1) == 34 and byte(value, -1) == 34 then
-          value = sub(value, 2, -2)
-        end
-        t[name] = value
-      end
+  for name, value in gmatch(header, "[ \t]*([^;=]-)[ \t]*=([^;]*)") do
+    if name ~= "" and t[name] == nil then
+      value = match(value, "^[ \t]*(.-)[ \t]*$")
+      if #value >= 2 and byte(value, 1) == 34 and byte(value, -1) == 34 then value = sub(value, 2, -2) end
+      t[name] = value
     end
-    pos = semi + 1
   end
   return t
 end
