@@ -189,7 +189,14 @@ local function save(req, res)
   if text == st.before and not st.resign and not set then return nil end
   local payload
   if cfg.store then
-    payload = st.id or crypto.b64url(crypto.random(24))
+    payload = st.id
+    if set or payload == nil then
+      -- a session assigned whole (`req.session = { user = ... }` at login)
+      -- gets a new id: an id planted in the browser before (fixation) is
+      -- worth nothing after
+      if payload ~= nil then cfg.store.delete(payload) end
+      payload = crypto.b64url(crypto.random(24))
+    end
     cfg.store.set(payload, text, cfg.max_age)
   else
     payload = crypto.b64url(text)

@@ -155,6 +155,15 @@ class RedisSessions(Sessions):
         keys = self.redis.cli("KEYS", "session:*")
         self.assertIn("session:" + c.split(".")[0], keys)
 
+    def test_assigning_a_new_table_gets_a_new_id(self):
+        c = self.login()
+        old_key = "session:" + c.split(".")[0]
+        st, _, sc, c2 = self.call("POST", "/replace", c)
+        self.assertNotEqual(c2.split(".")[0], c.split(".")[0])
+        self.assertEqual(self.redis.cli("EXISTS", old_key).strip(), "0")
+        st, body, _, _ = self.call("GET", "/me", c2)
+        self.assertEqual(json.loads(body), {"user": "fresh"})
+
     def test_logout_removes_the_stored_session(self):
         c = self.login()
         key = "session:" + c.split(".")[0]
