@@ -8,8 +8,8 @@
 -- spaces or ';' in a value encodes it itself (base64url, percent-encoding).
 
 local type, tostring, error, pairs, floor = type, tostring, error, pairs, math.floor
-local find, sub, byte, format, gsub, lower, gmatch, match = string.find, string.sub, string.byte,
-  string.format, string.gsub, string.lower, string.gmatch, string.match
+local find, sub, byte, format, gsub, lower = string.find, string.sub, string.byte, string.format,
+  string.gsub, string.lower
 local concat = table.concat
 
 local _M = { version = "0.1.0" }
@@ -17,6 +17,8 @@ local _M = { version = "0.1.0" }
 -- --------------------------------------------------------------------------
 -- Reading: the Cookie header
 -- --------------------------------------------------------------------------
+
+local BLANK = { [32] = true, [9] = true } -- SP, HTAB
 
 --- The cookies of a Cookie header value ("a=1; b=2") as { name = value }.
 --- Lenient as RFC 6265 5.2 asks of user agents, so no header fails a
@@ -29,12 +31,30 @@ local _M = { version = "0.1.0" }
 function _M.parse(header)
   local t = {}
   if type(header) ~= "string" or header == "" then return t end
-  for name, value in gmatch(header, "[ \t]*([^;=]-)[ \t]*=([^;]*)") do
-    if name ~= "" and t[name] == nil then
-      value = match(value, "^[ \t]*(.-)[ \t]*$")
-      if #value >= 2 and byte(value, 1) == 34 and byte(value, -1) == 34 then value = sub(value, 2, -2) end
-      t[name] = value
+  -- find and byte only (string.gmatch is not compiled by LuaJIT): this
+  -- runs on every request that reads a cookie
+  local pos, n, eq = 1, #header, 0
+  while pos <= n do
+    local semi = find(header, ";", pos, true) or n + 1
+    -- the next '=' is searched for again only once passed: a header of
+    -- many pairs without one is not scanned to its end once per pair
+    if eq ~= nil and eq < pos then eq = find(header, "=", pos, true) end
+    if eq ~= nil and eq < semi then
+      local s, e = pos, eq - 1
+      while s <= e and BLANK[byte(header, s)] do s = s + 1 end
+      while e >= s and BLANK[byte(header, e)] do e = e - 1 end
+      if e >= s then
+        local name = sub(header, s, e)
+        if t[name] == nil then
+          s, e = eq + 1, semi - 1
+          while s <= e and BLANK[byte(header, s)] do s = s + 1 end
+          while e >= s and BLANK[byte(header, e)] do e = e - 1 end
+          if e > s and byte(header, s) == 34 and byte(header, e) == 34 then s, e = s + 1, e - 1 end
+          t[name] = sub(header, s, e)
+        end
+      end
     end
+    pos = semi + 1
   end
   return t
 end

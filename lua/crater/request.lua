@@ -81,8 +81,12 @@ local lazy = {
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
-  -- RFC 6265 5.4; every Cookie field, joined with "; " by build_headers
-  cookies = function(r) return cookie_parse(r.headers.cookie) end,
+  -- RFC 6265 5.4; every Cookie field, joined with "; " (as build_headers does)
+  cookies = function(r)
+    local h = rawget(r, "headers")
+    if h then return cookie_parse(h.cookie) end
+    return cookie_parse(host_header(r._conn, r._seq, "cookie", "; "))
+  end,
   -- nil unless the app has sessions (crater.session's before hook sets _sess)
   session = function(r)
     local st = rawget(r, "_sess")
