@@ -33,13 +33,14 @@ static crater__request *check_request(lua_State *L) {
   return r;
 }
 
-/* header(conn, seq, name) -> value | nil; name compared case-insensitively.
- * Repeated fields are joined with ", " (RFC 9110 5.3), except Set-Cookie
- * which never arrives in requests. */
+/* header(conn, seq, name [, sep]) -> value | nil; name compared
+ * case-insensitively. Repeated fields are joined with ", " (RFC 9110 5.3),
+ * or with sep: Cookie fields are joined with "; " (RFC 9113 8.2.3). */
 static int host_header(lua_State *L) {
   crater__request *c = check_request(L);
-  size_t want_len;
+  size_t want_len, sep_len;
   const char *want = luaL_checklstring(L, 3, &want_len);
+  const char *sep = luaL_optlstring(L, 4, ", ", &sep_len);
   int n = c->nfields, found = 0;
   luaL_Buffer b;
   const char *first = NULL;
@@ -58,7 +59,7 @@ static int host_header(lua_State *L) {
         luaL_buffinit(L, &b);
         luaL_addlstring(&b, first, first_len);
       }
-      luaL_addlstring(&b, ", ", 2);
+      luaL_addlstring(&b, sep, sep_len);
       luaL_addlstring(&b, value, vlen);
     }
     found++;

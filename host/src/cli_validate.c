@@ -16,6 +16,7 @@
 
 #include "cli_validate.h"
 #include "json.h"
+#include "status.h"
 #include "server.h"
 
 static int run(lua_State *L, const char *lua_dir, int argc, char **argv);
@@ -57,6 +58,8 @@ static int run(lua_State *L, const char *lua_dir, int argc, char **argv) {
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, crater__json_open);
   lua_setfield(L, -2, "crater._json");
+  lua_pushcfunction(L, crater__status_open);
+  lua_setfield(L, -2, "crater._status");
   lua_pop(L, 1);
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", lua_dir, lua_dir);
   lua_setfield(L, -2, "path");

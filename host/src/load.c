@@ -13,7 +13,9 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "crypto.h"
 #include "json.h"
+#include "status.h"
 #include "log.h"
 #include "register.h"
 #include "reload.h"
@@ -118,6 +120,10 @@ void crater__load_preloads(crater__gen *g) {
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, crater__json_open);
   lua_setfield(L, -2, "crater._json");
+  lua_pushcfunction(L, crater__status_open);
+  lua_setfield(L, -2, "crater._status");
+  lua_pushcfunction(L, crater__crypto_open);
+  lua_setfield(L, -2, "crater._crypto");
   lua_pushlightuserdata(L, g);
   lua_pushcclosure(L, crater__binding_open, 1);
   lua_setfield(L, -2, "crater.host");

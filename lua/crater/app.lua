@@ -7,6 +7,8 @@ local json = require "crater.json"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
 local dispatch = require "crater.dispatch"
+local urls = require "crater.urls"
+local session = require "crater.session"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
@@ -22,7 +24,7 @@ App.__index = App
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, trailing_slash?: "redirect"|false }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
@@ -30,6 +32,8 @@ function _M.new(opts)
   if opts.deadline ~= nil and (type(opts.deadline) ~= "number" or not (opts.deadline > 0)) then
     error("crater.app: deadline must be a number of seconds > 0", 2)
   end
+  local slash_why = urls.check_policy(opts.trailing_slash)
+  if slash_why then error(slash_why, 2) end
   local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
@@ -46,6 +50,9 @@ function _M.new(opts)
     _schemas = {},             -- name -> schema table (components), see App:schema
     _schema_names = {},        -- the names in the order they were registered
     _error_docs = {},          -- status -> { schema, content_type, description } of app:error handlers
+    _trailing_slash = opts.trailing_slash, -- "redirect" or nil (crater.urls)
+    -- the absolute folder of the file that called crater.app (nil: not a file)
+    root = urls.root(2),
   }, App)
   if opts.schemas ~= nil then
     if type(opts.schemas) ~= "table" then error("crater.app: schemas must be a table of name = schema", 2) end
@@ -71,6 +78,8 @@ local function add_route(self, method, path, opts, handler)
   local methods = type(method) == "table" and method or { method }
   local info = getinfo(3, "Sl")
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  local name_why = urls.name_route(self, opts, path, where)
+  if name_why then error(name_why, 3) end
   local user_handler, schemas = handler
   do
     local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler, path)
@@ -108,6 +117,29 @@ for _, m in ipairs({ "get", "post", "put", "patch", "delete", "options", "head" 
     local app = add_route(self, M, path, opts, handler)
     return app
   end
+end
+
+--- The path of the route named `name` (its `name` or `operationId`
+--- option) with `params` percent-encoded into its template and `query`
+--- appended: app:url_for("user", { id = 42 }) is "/users/42". Raises,
+--- naming the route, for an unknown name or a missing or extra param.
+---@param name string
+---@param params? table<string, string|number>
+---@param query? table<string, string|number|boolean|(string|number)[]>
+---@return string
+App.url_for = urls.url_for
+
+--- Sessions in signed cookies as req.session (docs/cookies-and-sessions.md):
+--- secret (at least 32 bytes) or secrets = { newest, older, ... } (key
+--- rotation: signs with the first, accepts any), cookie (name, "session"),
+--- max_age (seconds, 14 days; false: until the browser closes), secure,
+--- same_site ("Lax"), http_only (true), path ("/"), domain, and store
+--- ({ get, set, delete }: the data server-side, the cookie an id).
+---@param opts { secret?: string, secrets?: string[], cookie?: string, max_age?: integer|false, secure?: boolean, same_site?: string, http_only?: boolean, path?: string, domain?: string, store?: { get: fun(id: string): string|nil, set: fun(id: string, data: string, max_age?: integer), delete: fun(id: string) } }
+---@return table app
+function App:sessions(opts)
+  session.configure(self, opts)
+  return self
 end
 
 --- Runs fn(req) before every handler. A non-nil return is the response and
@@ -220,6 +252,9 @@ function _M.entry(app, path)
   if getmetatable(app) ~= App then
     error(format("%s must return a crater app (crater.app{...}), got %s", path, type(app)), 0)
   end
+  -- `return crater.app()` is a tail call: crater.app could not see the file
+  if app.root == nil then app.root = urls.root_of(path) end
+  session.install(app)
   openapi.mount(app)
   return dispatch.new(app)
 end

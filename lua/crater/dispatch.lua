@@ -16,6 +16,7 @@
 local request = require "crater.request"
 local response = require "crater.response"
 local errors = require "crater.errors"
+local urls = require "crater.urls"
 local host = require "crater.host"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
@@ -57,7 +58,7 @@ end
 -- resumes us when the client has taken the previous ones. Returns -1 when
 -- the stream failed midway.
 local function run_stream(req, res, status, ctype, h)
-  if res.content_type == nil then ctype = TEXT end
+  if res.content_type == nil and status ~= 204 and status ~= 304 then ctype = TEXT end
   yield(status, false, ctype, h)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
   if not ok then
@@ -142,6 +143,7 @@ function _M.new(app)
   local match = r.match
   local before, after = app._before, app._after
   local nbefore = #before
+  local slash_redirect = urls.slash_redirector(app) -- nil unless trailing_slash = "redirect"
   -- Each route's deadline in ms (its own, else the app's; false: none).
   for _, rec in ipairs(app._routes) do
     local dl = rec.opts.deadline
@@ -155,7 +157,8 @@ function _M.new(app)
     local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
     local res
     if route == nil then
-      res = unmatched(app, req, method, p, params, allow)
+      res = slash_redirect and params == "not_found" and slash_redirect(method, p, q)
+        or unmatched(app, req, method, p, params, allow)
       if #after > 0 then
         local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
         if ok then res = r2 else res = handler_failed(app, req, r2) end

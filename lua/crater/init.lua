@@ -48,6 +48,11 @@ _M.redis = require "crater.redis"
 --- A PostgreSQL client (libpq on the loop): queries, transactions, LISTEN, pools (docs/postgres.md).
 _M.pg = require "crater.pg"
 
+--- A redirect response: crater.redirect(url [, status = 302]); 301, 302,
+--- 303, 307 or 308 (docs/routing.md).
+---@type fun(url: string, status?: integer): table
+_M.redirect = require("crater.urls").redirect
+
 --- Stops the handler and answers `status` with a problem+json body
 --- (or the app's error handler for that status).
 ---@param status integer

@@ -23,12 +23,10 @@ _M.CONTENT_TYPE = "application/problem+json"
 -- Problems as JSON text
 -- --------------------------------------------------------------------------
 
-local TITLES = {
-  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
-  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Content Too Large",
-  [415] = "Unsupported Media Type", [422] = "Unprocessable Content", [429] = "Too Many Requests",
-  [500] = "Internal Server Error", [501] = "Not Implemented", [503] = "Service Unavailable",
-}
+-- Every status's reason phrase, from the list the C core writes status
+-- lines from (http.h's CRATER_HTTP_STATUS_MAP, through status.c): one table,
+-- so a problem's title is always its status line's phrase.
+local TITLES = require "crater._status"
 
 -- The members of a problem in the order RFC 9457 lists them; extensions
 -- follow in name order, so the same problem always encodes the same way.
@@ -175,6 +173,11 @@ end
 ---@param p table
 ---@return string
 _M.encode = encode
+
+--- The reason phrase of every status the core knows ([418] = "I'm a teapot"):
+--- problem titles, status lines and OpenAPI response descriptions.
+---@type table<integer, string>
+_M.TITLES = TITLES
 
 --- A problem (RFC 9457) as a Lua table: about:blank, the status's title,
 --- `detail`, and the members of `extra` (errors, offset, traceback, ...).

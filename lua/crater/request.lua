@@ -8,6 +8,8 @@
 
 local host = require "crater.host"
 local json = require "crater.json"
+local cookie_parse = require("crater.cookie").parse
+local session_load = require("crater.session").load
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
@@ -122,6 +124,18 @@ local lazy = {
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
+  -- RFC 6265 5.4; every Cookie field, joined with "; " (as build_headers does)
+  cookies = function(r)
+    local h = rawget(r, "headers")
+    if h then return cookie_parse(h.cookie) end
+    return cookie_parse(host_header(r._conn, r._seq, "cookie", "; "))
+  end,
+  -- nil unless the app has sessions (crater.session's before hook sets _sess)
+  session = function(r)
+    local st = rawget(r, "_sess")
+    if st == nil then return nil end
+    return session_load(r, st)
+  end,
 }
 
 local Request = {}
@@ -135,6 +149,12 @@ local request_mt = {
     local v = f(r)
     rawset(r, k, v)
     return v
+  end,
+  -- `req.session = nil` (or a new table) before the session was read: noted
+  -- for crater.session, which cannot see an assignment that stores nothing
+  __newindex = function(r, k, v)
+    if k == "session" then rawset(r, "_session_set", true) end
+    rawset(r, k, v)
   end,
 }
 

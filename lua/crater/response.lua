@@ -13,9 +13,10 @@ local type, tostring, setmetatable, getmetatable, error, pairs =
   type, tostring, setmetatable, getmetatable, error, pairs
 local find, lower, format, byte, sub, gsub = string.find, string.lower, string.format, string.byte,
   string.sub, string.gsub
-local concat = table.concat
 local json_encode = json.encode
 local c_encode = require("crater._json").encode -- per answer: no wrapper
+local cookie = require "crater.cookie"
+local cookie_serialize, cookie_deletion = cookie.serialize, cookie.deletion
 
 local _M = { version = "0.1.0" }
 
@@ -200,88 +201,32 @@ function Response:get_header(name)
   return nil
 end
 
--- RFC 6265 4.1.1: what a cookie's name, value and attributes may hold.
--- (']' is escaped: a bare one would end the set.)
-local NOT_COOKIE_OCTET = "[^\33\35-\43\45-\58\60-\91%]\94-\126\128-\255]"
-local SAME_SITE = { strict = "Strict", lax = "Lax", none = "None" }
-local COOKIE_OPTS = { path = true, domain = true, max_age = true, expires = true, secure = true,
-                      http_only = true, same_site = true }
-
--- A cookie attribute's text: a string without ';' or a control character,
--- which would end the attribute and start another (or split the header).
-local function cookie_attr(cookie, opt, v)
-  if type(v) ~= "string" then
-    error(format("cookie %s: %s is a %s (a string)", cookie, opt, type(v)), 3)
-  end
-  local at = find(v, "[%c;]")
-  if at then
-    local b = byte(v, at)
-    error(format("cookie %s: %s %s holds %s at byte %d (an attribute cannot hold ';' or a control "
-      .. "character)", cookie, opt, shown(v), b == 59 and "';'" or (CONTROL[b] or format("control byte 0x%02X", b)),
-      at), 3)
-  end
-  return v
-end
-
---- Adds a Set-Cookie header. Raises for a name, value or option the header
---- could not carry as given: the name is a token; the value cookie-octets
---- (no space, '"', ',', ';', '\' or control); path, domain and expires
---- without ';' or controls (domain a host name); same_site Strict, Lax or
---- None; max_age an integer; an unknown option.
+--- Adds a Set-Cookie header (crater.cookie.serialize; docs/cookies-and-sessions.md).
+--- Raises, naming the cookie, for a name, value or option the header could
+--- not carry as given: the name a token; the value cookie-octets (no space,
+--- '"', ',', ';', '\' or control), bare or in double quotes; path, domain
+--- and expires without ';' or controls (domain a host name, expires a string
+--- or epoch seconds); same_site Strict, Lax or None (None and partitioned
+--- need secure); priority Low, Medium or High; max_age an integer; an
+--- unknown option.
 ---@param name string
 ---@param value string|number
----@param opts? { path?: string, domain?: string, max_age?: integer, expires?: string, secure?: boolean, http_only?: boolean, same_site?: string }
+---@param opts? { path?: string, domain?: string, max_age?: integer, expires?: number|string, secure?: boolean, http_only?: boolean, same_site?: string, partitioned?: boolean, priority?: string }
 ---@return table res
 function Response:set_cookie(name, value, opts)
-  if type(name) ~= "string" or name == "" or find(name, NOT_TCHAR) then
-    error(format("invalid cookie name %s (a token: letters, digits and !#$%%&'*+-.^_`|~)",
-      type(name) == "string" and shown(name) or type(name)), 2)
-  end
-  value = tostring(value)
-  local at = find(value, NOT_COOKIE_OCTET)
-  if at then
-    error(format("cookie %s: its value %s holds %s at byte %d (a cookie value cannot hold spaces, "
-      .. "'\"', ',', ';', '\\' or control characters)", name, shown(value), shown(sub(value, at, at)), at), 2)
-  end
-  local parts = { name .. "=" .. value }
-  if opts ~= nil then
-    if type(opts) ~= "table" then error(format("cookie %s: the options are a %s (a table)", name, type(opts)), 2) end
-    for k in pairs(opts) do
-      if not COOKIE_OPTS[k] then
-        error(format("cookie %s: unknown option %s (path, domain, max_age, expires, secure, http_only, "
-          .. "same_site)", name, type(k) == "string" and shown(k) or tostring(k)), 2)
-      end
-    end
-    if opts.path ~= nil then parts[#parts + 1] = "Path=" .. cookie_attr(name, "path", opts.path) end
-    if opts.domain ~= nil then
-      local d = cookie_attr(name, "domain", opts.domain)
-      if d == "" or find(d, "[^%w%.%-]") then
-        error(format("cookie %s: domain %s is not a host name (letters, digits, '-' and '.')", name,
-          shown(d)), 2)
-      end
-      parts[#parts + 1] = "Domain=" .. d
-    end
-    local max_age = opts.max_age
-    if max_age ~= nil then
-      if type(max_age) ~= "number" or max_age % 1 ~= 0 or max_age ~= max_age then
-        error(format("cookie %s: max_age %s is not an integer (seconds)", name, tostring(max_age)), 2)
-      end
-      parts[#parts + 1] = format("Max-Age=%d", max_age)
-    end
-    if opts.expires ~= nil then parts[#parts + 1] = "Expires=" .. cookie_attr(name, "expires", opts.expires) end
-    if opts.secure then parts[#parts + 1] = "Secure" end
-    if opts.http_only then parts[#parts + 1] = "HttpOnly" end
-    local same_site = opts.same_site
-    if same_site ~= nil then
-      local canon = type(same_site) == "string" and SAME_SITE[lower(same_site)]
-      if not canon then
-        error(format("cookie %s: same_site %s is not Strict, Lax or None", name,
-          type(same_site) == "string" and shown(same_site) or tostring(same_site)), 2)
-      end
-      parts[#parts + 1] = "SameSite=" .. canon
-    end
-  end
-  return self:header("Set-Cookie", concat(parts, "; "))
+  local v = cookie_serialize(name, value, opts, 2)
+  return self:header("Set-Cookie", v)
+end
+
+--- Adds a Set-Cookie header that deletes a cookie (empty, Max-Age=0,
+--- Expires in 1970). opts must give the path and domain it was set with
+--- (a browser deletes only that one); max_age and expires are refused.
+---@param name string
+---@param opts? { path?: string, domain?: string, secure?: boolean, http_only?: boolean, same_site?: string, partitioned?: boolean }
+---@return table res
+function Response:delete_cookie(name, opts)
+  local v = cookie_deletion(name, opts, 2)
+  return self:header("Set-Cookie", v)
 end
 
 --- Sets a JSON body.
@@ -378,12 +323,13 @@ end
 ---@return string|nil content_type
 ---@return string[]|nil headers
 function _M.finish(a, b, c)
-  local status, body, headers, ctype, flat = 200, a, nil, nil, nil
+  local status, body, headers, ctype, flat, explicit = 200, a, nil, nil, nil, nil
   if type(a) == "number" then
     status, body, headers = a, b, c
     check_status(status)
   elseif getmetatable(a) == mt then
     status, body, ctype = a.status, a.body, a.content_type
+    explicit = ctype
     check_status(status)
     local n = #a._h
     if n > 0 or a._bad or (ctype ~= nil and ctype ~= PROBLEM and ctype ~= TEXT and ctype ~= JSON) then
@@ -405,7 +351,18 @@ function _M.finish(a, b, c)
   else
     error("a handler answered with a " .. t .. " as body (a body is a string, a table or nil)", 0)
   end
-  if headers ~= nil then flat, ctype = flatten_headers(headers, ctype) end
+  if headers ~= nil then
+    local given
+    flat, given = flatten_headers(headers, nil)
+    if given ~= nil then ctype, explicit = given, given end
+  end
+  if status == 204 or status == 304 then
+    -- no content (RFC 9110 15.3.5, 15.4.5): whatever body the handler gave
+    -- is dropped, and so is the type it implied; a 304 keeps a type set on
+    -- purpose (it describes the representation the client already has)
+    body = ""
+    if status == 204 or explicit == nil then ctype = nil end
+  end
   return status, body, ctype, flat
 end
 

@@ -8,11 +8,11 @@ local function check(conn, seq)
   return conn
 end
 
-function M.header(conn, seq, name)
+function M.header(conn, seq, name, sep)
   local c, found = check(conn, seq), nil
   for i = 1, #c.headers, 2 do
     if c.headers[i]:lower() == name:lower() then
-      found = found and (found .. ", " .. c.headers[i + 1]) or c.headers[i + 1]
+      found = found and (found .. (sep or ", ") .. c.headers[i + 1]) or c.headers[i + 1]
     end
   end
   return found

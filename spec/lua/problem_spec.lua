@@ -7,10 +7,26 @@ local json = require "crater.json"
 local encode, new = problem.encode, problem.new
 
 describe("crater.problem", function()
+  it("titles every status with the C core's reason phrase (one table: http.h's list)", function()
+    local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/")
+    local f = assert(io.open(here .. "/../../host/src/http.h"))
+    local text = f:read("*a")
+    f:close()
+    local n = 0
+    for code, phrase in text:gmatch('XX%((%d+), "([^"]*)"%)') do
+      assert.equal(phrase, require("crater.problem").TITLES[tonumber(code)])
+      assert.equal(phrase, new(tonumber(code)).title)
+      n = n + 1
+    end
+    assert.is_true(n > 40)
+    assert.equal("I'm a teapot", new(418).title)
+  end)
+
   it("builds a problem with the status's title", function()
     assert.same({ type = "about:blank", title = "Not Found", status = 404, detail = "no route for /x" },
       new(404, "no route for /x"))
-    assert.same({ type = "about:blank", title = "Error", status = 418 }, new(418))
+    assert.same({ type = "about:blank", title = "I'm a teapot", status = 418 }, new(418))
+    assert.same({ type = "about:blank", title = "Error", status = 599 }, new(599))
     assert.same({ type = "about:blank", title = "Bad Request", status = 400, detail = "bad", offset = 3 },
       new(400, "bad", { offset = 3 }))
   end)

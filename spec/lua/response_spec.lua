@@ -39,7 +39,16 @@ describe("crater.response", function()
       assert.same(ans(200, "<p>", "text/html", {}), fin(200, "<p>", { ["Content-Type"] = "text/html" }))
       assert.same(ans(200, "{}", "application/x", { "X-A", "1" }),
         fin(200, "{}", { ["content-type"] = "application/x", ["X-A"] = 1 }))
-      assert.same(ans(204, "", "text/x", {}), fin(204, nil, { ["CONTENT-TYPE"] = "text/x" }))
+      -- 204 has no content, so no type; a 304 keeps one set on purpose
+      assert.same(ans(204, "", nil, {}), fin(204, nil, { ["CONTENT-TYPE"] = "text/x" }))
+      assert.same(ans(304, "", "text/x", {}), fin(304, nil, { ["CONTENT-TYPE"] = "text/x" }))
+    end)
+
+    it("drops a 204's or 304's body and the type it implied", function()
+      assert.same(ans(204, "", nil, nil), fin(204, "gone"))
+      assert.same(ans(204, "", nil, nil), fin(204, { a = 1 }))
+      assert.same(ans(304, "", nil, nil), fin(304, "stale"))
+      assert.same(ans(204, "", nil, nil), fin(new("x", 204)))
     end)
 
     it("finishes a response object: its content type, its own header list", function()
