@@ -162,7 +162,8 @@ function _M.url_for(app, name, params, query)
         out[#out + 1] = (gsub(v, "[^/]+", encode))
       end
     else
-      out[#out + 1] = seg
+      -- a literal written as text ("/café") goes out as clients send it
+      out[#out + 1] = (gsub(seg, "[\128-\255]", function(c) return format("%%%02X", byte(c)) end))
     end
   end
   for k in pairs(params) do

@@ -14,6 +14,8 @@ describe("crater.urls", function()
     assert.equal("/files/a/b%3Fc/", app:url_for("file", { path = "a/b?c/" }))
     assert.equal("/files/", app:url_for("file", { path = "" }))
     assert.equal("/", app:url_for("home"))
+    app:get("/café/{id}", { name = "cafe" }, function() end)
+    assert.equal("/caf%C3%A9/1", app:url_for("cafe", { id = 1 }))  -- as clients send it
     assert.equal("/?a=1&b=x%26y&b=2&c=true", app:url_for("home", nil, { b = { "x&y", 2 }, a = 1, c = true }))
   end)
 
