@@ -17,6 +17,9 @@ local request = require "crater.request"
 local response = require "crater.response"
 local errors = require "crater.errors"
 local host = require "crater.host"
+local group = require "crater.group"
+local cors = require "crater.cors"
+local security = require "crater.security"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -80,6 +83,7 @@ end
 -- any failure; an error handler's own is answered with the default
 -- problem, so a bad error handler cannot loop.
 local function respond(app, req, res)
+  if app._cors_on then cors.decorate(app, req, res) end
   local ok, st, body, ctype, h = pcall(finish, res)
   if not ok and not res._by then
     local where = req.route and req.route.where
@@ -97,6 +101,13 @@ local function respond(app, req, res)
 end
 
 local function run_after(app, req, res)
+  local gafter = req.route and req.route.gafter -- the route's groups', inner to outer
+  if gafter then
+    for i = 1, #gafter do
+      local r = gafter[i](req, res)
+      if r ~= nil then res = from_result(r) end
+    end
+  end
   for i = 1, #app._after do
     local r = app._after[i](req, res)
     if r ~= nil then res = from_result(r) end
@@ -128,9 +139,16 @@ function _M.new(app)
   local match = r.match
   local before, after = app._before, app._after
   local nbefore = #before
-  -- Each route's deadline in ms (its own, else the app's; false: none).
+  app._cors_on = cors.enabled(app)
+  -- Each route's deadline in ms (its own, else its groups', else the app's;
+  -- false: none); its groups' hooks and its security check; whether its
+  -- handler's return can go straight to finish (no after hook, no CORS).
   for _, rec in ipairs(app._routes) do
+    rec.gbefore, rec.gafter = group.hooks(rec)
+    rec.auth = security.hook(app, rec)
+    rec.direct = #after == 0 and rec.gafter == nil and not app._cors_on
     local dl = rec.opts.deadline
+    if dl == nil then dl = rec.group_deadline end
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
     rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
@@ -140,6 +158,11 @@ function _M.new(app)
     local route, params, allow = match(r, method, p)
     local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
     local res
+    if method == "OPTIONS" and app._cors_on then
+      res = cors.preflight(app, req, function(m) return (match(r, m, p)) end,
+        function(detail) return error_answer(app, req, 403, detail) end)
+      if res then return respond(app, req, res) end
+    end
     if route == nil then
       res = unmatched(app, req, method, p, params, allow)
       if #after > 0 then
@@ -150,7 +173,12 @@ function _M.new(app)
     end
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
     if running then running[1], running[2], running[3] = route.label, conn, seq end
-    for i = 1, nbefore do
+    local auth = route.auth
+    if auth then
+      local ok, a = xpcall(auth, handler_traceback, req)
+      if not ok then res = handler_failed(app, req, a) else res = a end
+    end
+    for i = 1, res == nil and nbefore or 0 do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
@@ -160,11 +188,24 @@ function _M.new(app)
         break
       end
     end
+    local gbefore = route.gbefore
+    if res == nil and gbefore then
+      for i = 1, #gbefore do
+        local ok, a, b, c = xpcall(gbefore[i], handler_traceback, req)
+        if not ok then
+          res = handler_failed(app, req, a)
+          break
+        elseif a ~= nil then
+          res = from_result(a, b, c)
+          break
+        end
+      end
+    end
     if res == nil then
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
+      elseif route.direct and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
         -- what the handler returned is wrong: say which handler
@@ -173,7 +214,7 @@ function _M.new(app)
         res = from_result(a, b, c)
       end
     end
-    if #after > 0 then
+    if #after > 0 or route.gafter then
       local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
       if ok then res = r2 else res = handler_failed(app, req, r2) end
     end

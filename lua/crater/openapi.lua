@@ -20,6 +20,8 @@
 local json = require "crater.json"
 local problem = require "crater.problem"
 local route_schema = require "crater.route_schema"
+local security = require "crater.security"
+local group = require "crater.group"
 
 local type, pairs, ipairs, tostring, error, next = type, pairs, ipairs, tostring, error, next
 local getmetatable, setmetatable, pcall, tonumber = getmetatable, setmetatable, pcall, tonumber
@@ -247,10 +249,12 @@ local function operation(app, rec, ctx)
   op.summary = o.summary
   op.description = o.description
   if o.deprecated then op.deprecated = true end
-  if o.tags then
+  local tags = rec.tags or o.tags -- rec.tags: its groups' and its own (crater.group)
+  if tags then
     op.tags = setmetatable({}, array_mt)
-    for i, t in ipairs(o.tags) do op.tags[i] = t; ctx.tag(t) end
+    for i, t in ipairs(tags) do op.tags[i] = t; ctx.tag(t) end
   end
+  op.security = security.operation(app, rec)
   local params = parameters(rec, ctx)
   if #params > 0 then op.parameters = params end
   local spec = rec.schemas or route_schema.normalize(o)
@@ -337,8 +341,9 @@ function _M.document(app)
     tags[t.name] = true
     tag_list[#tag_list + 1] = copy_data(t)
   end
+  local group_tags = group.tag_docs(app)
   ctx.tag = function(name)
-    if not tags[name] then tags[name] = true; tag_list[#tag_list + 1] = { name = name } end
+    if not tags[name] then tags[name] = true; tag_list[#tag_list + 1] = copy_data(group_tags[name] or { name = name }) end
   end
   -- operationIds given by the app are taken before generated ones
   for _, rec in ipairs(app._routes) do
@@ -387,6 +392,7 @@ function _M.document(app)
     ORDER[schemas] = listed
     doc.components = { schemas = schemas }
   end
+  security.document(app, doc)
   return doc
 end
 
