@@ -121,6 +121,13 @@ function _M.policy(app, req)
   return policy_of_group(app, group.by_prefix(app, req.path))
 end
 
+-- What a refusal's detail may quote of the request: printable ASCII of a
+-- sane length (the problem is JSON, and UTF-8).
+local function shown(v)
+  if #v <= 200 and find(v, "^[ -~]*$") then return v end
+  return "(not shown: not printable ASCII, or too long)"
+end
+
 local function allowed(p, origin)
   if p.any then return true end
   if p.set then return p.set[origin] == true end
@@ -155,25 +162,23 @@ function _M.preflight(app, req, route_for, refuse)
   req._cors_preflight = true
   local vary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
   if not allowed(p, origin) then
-    local res = refuse("origin " .. origin .. " is not allowed")
+    local res = refuse("origin " .. shown(origin) .. " is not allowed")
     res:header("Vary", vary)
     return res
   end
   if not p.method_set[upper(want)] then
-    local res = refuse("method " .. want .. " is not allowed for cross-origin requests")
+    local res = refuse("method " .. shown(want) .. " is not allowed for cross-origin requests")
     res:header("Vary", vary)
     return res
   end
   local asked = header(req, "access-control-request-headers")
   if asked and find(asked, "%S") then
     asked = gsub(gsub(asked, "^%s+", ""), "%s+$", "")
-    if p.header_set then
-      for name in asked:gmatch("[^,%s]+") do
-        if not p.header_set[lower(name)] then
-          local res = refuse("request header " .. name .. " is not allowed for cross-origin requests")
-          res:header("Vary", vary)
-          return res
-        end
+    for name in asked:gmatch("[^,%s]+") do
+      if not find(name, TOKEN) or (p.header_set and not p.header_set[lower(name)]) then
+        local res = refuse("request header " .. shown(name) .. " is not allowed for cross-origin requests")
+        res:header("Vary", vary)
+        return res
       end
     end
   else
