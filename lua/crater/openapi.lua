@@ -270,6 +270,9 @@ local function operation(app, rec, ctx)
     responses["400"] = responses["400"] or error_response(app, 400, ctx, "Malformed JSON body")
     responses["415"] = responses["415"] or error_response(app, 415, ctx, "The body is not application/json")
   end
+  if security.checked(app, rec) then
+    responses["401"] = responses["401"] or error_response(app, 401, ctx, "Missing or invalid credentials")
+  end
   if spec.params or spec.query or spec.headers or spec.body ~= nil then
     responses["422"] = responses["422"] or error_response(app, 422, ctx, "Invalid input: every error, with where it is")
   end

@@ -302,6 +302,15 @@ function _M.operation(app, rec)
   return _M.normalize(list)
 end
 
+--- Whether Crater checks credentials for a route (so it may answer 401).
+---@param app table
+---@param rec table
+---@return boolean
+function _M.checked(app, rec)
+  local ok, f = pcall(_M.hook, app, rec)
+  return ok and f ~= nil
+end
+
 --- Adds components.securitySchemes and the top-level security to a document.
 ---@param app table
 ---@param doc table
