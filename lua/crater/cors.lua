@@ -8,7 +8,7 @@
 -- through decorate() just before it is sent, so a browser can read a 404
 -- or a 422 problem as well as a 200.
 
-local type, ipairs, pairs, error, tostring, pcall = type, ipairs, pairs, error, tostring, pcall
+local type, ipairs, pairs, error, tostring, pcall, rawget = type, ipairs, pairs, error, tostring, pcall, rawget
 local format, lower, upper, find, gsub = string.format, string.lower, string.upper, string.find, string.gsub
 local concat = table.concat
 local response = require "crater.response"
@@ -200,16 +200,23 @@ end
 ---@param app table
 ---@param req table
 ---@param res table a response object
+--
+-- The headers go straight into the response's list: finish() checks every
+-- header of a response object before it is sent, so res:header's own check
+-- would be a second one (the origin is the request's, the rest the policy's).
 function _M.decorate(app, req, res)
-  if req._cors_preflight then return end
+  if rawget(req, "_cors_preflight") then return end
   local p = _M.policy(app, req)
   if p == nil then return end
-  res:header("Vary", "Origin")
+  local h = res._h
+  local n = #h
+  h[n + 1], h[n + 2] = "Vary", "Origin"
   local origin = header(req, "origin")
   if origin == nil or not allowed(p, origin) then return end
-  res:header("Access-Control-Allow-Origin", allow_origin(p, origin))
-  if p.credentials then res:header("Access-Control-Allow-Credentials", "true") end
-  if p.expose then res:header("Access-Control-Expose-Headers", p.expose) end
+  h[n + 3], h[n + 4] = "Access-Control-Allow-Origin", allow_origin(p, origin)
+  n = n + 4
+  if p.credentials then h[n + 1], h[n + 2], n = "Access-Control-Allow-Credentials", "true", n + 2 end
+  if p.expose then h[n + 1], h[n + 2] = "Access-Control-Expose-Headers", p.expose end
 end
 
 --- Gives crater.app its app:cors{...} and groups their group:cors{...}
