@@ -3,10 +3,17 @@
 --- buildable in another module without the app (crater.group{...}) then
 --- mounted with app:mount(prefix, group). See docs/groups.md.
 --
--- A group made by app:group (or by a group that is itself mounted) adds its
--- routes to the app at once, so a bad route is refused at its own line. A
--- detached group (crater.group{...}) keeps its route definitions, with the
--- file:line each was written at, until it is mounted.
+-- A group made by app:group (or by a group that is itself in an app) adds
+-- its routes to the app at once, so a bad route is refused at its own line.
+-- A detached group (crater.group{...}, and the groups made from it) is a
+-- template: it keeps its route definitions, with the file:line each was
+-- written at, and each mount makes an instance of it in the app (so one
+-- blueprint can be mounted in several apps, or twice in one: a spec file
+-- that loads the app again gets the module's group from package.loaded).
+-- An instance reads the template's fields (hooks, error handlers, tags,
+-- deadline, security, CORS) through its metatable, so what the template
+-- gains after the mount applies to it too -- except routes and groups,
+-- which must be defined before the first mount.
 
 local type, ipairs, pairs, error, pcall, tostring = type, ipairs, pairs, error, pcall, tostring
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -18,6 +25,16 @@ local _M = { version = "0.1.0" }
 local Group = {}
 Group.__index = Group
 _M.Group = Group
+
+-- A mounted template: its own prefix, parent and app; the rest is the
+-- template's.
+local Instance = {
+  __index = function(t, k)
+    local m = Group[k]
+    if m ~= nil then return m end
+    return rawget(t, "_template")[k]
+  end,
+}
 
 -- Set by install(): crater.app's route adder, so this module needs nothing
 -- from crater.app (which requires this one).
@@ -86,8 +103,8 @@ local function new_group(prefix, opts, level)
     _errors = {},
     _deadline = dl,
     _security = opts.security,
-    _pending = {},    -- route definitions kept until the group is mounted
-    _children = {},   -- groups made from this one, mounted with it
+    _pending = {},    -- a template's route definitions, registered at each mount
+    _children = {},   -- a template's groups: { group, prefix }, mounted with it
     _where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?",
   }, Group)
   return g
@@ -144,18 +161,36 @@ local function register(g, def, level)
   add_route(g._app, def.method, full, opts, handler, level, def.where, extra_for(g, opts))
 end
 
-local function attach(g, app, parent, level)
-  g._app, g._parent = app, parent
-  g._full = (parent and parent._full or "") .. g._prefix
+-- Puts a group in an app: g itself (made by app:group or group:group in an
+-- app), or an instance of a template (mount); then the template's routes
+-- and groups.
+local function attach(g, app, parent, prefix, level)
+  local tmpl
+  if g._app == nil then
+    tmpl = g
+    tmpl._mounts = (tmpl._mounts or 0) + 1
+    g = setmetatable({ _template = tmpl }, Instance)
+  end
+  g._app, g._parent, g._prefix = app, parent, prefix
+  g._full = (parent and parent._full or "") .. prefix
   app._groups = app._groups or {}
   app._groups[#app._groups + 1] = g
-  for _, def in ipairs(g._pending) do
-    local ok, err = pcall(register, g, def, 0)
-    if not ok then error(format("%s: %s", def.where, tostring(err)), level) end
+  if tmpl then
+    for _, def in ipairs(tmpl._pending) do
+      local ok, err = pcall(register, g, def, 0)
+      if not ok then error(format("%s: %s", def.where, tostring(err)), level) end
+    end
+    for _, c in ipairs(tmpl._children) do attach(c[1], app, g, c[2], level + 1) end
   end
-  g._pending = nil
-  for _, c in ipairs(g._children) do attach(c, app, g, level + 1) end
-  g._children = nil
+  return g
+end
+
+-- A template mounted already takes no more routes or groups: its
+-- instances would not get them.
+local function check_open(g, level)
+  if g._mounts then
+    error("add routes and groups to a group made by crater.group before mounting it", level)
+  end
 end
 
 local function add(g, method, path, opts, handler)
@@ -165,6 +200,7 @@ local function add(g, method, path, opts, handler)
   if g._app then
     register(g, def, 5) -- add_route, register, add, Group:get, the app's line
   else
+    check_open(g, 4) -- check_open, add, Group:get, the line
     if type(path) ~= "string" then error("route path must be a string", 3) end
     local h = handler == nil and opts or handler
     if type(h) ~= "function" then error("route handler must be a function", 3) end
@@ -233,22 +269,32 @@ end
 function Group:group(prefix, opts)
   check_prefix(prefix, 2)
   local c = new_group(prefix, opts, 3)
-  if self._app then attach(c, self._app, self, 2)
-  else c._parent = self; self._children[#self._children + 1] = c end
+  if self._app then
+    c._app = self._app -- made in an app: attached as itself, not as a template
+    attach(c, self._app, self, prefix, 3)
+  else
+    check_open(self, 3)
+    self._children[#self._children + 1] = { c, prefix }
+  end
   return c
 end
 
---- Mounts a detached group (crater.group{...}) under this group at prefix.
+--- Mounts a detached group (crater.group{...}) under this group at prefix;
+--- it can be mounted in several places (each mount is an instance of it).
 ---@param prefix string
 ---@param g table
 ---@return table group the mounted group
 function Group:mount(prefix, g)
-  if getmetatable(g) ~= Group then error("mount: expects a group made by crater.group{...}", 2) end
-  if g._app or g._mounted then error("mount: this group is mounted already (at " .. g._where .. ")", 2) end
+  if getmetatable(g) ~= Group or rawget(g, "_app") then
+    error("mount: expects a group made by crater.group{...}", 2)
+  end
   check_prefix(prefix, 2)
-  g._prefix, g._mounted = prefix, true
-  if self._app then attach(g, self._app, self, 2)
-  else g._parent = self; self._children[#self._children + 1] = g end
+  if self._app then
+    local inst = attach(g, self._app, self, prefix, 3) -- not a tail call: keeps the level
+    return inst
+  end
+  check_open(self, 3)
+  self._children[#self._children + 1] = { g, prefix }
   return g
 end
 
@@ -327,21 +373,24 @@ function _M.install(App, adder)
   function App:group(prefix, opts)
     check_prefix(prefix, 2)
     local g = new_group(prefix, opts, 3)
-    attach(g, self, nil, 2)
+    g._app = self -- attached as itself, not as a template
+    attach(g, self, nil, prefix, 3)
     return g
   end
 
   --- Mounts a group made with crater.group{...} (in any module) at prefix.
+  --- Returns the mounted instance (its own prefix; the template's routes,
+  --- hooks and handlers); the same group may be mounted again elsewhere.
   ---@param prefix string
   ---@param g table
   ---@return table group the mounted group
   function App:mount(prefix, g)
-    if getmetatable(g) ~= Group then error("app:mount: expects a group made by crater.group{...}", 2) end
-    if g._app or g._mounted then error("app:mount: this group is mounted already (made at " .. g._where .. ")", 2) end
+    if getmetatable(g) ~= Group or rawget(g, "_app") then
+      error("app:mount: expects a group made by crater.group{...} (a group made by app:group is in its app already)", 2)
+    end
     check_prefix(prefix, 2)
-    g._prefix, g._mounted = prefix, true
-    attach(g, self, nil, 2)
-    return g
+    local inst = attach(g, self, nil, prefix, 3)
+    return inst
   end
 end
 

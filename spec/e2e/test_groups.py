@@ -123,15 +123,29 @@ class BadGroups(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("bp.lua:3", out)
 
-    def test_unknown_option_and_double_mount(self):
+    def test_unknown_option(self):
         rc, out = self.routes('local app = require("crater").app()\napp:group("/v1", { tagz = {} })\nreturn app\n')
-        self.assertIn("app.lua:2: unknown group option tagz", out)
-        rc, out = self.routes('local c = require("crater")\nlocal app = c.app()\nlocal g = c.group()\n'
-                              'app:mount("/a", g)\napp:mount("/b", g)\nreturn app\n')
         self.assertNotEqual(rc, 0)
-        self.assertIn("app.lua:5:", out)
-        self.assertIn("mounted already", out)
+        self.assertIn("app.lua:2: unknown group option tagz", out)
 
+    def test_blueprint_mounted_twice_and_in_two_apps(self):
+        rc, out = self.routes('local c = require("crater")\nlocal g = c.group()\ng:get("/x", function() end)\n'
+                              'local other = c.app()\nother:mount("/o", g)\n'
+                              'local app = c.app()\napp:mount("/a", g)\napp:mount("/b", g)\nreturn app\n')
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([l.split()[1] for l in out.splitlines()], ["/a/x", "/b/x"])
+        self.assertIn("app.lua:3)  [/a]", out)
+        self.assertIn("app.lua:3)  [/b]", out)
+
+    def test_routes_added_after_the_mount_are_refused(self):
+        rc, out = self.routes('local c = require("crater")\nlocal app = c.app()\nlocal g = c.group()\n'
+                              'app:mount("/a", g)\ng:get("/late", function() end)\nreturn app\n')
+        self.assertNotEqual(rc, 0)
+        self.assertIn("app.lua:5: add routes and groups to a group made by crater.group before mounting it", out)
+        rc, out = self.routes('local c = require("crater")\nlocal app = c.app()\nlocal g = app:group("/g")\n'
+                              'app:mount("/a", g)\nreturn app\n')
+        self.assertNotEqual(rc, 0)
+        self.assertIn("app.lua:4: app:mount: expects a group made by crater.group", out)
 
 if __name__ == "__main__":
     run()
