@@ -224,59 +224,78 @@ function _M.hook(app, rec)
   if not ok then error(format("route %s %s (%s): %s", rec.method, rec.path, rec.where, reqs), 0) end
   if #reqs == 0 then return nil end
   local schemes = app._security_schemes or {}
-  local enforced = false
   for _, alt in ipairs(reqs) do
     for name in pairs(alt) do
-      local s = schemes[name]
-      if s == nil then
+      if schemes[name] == nil then
         error(format("route %s %s (%s): security scheme %q is not declared (app:security_scheme)",
           rec.method, rec.path, rec.where, name), 0)
       end
-      if s.check then enforced = true end
     end
   end
-  if not enforced then return nil end -- documented only
+  -- Each alternative's checked schemes, in name order. An alternative made
+  -- only of schemes Crater does not check (check = false) is met elsewhere
+  -- (a proxy): Crater cannot tell, so it checks nothing for this route.
+  local alts = {}
+  for i, alt in ipairs(reqs) do
+    local names = {}
+    for name in pairs(alt) do
+      if schemes[name].check then names[#names + 1] = name end
+    end
+    if #names == 0 then return nil end
+    sort(names)
+    alts[i] = { names = names, scopes = alt }
+  end
+  local nalts = #alts
   local realm = quoted(app.title or "crater")
-  return function(req)
+
+  -- The 401: one challenge per scheme that failed first in an alternative;
+  -- `fails` holds name, whether its credential was missing, ...
+  local function refuse(req, fails)
     local challenges, seen, missing, invalid = {}, {}, {}, false
-    for _, alt in ipairs(reqs) do
-      local auth, n, passed = {}, 0, true
-      local names = {}
-      for name in pairs(alt) do names[#names + 1] = name end
-      sort(names)
-      for _, name in ipairs(names) do
-        local s = schemes[name]
-        if s.check then
-          local v = credential(req, s.spec)
-          local result
-          if v == nil then
-            missing[#missing + 1] = where_sent(s.spec)
-          elseif v == false then
-            invalid = true
-          else
-            result = s.check(req, v, alt[name])
-            if not result then invalid = true end
-          end
-          if not result then
-            passed = false
-            if not seen[name] then
-              seen[name] = true
-              challenges[#challenges + 1] = challenge(s.spec, realm, v ~= nil)
-            end
-            break
-          end
-          auth[name], n = result, n + 1
-        end
-      end
-      if passed then
-        if n == 1 then req.auth = auth[next(auth)] else req.auth = auth end
-        return nil
+    for i = 1, #fails, 2 do
+      local name, absent = fails[i], fails[i + 1]
+      local spec = schemes[name].spec
+      if absent then missing[#missing + 1] = where_sent(spec) else invalid = true end
+      if not seen[name] then
+        seen[name] = true
+        challenges[#challenges + 1] = challenge(spec, realm, not absent)
       end
     end
     local detail
     if invalid then detail = "the credentials are not valid"
     else detail = "credentials are required: " .. concat(missing, " or ") end
     return error_answer(app, req, 401, detail, { ["WWW-Authenticate"] = challenges })
+  end
+
+  return function(req)
+    local fails
+    for i = 1, nalts do
+      local a = alts[i]
+      local names, auth, passed = a.names, nil, true
+      local one = #names == 1
+      for j = 1, #names do
+        local name = names[j]
+        local s = schemes[name]
+        local v = credential(req, s.spec)
+        local result = v and s.check(req, v, a.scopes[name])
+        if not result then
+          fails = fails or {}
+          fails[#fails + 1], fails[#fails + 2] = name, v == nil
+          passed = false
+          break
+        end
+        if one then auth = result
+        else
+          auth = auth or {}
+          auth[name] = result
+        end
+      end
+      if passed then
+        req.auth = auth
+        return nil
+      end
+    end
+    return refuse(req, fails)
   end
 end
 
