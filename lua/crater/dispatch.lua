@@ -10,6 +10,11 @@
 --
 -- Per request: the router matches, `before` hooks run, then the handler,
 -- then `after` hooks; errors anywhere become answers through crater.errors.
+-- With groups, CORS and security (crater.group, crater.cors,
+-- crater.security): a CORS preflight is answered first, then the route's
+-- credential check, the app's before hooks, its groups' (outer to inner),
+-- the handler, the groups' after hooks (inner to outer), the app's; every
+-- answer of a route a CORS policy covers gets its headers in respond().
 -- A handler returning a string or a table, with no after hooks, goes
 -- straight from its return to crater.response.finish: no response object.
 
