@@ -71,7 +71,7 @@ function _M.config(opts)
         error(format("cors: origins[%d] must be an origin like \"https://a.example\" or \"http://localhost:3000\""
           .. " (scheme://host[:port], no path, no trailing '/'), got %s", i, tostring(v)), 0)
       end
-      p.set[v] = true
+      p.set[lower(v)] = true -- browsers send scheme and host in lower case
     end
   else
     error("cors: origins must be \"*\", a list of origins, or a function(origin) returning true or false", 0)

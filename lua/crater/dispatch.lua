@@ -88,17 +88,20 @@ end
 -- any failure; an error handler's own is answered with the default
 -- problem, so a bad error handler cannot loop.
 local function respond(app, req, res)
-  if app._cors_on then cors.decorate(app, req, res) end
+  local cors_on = app._cors_on -- each answer sent, a replacement too, gets the CORS headers
+  if cors_on then cors.decorate(app, req, res) end
   local ok, st, body, ctype, h = pcall(finish, res)
   if not ok and not res._by then
     local where = req.route and req.route.where
     res = handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st))
+    if cors_on then cors.decorate(app, req, res) end
     ok, st, body, ctype, h = pcall(finish, res)
   end
   if not ok then
     log("error", format("error handler%s for %s %s answered what cannot be sent: %s",
       res._by and (" at " .. written_at(res._by)) or "", req.method, req.path, st))
     res = default_answer(500, "the error handler's answer could not be sent")
+    if cors_on then cors.decorate(app, req, res) end
     st, body, ctype, h = finish(res)
   end
   if res._stream then return run_stream(req, res, st, ctype, h) end

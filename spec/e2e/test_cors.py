@@ -124,7 +124,8 @@ class Cors(unittest.TestCase):
         for method, path, body, status in (("GET", "/missing", None, 404), ("GET", "/boom", None, 500),
                                            ("GET", "/no/route", None, 404), ("PUT", "/items", None, 405),
                                            ("POST", "/items", {"name": 3}, 422),
-                                           ("POST", "/items", "{", 400)):
+                                           ("POST", "/items", "{", 400),
+                                           ("GET", "/badheader", None, 500)):
             st, h, _ = self.srv.request(method, path, body=body,
                                         headers={"Origin": A, "Content-Type": "application/json"})
             self.assertEqual(st, status, path)

@@ -6,7 +6,7 @@ local s = require "crater.schema"
 local app = crater.app { title = "CORS" }
 
 app:cors {
-  origins = { "https://a.example", "https://b.example" },
+  origins = { "https://a.example", "https://B.example" },
   methods = { "GET", "POST", "DELETE" },
   headers = { "X-Token", "Content-Type" },
   expose = { "X-Total", "X-Page" },
@@ -18,6 +18,7 @@ app:get("/items", function() return 200, { 1, 2 }, { ["X-Total"] = "2" } end)
 app:post("/items", { body = s.object { name = s.string() } }, function(req) return 201, req.body end)
 app:get("/boom", function() error("kaboom") end)
 app:get("/missing", function() crater.abort(404, "no such thing") end)
+app:get("/badheader", function() return 200, "x", { ["X-Bad"] = "a\rb" } end)
 app:get("/vary", function() return 200, "v", { Vary = "Accept" } end)
 
 local pub = app:group("/public")
