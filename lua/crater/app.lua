@@ -9,6 +9,7 @@ local openapi = require "crater.openapi"
 local dispatch = require "crater.dispatch"
 local urls = require "crater.urls"
 local session = require "crater.session"
+local group = require "crater.group"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
@@ -65,35 +66,41 @@ function _M.new(opts)
 end
 
 -- Does the work of App:route and the verb methods. `level` 3 makes errors
--- and the recorded file:line point at the app's own call.
-local function add_route(self, method, path, opts, handler)
+-- and the recorded file:line point at the app's own call. A group's routes
+-- (crater.group) give their level, their file:line and what the group adds
+-- to the record (`extra`).
+local function add_route(self, method, path, opts, handler, level, where, extra)
+  level = level or 3
   if handler == nil then opts, handler = nil, opts end
-  if type(handler) ~= "function" then error("route handler must be a function", 3) end
-  if opts ~= nil and type(opts) ~= "table" then error("route options must be a table", 3) end
-  if type(path) ~= "string" then error("route path must be a string", 3) end
+  if type(handler) ~= "function" then error("route handler must be a function", level) end
+  if opts ~= nil and type(opts) ~= "table" then error("route options must be a table", level) end
+  if type(path) ~= "string" then error("route path must be a string", level) end
   local dl = opts and opts.deadline
   if dl ~= nil and dl ~= false and (type(dl) ~= "number" or not (dl > 0)) then
-    error("route " .. path .. ": deadline must be a number of seconds > 0, or false", 3)
+    error("route " .. path .. ": deadline must be a number of seconds > 0, or false", level)
   end
   local methods = type(method) == "table" and method or { method }
-  local info = getinfo(3, "Sl")
-  local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  if where == nil then
+    local info = getinfo(3, "Sl")
+    where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"
+  end
   local name_why = urls.name_route(self, opts, path, where)
-  if name_why then error(name_why, 3) end
+  if name_why then error(name_why, level) end
   local user_handler, schemas = handler
   do
     local ok, h, sc = pcall(route_schema.prepare, self, opts or {}, handler, path)
-    if not ok then error(format("route %s: %s", path, tostring(h)), 3) end
+    if not ok then error(format("route %s: %s", path, tostring(h)), level) end
     handler, schemas = h, sc
   end
   for _, m in ipairs(methods) do
-    if type(m) ~= "string" or m == "" then error("route method must be a string", 3) end
+    if type(m) ~= "string" or m == "" then error("route method must be a string", level) end
     m = upper(m)
     local rec = { method = m, path = path, handler = handler, opts = opts or {}, where = where,
                   schemas = schemas, user_handler = user_handler,
                   big = schemas ~= nil and schemas.body ~= nil } -- see crater.request.new
+    if extra then for k, v in pairs(extra) do rec[k] = v end end
     local ok, err = pcall(self._router.add, self._router, m, path, rec)
-    if not ok then error((tostring(err):gsub("^[^:]+:%d+: ", "")), 3) end
+    if not ok then error((tostring(err):gsub("^[^:]+:%d+: ", "")), level) end
     self._routes[#self._routes + 1] = rec
     self._methods[m] = true
   end
@@ -282,6 +289,7 @@ function _M.describe(app, what)
   for _, rec in ipairs(rows) do
     out[#out + 1] = format("%-" .. w .. "s  %s%s  (%s)", rec.method, rec.path,
       rep(" ", pw - chars(rec.path)), rec.where)
+    if rec.group then out[#out] = out[#out] .. "  [" .. group.label(rec.group) .. "]" end
   end
   out[#out + 1] = ""
   return concat(out, "\n")
@@ -313,6 +321,10 @@ function _M.save_state(app)
   if type(st) ~= "table" or next(st) == nil then return nil end
   return json_encode(st)
 end
+
+group.install(App, add_route) -- app:group, app:mount (docs/groups.md)
+require("crater.cors").install(App) -- app:cors, group:cors (docs/cors.md)
+require("crater.security").install(App) -- app:security_scheme, app:security (docs/security.md)
 
 _M.App = App
 return _M

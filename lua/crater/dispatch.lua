@@ -10,6 +10,11 @@
 --
 -- Per request: the router matches, `before` hooks run, then the handler,
 -- then `after` hooks; errors anywhere become answers through crater.errors.
+-- With groups, CORS and security (crater.group, crater.cors,
+-- crater.security): a CORS preflight is answered first, then the route's
+-- credential check, the app's before hooks, its groups' (outer to inner),
+-- the handler, the groups' after hooks (inner to outer), the app's; every
+-- answer of a route a CORS policy covers gets its headers in respond().
 -- A handler returning a string or a table, with no after hooks, goes
 -- straight from its return to crater.response.finish: no response object.
 
@@ -18,6 +23,9 @@ local response = require "crater.response"
 local errors = require "crater.errors"
 local urls = require "crater.urls"
 local host = require "crater.host"
+local group = require "crater.group"
+local cors = require "crater.cors"
+local security = require "crater.security"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -81,16 +89,20 @@ end
 -- any failure; an error handler's own is answered with the default
 -- problem, so a bad error handler cannot loop.
 local function respond(app, req, res)
+  local cors_on = app._cors_on -- each answer sent, a replacement too, gets the CORS headers
+  if cors_on then cors.decorate(app, req, res) end
   local ok, st, body, ctype, h = pcall(finish, res)
   if not ok and not res._by then
     local where = req.route and req.route.where
     res = handler_failed(app, req, handler_traceback(where and (where .. ": " .. st) or st))
+    if cors_on then cors.decorate(app, req, res) end
     ok, st, body, ctype, h = pcall(finish, res)
   end
   if not ok then
     log("error", format("error handler%s for %s %s answered what cannot be sent: %s",
       res._by and (" at " .. written_at(res._by)) or "", req.method, req.path, st))
     res = default_answer(500, "the error handler's answer could not be sent")
+    if cors_on then cors.decorate(app, req, res) end
     st, body, ctype, h = finish(res)
   end
   if res._stream then return run_stream(req, res, st, ctype, h) end
@@ -112,6 +124,13 @@ local function check_params(app, req, params)
 end
 
 local function run_after(app, req, res)
+  local gafter = req.route and req.route.gafter -- the route's groups', inner to outer
+  if gafter then
+    for i = 1, #gafter do
+      local r = gafter[i](req, res)
+      if r ~= nil then res = from_result(r) end
+    end
+  end
   for i = 1, #app._after do
     local r = app._after[i](req, res)
     if r ~= nil then res = from_result(r) end
@@ -144,9 +163,16 @@ function _M.new(app)
   local before, after = app._before, app._after
   local nbefore = #before
   local slash_redirect = urls.slash_redirector(app) -- nil unless trailing_slash = "redirect"
-  -- Each route's deadline in ms (its own, else the app's; false: none).
+  app._cors_on = cors.enabled(app)
+  -- Each route's deadline in ms (its own, else its groups', else the app's;
+  -- false: none); its groups' hooks and its security check; whether its
+  -- handler's return can go straight to finish (no after hook, no CORS).
   for _, rec in ipairs(app._routes) do
+    rec.gbefore, rec.gafter = group.hooks(rec)
+    rec.auth = security.hook(app, rec)
+    rec.direct = #after == 0 and rec.gafter == nil and not app._cors_on
     local dl = rec.opts.deadline
+    if dl == nil then dl = rec.group_deadline end
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
     rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
@@ -156,6 +182,11 @@ function _M.new(app)
     local route, params, allow = match(r, method, p)
     local req = new_request(method, p, q, params or EMPTY_PARAMS, conn, seq, route, route and route.big)
     local res
+    if method == "OPTIONS" and app._cors_on then
+      res = cors.preflight(app, req, function(m) return (match(r, m, p)) end,
+        function(detail) return error_answer(app, req, 403, detail) end)
+      if res then return respond(app, req, res) end
+    end
     if route == nil then
       res = slash_redirect and params == "not_found" and slash_redirect(method, p, q)
         or unmatched(app, req, method, p, params, allow)
@@ -168,6 +199,11 @@ function _M.new(app)
     if route.deadline_ms then host_deadline(conn, seq, route.deadline_ms) end
     if running then running[1], running[2], running[3] = route.label, conn, seq end
     if params ~= nil and find(p, "%", 1, true) then res = check_params(app, req, params) end
+    local auth = route.auth
+    if auth and res == nil then
+      local ok, a = xpcall(auth, handler_traceback, req)
+      if not ok then res = handler_failed(app, req, a) else res = a end
+    end
     for i = 1, res == nil and nbefore or 0 do
       local ok, a, b, c = xpcall(before[i], handler_traceback, req)
       if not ok then
@@ -178,11 +214,24 @@ function _M.new(app)
         break
       end
     end
+    local gbefore = route.gbefore
+    if res == nil and gbefore then
+      for i = 1, #gbefore do
+        local ok, a, b, c = xpcall(gbefore[i], handler_traceback, req)
+        if not ok then
+          res = handler_failed(app, req, a)
+          break
+        elseif a ~= nil then
+          res = from_result(a, b, c)
+          break
+        end
+      end
+    end
     if res == nil then
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
-      elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
+      elseif route.direct and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h end
         -- what the handler returned is wrong: say which handler
@@ -191,7 +240,7 @@ function _M.new(app)
         res = from_result(a, b, c)
       end
     end
-    if #after > 0 then
+    if #after > 0 or route.gafter then
       local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
       if ok then res = r2 else res = handler_failed(app, req, r2) end
     end

@@ -45,7 +45,14 @@ _M.traceback = handler_traceback
 ---@return table res
 local function answer(app, req, status, detail, headers, extra)
   local err = new_problem(status, detail, extra)
-  local h = app._errors[status] or app._errors["*"]
+  local h
+  -- The route's groups' handlers first, inner to outer (docs/groups.md).
+  local g = req and req.route and req.route.group
+  while g and h == nil do
+    h = g._errors[status] or g._errors["*"]
+    g = g._parent
+  end
+  h = h or app._errors[status] or app._errors["*"]
   if h then
     local ok, a, b, c = xpcall(h, handler_traceback, req, err)
     if ok then

@@ -16,6 +16,8 @@ local socket = require "crater.socket"
 local _M = { version = "0.1.0" }
 
 _M.app = app.new
+--- A route group made apart from the app (a blueprint): app:mount(prefix, group) (docs/groups.md).
+_M.group = require("crater.group").new
 _M.json = json
 _M.response = response.new
 _M.stream = response.stream

@@ -20,6 +20,8 @@
 local json = require "crater.json"
 local problem = require "crater.problem"
 local route_schema = require "crater.route_schema"
+local security = require "crater.security"
+local group = require "crater.group"
 
 local type, pairs, ipairs, tostring, error, next = type, pairs, ipairs, tostring, error, next
 local getmetatable, setmetatable, pcall, tonumber = getmetatable, setmetatable, pcall, tonumber
@@ -240,10 +242,12 @@ local function operation(app, rec, ctx)
   op.summary = o.summary
   op.description = o.description
   if o.deprecated then op.deprecated = true end
-  if o.tags then
+  local tags = rec.tags or o.tags -- rec.tags: its groups' and its own (crater.group)
+  if tags then
     op.tags = setmetatable({}, array_mt)
-    for i, t in ipairs(o.tags) do op.tags[i] = t; ctx.tag(t) end
+    for i, t in ipairs(tags) do op.tags[i] = t; ctx.tag(t) end
   end
+  op.security = security.operation(app, rec)
   local params = parameters(rec, ctx)
   if #params > 0 then op.parameters = params end
   local spec = rec.schemas or route_schema.normalize(o)
@@ -258,6 +262,9 @@ local function operation(app, rec, ctx)
   if spec.body ~= nil then
     responses["400"] = responses["400"] or error_response(app, 400, ctx, "Malformed JSON body")
     responses["415"] = responses["415"] or error_response(app, 415, ctx, "The body is not application/json")
+  end
+  if security.checked(app, rec) then
+    responses["401"] = responses["401"] or error_response(app, 401, ctx, "Missing or invalid credentials")
   end
   if spec.params or spec.query or spec.headers or spec.body ~= nil then
     responses["422"] = responses["422"] or error_response(app, 422, ctx, "Invalid input: every error, with where it is")
@@ -330,8 +337,9 @@ function _M.document(app)
     tags[t.name] = true
     tag_list[#tag_list + 1] = copy_data(t)
   end
+  local group_tags = group.tag_docs(app)
   ctx.tag = function(name)
-    if not tags[name] then tags[name] = true; tag_list[#tag_list + 1] = { name = name } end
+    if not tags[name] then tags[name] = true; tag_list[#tag_list + 1] = copy_data(group_tags[name] or { name = name }) end
   end
   -- operationIds given by the app are taken before generated ones
   for _, rec in ipairs(app._routes) do
@@ -380,6 +388,7 @@ function _M.document(app)
     ORDER[schemas] = listed
     doc.components = { schemas = schemas }
   end
+  security.document(app, doc)
   return doc
 end
 
