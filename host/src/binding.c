@@ -24,6 +24,7 @@
 #include "sleep.h"
 #include "timer.h"
 #include "vm.h"
+#include "upload.h"
 #include "watchdog.h"
 
 static crater__request *check_request(lua_State *L) {
@@ -92,6 +93,15 @@ static int host_body(lua_State *L) {
   const char *body = crater__request_body_data(c, &len);
   lua_pushlstring(L, body, len);
   return 1;
+}
+
+/* multipart(request, seq) -> fields, files (upload.h), or nil: the body
+ * is not multipart/form-data. */
+static int host_multipart(lua_State *L) {
+  crater__request *c = check_request(L);
+  if (c->upload == NULL) return 0;
+  crater__upload_push(L, c->upload);
+  return 2;
 }
 
 /* deadline(request, seq, ms): the route's deadline (pipeline.c). */
@@ -189,7 +199,8 @@ int crater__binding_open(lua_State *L) {
   crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
   static const luaL_Reg fns[] = {
     {"header", host_header},   {"headers", host_headers}, {"body", host_body},
-    {"remote", host_remote},   {"deadline", host_deadline}, {NULL, NULL},
+    {"remote", host_remote},   {"deadline", host_deadline}, {"multipart", host_multipart},
+    {NULL, NULL},
   };
   lua_createtable(L, 0, 8);
   for (const luaL_Reg *f = fns; f->name; f++) {

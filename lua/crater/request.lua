@@ -79,6 +79,8 @@ local lazy = {
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
+  form = function(r) return require("crater.form").fields(r, _M.parse_query) end,
+  files = function(r) return require("crater.form").files(r) end,
 }
 
 local Request = {}
