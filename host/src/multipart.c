@@ -228,14 +228,29 @@ int crater__mp_feed(crater__mp *mp, const char *data, size_t len, const crater__
       case S_PREAMBLE:
       case S_BODY:
         if (mp->match == 0) {
-          const char *cr = memchr(p, '\r', (size_t)(end - p));
+          /* The usual case: a CR that starts no delimiter is data, so the
+           * data runs on to the next delimiter (or its start at the end of
+           * the piece) and goes out in one call. */
+          const char *q = p, *cr;
+          size_t m = 0;
+          while ((cr = memchr(q, '\r', (size_t)(end - q))) != NULL) {
+            m = (size_t)(end - cr) < mp->delim_len ? (size_t)(end - cr) : mp->delim_len;
+            if (memcmp(cr, mp->delim, m) == 0) break;
+            q = cr + 1;
+          }
           const char *stop = cr ? cr : end;
           if (mp->state == S_BODY && stop > p && (rc = cb->part_data(ud, p, (size_t)(stop - p))) != 0)
             return rc;
-          p = stop;
-          if (cr == NULL) break;
-          mp->match = 1;
-          p++;
+          if (cr == NULL) {
+            p = end;
+          } else if (m < mp->delim_len) {
+            mp->match = m; /* held back: the next piece tells */
+            p = end;
+          } else {
+            p = cr + m;
+            if (mp->state == S_BODY && (rc = cb->part_end(ud)) != 0) return rc;
+            mp->state = S_AFTER_DELIM;
+          }
         } else if (*p == mp->delim[mp->match]) {
           p++;
           if (++mp->match < mp->delim_len) break;

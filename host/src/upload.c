@@ -5,9 +5,9 @@
  * memory is bounded by max_body_bytes whatever the body's size. A file is
  * kept in memory up to upload_memory_bytes; past that (or past the memory
  * bound) it moves to a temporary file created with mkstemp in upload_dir
- * ($TMPDIR, else /tmp), written as its bytes arrive. The loop writes those
- * files itself: a write to the page cache costs about what the copy into
- * memory would. */
+ * ($TMPDIR, else /tmp), written as its bytes arrive, WRITE_CHUNK at a time.
+ * The loop writes those files itself: a write to the page cache costs about
+ * what the copy into memory would. */
 #include "upload.h"
 
 #include <errno.h>
@@ -23,12 +23,16 @@
 #include "multipart.h"
 #include "server.h"
 
+/* A spooled file's bytes gather in its data buffer up to this, then go to
+ * its file in one write. */
+#define WRITE_CHUNK (64 * 1024)
+
 typedef struct {
   crater__buf strings;  /* name, filename, content type, back to back */
   size_t name_len, filename_len, type_len;
   int is_file;
   size_t size;
-  crater__buf data;     /* its bytes, while in memory */
+  crater__buf data;     /* its bytes while in memory; once spooled, those not yet written */
   int fd;               /* its temporary file while it is written, else -1 */
   char *path;           /* its temporary file, or NULL */
 } part;
@@ -132,10 +136,15 @@ static int spool(crater__upload *u, part *p) {
   }
   /* Not for the programs a handler might start. */
   fcntl(p->fd, F_SETFD, FD_CLOEXEC);
+  u->in_memory -= p->data.len; /* from here it is a write buffer, bounded by WRITE_CHUNK */
+  return 0;
+}
+
+/* A spooled file's buffered bytes to its file. */
+static int flush(crater__upload *u, part *p) {
   if (p->data.len > 0 && write_all(p->fd, p->data.data, p->data.len) != 0)
     return stop(u, CRATER__UP_IO, "could not write an upload's temporary file (--upload-dir)");
-  u->in_memory -= p->data.len;
-  crater__buf_free(&p->data);
+  p->data.len = 0;
   return 0;
 }
 
@@ -157,8 +166,14 @@ static int part_data(void *ud, const char *at, size_t len) {
         spool(u, p) != 0)
       return 1;
     if (p->fd >= 0) {
-      if (write_all(p->fd, at, len) != 0)
-        return stop(u, CRATER__UP_IO, "could not write an upload's temporary file (--upload-dir)");
+      if (p->data.len + len > WRITE_CHUNK && flush(u, p) != 0) return 1;
+      if (len >= WRITE_CHUNK) {
+        if (write_all(p->fd, at, len) != 0)
+          return stop(u, CRATER__UP_IO, "could not write an upload's temporary file (--upload-dir)");
+        return 0;
+      }
+      if (crater__buf_append(&p->data, at, len) != 0)
+        return stop(u, CRATER__UP_NOMEM, "out of memory storing an upload");
       return 0;
     }
   }
@@ -172,6 +187,8 @@ static int part_end(void *ud) {
   crater__upload *u = ud;
   part *p = &u->parts[u->nparts - 1];
   if (p->fd >= 0) {
+    if (flush(u, p) != 0) return 1;
+    crater__buf_free(&p->data);
     int rc = close(p->fd);
     p->fd = -1;
     if (rc != 0) return stop(u, CRATER__UP_IO, "could not write an upload's temporary file (--upload-dir)");
