@@ -135,7 +135,7 @@ typedef struct {
   unsigned max_upload_parts;    /* parts of it. Default 1000. */
   size_t upload_memory_bytes;   /* a file up to this size is kept in memory, a larger one in a
                                    temporary file. Default 64 KiB. */
-  const char *upload_dir;       /* where those temporary files go (must outlive the server);
+  const char *upload_dir;       /* where those temporary files go (copied by crater_new);
                                    NULL: $TMPDIR, else /tmp. */
 } crater_config;
 
