@@ -49,6 +49,8 @@ return app
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+    if m is None:
+        raise SystemExit("the server (pid %d) is gone" % pid)
     return int(m.group(1))
 
 
@@ -105,7 +107,8 @@ def upload(port, kind, payload):
 
 
 def measure(kind, payload, work, app):
-    srv, port = start(app, work, "--max-body", "64m")
+    limit = str(2 * SIZE + 65536)
+    srv, port = start(app, work, "--max-body", limit, "--max-upload", limit, "--max-upload-file", limit)
     try:
         for _ in range(3):
             upload(port, kind, payload[:100000])
