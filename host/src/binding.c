@@ -23,8 +23,8 @@
 #include "task.h"
 #include "sleep.h"
 #include "timer.h"
-#include "vm.h"
 #include "upload.h"
+#include "vm.h"
 #include "watchdog.h"
 
 static crater__request *check_request(lua_State *L) {
@@ -95,11 +95,16 @@ static int host_body(lua_State *L) {
   return 1;
 }
 
-/* multipart(request, seq) -> fields, files (upload.h), or nil: the body
- * is not multipart/form-data. */
+/* multipart(request, seq) -> fields, files (upload.h); nil: the body is
+ * not multipart/form-data; nil, why: it is, without a boundary to parse it. */
 static int host_multipart(lua_State *L) {
   crater__request *c = check_request(L);
-  if (c->upload == NULL) return 0;
+  if (c->upload == NULL) {
+    if (c->upload_why == NULL) return 0;
+    lua_pushnil(L);
+    lua_pushstring(L, c->upload_why);
+    return 2;
+  }
   crater__upload_push(L, c->upload);
   return 2;
 }

@@ -189,7 +189,12 @@ crater__req_err crater__request_body_begin(crater__request *r) {
     if (!crater__mp_content_type(r->head.data + f->value_off, f->value_len, &b, &blen, scratch,
                                  sizeof(scratch), &why))
       return CRATER__REQ_OK;
-    if (b == NULL) return upload_refused(r, CRATER__UP_MALFORMED, why);
+    if (b == NULL) {
+      /* Nothing to parse it with: an ordinary body, and a 400 for the
+       * handler that reads its form (a route that wants JSON says 415). */
+      r->upload_why = why;
+      return CRATER__REQ_OK;
+    }
     r->upload = crater__upload_new(r->srv, b, blen);
     return r->upload != NULL ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
   }

@@ -73,7 +73,8 @@ struct crater__request {
   crater__buf body;
   crater__upload *upload;        /* a multipart/form-data body's parts, instead of body */
   int upload_status;             /* the status its refusal is answered with */
-  const char *upload_why;        /* and its detail */
+  const char *upload_why;        /* and its detail; without upload: why a multipart body
+                                    could not be parsed (its form is refused when read) */
   char peer[64];                 /* "ip:port" of the client, or "inject" */
 
   /* The answer in progress (pipeline.c), while in flight. */

@@ -79,7 +79,10 @@ _M.content_type = content_type
 -- The multipart body's fields and files, once per request.
 local function multipart(r)
   local fields, files = host.multipart(r._conn, r._seq)
-  if fields == nil then return nil end
+  if fields == nil then
+    if files ~= nil then error({ crater_http_error = true, status = 400, detail = files }, 0) end
+    return nil
+  end
   local form = {}
   for i = 1, #fields, 2 do
     local k, v = fields[i], fields[i + 1]
@@ -94,7 +97,8 @@ local function multipart(r)
 end
 
 --- req.form: the fields of a urlencoded or multipart body (a repeated name
---- is an array of its values in order), else an empty table.
+--- is an array of its values in order), else an empty table. Raises a 400
+--- (answered as problem+json) for a multipart body without a boundary.
 ---@param r table the request
 ---@param parse_query fun(q: string): table
 ---@return table<string, string|string[]>
@@ -108,11 +112,12 @@ end
 --- req.files: a multipart body's files in the body's order, else an empty
 --- table.
 ---@param r table the request
+---@param parse_query fun(q: string): table
 ---@return crater.UploadedFile[]
-function _M.files(r)
+function _M.files(r, parse_query)
   local files = rawget(r, "_files")
   if files == nil and rawget(r, "form") == nil then
-    rawset(r, "form", _M.fields(r, require("crater.request").parse_query))
+    rawset(r, "form", _M.fields(r, parse_query))
     files = rawget(r, "_files")
   end
   return files or {}

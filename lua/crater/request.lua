@@ -8,6 +8,7 @@
 
 local host = require "crater.host"
 local json = require "crater.json"
+local form = require "crater.form"
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
@@ -79,8 +80,8 @@ local lazy = {
   headers = function(r) return build_headers(r._conn, r._seq) end,
   body = function(r) return host_body(r._conn, r._seq) end,
   remote_addr = function(r) return host_remote(r._conn, r._seq) end,
-  form = function(r) return require("crater.form").fields(r, _M.parse_query) end,
-  files = function(r) return require("crater.form").files(r) end,
+  form = function(r) return form.fields(r, _M.parse_query) end,
+  files = function(r) return form.files(r, _M.parse_query) end,
 }
 
 local Request = {}
