@@ -556,8 +556,11 @@ static int on_headers_complete(llhttp_t *p) {
   /* Version (505), names, framing, Host, the target (400, 501): strict.c. */
   c->refuse = crater__strict_head(&c->strict, p, r, &c->refuse_why);
   if (c->refuse != 0) return -1;
-  /* A multipart/form-data body is parsed as it arrives (upload.c). */
-  crater__req_err e = crater__request_body_begin(r);
+  /* A multipart/form-data body is parsed as it arrives (upload.c); a request
+   * without a body has nothing to look up. */
+  crater__req_err e = CRATER__REQ_OK;
+  if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+    e = crater__request_body_begin(r);
   if (e != CRATER__REQ_OK) {
     refuse_stored(c, e);
     return -1;

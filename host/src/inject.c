@@ -262,7 +262,7 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
   if (e == CRATER__REQ_OK && refuse == 0 && !crater__request_names_ok(r, &why)) refuse = 400;
   /* Host and the target as for a parsed request, but no Host required. */
   if (e == CRATER__REQ_OK && refuse == 0) refuse = crater__strict_request(r, 0, &why);
-  if (e == CRATER__REQ_OK && refuse == 0) e = crater__request_body_begin(r);
+  if (e == CRATER__REQ_OK && refuse == 0 && req->body_len > 0) e = crater__request_body_begin(r);
   if (e == CRATER__REQ_OK && req->body_len > crater__request_body_limit(r) && r->upload != NULL) {
     refuse = 413;
     why = "multipart body larger than the limit (--max-upload)";
