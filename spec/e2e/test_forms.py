@@ -8,6 +8,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -324,6 +325,17 @@ class Limits(Base):
         self.assertIn("--max-upload", json.loads(body)["detail"])
         self.serving()
 
+    def test_expect_continue_over_max_upload_413_without_the_body(self):
+        s = self.srv.connect()
+        try:
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
+            st, _, body = read_response(s.makefile("rb"))
+        finally:
+            s.close()
+        self.assertEqual(st, 413)
+        self.assertIn("--max-upload", json.loads(body)["detail"])
+
     def test_chunked_over_max_upload_413(self):
         parts = [part("f%d" % i, b"q" * 18000, filename="f") for i in range(4)]
         body = multipart(parts)
@@ -420,6 +432,26 @@ class Spooling(Base):
         finally:
             self.assertEqual(srv.stop(), 0)
 
+    def test_gone_after_a_reload_and_a_stop_while_the_handler_runs(self):
+        srv = Server(APP, "--upload-dir", self.dir, "--upload-memory", "1k")
+        try:
+            body = multipart([part("big", b"d" * 20000, filename="b")])
+            s = srv.connect()
+            s.sendall(request_bytes("/slow?ms=1000", body))
+            self.assertTrue(wait_for(lambda: len(self.uploads()) == 1, 10), self.uploads())
+            srv.proc.send_signal(signal.SIGHUP)  # the request goes on in the old generation
+            st, _, got = read_response(s.makefile("rb"))
+            s.close()
+            self.assertEqual(st, 200, got)
+            self.assertTrue(wait_for(lambda: self.uploads() == [], 10), self.uploads())
+            s = srv.connect()
+            s.sendall(request_bytes("/slow?ms=1000", body))
+            self.assertTrue(wait_for(lambda: len(self.uploads()) == 1, 10), self.uploads())
+        finally:
+            self.assertEqual(srv.stop(), 0)  # SIGTERM: the request in flight ends first
+        s.close()
+        self.assertEqual(self.uploads(), [])
+
     def test_save_moves_the_file_out_of_the_cleanup(self):
         dest = os.path.join(self.dir, "kept.bin")
         blob = os.urandom(30000)
@@ -428,6 +460,11 @@ class Spooling(Base):
         self.assertEqual(self.uploads(), ["kept.bin"])
         with open(dest, "rb") as f:
             self.assertEqual(f.read(), blob)
+        os.unlink(dest)
+        # A file kept in memory is written there.
+        self.post_json("/save?to=" + dest, multipart([part("f", b"small", filename="f")]))
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(), b"small")
         os.unlink(dest)
 
 
