@@ -79,8 +79,9 @@ int crater__mp_content_type(const char *value, size_t vlen, const char **boundar
   while (p < end && *p != ';' && !is_ows(*p)) p++;
   if (!ieq(type, (size_t)(p - type), "multipart/form-data")) return 0;
   *boundary = NULL;
-  *why = "multipart/form-data without a boundary parameter";
+  *why = "the Content-Type of a multipart/form-data body is too long";
   if (scratch_len < vlen) return 1;
+  *why = "multipart/form-data without a boundary parameter";
   const char *name;
   size_t nlen, olen;
   int got;
