@@ -3,13 +3,17 @@ req.files (in memory or spooled to a temporary file that is gone when the
 request ends, also when the client goes away), multipart parsed as it
 streams in (bytes split at every edge, chunked uploads), malformed bodies
 (400) and every limit (413) answered as problem+json while the server keeps
-serving, form schemas (422, 415) and their OpenAPI document."""
+serving, form schemas (422, 415) and their OpenAPI document, and forms as
+headless Chromium encodes and submits them."""
+import html
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -466,6 +470,52 @@ class Spooling(Base):
         with open(dest, "rb") as f:
             self.assertEqual(f.read(), b"small")
         os.unlink(dest)
+
+
+def chromium(url):
+    """The DOM headless Chromium ends with after loading url (which may
+    submit a form); it reaches nothing but this machine."""
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run([
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--user-data-dir=" + profile,
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000", "--dump-dom", url], capture_output=True, timeout=90)
+        assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
+        return out.stdout.decode(errors="replace")
+
+
+def json_in_dom(dom):
+    """Chromium shows a JSON answer in a <pre>."""
+    m = re.search(r"<pre[^>]*>(.*?)</pre>", dom, re.S)
+    assert m, dom[:2000]
+    return json.loads(html.unescape(m.group(1)))
+
+
+@unittest.skipIf(shutil.which("chromium") is None and os.environ.get("CRATER_ALLOW_SKIP") == "1",
+                 "chromium not installed")
+class Browser(Base):
+    """Forms as a real browser encodes them."""
+
+    def test_multipart_form_from_chromium(self):
+        doc = json_in_dom(chromium(self.srv.url("/page/multipart")))
+        self.assertEqual(doc["ctype"], "multipart/form-data")
+        self.assertEqual(doc["form"], {"title": "caf\u00e9 & cr\u00e8me", "tag": ["a", "b+c=d&e"],
+                                       "note": "line1\r\nline2"})
+        self.assertEqual(len(doc["files"]), 1)
+        f = doc["files"][0]
+        self.assertEqual((f["name"], f["content_type"], f["hex"]),
+                         ("doc", "application/octet-stream", "00010d0a2d2d0d0affc8"))
+        # The HTML standard has browsers write '"' in a file name as %22.
+        self.assertEqual(f["filename"], "r\u00e9sum\u00e9 %22v2%22.bin")
+
+    def test_urlencoded_form_from_chromium(self):
+        doc = json_in_dom(chromium(self.srv.url("/page/urlencoded")))
+        self.assertEqual(doc["ctype"], "application/x-www-form-urlencoded")
+        # A file input in a urlencoded form sends its file's name as a field.
+        self.assertEqual(doc["form"], {"title": "caf\u00e9 & cr\u00e8me", "tag": ["a", "b+c=d&e"],
+                                       "note": "line1\r\nline2", "doc": "r\u00e9sum\u00e9 \"v2\".bin"})
+        self.assertEqual(doc["files"], [])
 
 
 class Schemas(Base):

@@ -41,6 +41,37 @@ app:post("/save", function(req)
   return { saved = req.query.to }
 end)
 
+-- The files' bytes in hex, for a browser's form (test_forms.py's Browser).
+app:post("/hex", function(req)
+  local files = setmetatable({}, crater.json.array_mt)
+  for i, f in ipairs(req.files) do
+    files[i] = { name = f.name, filename = f.filename, content_type = f.content_type,
+                 hex = (f:read():gsub(".", function(c) return string.format("%02x", c:byte()) end)) }
+  end
+  return { form = req.form, files = files, ctype = req:header("content-type"):match("^[^;]*") }
+end)
+
+-- A page whose script fills a form (a file made in the page) and submits it.
+app:get("/page/{enctype}", function(req)
+  local enctype = req.params.enctype == "multipart" and "multipart/form-data"
+    or "application/x-www-form-urlencoded"
+  return 200, [[<!doctype html><meta charset="utf-8">
+<form id="f" method="post" action="/hex" enctype="]] .. enctype .. [[">
+<input name="title" value="caf&eacute; &amp; cr&egrave;me">
+<input name="tag" value="a"><input name="tag" value="b+c=d&amp;e">
+<textarea name="note">line1
+line2</textarea>
+<input type="file" name="doc" id="doc">
+</form>
+<script>
+const bytes = new Uint8Array([0, 1, 13, 10, 45, 45, 13, 10, 255, 200]);
+const dt = new DataTransfer();
+dt.items.add(new File([bytes], 'résumé "v2".bin', { type: 'application/octet-stream' }));
+document.getElementById('doc').files = dt.files;
+document.getElementById('f').submit();
+</script>]], { ["content-type"] = "text/html; charset=utf-8" }
+end)
+
 app:post("/signup", {
   form = {
     name = s.string { minLength = 1 },
