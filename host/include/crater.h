@@ -126,6 +126,17 @@ typedef struct {
   size_t max_memory_bytes;      /* what one generation's Lua VM may hold; past it an
                                    allocation fails ("not enough memory"). 0: no ceiling.
                                    Default 1 GiB. */
+  /* multipart/form-data bodies (docs/forms.md) are parsed as they arrive and
+   * not kept whole, so they have limits of their own; over one: 413. */
+  size_t max_upload_bytes;      /* a multipart body. Default 100 MiB. */
+  size_t max_upload_file_bytes; /* one file of it. Default 100 MiB. */
+  size_t max_upload_field_bytes; /* one text field of it (all of them together, with the files
+                                   kept in memory: max_body_bytes). Default 1 MiB. */
+  unsigned max_upload_parts;    /* parts of it. Default 1000. */
+  size_t upload_memory_bytes;   /* a file up to this size is kept in memory, a larger one in a
+                                   temporary file. Default 64 KiB. */
+  const char *upload_dir;       /* where those temporary files go (copied by crater_new);
+                                   NULL: $TMPDIR, else /tmp. */
 } crater_config;
 
 /* Status, for monitoring. */

@@ -23,6 +23,7 @@
 #include "task.h"
 #include "sleep.h"
 #include "timer.h"
+#include "upload.h"
 #include "vm.h"
 #include "watchdog.h"
 
@@ -93,6 +94,20 @@ static int host_body(lua_State *L) {
   const char *body = crater__request_body_data(c, &len);
   lua_pushlstring(L, body, len);
   return 1;
+}
+
+/* multipart(request, seq) -> fields, files (upload.h); nil: the body is
+ * not multipart/form-data; nil, why: it is, without a boundary to parse it. */
+static int host_multipart(lua_State *L) {
+  crater__request *c = check_request(L);
+  if (c->upload == NULL) {
+    if (c->upload_why == NULL) return 0;
+    lua_pushnil(L);
+    lua_pushstring(L, c->upload_why);
+    return 2;
+  }
+  crater__upload_push(L, c->upload);
+  return 2;
 }
 
 /* deadline(request, seq, ms): the route's deadline (pipeline.c). */
@@ -190,7 +205,8 @@ int crater__binding_open(lua_State *L) {
   crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
   static const luaL_Reg fns[] = {
     {"header", host_header},   {"headers", host_headers}, {"body", host_body},
-    {"remote", host_remote},   {"deadline", host_deadline}, {NULL, NULL},
+    {"remote", host_remote},   {"deadline", host_deadline}, {"multipart", host_multipart},
+    {NULL, NULL},
   };
   lua_createtable(L, 0, 8);
   for (const luaL_Reg *f = fns; f->name; f++) {

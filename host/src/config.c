@@ -30,6 +30,12 @@ static crater_config defaults(void) {
   c.send_timeout_ms = 60 * 1000;
   c.body_timeout_ms = 60 * 1000;
   c.max_memory_bytes = (size_t)1024 * 1024 * 1024;
+  c.max_upload_bytes = (size_t)100 * 1024 * 1024;
+  c.max_upload_file_bytes = (size_t)100 * 1024 * 1024;
+  c.max_upload_field_bytes = 1024 * 1024;
+  c.max_upload_parts = 1000;
+  c.upload_memory_bytes = 64 * 1024;
+  c.upload_dir = NULL;
   return c;
 }
 

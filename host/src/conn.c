@@ -480,7 +480,7 @@ static int on_message_begin(llhttp_t *p) {
 /* A part of the request could not be stored: the parser stops with an
  * error, answered with refuse's status. */
 static void refuse_stored(crater__conn *c, crater__req_err e) {
-  c->refuse = crater__request_refusal(e, &c->refuse_why);
+  c->refuse = crater__request_refusal_of(&c->req, e, &c->refuse_why);
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
@@ -556,9 +556,19 @@ static int on_headers_complete(llhttp_t *p) {
   /* Version (505), names, framing, Host, the target (400, 501): strict.c. */
   c->refuse = crater__strict_head(&c->strict, p, r, &c->refuse_why);
   if (c->refuse != 0) return -1;
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->cfg.max_body_bytes) {
+  /* A multipart/form-data body is parsed as it arrives (upload.c); a request
+   * without a body has nothing to look up. */
+  crater__req_err e = CRATER__REQ_OK;
+  if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+    e = crater__request_body_begin(r);
+  if (e != CRATER__REQ_OK) {
+    refuse_stored(c, e);
+    return -1;
+  }
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > crater__request_body_limit(r)) {
     c->refuse = 413;
-    c->refuse_why = "request body larger than the limit (--max-body)";
+    c->refuse_why = r->upload != NULL ? "multipart body larger than the limit (--max-upload)"
+                                      : "request body larger than the limit (--max-body)";
     return -1;
   }
   c->state = CONN_BODY;
@@ -585,6 +595,11 @@ static int on_message_complete(llhttp_t *p) {
   crater__conn *c = p->data;
   crater__request *r = &c->req;
   crater__strict_message_complete(&c->strict, p); /* trailer fields change nothing */
+  crater__req_err e = crater__request_body_end(r);
+  if (e != CRATER__REQ_OK) {
+    refuse_stored(c, e);
+    return -1;
+  }
   c->flags &= ~CONN_F_KEEPALIVE;
   if (llhttp_should_keep_alive(p) && !(c->flags & CONN_F_CLOSE_AFTER) && !c->srv->closing)
     c->flags |= CONN_F_KEEPALIVE;

@@ -262,9 +262,16 @@ static int start(crater_server *srv, crater__request *r, const crater_request *r
   if (e == CRATER__REQ_OK && refuse == 0 && !crater__request_names_ok(r, &why)) refuse = 400;
   /* Host and the target as for a parsed request, but no Host required. */
   if (e == CRATER__REQ_OK && refuse == 0) refuse = crater__strict_request(r, 0, &why);
-  if (e == CRATER__REQ_OK && req->body_len > 0) e = crater__request_body(r, req->body, req->body_len);
+  if (e == CRATER__REQ_OK && refuse == 0 && req->body_len > 0) e = crater__request_body_begin(r);
+  if (e == CRATER__REQ_OK && req->body_len > crater__request_body_limit(r) && r->upload != NULL) {
+    refuse = 413;
+    why = "multipart body larger than the limit (--max-upload)";
+  }
+  if (e == CRATER__REQ_OK && refuse == 0 && req->body_len > 0)
+    e = crater__request_body(r, req->body, req->body_len);
+  if (e == CRATER__REQ_OK && refuse == 0) e = crater__request_body_end(r);
   if (e == CRATER__REQ_NOMEM) return crater__fail(srv, CRATER_ENOMEM, "out of memory");
-  if (e != CRATER__REQ_OK) refuse = crater__request_refusal(e, &why);
+  if (e != CRATER__REQ_OK) refuse = crater__request_refusal_of(r, e, &why);
   if (refuse != 0) {
     if (g == NULL) srv->stats.requests_total++;
     crater__pipeline_refuse(r, &inject_sink, col, refuse, why);

@@ -55,6 +55,14 @@ static const char usage[] =
     "                         fails with 500 (default 1g)\n"
     "  --send-timeout TIME    a client that reads nothing of its answer for this long is\n"
     "                         disconnected (default 60s)\n"
+    "  --max-upload SIZE      multipart/form-data body limit, else 413 (default 100m)\n"
+    "  --max-upload-file SIZE one uploaded file's limit, else 413 (default 100m)\n"
+    "  --max-upload-field SIZE one text field's limit in a multipart body, else 413\n"
+    "                         (default 1m)\n"
+    "  --max-upload-parts N   parts of a multipart body, else 413 (default 1000)\n"
+    "  --upload-memory SIZE   uploaded files up to this size stay in memory, larger ones\n"
+    "                         go to a temporary file (default 64k)\n"
+    "  --upload-dir DIR       folder of those temporary files (default $TMPDIR or /tmp)\n"
     "  --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  --assets DIR           folder holding the npm packages swagger-ui-dist and redoc,\n"
     "                         served for /docs and /redoc (same as CRATER_ASSETS=DIR)\n"
@@ -164,6 +172,21 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         if (parse_size(v, &o->cfg.max_memory_bytes) != 0) return bad_value(a, v, "a size like 512m");
       } else if (strcmp(a, "--send-timeout") == 0) {
         if (parse_time_ms(v, &o->cfg.send_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
+      } else if (strcmp(a, "--max-upload") == 0) {
+        if (parse_size(v, &o->cfg.max_upload_bytes) != 0) return bad_value(a, v, "a size like 100m");
+      } else if (strcmp(a, "--max-upload-file") == 0) {
+        if (parse_size(v, &o->cfg.max_upload_file_bytes) != 0) return bad_value(a, v, "a size like 100m");
+      } else if (strcmp(a, "--max-upload-field") == 0) {
+        if (parse_size(v, &o->cfg.max_upload_field_bytes) != 0) return bad_value(a, v, "a size like 1m");
+      } else if (strcmp(a, "--max-upload-parts") == 0) {
+        if (parse_int(v, 1, 1000000, &n) != 0) return bad_value(a, v, "a number 1-1000000");
+        o->cfg.max_upload_parts = (unsigned)n;
+      } else if (strcmp(a, "--upload-memory") == 0) {
+        if (parse_size(v, &o->cfg.upload_memory_bytes) != 0) return bad_value(a, v, "a size like 64k");
+      } else if (strcmp(a, "--upload-dir") == 0) {
+        struct stat st;
+        if (stat(v, &st) != 0 || !S_ISDIR(st.st_mode)) return bad_value(a, v, "an existing directory");
+        o->cfg.upload_dir = v;
       } else if (strcmp(a, "--log-level") == 0) {
         if (strcmp(v, "error") == 0) o->cfg.log_level = CRATER_LOG_ERROR;
         else if (strcmp(v, "warn") == 0) o->cfg.log_level = CRATER_LOG_WARN;

@@ -547,6 +547,7 @@ static void release(crater__request *r, int thread_reusable) {
     r->task.main.L = NULL;
   }
   r->gen = NULL;
+  crater__request_body_release(r); /* an upload's temporary files go with it */
   r->state = CRATER__REQ_IDLE;
   r->pflags = 0;
   r->seq++; /* Lua's (request, seq) pairs of it are stale from here */

@@ -2,9 +2,12 @@
 #include "request.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
+#include "multipart.h"
 #include "server.h"
+#include "upload.h"
 
 crater__request *crater__request_get(crater_server *srv) {
   crater__request *r = srv->free_requests;
@@ -51,11 +54,13 @@ void crater__request_begin(crater__request *r, crater_server *srv) {
   r->expect_continue = 0;
   r->answer = 0;
   r->body.len = 0;
+  crater__request_body_release(r);
 }
 
 void crater__request_free_buffers(crater__request *r) {
   crater__buf_free(&r->head);
   crater__buf_free(&r->body);
+  crater__request_body_release(r);
   crater__free(r->fields);
   r->fields = NULL;
   r->nfields = r->capfields = 0;
@@ -165,7 +170,60 @@ crater__req_err crater__request_field_value(crater__request *r, const char *at, 
   return e;
 }
 
+/* An upload's refusal, its status kept for crater__request_refusal_of. */
+static crater__req_err upload_refused(crater__request *r, crater__up_err e, const char *why) {
+  static const int status[] = {0, 503, 413, 400, 503};
+  if (e == CRATER__UP_NOMEM) return CRATER__REQ_NOMEM;
+  r->upload_status = status[e];
+  r->upload_why = why;
+  return CRATER__REQ_UPLOAD_REFUSED;
+}
+
+crater__req_err crater__request_body_begin(crater__request *r) {
+  char scratch[1024]; /* the value's parameters unquoted: a longer one is refused */
+  for (int i = 0; i < r->nfields; i++) {
+    const crater__field *f = &r->fields[i];
+    if (f->name_len != 12 || strncasecmp(r->head.data + f->name_off, "content-type", 12) != 0) continue;
+    const char *b, *why;
+    size_t blen;
+    if (!crater__mp_content_type(r->head.data + f->value_off, f->value_len, &b, &blen, scratch,
+                                 sizeof(scratch), &why))
+      return CRATER__REQ_OK;
+    if (b == NULL) {
+      /* Nothing to parse it with: an ordinary body, and a 400 for the
+       * handler that reads its form (a route that wants JSON says 415). */
+      r->upload_why = why;
+      return CRATER__REQ_OK;
+    }
+    r->upload = crater__upload_new(r->srv, b, blen);
+    return r->upload != NULL ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
+  }
+  return CRATER__REQ_OK;
+}
+
+crater__req_err crater__request_body_end(crater__request *r) {
+  const char *why = NULL;
+  crater__up_err e = r->upload != NULL ? crater__upload_end(r->upload, &why) : CRATER__UP_OK;
+  return e == CRATER__UP_OK ? CRATER__REQ_OK : upload_refused(r, e, why);
+}
+
+size_t crater__request_body_limit(const crater__request *r) {
+  return r->upload != NULL ? r->srv->cfg.max_upload_bytes : r->srv->cfg.max_body_bytes;
+}
+
+void crater__request_body_release(crater__request *r) {
+  crater__upload_free(r->upload);
+  r->upload = NULL;
+  r->upload_status = 0;
+  r->upload_why = NULL;
+}
+
 crater__req_err crater__request_body(crater__request *r, const char *at, size_t len) {
+  if (r->upload != NULL) {
+    const char *why = NULL;
+    crater__up_err e = crater__upload_feed(r->upload, at, len, &why);
+    return e == CRATER__UP_OK ? CRATER__REQ_OK : upload_refused(r, e, why);
+  }
   if (r->body.len + len > r->srv->cfg.max_body_bytes) return CRATER__REQ_BODY_TOO_BIG;
   return crater__buf_append(&r->body, at, len) == 0 ? CRATER__REQ_OK : CRATER__REQ_NOMEM;
 }
@@ -188,9 +246,20 @@ int crater__request_refusal(crater__req_err e, const char **why) {
     case CRATER__REQ_BODY_TOO_BIG:
       *why = "request body larger than the limit (--max-body)";
       return 413;
+    case CRATER__REQ_UPLOAD_REFUSED:
+      *why = "malformed or too large multipart/form-data body";
+      return 400;
   }
   *why = "";
   return 0;
+}
+
+int crater__request_refusal_of(const crater__request *r, crater__req_err e, const char **why) {
+  if (e == CRATER__REQ_UPLOAD_REFUSED && r->upload_status != 0) {
+    *why = r->upload_why;
+    return r->upload_status;
+  }
+  return crater__request_refusal(e, why);
 }
 
 int crater__request_valid(const crater__request *r, uint64_t seq) {

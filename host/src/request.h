@@ -20,6 +20,7 @@
 typedef struct crater__request crater__request;
 typedef struct crater__sink crater__sink;   /* pipeline.h */
 typedef struct crater__gen crater__gen;     /* vm.h */
+typedef struct crater__upload crater__upload; /* upload.h */
 
 /* Header fields live in request->head as offsets (the buffer may move). */
 typedef struct {
@@ -34,7 +35,8 @@ typedef enum {
   CRATER__REQ_HEAD_TOO_BIG,    /* request line + headers over max_header_bytes: 431 */
   CRATER__REQ_URI_TOO_LONG,    /* request target over max_uri_bytes: 414 */
   CRATER__REQ_TOO_MANY_FIELDS, /* more than CRATER__MAX_FIELDS: 431 */
-  CRATER__REQ_BODY_TOO_BIG     /* body over max_body_bytes: 413 */
+  CRATER__REQ_BODY_TOO_BIG,    /* body over max_body_bytes: 413 */
+  CRATER__REQ_UPLOAD_REFUSED   /* a multipart body refused (upload.c): r->upload_status */
 } crater__req_err;
 
 #define CRATER__MAX_FIELDS 128
@@ -69,6 +71,10 @@ struct crater__request {
                                     (OPTIONS *: 200, CONNECT: 501; strict.c) */
   const char *answer_why;        /* its detail (a refusal's) */
   crater__buf body;
+  crater__upload *upload;        /* a multipart/form-data body's parts, instead of body */
+  int upload_status;             /* the status its refusal is answered with */
+  const char *upload_why;        /* and its detail; without upload: why a multipart body
+                                    could not be parsed (its form is refused when read) */
   char peer[64];                 /* "ip:port" of the client, or "inject" */
 
   /* The answer in progress (pipeline.c), while in flight. */
@@ -99,6 +105,15 @@ crater__req_err crater__request_url(crater__request *r, const char *at, size_t l
 crater__req_err crater__request_field_name(crater__request *r, const char *at, size_t len, int next);
 crater__req_err crater__request_field_value(crater__request *r, const char *at, size_t len);
 crater__req_err crater__request_body(crater__request *r, const char *at, size_t len);
+/* The head is complete, the body comes next: a multipart/form-data one is
+ * parsed as it arrives (upload.c). body_end: it is complete. */
+crater__req_err crater__request_body_begin(crater__request *r);
+crater__req_err crater__request_body_end(crater__request *r);
+/* The most body bytes the request may send (a Content-Length over it: 413). */
+size_t crater__request_body_limit(const crater__request *r);
+/* Removes a multipart body's temporary files, frees its parts: the request
+ * has ended. */
+void crater__request_body_release(crater__request *r);
 
 /* 1 when no field name stored is empty; else 0 with the 400 answer's
  * detail in *why. A name's bytes must be a token (RFC 9110 5.1): llhttp
@@ -113,6 +128,8 @@ static inline int crater__request_names_ok(const crater__request *r, const char 
 
 /* The status and detail a refused request is answered with. */
 int crater__request_refusal(crater__req_err e, const char **why);
+/* The same, knowing the request (a refused upload's own status and detail). */
+int crater__request_refusal_of(const crater__request *r, crater__req_err e, const char **why);
 
 /* For the Lua bindings: 1 when (r, seq) is the request in flight. */
 int crater__request_valid(const crater__request *r, uint64_t seq);

@@ -39,7 +39,16 @@ int crater_new(crater_server **out, uv_loop_t *loop, const crater_config *cfg) {
     return CRATER_ENOMEM;
   }
   srv->cfg.lua_path = srv->lua_path;
-  if (crater__watchdog_start(srv) != 0) {
+  int nomem = 0;
+  if (srv->cfg.upload_dir != NULL) {
+    size_t n = strlen(srv->cfg.upload_dir) + 1;
+    srv->upload_dir = crater__malloc(n);
+    if (srv->upload_dir != NULL) memcpy(srv->upload_dir, srv->cfg.upload_dir, n);
+    else nomem = 1;
+    srv->cfg.upload_dir = srv->upload_dir;
+  }
+  if (nomem || crater__watchdog_start(srv) != 0) {
+    crater__free(srv->upload_dir);
     crater__free(srv->lua_path);
     crater__free(srv);
     return CRATER_ENOMEM;
@@ -252,6 +261,7 @@ void crater_free(crater_server *srv) {
   crater__registry_free(srv);
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
+  crater__free(srv->upload_dir);
   crater__free(srv->stale_error);
   crater__free(srv);
 }

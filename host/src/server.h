@@ -17,6 +17,7 @@ struct crater_server {
   uv_loop_t *loop;               /* the caller's; not owned */
   crater_config cfg;             /* private copy; string fields point at owned copies below */
   char *lua_path;                /* owned copy of cfg.lua_path */
+  char *upload_dir;              /* owned copy of cfg.upload_dir, or NULL */
 
   /* Lua (reload.c owns the generations). New requests go to gen; a replaced
    * generation lives on, retiring, while requests in flight pin it, and is

@@ -251,8 +251,19 @@ local function operation(app, rec, ctx)
   local params = parameters(rec, ctx)
   if #params > 0 then op.parameters = params end
   local spec = rec.schemas or route_schema.normalize(o)
+  local responses_form = false
   if spec.body ~= nil then
     op.requestBody = { required = true, content = content(spec.body, JSON, ctx) }
+  end
+  if spec.form then
+    -- a form with files can only come as multipart
+    local form_schema = require "crater.form_schema"
+    local c = content(spec.form, form_schema.MULTIPART, ctx)
+    if select(2, form_schema.split(spec.form)) == nil then
+      c[form_schema.URLENCODED] = c[form_schema.MULTIPART]
+    end
+    op.requestBody = { required = true, content = c }
+    responses_form = true
   end
   local responses = {}
   for status, v in pairs(o.responses or {}) do
@@ -266,7 +277,12 @@ local function operation(app, rec, ctx)
   if security.checked(app, rec) then
     responses["401"] = responses["401"] or error_response(app, 401, ctx, "Missing or invalid credentials")
   end
-  if spec.params or spec.query or spec.headers or spec.body ~= nil then
+  if responses_form then
+    responses["400"] = responses["400"] or error_response(app, 400, ctx, "Malformed multipart/form-data body")
+    responses["413"] = responses["413"] or error_response(app, 413, ctx, "The body, a part or a file is over its limit")
+    responses["415"] = responses["415"] or error_response(app, 415, ctx, "The body is not a form")
+  end
+  if spec.params or spec.query or spec.headers or spec.body ~= nil or spec.form then
     responses["422"] = responses["422"] or error_response(app, 422, ctx, "Invalid input: every error, with where it is")
   end
   op.responses = responses

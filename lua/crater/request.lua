@@ -10,6 +10,7 @@ local host = require "crater.host"
 local json = require "crater.json"
 local cookie_parse = require("crater.cookie").parse
 local session_load = require("crater.session").load
+local form = require "crater.form"
 
 local setmetatable, rawset, rawget, type = setmetatable, rawset, rawget, type
 local char, find, gsub, lower, sub = string.char, string.find, string.gsub, string.lower, string.sub
@@ -136,6 +137,8 @@ local lazy = {
     if st == nil then return nil end
     return session_load(r, st)
   end,
+  form = function(r) return form.fields(r, _M) end,
+  files = function(r) return form.files(r, _M) end,
 }
 
 local Request = {}

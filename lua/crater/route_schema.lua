@@ -23,6 +23,7 @@ local json = require "crater.json"
 local host = require "crater.host"
 local response = require "crater.response"
 local errors = require "crater.errors"
+local form_schema = require "crater.form_schema"
 
 local type, pairs, error, tostring, pcall = type, pairs, error, tostring, pcall
 local floor = math.floor
@@ -95,6 +96,7 @@ function _M.normalize(opts)
     query = object_of(opts.query, "query", false),
     headers = object_of(opts.headers, "headers", false),
     body = opts.body,
+    form = object_of(opts.form, "form", false),
   }
 end
 
@@ -205,7 +207,7 @@ end })
 -- schemas named with s.define that the route uses.
 local function components(schema, app, spec, responses)
   local found = schema.collect and schema.collect(spec.params or {}, spec.query or {}, spec.headers or {},
-    type(spec.body) == "table" and spec.body or {}, responses or {}) or {}
+    type(spec.body) == "table" and spec.body or {}, responses or {}, spec.form or {}) or {}
   for name, t in pairs(app._schemas) do found[name] = t end
   return found
 end
@@ -228,6 +230,7 @@ end
 ---@return table|nil schemas the normalized input schemas
 function _M.prepare(app, opts, handler, path)
   local spec = _M.normalize(opts)
+  if spec.form and spec.body ~= nil then error("a route declares a body or a form, not both", 0) end
   if spec.params and spec.params.properties then
     for name in pairs(spec.params.properties) do
       if not find(path, "{" .. name .. "}", 1, true) and not find(path, "{" .. name .. "...}", 1, true) then
@@ -236,7 +239,7 @@ function _M.prepare(app, opts, handler, path)
     end
   end
   local responses = opts.responses
-  if not (spec.params or spec.query or spec.headers or spec.body ~= nil or responses) then
+  if not (spec.params or spec.query or spec.headers or spec.body ~= nil or spec.form or responses) then
     return handler, nil
   end
   local schema = require "crater.schema"
@@ -246,6 +249,9 @@ function _M.prepare(app, opts, handler, path)
   local vquery = spec.query and compile(schema, spec.query, coerce)
   local vheaders = spec.headers and compile(schema, spec.headers, coerce)
   local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps })
+  -- a form's values are strings, coerced as the query's; its files are in req.files
+  local form_fields, form_files = form_schema.split(spec.form)
+  local vform = form_fields and compile(schema, form_fields, coerce)
   local header_names, header_lists = {}, {}
   if spec.headers then
     for name, hs in pairs(spec.headers.properties or {}) do
@@ -334,6 +340,10 @@ function _M.prepare(app, opts, handler, path)
       end
       rawset(req, "raw_body", raw)
     end
+    if vform then
+      local why = form_schema.wrong_type(req_header(req, "content-type"), form_files ~= nil)
+      if why then return fail(app, req, 415, why) end
+    end
     if vparams then
       local ok, e, value = vparams(req.params)
       if ok then req.params = value else errs = collect(nil, "params", e) end
@@ -369,6 +379,12 @@ function _M.prepare(app, opts, handler, path)
       else
         errs = collect(errs, "body", e)
       end
+    end
+    if vform then
+      local ok, e, value = vform(req.form)
+      if ok then rawset(req, "form", value) else errs = collect(errs, "form", e) end
+      local missing = form_files and form_schema.missing(form_files, req.files)
+      if missing then errs = collect(errs, "form", missing) end
     end
     if errs then
       return fail(app, req, 422, details[#errs], nil, { errors = setmetatable(errs, array_mt) })

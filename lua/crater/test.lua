@@ -91,6 +91,34 @@ local function encode_query(q)
   return concat(parts, "&")
 end
 
+-- A multipart/form-data body of the fields (as encode_query takes them)
+-- and the files ({ name =, filename =, content_type =, data = }).
+local function encode_multipart(fields, files)
+  local boundary = "crater-test-boundary-7e3c1f"
+  local parts = {}
+  local keys = {}
+  for k in pairs(fields or {}) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v = fields[k]
+    for _, one in ipairs(type(v) == "table" and v or { v }) do
+      parts[#parts + 1] = 'Content-Disposition: form-data; name="' .. tostring(k) .. '"\r\n\r\n' .. tostring(one)
+    end
+  end
+  for i, f in ipairs(files) do
+    if type(f) ~= "table" or type(f.name) ~= "string" or type(f.data) ~= "string" then
+      error("files[" .. i .. "] must be a table with a name and data (strings)", 3)
+    end
+    parts[#parts + 1] = 'Content-Disposition: form-data; name="' .. f.name .. '"; filename="'
+      .. (f.filename or f.name) .. '"\r\nContent-Type: ' .. (f.content_type or "application/octet-stream")
+      .. "\r\n\r\n" .. f.data
+  end
+  local out = {}
+  for i, p in ipairs(parts) do out[i] = "--" .. boundary .. "\r\n" .. p .. "\r\n" end
+  out[#out + 1] = "--" .. boundary .. "--\r\n"
+  return concat(out), "multipart/form-data; boundary=" .. boundary
+end
+
 --- Creates a client. `app` is an app object (crater.app{...}) in this VM;
 --- without it the client talks to the server's loaded application.
 ---@param app? table
@@ -109,10 +137,13 @@ end
 
 --- Sends one request. opts: headers (name -> value), query (table, appended
 --- to the path), body (string), json (any value: sent as the body with
---- Content-Type: application/json).
+--- Content-Type: application/json), form (name -> value or array of values:
+--- an application/x-www-form-urlencoded body, or with files a multipart
+--- one), files (an array of { name, data, filename?, content_type? }: a
+--- multipart/form-data body).
 ---@param method string
 ---@param path string origin form, may carry a query: "/items?limit=2"
----@param opts? { headers?: table<string, string>, query?: table, body?: string, json?: any }
+---@param opts? { headers?: table<string, string>, query?: table, body?: string, json?: any, form?: table, files?: table[] }
 ---@return { status: integer, headers: table<string, string>, body: string, json: fun(self): any }
 function Client:request(method, path, opts)
   if type(method) ~= "string" then error("method must be a string", 2) end
@@ -125,6 +156,14 @@ function Client:request(method, path, opts)
     if body ~= nil then error("give body or json, not both", 2) end
     body = json.encode(opts.json)
     flat[1], flat[2] = "Content-Type", "application/json"
+    seen["content-type"] = true
+  end
+  if opts.form ~= nil or opts.files ~= nil then
+    if body ~= nil then error("give body, json or form/files, not two of them", 2) end
+    local ctype
+    if opts.files ~= nil then body, ctype = encode_multipart(opts.form, opts.files)
+    else body, ctype = encode_query(opts.form), "application/x-www-form-urlencoded" end
+    flat[1], flat[2] = "Content-Type", ctype
     seen["content-type"] = true
   end
   for _, hs in ipairs({ opts.headers or {}, self.headers }) do

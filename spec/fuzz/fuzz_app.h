@@ -1,6 +1,7 @@
 /* fuzz_app.h - the app the fuzz targets serve: a few routes that reach the
  * parts of the core and the framework that read request bytes (JSON bodies,
- * schema validation of params, query, headers and body, streaming, errors). */
+ * forms, schema validation of params, query, headers and body, streaming,
+ * errors). */
 #ifndef CRATER_FUZZ_APP_H
 #define CRATER_FUZZ_APP_H
 
@@ -37,6 +38,12 @@ static const char fuzz_app_lua[] =
   "app:get('/headers', function(req) return { h = req.headers, from = req.remote_addr } end)\n"
   "app:get('/files/{path...}', function(req) return { path = req.params.path, q = req.query } end)\n"
   "app:get('/fail', function() error('handler failed') end)\n"
+  "-- A form, urlencoded or multipart (parsed by the core as it streams in).\n"
+  "app:post('/form', function(req)\n"
+  "  local n = 0\n"
+  "  for _, f in ipairs(req.files) do n = n + #(f:read() or '') + f.size end\n"
+  "  return { form = req.form, n = n }\n"
+  "end)\n"
   "-- What a request says, returned as the answer's status and headers: the\n"
   "-- header rule (RFC 9110 5.1, 5.5) must refuse whatever would split it.\n"
   "app:get('/reflect', function(req)\n"
