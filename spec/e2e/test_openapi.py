@@ -83,7 +83,7 @@ def needs(ok, why):
 class TodoDocument(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(example("todo-api", "app.lua"))
+        cls.srv = Server(example("todo-api", "app.lua"), env={"DATABASE_URL": "sqlite::memory:"})
         st, h, body = cls.srv.get("/openapi.json")
         assert st == 200, body
         cls.headers, cls.text, cls.doc = h, body.decode(), json.loads(body)
@@ -215,7 +215,7 @@ class TodoDocument(unittest.TestCase):
 class DocsPages(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(example("todo-api", "app.lua"))
+        cls.srv = Server(example("todo-api", "app.lua"), env={"DATABASE_URL": "sqlite::memory:"})
 
     @classmethod
     def tearDownClass(cls):
