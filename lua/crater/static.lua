@@ -14,6 +14,7 @@
 
 local c = require "crater._static"
 local request = require "crater.request"
+local response = require "crater.response"
 
 local type, pairs, tostring, tonumber, error, setmetatable = type, pairs, tostring, tonumber, error,
   setmetatable
@@ -23,6 +24,7 @@ local floor = math.floor
 local getinfo = debug.getinfo
 local c_open, c_range, c_close, c_root = c.open, c.range, c.close, c.root
 local header = request.header
+local new_response = response.new
 
 local _M = { version = "0.1.0" }
 
@@ -234,6 +236,18 @@ local function open_file(m, req, rel)
   return rel, f, size, mtime, ns
 end
 
+-- A response object whose headers go out in the order given (name, value,
+-- name, value, ...; a nil value is skipped).
+local function answer(status, body, ctype, list, n)
+  local res = new_response(body, status)
+  res.content_type = ctype
+  for i = 1, n, 2 do
+    local v = list[i + 1]
+    if v ~= nil then res:header(list[i], v) end
+  end
+  return res
+end
+
 local function serve(m, req)
   local rel, status, detail = decode_path(sub(req.path, m.plen))
   if rel == nil then
@@ -241,14 +255,12 @@ local function serve(m, req)
   end
   local f, size, mtime, ns
   rel, f, size, mtime, ns = open_file(m, req, rel)
-  if rel == "redirect" then return 301, "", { Location = f } end
+  if rel == "redirect" then return answer(301, "", nil, { "Location", f }, 2) end
 
   local ext = match(rel, "%.([^./]+)$")
   local ctype = ext and (m.types[ext] or m.types[lower(ext)]) or OCTET
-  local h = { ["Content-Type"] = ctype, ["Accept-Ranges"] = "bytes", ["Cache-Control"] = m.cache_control }
-  local suffix = ""
+  local coding, suffix = nil, ""
   if m.precompressed then
-    h.Vary = "Accept-Encoding"
     local ae = header(req, "accept-encoding")
     if ae then
       for i = 1, #m.precompressed do
@@ -257,8 +269,7 @@ local function serve(m, req)
           local k2, f2, s2, t2, n2 = c_open(m.root, rel .. p[2], m.follow)
           if k2 == "file" then
             c_close(f)
-            f, size, mtime, ns, suffix = f2, s2, t2, n2, "-" .. p[2]:sub(2)
-            h["Content-Encoding"] = p[1]
+            f, size, mtime, ns, coding, suffix = f2, s2, t2, n2, p[1], "-" .. sub(p[2], 2)
             break
           end
         end
@@ -266,8 +277,10 @@ local function serve(m, req)
     end
   end
   local etag = format('"%x.%x-%x%s"', mtime, ns, size, suffix)
-  local lm = http_date(mtime)
-  h.ETag, h["Last-Modified"] = etag, lm
+  -- in this order on every answer but a 416
+  local h = { "Accept-Ranges", "bytes", "ETag", etag, "Last-Modified", http_date(mtime),
+              "Cache-Control", m.cache_control, "Vary", m.precompressed and "Accept-Encoding" or nil,
+              "Content-Encoding", coding, "Content-Range", nil }
 
   -- RFC 9110 13.2.2: If-None-Match, else If-Modified-Since; then Range.
   local inm = header(req, "if-none-match")
@@ -281,8 +294,8 @@ local function serve(m, req)
   end
   if not_modified then
     c_close(f)
-    h["Content-Type"], h["Accept-Ranges"] = nil, nil
-    return 304, nil, h
+    h[2] = nil -- a 304 has no content: no Accept-Ranges, no type
+    return answer(304, nil, nil, h, 12)
   end
   local range = req.method == "GET" and header(req, "range")
   if range then
@@ -291,15 +304,15 @@ local function serve(m, req)
       local first, last = byte_range(range, size)
       if first == false then
         c_close(f)
-        return 416, "", { ["Content-Range"] = "bytes */" .. format("%d", size), ["Accept-Ranges"] = "bytes" }
+        return answer(416, "", nil, { "Content-Range", format("bytes */%d", size), "Accept-Ranges", "bytes" }, 4)
       elseif first then
         c_range(f, first, last - first + 1)
-        h["Content-Range"] = format("bytes %d-%d/%d", first, last, size)
-        return 206, f, h
+        h[14] = format("bytes %d-%d/%d", first, last, size)
+        return answer(206, f, ctype, h, 14)
       end
     end
   end
-  return 200, f, h
+  return answer(200, f, ctype, h, 12)
 end
 
 -- ---------------------------------------------------------------------------
