@@ -685,8 +685,13 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
   (void)r;
   if (c->flags & CONN_F_CLOSED) return -1;
   if (!(c->flags & CONN_F_WRITING) && c->out.len > 0 && c->fd >= 0) {
-    int n = try_send(c); /* the head: mostly it fits at once */
-    if (n < 0 && n != UV_EAGAIN) {
+    /* The head: mostly it fits at once. MSG_MORE: held back to share its
+     * packet with the file's first bytes (TCP_NODELAY would send it alone). */
+    ssize_t n;
+    do {
+      n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_MORE);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
       crater__conn_close(c);
       return -1;
     }
