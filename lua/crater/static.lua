@@ -12,7 +12,9 @@
 -- socket, reads for an injected request) and closes the file: no file is
 -- ever read into Lua.
 
-local c = require "crater._static"
+-- The C half; absent in stock luajit (spec/lua), where app:static raises.
+local has_c, c = pcall(require, "crater._static")
+if not has_c then c = {} end
 local request = require "crater.request"
 local response = require "crater.response"
 
@@ -363,6 +365,7 @@ local OPTS = { index = "string", max_age = "number", cache_control = "string", t
 ---@param opts? { index?: string, max_age?: number, cache_control?: string, types?: table<string, string>, precompressed?: boolean, follow_symlinks?: boolean }
 ---@return table app
 function _M.mount(app, url_prefix, folder, opts)
+  if not has_c then error("app:static: needs the Crater core (crater._static)", 2) end
   if type(url_prefix) ~= "string" or byte(url_prefix, 1) ~= 47 or find(url_prefix, "[{}%%?#]") then
     error("app:static: the URL prefix must be a path starting with '/', without {}, % ? or #", 2)
   end
@@ -387,7 +390,7 @@ function _M.mount(app, url_prefix, folder, opts)
   local root, err = c_root(path)
   if not root then error(format("app:static: cannot open the folder %s: %s", path, err), 2) end
 
-  local types = setmetatable({}, { __index = _M.types })
+  local types = {}
   for ext, t in pairs(_M.types) do types[ext] = is_text(t) and t .. UTF8 or t end
   for ext, t in pairs(opts.types or {}) do
     if type(ext) ~= "string" or type(t) ~= "string" then
