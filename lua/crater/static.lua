@@ -215,8 +215,9 @@ local function accepts(ae, coding)
     if not s then return false end
     local before = s == 1 and "," or sub(ae, s - 1, s - 1)
     local rest = sub(ae, e + 1)
-    if (before == "," or before == " " or before == "\t") and find(rest, "^%s*[,;]") or rest == ""
-      or find(rest, "^%s*$") then
+    local whole = (before == "," or before == " " or before == "\t")
+      and (find(rest, "^%s*[,;]") or find(rest, "^%s*$"))
+    if whole then -- the coding itself, not part of another token (x-gzip)
       local q = match(rest, "^%s*;%s*[qQ]%s*=%s*([%d.]+)")
       return not q or tonumber(q) ~= 0
     end
