@@ -15,7 +15,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "conn_idle.h"
@@ -43,6 +45,7 @@ static void timer_cb(uv_timer_t *t);
 static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
 static void flush(crater__conn *c);
+static int try_send(crater__conn *c);
 static void send_watch(crater__conn *c);
 static void send_timer_cb(uv_timer_t *t);
 static size_t unsent_bytes(crater__conn *c);
@@ -55,6 +58,7 @@ static int reclaim_idle(crater_server *srv);
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res);
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len);
 static void sink_flush(void *ctx, crater__request *r);
+static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64_t *left);
 static void sink_done(void *ctx, crater__request *r, int ok);
 
 static int on_message_begin(llhttp_t *p);
@@ -79,6 +83,7 @@ static const crater__sink conn_sink = {
   .respond = sink_respond,
   .chunk = sink_chunk,
   .flush = sink_flush,
+  .file = sink_file,
   .done = sink_done,
 };
 
@@ -679,6 +684,82 @@ static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t le
 static void sink_flush(void *ctx, crater__request *r) {
   (void)r;
   flush(ctx);
+}
+
+#define SENDFILE_MAX (1u << 30) /* per call: sendfile(2) takes at most ~2 GiB */
+
+/* A file answer's body straight from the page cache to the socket. The
+ * head (and any answers queued before it) must be out first, and the
+ * socket must not be written behind libuv's back while a uv_write is under
+ * way. When the socket is full, libuv cannot tell us when it has room
+ * again (its stream has no "writable" callback we could wait on without a
+ * write): so the next piece is read into out and written with uv_write,
+ * whose completion says the client took it; the file then goes on here. */
+static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64_t *left) {
+  crater__conn *c = ctx;
+  (void)r;
+  if (c->flags & CONN_F_CLOSED) return -1;
+  if (!(c->flags & CONN_F_WRITING) && c->out.len > 0 && c->fd >= 0) {
+    /* The head: mostly it fits at once. MSG_MORE: held back to share its
+     * packet with the file's first bytes (TCP_NODELAY would send it alone). */
+    ssize_t n;
+    do {
+      n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_MORE);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+      crater__conn_close(c);
+      return -1;
+    }
+    if (n > 0) {
+      memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+      c->out.len -= (size_t)n;
+    }
+  }
+  while (*left > 0) {
+    if ((c->flags & CONN_F_WRITING) || c->out.len > 0 || c->fd < 0) {
+      if (c->out.len == 0) { /* no socket to sendfile to: a piece through out */
+        size_t want = *left < STREAM_HIGH_WATER ? (size_t)*left : STREAM_HIGH_WATER;
+        ssize_t n;
+        if (crater__buf_reserve(&c->out, want) != 0) return -1;
+        do {
+          n = pread(fd, c->out.data, want, (off_t)*off);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) return -1;
+        c->out.len = (size_t)n;
+        *off += n;
+        *left -= (uint64_t)n;
+      }
+      flush(c);
+      if (c->flags & CONN_F_CLOSED) return -1;
+      c->flags |= CONN_F_DRAIN_WAIT;
+      return 1;
+    }
+    off_t o = (off_t)*off;
+    ssize_t n = sendfile(c->fd, fd, &o, *left < SENDFILE_MAX ? (size_t)*left : SENDFILE_MAX);
+    if (n > 0) {
+      *off = (int64_t)o;
+      *left -= (uint64_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* Full: the next piece through uv_write (see above). */
+      size_t want = *left < STREAM_HIGH_WATER ? (size_t)*left : STREAM_HIGH_WATER;
+      if (crater__buf_reserve(&c->out, want) != 0) return -1;
+      do {
+        n = pread(fd, c->out.data, want, (off_t)*off);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) return -1;
+      c->out.len = (size_t)n;
+      *off += n;
+      *left -= (uint64_t)n;
+      continue; /* out is not empty: written and waited for above */
+    }
+    if (n == 0) return -1; /* the file shrank since its size went out */
+    crater__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+    return -1;
+  }
+  return 0; /* what is left in out goes as any answer does (after sink_done) */
 }
 
 static void sink_done(void *ctx, crater__request *r, int ok) {

@@ -117,7 +117,7 @@ int crater__http_response(crater__buf *out, const crater__response *res, const c
     if (f->http_minor == 0) f->keep_alive = 0;
     else if (!bodyless) f->chunked = 1;
   }
-  int with_body = !stream && !bodyless && !f->head_only;
+  int with_body = !stream && !bodyless && !f->head_only && !(res->flags & CRATER__RES_FILE);
   if (status < 100 || status > 999) status = 500;
   const char *reason = crater__http_reason(status);
   size_t rlen = strlen(reason), dlen = strlen(date);

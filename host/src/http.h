@@ -108,6 +108,8 @@ typedef struct {
 
 #define CRATER__RES_STREAM 0x1u  /* the body follows in chunks (crater__http_chunk) */
 #define CRATER__RES_CLOSE  0x2u  /* the connection ends after this answer */
+#define CRATER__RES_FILE   0x4u  /* body_len bytes of a file follow (chunk or the sink's file);
+                                    body is unused */
 
 /* How an answer is framed on its connection. */
 typedef struct {

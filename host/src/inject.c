@@ -346,7 +346,8 @@ static void sink_respond(void *ctx, crater__request *r, const crater__response *
   if (crater__http_bodyless(res->status)) b->no_body = 1;
   /* A socket client takes a streamed body at its pace; here nobody waits,
    * so it runs to its end now (for HEAD too, as over a socket). */
-  if (!(res->flags & CRATER__RES_STREAM) && !b->no_body) add(b, &b->body, res->body, res->body_len);
+  if (!(res->flags & (CRATER__RES_STREAM | CRATER__RES_FILE)) && !b->no_body)
+    add(b, &b->body, res->body, res->body_len);
 }
 
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len) {

@@ -23,6 +23,7 @@
 #include "timer.h"
 #include "pg.h"
 #include "socket.h"
+#include "static_file.h"
 #include "sqlite.h"
 #include "vm.h"
 #include "watchdog.h"
@@ -136,6 +137,8 @@ void crater__load_preloads(crater__gen *g) {
   lua_pushlightuserdata(L, g->srv);
   lua_pushcclosure(L, crater__pg_open, 1);
   lua_setfield(L, -2, "crater._pg");
+  lua_pushcfunction(L, crater__static_file_open);
+  lua_setfield(L, -2, "crater._static");
   lua_pop(L, 2);
   crater__registry_apply(g->srv, L); /* the embedder's C modules, in every new state */
 }

@@ -16,25 +16,30 @@
 #include "pipeline.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "log.h"
 #include "lua_error.h"
 #include "reload.h"
 #include "server.h"
+#include "static_file.h"
 #include "vm.h"
 
 /* Pipeline flags: CRATER__P_* bits of crater__request.pflags. */
 #define P_STREAM  0x1u  /* the head of a streamed body went to the sink */
 #define P_IN_RUN  0x2u  /* run() is on the C stack for this request */
 #define P_ABORTED 0x4u  /* the transport went away while run() was */
+#define P_FILE    0x8u  /* a file answer's body is being sent (send_file) */
 
 #define INLINE_HEADERS 16 /* response headers held without allocating */
 #define WHY_SIZE 512      /* why an answer was refused, for the log */
+#define FILE_READ_SIZE (32 * 1024) /* a file answer's body read per chunk() */
 
 /* A route's deadline: a loop timer per request that has one. */
 struct crater__deadline {
@@ -66,6 +71,7 @@ static void end_aborted(crater__request *r);
 static void split_url(const crater__request *r, const char **path, size_t *path_len,
                       const char **query, size_t *query_len);
 static void own_answer(crater__request *r);
+static void send_file(crater__request *r);
 
 static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see the server log";
 
@@ -83,6 +89,7 @@ static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   r->task.main.L = NULL;
   r->task.spawned = NULL;
   r->deadline = NULL;
+  r->file_fd = -1;
   r->seq++;
   r->state = CRATER__REQ_RUNNING;
 }
@@ -191,7 +198,9 @@ void crater__pipeline_abort(crater__request *r) {
 }
 
 void crater__pipeline_drained(crater__request *r) {
-  if (r->state == CRATER__REQ_DRAINING) run(r, 0);
+  if (r->state != CRATER__REQ_DRAINING) return;
+  if (r->pflags & P_FILE) send_file(r);
+  else run(r, 0);
 }
 
 /* For a log line of the task: "GET /path from 1.2.3.4:5". */
@@ -326,6 +335,11 @@ static void run(crater__request *r, int nargs) {
         end_aborted(r);
         return;
       }
+      if (r->file_fd >= 0) {
+        lua_settop(T, 0);
+        send_file(r);
+        return;
+      }
       finish(r, 1, 1);
       return;
     }
@@ -414,8 +428,22 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
   res.flags = flags;
   res.body = NULL;
   res.body_len = 0;
-  if (!(flags & CRATER__RES_STREAM)) res.body = lua_tolstring(T, 2, &res.body_len);
-  if (res.body == NULL) res.body_len = 0;
+  int64_t file_off;
+  uint64_t file_len;
+  if (!(flags & CRATER__RES_STREAM) && crater__static_file_take(T, 2, &r->file_fd, &file_off, &file_len)) {
+    /* A file answer (crater.static): its head says how long; send_file sends it. */
+    if (r->file_fd < 0) {
+      snprintf(why, WHY_SIZE, "the file answer was closed before it was returned");
+      return -2;
+    }
+    res.flags |= CRATER__RES_FILE;
+    res.body_len = file_len;
+    r->file_off = file_off;
+    r->file_left = crater__http_bodyless(res.status) ? 0 : file_len;
+  } else {
+    if (!(flags & CRATER__RES_STREAM)) res.body = lua_tolstring(T, 2, &res.body_len);
+    if (res.body == NULL) res.body_len = 0;
+  }
   size_t ctype_len = 0;
   const char *ctype = lua_tolstring(T, 3, &ctype_len);
   if (ctype == NULL) {
@@ -529,6 +557,62 @@ static void core_answer(crater__request *r, int status, const char *detail, size
 }
 
 /* ===================================================================== */
+/*  File answers                                                           */
+/* ===================================================================== */
+
+/* The body of a file answer (crater.static), after its head went to the
+ * sink: from the file to the sink without passing through Lua. A large
+ * rest goes through the sink's file() (sendfile(2) on a socket); a small
+ * one, or all of it for a sink without file(), is read into chunk(), so a
+ * small file goes out in the same write as its head. Either may ask to
+ * wait for the client: the request is then DRAINING, and
+ * crater__pipeline_drained() comes back here. The handler has answered:
+ * its deadline no longer applies (the send timeout protects the
+ * connection from a client that stops reading). */
+static void send_file(crater__request *r) {
+  if (r->deadline != NULL) uv_timer_stop(&r->deadline->timer);
+  r->state = CRATER__REQ_RUNNING;
+  r->pflags |= P_IN_RUN | P_FILE;
+  if (r->head_only) r->file_left = 0;
+  while (r->file_left > 0) {
+    int wait;
+    if (r->sink->file != NULL && r->file_left > FILE_READ_SIZE) {
+      wait = r->sink->file(r->sink_ctx, r, r->file_fd, &r->file_off, &r->file_left);
+    } else {
+      char buf[FILE_READ_SIZE];
+      size_t want = r->file_left < sizeof(buf) ? (size_t)r->file_left : sizeof(buf);
+      ssize_t n;
+      do {
+        n = pread(r->file_fd, buf, want, (off_t)r->file_off);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) { /* shrank or failed since its size went out: break off */
+        crater__log(r->srv, CRATER_LOG_ERROR, "file answer to %s: %s at offset %lld", r->peer,
+                    n < 0 ? strerror(errno) : "the file ended early", (long long)r->file_off);
+        wait = -1;
+      } else {
+        r->file_off += n;
+        r->file_left -= (uint64_t)n;
+        wait = r->sink->chunk(r->sink_ctx, r, buf, (size_t)n);
+      }
+    }
+    if (r->pflags & P_ABORTED) {
+      end_aborted(r);
+      return;
+    }
+    if (wait < 0) {
+      finish(r, 0, 1); /* the head went out: the sink breaks the body off */
+      return;
+    }
+    if (wait > 0) {
+      r->state = CRATER__REQ_DRAINING;
+      r->pflags &= ~P_IN_RUN;
+      return;
+    }
+  }
+  finish(r, 1, 1);
+}
+
+/* ===================================================================== */
 /*  Ending                                                                 */
 /* ===================================================================== */
 
@@ -538,6 +622,10 @@ static void release(crater__request *r, int thread_reusable) {
     r->deadline->r = NULL;
     uv_close((uv_handle_t *)&r->deadline->timer, deadline_closed);
     r->deadline = NULL;
+  }
+  if (r->file_fd >= 0) {
+    close(r->file_fd); /* sent, broken off or never started: the request owned it */
+    r->file_fd = -1;
   }
   if (g != NULL) crater__task_end(&r->task); /* spawned threads, a pending wait */
   lua_State *T = r->task.main.L;

@@ -30,6 +30,12 @@ struct crater__sink {
   /* The handler waits (task.h): send what is queued now, as nothing more
    * comes for a while. May be NULL. */
   void (*flush)(void *ctx, crater__request *r);
+  /* Part of a file answer's body straight from the file (sendfile(2)):
+   * sends what it can of the *left bytes at *off of fd without blocking,
+   * moving both on. Returns 0 when all is sent, 1 when the pipeline must
+   * wait for crater__pipeline_drained(), -1 when the connection failed.
+   * May be NULL: the pipeline then reads the file into chunk(). */
+  int (*file)(void *ctx, crater__request *r, int fd, int64_t *off, uint64_t *left);
   /* The request is over: ok 1 after a complete answer, 0 when a streamed
    * body broke off midway (the client must be told, e.g. by closing). The
    * request is no longer in flight: the transport may reuse it at once. */

@@ -85,6 +85,10 @@ struct crater__request {
   struct crater__deadline *deadline; /* its route's deadline timer, or NULL (pipeline.c) */
   int state;                     /* CRATER__REQ_* above */
   unsigned pflags;               /* CRATER__P_* of pipeline.c */
+  int file_fd;                   /* a file answer's file (static_file.h) being sent, or -1:
+                                    owned by the pipeline, closed when the request ends */
+  int64_t file_off;              /* its next byte to send */
+  uint64_t file_left;            /* bytes still to send */
 };
 
 /* A request from the server's pool (zeroed, its seq kept), or NULL when

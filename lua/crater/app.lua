@@ -149,6 +149,15 @@ function App:sessions(opts)
   return self
 end
 
+--- Serves the files of a folder under a URL prefix, from the C core:
+--- app:static("/assets", "public", { max_age = 3600 }). See crater.static
+--- and docs/static-files.md for the options.
+---@param url_prefix string
+---@param folder string relative to the file that calls app:static
+---@param opts? table index, max_age, cache_control, types, precompressed, follow_symlinks
+---@return table app
+App.static = require("crater.static").mount
+
 --- Runs fn(req) before every handler. A non-nil return is the response and
 --- the handler is skipped (auth, rate limits, CORS preflight).
 ---@param fn fun(req: table): any

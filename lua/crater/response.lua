@@ -17,6 +17,9 @@ local json_encode = json.encode
 local c_encode = require("crater._json").encode -- per answer: no wrapper
 local cookie = require "crater.cookie"
 local cookie_serialize, cookie_deletion = cookie.serialize, cookie.deletion
+-- A file answer of app:static (crater.static) is a body the core sends itself.
+local has_static, c_static = pcall(require, "crater._static")
+local is_file = has_static and c_static.is_file or function() return false end
 
 local _M = { version = "0.1.0" }
 
@@ -348,6 +351,8 @@ function _M.finish(a, b, c)
     ctype = ctype or JSON
   elseif body == nil then
     body = ""
+  elseif t == "userdata" and is_file(body) then -- luacheck: ignore 542
+    -- crater.static's file answer: the core sends the file (its type is in the headers)
   else
     error("a handler answered with a " .. t .. " as body (a body is a string, a table or nil)", 0)
   end

@@ -10,7 +10,8 @@ local readfile = require("pl.utils").readfile -- busted's own dependencies
 
 -- Modules the C core provides (no file in lua/crater).
 local C_MODULES = { ["crater.host"] = true, ["crater._json"] = true, ["crater._socket"] = true,
-  ["crater._sqlite"] = true, ["crater._pg"] = true, ["crater._status"] = true, ["crater._crypto"] = true }
+  ["crater._sqlite"] = true, ["crater._pg"] = true, ["crater._status"] = true, ["crater._crypto"] = true,
+  ["crater._static"] = true }
 
 -- ---------------------------------------------------------------------------
 -- Reading the requires of one file
