@@ -23,8 +23,8 @@
 -- request renders the same template meanwhile (setfenv on a shared
 -- function would swap the first render's names under it).
 
-local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall =
-  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall
+local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall, rawget =
+  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall, rawget
 local load, open = load, io.open
 local find, sub, gsub, gmatch, format, byte, rep, match = string.find, string.sub, string.gsub,
   string.gmatch, string.format, string.byte, string.rep, string.match
@@ -95,12 +95,17 @@ local SAFE = {
 
 -- The environment of one render: names come from ctx, then the safe set;
 -- a template's own globals (assignments) land in the environment table.
+-- The ctx sits in the environment under a key no template can name: one
+-- table per render, one shared metatable.
+local CTX = {}
+local ENV = { __index = function(env, k)
+  local v = rawget(env, CTX)[k]
+  if v == nil then return SAFE[k] end
+  return v
+end }
+
 local function environment(ctx, content)
-  return setmetatable({ content = content }, { __index = function(_, k)
-    local v = ctx[k]
-    if v == nil then return SAFE[k] end
-    return v
-  end })
+  return setmetatable({ [CTX] = ctx, content = content }, ENV)
 end
 
 -- --------------------------------------------------------------------------
@@ -377,6 +382,7 @@ function H.include(r, ctx, name, t)
   local tpl, err = r.loader:_get(name)
   if not tpl then error("include " .. err, 2) end
   local active = r.active
+  if active == nil then active = { r.name }; r.active = active end
   for i = 1, #active do
     if active[i] == tpl.name then
       local names = {}
@@ -396,6 +402,7 @@ end
 -- its layout's default); a template with a layout shows nothing of it here.
 function H.block(r, name, has_layout, fn)
   local blocks = r.blocks
+  if blocks == nil then blocks = {}; r.blocks = blocks end
   local f = blocks[name]
   if f == nil then blocks[name], f = fn, fn end
   if has_layout then return "" end
@@ -405,7 +412,7 @@ end
 local function render(loader, tpl, ctx)
   if ctx == nil then ctx = {} end
   if type(ctx) ~= "table" then error("template " .. tpl.name .. ": ctx must be a table", 3) end
-  local r = { loader = loader, active = { tpl.name }, blocks = {} }
+  local r = { loader = loader, name = tpl.name } -- active, blocks: made when needed
   return call(r, tpl, ctx)
 end
 
