@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# spec/bench/template_bench.sh - the TechEmpower fortunes page over HTTP, from
+# a crater.template file beside the same page built by hand with
+# table.concat (examples/tfb/app.lua's builder), in one server, one run.
+#
+#   spec/bench/template_bench.sh               # build-release/crater, 3 rounds of 10 s per route
+#   ROUNDS=5 DURATION=20s spec/bench/template_bench.sh
+#   spec/bench/template_bench.sh --no-build    # reuse build-release/crater
+#
+# No database: each request copies TFB's 12 fortunes, adds the 13th and
+# sorts them by message (the same work on both routes), then renders:
+#   /fortunes/template  views:html("fortunes.html", { fortunes = rows })
+#   /fortunes/concat    one `..` per row, one table.concat (the hand-written peer)
+#   /fortunes/layout    the same page as a layout, a page and a row partial
+# The server (one process) is pinned to CPU 0, wrk (-t1 -c64) to CPU 1; the
+# routes alternate within each round. Prints req/s per route (median round)
+# and the ratio to /fortunes/concat. Also prints the pure-CPU comparison of
+# spec/bench/template_bench.lua.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. spec/bench/lib.sh
+bench_args 17 "$@"
+bench_workdir
+bench_build
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+
+mkdir -p "$WORK/templates"
+cat > "$WORK/templates/fortunes.html" <<'EOF'
+<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>
+{%- for _, f in ipairs(fortunes) do -%}
+<tr><td>{{ f.id }}</td><td>{{ f.message }}</td></tr>
+{%- end -%}
+</table></body></html>
+EOF
+cat > "$WORK/templates/base.html" <<'EOF'
+<!DOCTYPE html><html><head><title>{% block title %}{% endblock %}</title></head><body>{{{ content }}}</body></html>
+{#- (no newline at the end) -#}
+EOF
+cat > "$WORK/templates/layout.html" <<'EOF'
+{% layout "base.html" %}{% block title %}Fortunes{% endblock -%}
+<table><tr><th>id</th><th>message</th></tr>{% for _, f in ipairs(fortunes) do %}{% include "row.html", f %}{% end %}</table>
+{#- (no newline at the end) -#}
+EOF
+printf '%s' '<tr><td>{{ id }}</td><td>{{ message }}</td></tr>' > "$WORK/templates/row.html"
+cat > "$WORK/app.lua" <<'EOF'
+local crater = require "crater"
+local app = crater.app()
+local views = crater.template.new { root = "templates" }
+local escape = crater.template.escape
+local concat, sort = table.concat, table.sort
+
+local FORTUNES = {
+  { id = 1, message = "fortune: No such file or directory" },
+  { id = 2, message = "A computer scientist is someone who fixes things that aren't broken." },
+  { id = 3, message = "After enough decimal places, nobody gives a damn." },
+  { id = 4, message = "A bad random number generator: 1, 1, 1, 1, 1, 4.33e+67, 1, 1, 1" },
+  { id = 5, message = "A computer program does what you tell it to do, not what you want it to do." },
+  { id = 6, message = "Emacs is a nice operating system, but I prefer UNIX. — Tom Christaensen" },
+  { id = 7, message = "Any program that runs right is obsolete." },
+  { id = 8, message = "A list is only as strong as its weakest link. — Donald Knuth" },
+  { id = 9, message = "Feature: A bug with seniority." },
+  { id = 10, message = "Computers make very fast, very accurate mistakes." },
+  { id = 11, message = "<script>alert(\"This should not be displayed in a browser alert box.\");</script>" },
+  { id = 12, message = "フレームワークのベンチマーク" },
+}
+local function by_message(a, b) return a.message < b.message end
+
+local function rows()
+  local t = {}
+  for i = 1, #FORTUNES do t[i] = FORTUNES[i] end
+  t[#t + 1] = { id = 0, message = "Additional fortune added at request time." }
+  sort(t, by_message)
+  return t
+end
+
+local HEAD = "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>" ..
+  "<tr><th>id</th><th>message</th></tr>"
+
+app:get("/fortunes/template", function() return views:html("fortunes.html", { fortunes = rows() }) end)
+app:get("/fortunes/layout", function() return views:html("layout.html", { fortunes = rows() }) end)
+app:get("/fortunes/concat", function()
+  local rs = rows()
+  local parts = { HEAD }
+  for i = 1, #rs do
+    local f = rs[i]
+    parts[i + 1] = "<tr><td>" .. f.id .. "</td><td>" .. escape(f.message) .. "</td></tr>"
+  end
+  parts[#parts + 1] = "</table></body></html>"
+  return 200, concat(parts), { ["Content-Type"] = "text/html; charset=utf-8" }
+end)
+return app
+EOF
+
+port=$(free_port)
+taskset -c 0 build-release/crater --port "$port" "$WORK/app.lua" > "$WORK/server.log" 2>&1 &
+PIDS+=($!)
+wait_port "$port" || { cat "$WORK/server.log"; exit 1; }
+
+ROUTES="template concat layout"
+want=$(curl -s "http://127.0.0.1:$port/fortunes/concat")
+for r in $ROUTES; do
+  got=$(curl -s "http://127.0.0.1:$port/fortunes/$r")
+  [ "$got" = "$want" ] || { echo "/fortunes/$r answers another page:"; echo "$got"; exit 1; }
+done
+
+for r in $ROUTES; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$port/fortunes/$r" > /dev/null; done
+for round in $(seq "$ROUNDS"); do
+  for r in $ROUTES; do
+    rps=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$port/fortunes/$r" |
+          awk '/Requests\/sec/ {print $2}')
+    echo "$r $rps" >> "$WORK/rows"
+    echo "round $round /fortunes/$r: $rps req/s" >&2
+  done
+done
+
+echo "fortunes page over HTTP (${#want} bytes), wrk -t1 -c64 -d$DURATION, median of $ROUNDS rounds"
+python3 - "$WORK/rows" $ROUTES <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med = {r: statistics.median(float(v) for k, v in rows if k == r) for r in sys.argv[2:]}
+for r in sys.argv[2:]:
+    print("%-20s %10.0f req/s  %5.2fx concat" % ("/fortunes/" + r, med[r], med[r] / med["concat"]))
+EOF
+echo
+LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" taskset -c 1 luajit spec/bench/template_bench.lua
