@@ -23,8 +23,8 @@
 -- request renders the same template meanwhile (setfenv on a shared
 -- function would swap the first render's names under it).
 
-local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall, rawget =
-  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, pcall, rawget
+local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget =
+  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget
 local load, open = load, io.open
 local find, sub, gsub, gmatch, format, byte, rep, match = string.find, string.sub, string.gsub,
   string.gmatch, string.format, string.byte, string.rep, string.match
@@ -411,7 +411,7 @@ end
 
 local function render(loader, tpl, ctx)
   if ctx == nil then ctx = {} end
-  if type(ctx) ~= "table" then error("template " .. tpl.name .. ": ctx must be a table", 3) end
+  if type(ctx) ~= "table" then error("template " .. tpl.name .. ": ctx must be a table, not a " .. type(ctx), 0) end
   local r = { loader = loader, name = tpl.name } -- active, blocks: made when needed
   return call(r, tpl, ctx)
 end
@@ -435,9 +435,22 @@ local function caller_main_dir()
   return match(src, "^(.*)/[^/]*$") or "."
 end
 local APP_DIR = caller_main_dir()
+local OWN_DIR = match(sub(getinfo(1, "S").source, 2), "^(.*)/[^/]*$") or "."
 
---- The folder relative template roots are taken from: the app file's
---- folder (the same as `app.root`).
+-- The folder of the Lua file running at `level`, or the app's folder when
+-- that is not a file of the app (C, a string chunk, crater itself: a tail
+-- call `return crater.template.new{}` leaves require's frame there).
+local function caller_dir(level)
+  local info = getinfo(level + 1, "S")
+  local src = info and info.source
+  if not src or sub(src, 1, 1) ~= "@" then return APP_DIR end
+  local dir = match(sub(src, 2), "^(.*)/[^/]*$") or "."
+  if dir == OWN_DIR then return APP_DIR end
+  return dir
+end
+
+--- The app's folder: the folder of the app file (the same as `app.root`),
+--- which crater.template.render, html and compile take names from.
 ---@return string
 function _M.app_dir() return APP_DIR end
 
@@ -455,7 +468,8 @@ local function bad_name(name)
 end
 
 --- Creates a template loader. Names are paths below `root` (a relative
---- root is taken from the app's folder; default: the app's folder), or
+--- root is taken from the folder of the file calling this, usually the app
+--- file's; default: that folder), or
 --- keys of `sources` (name -> template text) when given. Compiled
 --- templates are cached for the loader's life (one app generation) unless
 --- `cache = false`.
@@ -469,13 +483,14 @@ function _M.new(opts)
   if opts.sources ~= nil and type(opts.sources) ~= "table" then
     error("crater.template.new: sources must be a table of name = template text", 2)
   end
+  local base = caller_dir(2)
   local dir, shown
   if root == nil or root == "" or root == "." then
-    dir, shown = APP_DIR, ""
+    dir, shown = base, ""
   elseif sub(root, 1, 1) == "/" then
     dir, shown = root, root
   else
-    dir, shown = (APP_DIR == "." and root or APP_DIR .. "/" .. root), root
+    dir, shown = (base == "." and root or base .. "/" .. root), root
   end
   shown = gsub(shown, "/+$", "")
   return setmetatable({ dir = dir, shown = shown, sources = opts.sources, cache = opts.cache ~= false,
@@ -562,8 +577,7 @@ function _M.compile(source, name, loader)
   if loader ~= nil and getmetatable(loader) ~= Loader then
     error("crater.template.compile: loader must come from crater.template.new", 2)
   end
-  local ok, tpl = pcall(compile, source, name or "template")
-  if not ok then error(tpl, 2) end
+  local tpl = compile(source, name or "template") -- its errors name the template, not the caller
   loader = loader or default_loader()
   return function(ctx) return render(loader, tpl, ctx) end
 end

@@ -6,10 +6,11 @@ on serving; an edited template picked up by SIGHUP and by --reload."""
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import unittest
 
-from harness import Server, run, wait_for
+from harness import BIN, Server, run, wait_for
 
 APP = r'''local crater = require "crater"
 local app = crater.app()
@@ -148,6 +149,27 @@ class Templates(Base):
         self.assertEqual(self.srv.get("/module")[2], b"v1 42")  # cached in this generation
         self.srv.proc.send_signal(signal.SIGHUP)
         self.assertTrue(wait_for(lambda: self.srv.get("/module")[2] == b"v2 42"), self.srv.log())
+
+
+class TemplatesUnderCraterTest(unittest.TestCase):
+    def test_loader_root_is_the_app_files_folder(self):
+        """A spec in another folder loads the app: the loader's "templates"
+        is still the one beside app.lua (the folder of the file calling
+        crater.template.new), not the spec's."""
+        appdir = AppDir()
+        try:
+            appdir.write("spec/page_spec.lua", """
+local app = dofile(%r)
+local res = require("crater.test").client(app):get("/?name=spec")
+assert(res.status == 200, res.status .. " " .. res.body)
+assert(res.headers["Content-Type"] == "text/html; charset=utf-8")
+assert(res.body == %r, res.body)
+""" % (os.path.join(appdir.dir, "app.lua"), PAGE % "spec"))
+            out = subprocess.run([BIN, "test", os.path.join(appdir.dir, "spec", "page_spec.lua")],
+                                 capture_output=True, timeout=60)
+            self.assertEqual(out.returncode, 0, (out.stdout + out.stderr).decode())
+        finally:
+            appdir.cleanup()
 
 
 class TemplatesReload(Base):
