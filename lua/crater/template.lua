@@ -205,7 +205,6 @@ end
 function Compiler:lua_code(code, after)
   local out = self.out
   out[#out + 1] = code
-  self.newline_nl = nil
   if find(code, "--", 1, true) then
     out[#out + 1] = "\n"
     self.debt = self.debt + 1
@@ -228,6 +227,7 @@ function Compiler:code(body, pos)
     if find(args, "^%b()$") then args = sub(args, 2, -2) end
     if args == "" then self:fail(pos, "include needs a template name") end
     self:lua_code("_n=_n+1 _b[_n]=_include(_r,_ctx," .. args, ") ")
+    return -- its newlines are in args
   elseif word == "layout" and (rest == "" or find(rest, "^[%s\"'%(]")) and not find(rest, "^%s*=") then
     local name = match(rest, "^%s*%(?%s*\"([^\"]+)\"%s*%)?$") or match(rest, "^%s*%(?%s*'([^']+)'%s*%)?$")
     if not name then self:fail(pos, 'layout takes a quoted template name: {% layout "base.html" %}') end

@@ -183,6 +183,12 @@ describe("crater.template", function()
         err_of(f, { users = { 1 } }))
     end)
 
+    it("after tags spanning lines", function()
+      local l = loader { ["m.html"] = '{% include("p.html",\n  { x = 1 }) %}\n{% layout\n"b.html" %}\n{% local t = {\n} %}\n{{ x.y }}',
+                         ["p.html"] = "", ["b.html"] = "{{{ content }}}" }
+      assert.equal("m.html:7: attempt to index global 'x' (a nil value)", err_of(l.render, l, "m.html"))
+    end)
+
     it("after a Lua comment in a tag", function()
       local f = compile("{% -- a comment %}\n{{ x.y }}", "c.html")
       assert.equal("c.html:2: attempt to index global 'x' (a nil value)", err_of(f, {}))
