@@ -23,8 +23,8 @@
 -- request renders the same template meanwhile (setfenv on a shared
 -- function would swap the first render's names under it).
 
-local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget =
-  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget
+local type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget, pcall =
+  type, tostring, error, setmetatable, getmetatable, setfenv, pairs, rawget, pcall
 local load, open = load, io.open
 local find, sub, gsub, gmatch, format, byte, rep, match = string.find, string.sub, string.gsub,
   string.gmatch, string.format, string.byte, string.rep, string.match
@@ -457,6 +457,8 @@ function _M.app_dir() return APP_DIR end
 local Loader = {}
 Loader.__index = Loader
 
+local html_response -- below: crater.html's response
+
 -- A name is a relative path inside the root: no "..", no absolute path.
 local function bad_name(name)
   if type(name) ~= "string" or name == "" then return "a template name must be a non-empty string" end
@@ -549,7 +551,8 @@ end
 function Loader:html(name, ctx, status, headers)
   local tpl, err = self:_get(name)
   if not tpl then error("template " .. err, 2) end
-  return _M.response(render(self, tpl, ctx), status, headers)
+  local res = html_response(render(self, tpl, ctx), status, headers, 3)
+  return res -- not a tail call: level 3 is the app's line
 end
 
 --- Drops the compiled templates, so the next render reads the files again.
@@ -604,7 +607,27 @@ function _M.html(name, ctx, status, headers)
   local l = default_loader()
   local tpl, err = l:_get(name)
   if not tpl then error("template " .. err, 2) end
-  return _M.response(render(l, tpl, ctx), status, headers)
+  local res = html_response(render(l, tpl, ctx), status, headers, 3)
+  return res -- not a tail call: level 3 is the app's line
+end
+
+-- crater.response when first needed: the compiler and renderer need no
+-- C module (spec/lua loads them in plain luajit).
+local new_response
+
+-- A header crater.response refuses is blamed on the app's line (`level`).
+html_response = function(s, status, headers, level)
+  new_response = new_response or require("crater.response").new
+  local res
+  if headers == nil then
+    res = new_response(s, status)
+  else
+    local ok, r = pcall(new_response, s, status, headers)
+    if not ok then error((gsub(tostring(r), "^[^\n]-:%d+: ", "")), level) end
+    res = r
+  end
+  if res.content_type == nil then res.content_type = HTML end
+  return res
 end
 
 --- A text/html response (`Content-Type: text/html; charset=utf-8` unless
@@ -615,9 +638,8 @@ end
 ---@return table res
 function _M.response(s, status, headers)
   if type(s) ~= "string" then error("crater.html: the body must be a string", 2) end
-  local res = require("crater.response").new(s, status, headers)
-  if res.content_type == nil then res.content_type = HTML end
-  return res
+  local res = html_response(s, status, headers, 3)
+  return res -- not a tail call: level 3 is the app's line
 end
 
 _M.Loader = Loader

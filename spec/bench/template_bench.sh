@@ -13,13 +13,14 @@
 #   /fortunes/concat    one `..` per row, one table.concat (the hand-written peer)
 #   /fortunes/layout    the same page as a layout, a page and a row partial
 # The server (one process) is pinned to CPU 0, wrk (-t1 -c64) to CPU 1; the
-# routes alternate within each round. Prints req/s per route (median round)
-# and the ratio to /fortunes/concat. Also prints the pure-CPU comparison of
-# spec/bench/template_bench.lua.
+# routes alternate within each round. Prints req/s and the server's CPU time
+# per request (utime + stime from /proc, less blurred than req/s on a busy
+# machine) per route (median round), each with its ratio to /fortunes/concat.
+# Also prints the pure-CPU comparison of spec/bench/template_bench.lua.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . spec/bench/lib.sh
-bench_args 17 "$@"
+bench_args 19 "$@"
 bench_workdir
 bench_build
 ROUNDS=${ROUNDS:-3}
@@ -105,22 +106,32 @@ for r in $ROUTES; do
 done
 
 for r in $ROUTES; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$port/fortunes/$r" > /dev/null; done
+server=${PIDS[0]}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; } # utime + stime, in clock ticks
 for round in $(seq "$ROUNDS"); do
   for r in $ROUTES; do
-    rps=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$port/fortunes/$r" |
-          awk '/Requests\/sec/ {print $2}')
-    echo "$r $rps" >> "$WORK/rows"
-    echo "round $round /fortunes/$r: $rps req/s" >&2
+    t0=$(cpu_ticks)
+    out=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$port/fortunes/$r")
+    t1=$(cpu_ticks)
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    echo "$r $rps $n $((t1 - t0))" >> "$WORK/rows"
+    echo "round $round /fortunes/$r: $rps req/s, $n requests, $((t1 - t0)) ticks of server CPU" >&2
   done
 done
 
 echo "fortunes page over HTTP (${#want} bytes), wrk -t1 -c64 -d$DURATION, median of $ROUNDS rounds"
-python3 - "$WORK/rows" $ROUTES <<'EOF'
+python3 - "$WORK/rows" "$(getconf CLK_TCK)" $ROUTES <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-med = {r: statistics.median(float(v) for k, v in rows if k == r) for r in sys.argv[2:]}
-for r in sys.argv[2:]:
-    print("%-20s %10.0f req/s  %5.2fx concat" % ("/fortunes/" + r, med[r], med[r] / med["concat"]))
+tick_us = 1e6 / int(sys.argv[2])
+routes = sys.argv[3:]
+rps = {r: statistics.median(float(x[1]) for x in rows if x[0] == r) for r in routes}
+cpu = {r: statistics.median(int(x[3]) * tick_us / int(x[2]) for x in rows if x[0] == r) for r in routes}
+print("%-20s %10s %8s %16s %8s" % ("route", "req/s", "ratio", "server CPU/req", "ratio"))
+for r in routes:
+    print("%-20s %10.0f %7.2fx %13.1f us %7.2fx" % ("/fortunes/" + r, rps[r], rps[r] / rps["concat"],
+                                                   cpu[r], cpu[r] / cpu["concat"]))
 EOF
 echo
 LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" taskset -c 1 luajit spec/bench/template_bench.lua
