@@ -28,6 +28,7 @@ app:get("/broken", function() return views:html("broken.html", {}) end)
 app:get("/syntax", function() return views:html("syntax.html", {}) end)
 app:get("/missing", function() return views:html("nope.html", {}) end)
 app:get("/cycle", function() return views:html("cycle.html", {}) end)
+app:get("/page/{name}", function(req) return views:html(req.params.name, { x = 1 }) end)
 app:get("/ok", function() return "ok" end)
 return app
 '''
@@ -142,6 +143,17 @@ class Templates(Base):
 
     def test_include_cycle(self):
         self.check_500("/cycle", "templates/cycle.html:1: include cycle: templates/cycle.html -> templates/cycle.html")
+
+    def test_names_from_the_request_stay_in_the_folder(self):
+        self.assertEqual(self.srv.get("/page/plain.html")[2], b"v1 1")
+        for path in ("/page/..%2Fapp.lua", "/page/%2Fetc%2Fpasswd", "/page/partials%2F..%2F..%2Fapp.lua"):
+            status, _, body = self.srv.get(path)
+            self.assertEqual(status, 500, path)
+            self.assertNotIn(b"crater", body)
+        log = self.srv.log()
+        self.assertIn("template name ../app.lua leaves the template folder", log)
+        self.assertIn("template name /etc/passwd is not relative", log)
+        self.assertEqual(self.srv.get("/ok")[2], b"ok")
 
     def test_sighup_reads_edited_template(self):
         self.assertEqual(self.srv.get("/module")[2], b"v1 42")
