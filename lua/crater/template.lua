@@ -51,8 +51,12 @@ local function text(v)
   local t = type(v)
   if t == "string" then return v end
   if t == "number" then
-    if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
-      return format("%d", v)
+    -- tostring (%.14g) is exact for integers below 1e14 and the cheaper call
+    if v == floor(v) then
+      if v == 0 then return "0" end -- not "-0"
+      if (v >= 1e14 or v <= -1e14) and v > -9007199254740992 and v < 9007199254740992 then
+        return format("%d", v)
+      end
     end
     return tostring(v)
   end
@@ -66,7 +70,11 @@ _M.text = text
 ---@param v any
 ---@return string
 local function escape(v)
-  if type(v) ~= "string" then v = text(v) end
+  local t = type(v)
+  if t ~= "string" then
+    if t == "number" then return text(v) end -- digits, '.', '-', '+', 'e', inf, nan: nothing to escape
+    v = text(v)
+  end
   if find(v, SPECIAL) then return (gsub(v, SPECIAL, ESC)) end
   return v
 end
@@ -189,7 +197,7 @@ function Compiler:fail(pos, msg)
   error(format("%s:%d: %s", self.name, line_at(self.src, pos), msg), 0)
 end
 
--- Real newlines, minus those already emitted early (see lua_code).
+-- Real newlines, minus those already emitted early (see Compiler:value).
 function Compiler:newlines(n)
   local d = self.debt
   if d > 0 then
@@ -199,34 +207,64 @@ function Compiler:newlines(n)
   if n > 0 then self.out[#self.out + 1] = rep("\n", n) end
 end
 
--- Lua code from a tag. A `--` comment in it would swallow what follows on
--- the line, so the code ends with a newline then, paid back by the next
--- newlines of the template (those few lines' numbers are one off).
-function Compiler:lua_code(code, after)
+-- Output is chained: a run of text and values is one `..` expression in one
+-- buffer slot (`_b[_n]="<tr><td>".._esc(f.id).."</td></tr>"`), the way a
+-- hand-written page is built, not a slot per piece. MAX_CHAIN keeps the
+-- expression under the parser's nesting limit (`..` nests to the right).
+local MAX_CHAIN = 40
+
+-- Appends an expression to the output chain, or starts a new one.
+function Compiler:piece(expr)
+  local out, n = self.out, self.chain
+  if n > 0 and n < MAX_CHAIN then
+    out[#out + 1] = ".." .. expr
+    self.chain = n + 1
+  else
+    out[#out + 1] = " _n=_n+1 _b[_n]=" .. expr
+    self.chain = 1
+  end
+end
+
+-- A value from a tag as a piece: fn(expr). A `--` comment in expr would
+-- swallow what follows on the line, so a newline closes it then, paid back
+-- by the template's next newlines (those few lines' numbers are one off).
+function Compiler:value(fn, expr)
+  if find(expr, "--", 1, true) then
+    self:piece(fn .. "(" .. expr .. "\n)")
+    self.debt = self.debt + 1
+  else
+    self:piece(fn .. "(" .. expr .. ")")
+  end
+end
+
+-- Lua statements: they end the output chain first (the `;` keeps code
+-- starting with `(` from being read as a call of the chain's last value).
+function Compiler:statement(code)
   local out = self.out
-  out[#out + 1] = code
+  if self.chain > 0 then out[#out + 1] = ";" end
+  self.chain = 0
+  out[#out + 1] = " " .. code
   if find(code, "--", 1, true) then
     out[#out + 1] = "\n"
     self.debt = self.debt + 1
   end
-  out[#out + 1] = after or " "
+  out[#out + 1] = " "
 end
 
 function Compiler:text(s, nl)
-  if s ~= "" then self.out[#self.out + 1] = "_n=_n+1 _b[_n]=" .. quote(s) .. " " end
+  if s ~= "" then self:piece(quote(s)) end
   self:newlines(nl)
 end
 
 -- A code tag: a directive (include, layout, block, endblock) or Lua.
 function Compiler:code(body, pos)
-  local out = self.out
   local word, rest = match(body, "^%s*([%a_][%w_]*)(.-)%s*$")
   local nl = count_nl(body)
   if word == "include" and (rest == "" or find(rest, "^[%s\"'%(%[]")) and not find(rest, "^%s*=") then
     local args = match(rest, "^%s*(.-)$")
     if find(args, "^%b()$") then args = sub(args, 2, -2) end
     if args == "" then self:fail(pos, "include needs a template name") end
-    self:lua_code("_n=_n+1 _b[_n]=_include(_r,_ctx," .. args, ") ")
+    self:value("_include", "_r,_ctx," .. args)
     return -- its newlines are in args
   elseif word == "layout" and (rest == "" or find(rest, "^[%s\"'%(]")) and not find(rest, "^%s*=") then
     local name = match(rest, "^%s*%(?%s*\"([^\"]+)\"%s*%)?$") or match(rest, "^%s*%(?%s*'([^']+)'%s*%)?$")
@@ -238,15 +276,14 @@ function Compiler:code(body, pos)
     if not name then self:fail(pos, "block takes a name: {% block title %}") end
     local blocks = self.blocks
     blocks[#blocks + 1] = { name = name, pos = pos }
-    out[#out + 1] = "_n=_n+1 _b[_n]=_block(_r," .. quote(name) .. ","
-      .. "_L,function() local _b,_n={},0 "
+    self:statement("_n=_n+1 _b[_n]=_block(_r," .. quote(name) .. ",_L,function() local _b,_n={},0")
   elseif word == "endblock" and rest == "" then
     local blocks = self.blocks
     if #blocks == 0 then self:fail(pos, "endblock without a block") end
     blocks[#blocks] = nil
-    out[#out + 1] = "return _concat(_b) end) "
+    self:statement("return _concat(_b) end)")
   else
-    self:lua_code(body)
+    self:statement(body)
     return -- its newlines are in the code itself
   end
   self:newlines(nl)
@@ -309,7 +346,7 @@ function Compiler:run()
       self:code(body, q)
     else
       if not find(body, "%S") then self:fail(q, opener .. " " .. spec.close .. " holds no expression") end
-      self:lua_code("_n=_n+1 _b[_n]=" .. (kind == "raw" and "_text(" or "_esc(") .. body, ") ")
+      self:value(kind == "raw" and "_text" or "_esc", body)
     end
     p = close_at + #spec.close + eaten
     line_start = eaten > 0
@@ -327,7 +364,8 @@ local HEAD = "local _H, _L = ... return function(_r, _ctx) local _b, _n, _esc, _
 -- source, name -> the compiled template { factory, name, layout }; raises
 -- "name:line: message" for a syntax error.
 local function compile(source, name)
-  local c = setmetatable({ src = source, name = name, out = { HEAD }, debt = 0, blocks = {} }, Compiler)
+  local c = setmetatable({ src = source, name = name, out = { HEAD }, debt = 0, blocks = {}, chain = 0 },
+    Compiler)
   c:run()
   c.out[#c.out + 1] = " return _concat(_b) end"
   local lua = concat(c.out)

@@ -6,6 +6,7 @@
 #   spec/bench/template_bench.sh               # build-release/crater, 3 rounds of 10 s per route
 #   ROUNDS=5 DURATION=20s spec/bench/template_bench.sh
 #   spec/bench/template_bench.sh --no-build    # reuse build-release/crater
+#   INSTR=1 spec/bench/template_bench.sh       # instructions per request (callgrind)
 #
 # No database: each request copies TFB's 12 fortunes, adds the 13th and
 # sorts them by message (the same work on both routes), then renders:
@@ -17,10 +18,15 @@
 # per request (utime + stime from /proc, less blurred than req/s on a busy
 # machine) per route (median round), each with its ratio to /fortunes/concat.
 # Also prints the pure-CPU comparison of spec/bench/template_bench.lua.
+# INSTR=1 counts instead the server's instructions per request under
+# valgrind --tool=callgrind (LuaJIT's seed fixed by fixed_seed.c): a server
+# that answers INSTR_WARMUP (1000) requests, another INSTR_WARMUP +
+# INSTR_COUNT (5000), on one keep-alive connection; the difference / COUNT.
+# A count that a busy machine does not blur.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . spec/bench/lib.sh
-bench_args 19 "$@"
+bench_args 25 "$@"
 bench_workdir
 bench_build
 ROUNDS=${ROUNDS:-3}
@@ -93,12 +99,59 @@ end)
 return app
 EOF
 
+ROUTES="template concat layout"
+
+# INSTR=1: instructions per request under callgrind instead of wrk (see the top).
+if [ "${INSTR:-0}" = 1 ]; then
+  W=${INSTR_WARMUP:-1000}
+  N=${INSTR_COUNT:-5000}
+  cc -shared -fPIC -O2 -o "$WORK/fixed_seed.so" spec/bench/fixed_seed.c -ldl
+  cat > "$WORK/client.py" <<'EOF'
+import socket, sys
+port, path, n = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+for _ in range(n):
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert f.readline().startswith(b"HTTP/1.1 200"), path
+    length = 0
+    while True:
+        h = f.readline()
+        if h == b"\r\n":
+            break
+        if h.lower().startswith(b"content-length:"):
+            length = int(h.split(b":")[1])
+    f.read(length)
+EOF
+  total() { # ROUTE COUNT: the server's instructions over its life with COUNT requests
+    local port pid out="$WORK/cg.$1.$2"
+    port=$(free_port)
+    CRATER_BENCH_SEED=1 LD_PRELOAD="$WORK/fixed_seed.so" valgrind --tool=callgrind \
+      --callgrind-out-file="$out" build-release/crater --port "$port" "$WORK/app.lua" > "$out.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do grep -q "on http://" "$out.log" && break; sleep 0.1; done
+    python3 "$WORK/client.py" "$port" "/fortunes/$1" "$2"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    sed -nE 's/^(summary|totals): *([0-9]+).*/\2/p' "$out" | head -1
+  }
+  for r in $ROUTES; do
+    a=$(total "$r" "$W")
+    b=$(total "$r" $((W + N)))
+    echo "$r $(( (b - a) / N ))" >> "$WORK/instr"
+    echo "/fortunes/$r: $(( (b - a) / N )) instructions per request" >&2
+  done
+  echo "fortunes page over HTTP, instructions per request of the server (callgrind, $W warm-up + $N requests)"
+  awk 'NR == FNR { if ($1 == "concat") c = $2; next }
+       { printf "%-20s %9d  %5.2fx concat\n", "/fortunes/" $1, $2, $2 / c }' "$WORK/instr" "$WORK/instr"
+  exit 0
+fi
+
 port=$(free_port)
 taskset -c 0 build-release/crater --port "$port" "$WORK/app.lua" > "$WORK/server.log" 2>&1 &
 PIDS+=($!)
 wait_port "$port" || { cat "$WORK/server.log"; exit 1; }
 
-ROUTES="template concat layout"
 want=$(curl -s "http://127.0.0.1:$port/fortunes/concat")
 for r in $ROUTES; do
   got=$(curl -s "http://127.0.0.1:$port/fortunes/$r")

@@ -37,6 +37,9 @@ describe("crater.template", function()
       local f = compile("[{{ a }}][{{ b }}][{{ c }}][{{ d }}][{{ e }}][{{{ a }}}][{{ big }}]")
       assert.equal("[][3][1.5][false][true][][1000000000000000]",
         f { b = 3.0, c = 1.5, d = false, e = true, big = 1e15 })
+      local g = compile("{{ a }} {{ b }} {{ c }} {{ d }} {{ e }} {{{ f }}}")
+      assert.equal("0 -42 99999999999999 -9007199254740991 1e+300 -0.5",
+        g { a = -0.0, b = -42, c = 99999999999999, d = -9007199254740991, e = 1e300, f = -0.5 })
     end)
 
     it("crater.template.escape is the same escaping", function()
