@@ -492,6 +492,8 @@ end
 ---@return string
 function _M.app_dir() return APP_DIR end
 
+---@class crater.template.Loader
+---@field compiled table<string, table> name -> compiled template (its generated source in `.lua`)
 local Loader = {}
 Loader.__index = Loader
 
@@ -514,7 +516,7 @@ end
 --- templates are cached for the loader's life (one app generation) unless
 --- `cache = false`.
 ---@param opts? { root?: string, sources?: table<string, string>, cache?: boolean }
----@return table loader
+---@return crater.template.Loader
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.template.new: options must be a table", 2) end
   opts = opts or {}
@@ -610,7 +612,7 @@ end
 --- looked up by `loader` (default: files in the app's folder).
 ---@param source string
 ---@param name? string
----@param loader? table a loader made by crater.template.new
+---@param loader? crater.template.Loader a loader made by crater.template.new
 ---@return fun(ctx?: table): string
 function _M.compile(source, name, loader)
   if type(source) ~= "string" then error("crater.template.compile: source must be a string", 2) end
