@@ -96,8 +96,8 @@ int crater__watch_start(crater_server *srv, const char *app_path, crater__watch 
     crater__watch_stop(w);
     return CRATER_EINVAL;
   }
-  crater__log(srv, CRATER_LOG_INFO, "watching %s (%d director%s) for changes to *.lua", w->root,
-              w->ndirs, w->ndirs == 1 ? "y" : "ies");
+  crater__log(srv, CRATER_LOG_INFO, "watching %s (%d director%s) for changes to *.lua and templates",
+              w->root, w->ndirs, w->ndirs == 1 ? "y" : "ies");
   *out = w;
   return 0;
 
@@ -133,8 +133,10 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
     return;
   }
   /* Editors' swap and backup files (.app.lua.swp, app.lua~, 4913) are not
-   * worth a reload; Lua files and directories (a new package) are. */
-  int relevant = filename == NULL || ends_with(filename, ".lua");
+   * worth a reload; Lua files, templates (crater.template caches them per
+   * generation) and directories (a new package) are. */
+  int relevant = filename == NULL || ends_with(filename, ".lua") || ends_with(filename, ".html") ||
+                 ends_with(filename, ".htm") || ends_with(filename, ".etlua");
   if (!relevant) {
     char p[4096];
     struct stat st;

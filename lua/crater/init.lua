@@ -41,6 +41,11 @@ _M.timer = async.timer
 _M.db = require("crater.db").connect
 _M.sqlite = require "crater.sqlite"
 
+--- HTML templates compiled to Lua (docs/templates.md): crater.template.new{ root = "templates" }.
+_M.template = require "crater.template"
+--- A text/html response: crater.html(body, status?, headers?) (docs/templates.md).
+_M.html = _M.template.response
+
 --- Cosockets: crater.socket.tcp() (docs/sockets.md).
 _M.socket = socket
 --- An outbound HTTP/1.1 client on crater.socket (docs/http-client.md).

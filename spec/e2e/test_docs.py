@@ -2,6 +2,9 @@
 what Crater does.
 
 - A ```lua app block is a complete app: it is written to a file and served.
+  A block whose info string is `LANG file PATH` (```html file
+  templates/page.html) is written to PATH beside the page's apps (each page
+  has a temporary folder of its own, removed after it), for the apps to read.
 - A ```console block after it holds `$ curl ...` lines, each followed by the
   exact output expected; `localhost:8080` is replaced by the server's port.
   A `$ crater ...` line runs the binary (with the app file as APP.lua).
@@ -28,6 +31,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -70,13 +74,20 @@ def make_test(md):
         # An example's sqlite: file would land beside its app, in the temporary
         # folder, and outlive the run: each page starts from an empty database.
         env = {"DATABASE_URL": "sqlite::memory:", **(env or {})}
+        folder = tempfile.mkdtemp(prefix="docapp-")
         try:
             for info, body, line in blocks(md):
                 where = "%s:%d" % (os.path.relpath(md, ROOT), line)
-                if info == "lua app":
+                file_block = re.match(r"^\w+ file (\S+)$", info)
+                if file_block:
+                    path = os.path.join(folder, file_block.group(1))
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "w") as f:
+                        f.write(body)
+                elif info == "lua app":
                     if srv:
                         srv.stop()
-                    fd, app_file = tempfile.mkstemp(suffix=".lua", prefix="docapp-")
+                    fd, app_file = tempfile.mkstemp(suffix=".lua", prefix="docapp-", dir=folder)
                     with os.fdopen(fd, "w") as f:
                         f.write(body)
                     srv = Server(app_file, env=env)
@@ -103,6 +114,7 @@ def make_test(md):
         finally:
             if srv:
                 srv.stop()
+            shutil.rmtree(folder, ignore_errors=True)
             if redis:
                 redis.stop()
             if pg:
