@@ -27,6 +27,15 @@ import time
 import urllib.request
 
 
+def _port_written(path):
+    """Chromium writes its DevTools port, then a newline, to this file."""
+    try:
+        with open(path) as f:
+            return f.read().count("\n") >= 1
+    except OSError:
+        return False
+
+
 def available():
     return shutil.which("chromium") is not None
 
@@ -220,13 +229,14 @@ class Browser:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + timeout
         port_file = os.path.join(self.profile, "DevToolsActivePort")
-        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
+        while not _port_written(port_file):
             if self.proc.poll() is not None or time.time() > deadline:
                 err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.poll() is not None else ""
                 self.close()
                 raise BrowserError("chromium did not start: " + err)
             time.sleep(0.05)
-        self.port = int(open(port_file).read().split("\n")[0])
+        with open(port_file) as f:
+            self.port = int(f.read().split("\n")[0])
         self.pages = []
 
     def page(self):

@@ -47,7 +47,7 @@ class Website(unittest.TestCase):
         # sign in: a urlencoded form, a 303 to the home page, a session cookie
         p.eval("document.querySelector('#login input[name=name]').value = 'Zoë <b>'")
         self.submit("#login")
-        p.wait_for("document.querySelector('#who')")
+        p.wait_for("!!document.querySelector('#who')")
         self.assertEqual(self.text("#who"), "Signed in as Zoë <b>")   # escaped, shown as text
         self.assertEqual(self.text("#flash"), "Welcome, Zoë <b>")
         self.assertEqual(p.eval("location.pathname"), "/")
@@ -81,7 +81,7 @@ class Website(unittest.TestCase):
 
         # sign out: the cookie is deleted, the sign-in form is back
         self.submit("#logout")
-        p.wait_for("document.querySelector('#login')")
+        p.wait_for("!!document.querySelector('#login')")
         self.assertEqual([c for c in p.cookies() if c["name"] == "session"], [])
         self.assertEqual(p.eval("document.querySelectorAll('#entries li').length"), 2)
 
