@@ -13,6 +13,7 @@
 
 #include <lauxlib.h>
 
+#include "compress.h"
 #include "http.h"
 #include "httpc.h"
 #include "inject.h"
@@ -189,7 +190,8 @@ int crater__binding_open(lua_State *L) {
   crater__gen *g = lua_touserdata(L, lua_upvalueindex(1));
   static const luaL_Reg fns[] = {
     {"header", host_header},   {"headers", host_headers}, {"body", host_body},
-    {"remote", host_remote},   {"deadline", host_deadline}, {NULL, NULL},
+    {"remote", host_remote},   {"deadline", host_deadline}, {"compress_policy", crater__compress_policy_new},
+    {NULL, NULL},
   };
   lua_createtable(L, 0, 8);
   for (const luaL_Reg *f = fns; f->name; f++) {

@@ -7,6 +7,7 @@ local json = require "crater.json"
 local route_schema = require "crater.route_schema"
 local openapi = require "crater.openapi"
 local dispatch = require "crater.dispatch"
+local compress = require "crater.compress"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
@@ -22,7 +23,7 @@ App.__index = App
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, compress?: boolean|table }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
@@ -30,11 +31,14 @@ function _M.new(opts)
   if opts.deadline ~= nil and (type(opts.deadline) ~= "number" or not (opts.deadline > 0)) then
     error("crater.app: deadline must be a number of seconds > 0", 2)
   end
+  local cok, cerr = compress.check(opts.compress)
+  if not cok then error("crater.app: " .. cerr, 2) end
   local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
     deadline = opts.deadline,  -- seconds a handler may take, else 504 (docs/async.md)
+    compress = opts.compress,  -- response compression: nil (defaults), false, or options (docs/compression.md)
     state = {}, -- handed to the next generation on reload (see docs/reload.md)
     _router = router.new(),
     _routes = {},
@@ -68,6 +72,8 @@ local function add_route(self, method, path, opts, handler)
   if dl ~= nil and dl ~= false and (type(dl) ~= "number" or not (dl > 0)) then
     error("route " .. path .. ": deadline must be a number of seconds > 0, or false", 3)
   end
+  local cok, cerr = compress.check(opts and opts.compress)
+  if not cok then error("route " .. path .. ": " .. cerr, 3) end
   local methods = type(method) == "table" and method or { method }
   local info = getinfo(3, "Sl")
   local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "?"

@@ -6,7 +6,8 @@
 -- flat array { name1, value1, name2, value2, ... }; the C core does the
 -- framing. A streamed response instead yields (status, false, content_type,
 -- headers), then one string per chunk, and returns -1 when the stream failed
--- midway.
+-- midway. Both heads carry a fifth value: the compression policy of the
+-- route (crater.compress; false: none).
 --
 -- Per request: the router matches, `before` hooks run, then the handler,
 -- then `after` hooks; errors anywhere become answers through crater.errors.
@@ -17,6 +18,7 @@ local request = require "crater.request"
 local response = require "crater.response"
 local errors = require "crater.errors"
 local host = require "crater.host"
+local compress = require "crater.compress"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -56,9 +58,9 @@ end
 -- headers: finish() checked them), then one yield per chunk; the core
 -- resumes us when the client has taken the previous ones. Returns -1 when
 -- the stream failed midway.
-local function run_stream(req, res, status, ctype, h)
+local function run_stream(req, res, status, ctype, h, policy)
   if res.content_type == nil then ctype = TEXT end
-  yield(status, false, ctype, h)
+  yield(status, false, ctype, h, policy)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
   if not ok then
     err = errors.as_failure(err)
@@ -92,8 +94,11 @@ local function respond(app, req, res)
     res = default_answer(500, "the error handler's answer could not be sent")
     st, body, ctype, h = finish(res)
   end
-  if res._stream then return run_stream(req, res, st, ctype, h) end
-  return st, body, ctype, h
+  -- the route's compression, or the app's for an answer no route gave
+  local policy = app._compress_policy
+  if req.route then policy = req.route.compress_policy end
+  if res._stream then return run_stream(req, res, st, ctype, h, policy) end
+  return st, body, ctype, h, policy
 end
 
 local function run_after(app, req, res)
@@ -134,7 +139,9 @@ function _M.new(app)
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
     rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
+    rec.compress_policy = compress.policy(app.compress, rec.opts.compress)
   end
+  app._compress_policy = compress.policy(app.compress, nil)
 
   return function(method, p, q, conn, seq)
     local route, params, allow = match(r, method, p)
@@ -166,7 +173,7 @@ function _M.new(app)
         res = handler_failed(app, req, a)
       elseif #after == 0 and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
-        if ok2 then return s, body, ctype, h end
+        if ok2 then return s, body, ctype, h, route.compress_policy end
         -- what the handler returned is wrong: say which handler
         res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
       else
