@@ -14,6 +14,8 @@
 #include "compress.h"
 
 #include <limits.h>
+#include <setjmp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -352,41 +354,78 @@ static int gzip_body(int level, const char *in, size_t n, crater__buf *out) {
   return rc;
 }
 
+/* Brotli 1.0.x calls exit() when an allocation fails (its
+ * BROTLI_ENCODER_EXIT_ON_OOM default, which Debian's build keeps): a
+ * server must never go down for want of memory in one answer. So its
+ * allocator here never returns NULL: a failure jumps back to br_body,
+ * which frees every block brotli held (each is linked in the arena) and
+ * sends the body uncoded. Brotli keeps no state outside its instance, so
+ * leaving it midway abandons nothing else. */
+typedef union br_block {
+  struct {
+    union br_block *prev, *next;
+  } link;
+  max_align_t align; /* what follows the header is aligned for anything */
+} br_block;
+
+typedef struct {
+  br_block blocks; /* the list's head: a ring through every live block */
+  jmp_buf failed;
+} br_arena;
+
 static void *br_alloc(void *opaque, size_t size) {
-  (void)opaque;
-  return crater__malloc(size);
+  br_arena *a = opaque;
+  br_block *b = size <= SIZE_MAX - sizeof(*b) ? crater__malloc(sizeof(*b) + size) : NULL;
+  if (b == NULL) longjmp(a->failed, 1);
+  b->link.prev = &a->blocks;
+  b->link.next = a->blocks.link.next;
+  b->link.next->link.prev = b;
+  a->blocks.link.next = b;
+  return b + 1;
 }
 
 static void br_free(void *opaque, void *p) {
   (void)opaque;
-  crater__free(p);
+  if (p == NULL) return;
+  br_block *b = (br_block *)p - 1;
+  b->link.prev->link.next = b->link.next;
+  b->link.next->link.prev = b->link.prev;
+  crater__free(b);
 }
 
-/* A whole body as brotli, its window sized to the body like gzip_body's. */
+/* A whole body as brotli, its window sized to the body like gzip_body's.
+ * The arena is on the heap: a local object changed between setjmp and
+ * longjmp would be indeterminate after the jump. */
 static int br_body(int quality, const char *in, size_t n, crater__buf *out) {
   size_t bound = BrotliEncoderMaxCompressedSize(n);
-  if (bound == 0 || n > UINT32_MAX) return -1;
-  BrotliEncoderState *s = BrotliEncoderCreateInstance(br_alloc, br_free, NULL);
-  if (s == NULL) return -1;
+  if (bound == 0 || n > UINT32_MAX || crater__buf_reserve(out, bound) != 0) return -1;
+  br_arena *const a = crater__malloc(sizeof(*a));
+  if (a == NULL) return -1;
+  a->blocks.link.prev = a->blocks.link.next = &a->blocks;
+  if (setjmp(a->failed) != 0) {
+    while (a->blocks.link.next != &a->blocks) br_free(a, a->blocks.link.next + 1);
+    crater__free(a);
+    return -1;
+  }
+  BrotliEncoderState *s = BrotliEncoderCreateInstance(br_alloc, br_free, a);
   int lgwin = BROTLI_MIN_WINDOW_BITS;
   while (lgwin < 22 && ((size_t)1 << lgwin) < n) lgwin++;
   BrotliEncoderSetParameter(s, BROTLI_PARAM_QUALITY, (uint32_t)quality);
   BrotliEncoderSetParameter(s, BROTLI_PARAM_LGWIN, (uint32_t)lgwin);
   BrotliEncoderSetParameter(s, BROTLI_PARAM_SIZE_HINT, (uint32_t)n);
   BrotliEncoderSetParameter(s, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
+  const uint8_t *next_in = (const uint8_t *)in;
+  size_t avail_in = n, avail_out = bound;
+  uint8_t *next_out = (uint8_t *)out->data;
   int rc = -1;
-  if (crater__buf_reserve(out, bound) == 0) {
-    const uint8_t *next_in = (const uint8_t *)in;
-    size_t avail_in = n, avail_out = bound;
-    uint8_t *next_out = (uint8_t *)out->data;
-    if (BrotliEncoderCompressStream(s, BROTLI_OPERATION_FINISH, &avail_in, &next_in, &avail_out,
-                                    &next_out, NULL) &&
-        BrotliEncoderIsFinished(s)) {
-      out->len = bound - avail_out;
-      rc = 0;
-    }
+  if (BrotliEncoderCompressStream(s, BROTLI_OPERATION_FINISH, &avail_in, &next_in, &avail_out,
+                                  &next_out, NULL) &&
+      BrotliEncoderIsFinished(s)) {
+    out->len = bound - avail_out;
+    rc = 0;
   }
   BrotliEncoderDestroyInstance(s);
+  crater__free(a);
   return rc;
 }
 
