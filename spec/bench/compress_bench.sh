@@ -37,7 +37,7 @@ local crater = require "crater"
 local app = crater.app { openapi = false }
 -- 20 KiB of JSON, the same bytes for every request
 local items = {}
-for i = 1, 216 do
+for i = 1, 294 do
   items[i] = string.format('{"id":%d,"name":"item %d","price":%d.%02d,"tags":["a","b"],"ok":%s}',
     i, i, i * 7 % 100, i % 100, i % 3 == 0 and "true" or "false")
 end
@@ -61,13 +61,12 @@ error_log stderr warn;
 events { worker_connections 4096; use epoll; }
 http {
   access_log off;
-  types { application/json json; }
   gzip_types application/json;
   gzip_min_length 1024;
   gzip_vary on;
   server { listen 127.0.0.1:$2;
-    location = /json  { gzip on; gzip_comp_level 6; alias $WORK/www/data.json; }
-    location = /json1 { gzip on; gzip_comp_level 1; alias $WORK/www/data.json; }
+    location = /json  { default_type application/json; gzip on; gzip_comp_level 6; alias $WORK/www/data.json; }
+    location = /json1 { default_type application/json; gzip on; gzip_comp_level 1; alias $WORK/www/data.json; }
   }
 }
 NGX
