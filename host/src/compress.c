@@ -46,11 +46,12 @@ struct crater__encoder {
 
 typedef enum { CODING_IDENTITY = 0, CODING_GZIP, CODING_BR } coding;
 
-static int eligible(const crater__request *r, const crater__compress_policy *pol,
-                    const crater__response *res, const crater_header *hs, size_t nh);
+static int eligible(const crater__compress_policy *pol, const crater__response *res,
+                    const crater_header *hs, size_t nh);
 static int type_listed(const crater__compress_policy *pol, const char *ctype, size_t len);
 static coding choose(const crater__request *r, int br_ok);
 static void add_vary(crater_header *hs, size_t *nh, crater__buf *vary);
+static int weaken_etag(crater_header *hs, size_t nh, crater__buf *etag);
 static int gzip_body(int level, const char *in, size_t n, crater__buf *out);
 static int br_body(int quality, const char *in, size_t n, crater__buf *out);
 static const crater_header *find(const crater_header *hs, size_t nh, const char *name);
@@ -109,12 +110,15 @@ void crater__compress_answer(const crater__request *r, const crater__compress_po
                              crater__compress_job *job, crater__encoder **enc) {
   int stream = (res->flags & CRATER__RES_STREAM) != 0;
   if (enc != NULL) *enc = NULL;
-  if (!eligible(r, pol, res, hs, *nh)) return;
+  if (!eligible(pol, res, hs, *nh)) return;
   /* The answer depends on Accept-Encoding from here, whatever this client
    * takes: a cache must not hand the coded one to a client without gzip. */
   add_vary(hs, nh, &job->vary);
   res->headers = hs;
   res->nheaders = *nh;
+  /* HEAD: the GET's Vary, but no coding: there is no body to code, and
+   * coding one only to count its bytes would cost what the GET does. */
+  if (r->head_only) return;
   coding c = choose(r, !stream && pol->br_quality > 0);
   if (c == CODING_IDENTITY) return;
   if (stream) {
@@ -133,6 +137,15 @@ void crater__compress_answer(const crater__request *r, const crater__compress_po
                             : gzip_body(pol->level, res->body, res->body_len, &job->body);
     /* Out of memory, or a body that does not shrink: sent as it is. */
     if (rc != 0 || job->body.len >= res->body_len) return;
+  }
+  if (weaken_etag(hs, *nh, &job->etag) != 0) { /* out of memory: uncoded, its ETag true */
+    if (stream) {
+      crater__encoder_free(*enc);
+      *enc = NULL;
+    }
+    return;
+  }
+  if (!stream) {
     res->body = job->body.data;
     res->body_len = job->body.len;
   }
@@ -144,6 +157,7 @@ void crater__compress_answer(const crater__request *r, const crater__compress_po
 void crater__compress_job_free(crater__compress_job *job) {
   crater__buf_free(&job->body);
   crater__buf_free(&job->vary);
+  crater__buf_free(&job->etag);
 }
 
 int crater__encoder_push(crater__encoder *e, const char *data, size_t len, int finish,
@@ -184,15 +198,13 @@ void crater__encoder_free(crater__encoder *e) {
 /* ===================================================================== */
 
 /* 1 when the answer may be coded at all (before asking the client). Not:
- * without a policy (compress = false), to HEAD (its headers would promise
- * a coded body the GET may not get), without a body (204, 304), a part of
+ * without a policy (compress = false), without a body (204, 304), a part of
  * a body (206, Content-Range), a body the handler coded itself, one a
  * proxy must not transform (Cache-Control: no-transform), a type not in
  * the policy's list, nor a whole body under min_size. */
-static int eligible(const crater__request *r, const crater__compress_policy *pol,
-                    const crater__response *res, const crater_header *hs, size_t nh) {
-  if (pol == NULL || r->head_only || crater__http_bodyless(res->status) || res->status == 206)
-    return 0;
+static int eligible(const crater__compress_policy *pol, const crater__response *res,
+                    const crater_header *hs, size_t nh) {
+  if (pol == NULL || crater__http_bodyless(res->status) || res->status == 206) return 0;
   if (!(res->flags & CRATER__RES_STREAM) && res->body_len < pol->min_size) return 0;
   const crater_header *ct = find(hs, nh, "Content-Type");
   if (ct == NULL || !type_listed(pol, ct->value, ct->value_len)) return 0;
@@ -481,4 +493,21 @@ static void add_vary(crater_header *hs, size_t *nh, crater__buf *vary) {
   }
   first->value = vary->data;
   first->value_len = vary->len;
+}
+
+/* A strong ETag names the bytes of one representation (RFC 9110 8.8.3):
+ * the coded body is other bytes, so its tag becomes weak (W/"..."), as
+ * nginx does; a conditional GET still matches it weakly. Returns 0, or
+ * -1 when memory ran out (nothing changed). */
+static int weaken_etag(crater_header *hs, size_t nh, crater__buf *etag) {
+  for (size_t i = 0; i < nh; i++) {
+    if (!crater__http_is_header(hs[i].name, hs[i].name_len, "ETag")) continue;
+    if (hs[i].value_len == 0 || hs[i].value[0] != '"') return 0; /* weak already */
+    if (crater__buf_append(etag, "W/", 2) != 0 || crater__buf_append(etag, hs[i].value, hs[i].value_len) != 0)
+      return -1;
+    hs[i].value = etag->data;
+    hs[i].value_len = etag->len;
+    return 0;
+  }
+  return 0;
 }

@@ -43,6 +43,7 @@ typedef struct crater__encoder crater__encoder;
 typedef struct {
   crater__buf body;   /* the coded body of a whole answer */
   crater__buf vary;   /* "<the handler's Vary>, Accept-Encoding" */
+  crater__buf etag;   /* W/"<the handler's strong ETag>" */
 } crater__compress_job;
 
 /* Codes res when the policy, the answer and r's Accept-Encoding allow it:
@@ -51,7 +52,8 @@ typedef struct {
  * *enc (NULL when not coded). hs is res's header list (*nh of them, with
  * room for 2 more): Content-Encoding and Vary are added or merged there,
  * and res->headers / res->nheaders updated. An answer that may be coded
- * gets Vary: Accept-Encoding even when this client takes identity. */
+ * gets Vary: Accept-Encoding even when this client takes identity (or
+ * asks with HEAD); a coded one's strong ETag becomes weak. */
 void crater__compress_answer(const crater__request *r, const crater__compress_policy *pol,
                              crater__response *res, crater_header *hs, size_t *nh,
                              crater__compress_job *job, crater__encoder **enc);

@@ -492,7 +492,7 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
     res.headers = hs;
     res.nheaders = k;
     /* The dispatcher's fifth value: the route's compression policy. */
-    crater__compress_job job = {{0}, {0}};
+    crater__compress_job job = {{0}, {0}, {0}};
     crater__compress_answer(r, crater__compress_policy_at(T, 5), &res, hs, &k, &job,
                             (flags & CRATER__RES_STREAM) ? &r->enc : NULL);
     r->sink->respond(r->sink_ctx, r, &res);

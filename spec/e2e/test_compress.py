@@ -246,6 +246,7 @@ class Compress(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertNotIn("content-encoding", h)
         self.assertEqual(h["content-length"], "4400")
+        self.assertEqual(h["vary"], "Accept-Encoding")  # as the GET's
 
     def test_bodyless_statuses(self):
         for status in (204, 304):
@@ -260,6 +261,16 @@ class Compress(unittest.TestCase):
                 st, h, body = read_response(f)  # the next answer follows right after
                 self.assertEqual(h["content-encoding"], "gzip")
                 s.close()
+
+    def test_strong_etag_becomes_weak_when_coded(self):
+        st, h, body = get(self.srv, "/etag", "gzip")
+        self.assertEqual(h["content-encoding"], "gzip")
+        self.assertEqual(h["etag"], 'W/"v1"')
+        st, h, body = get(self.srv, "/etag")
+        self.assertEqual(h["etag"], '"v1"')
+        st, h, body = get(self.srv, "/weak-etag", "br")
+        self.assertEqual(h["content-encoding"], "br")
+        self.assertEqual(h["etag"], 'W/"v1"')
 
     # --- Vary -------------------------------------------------------------
 
