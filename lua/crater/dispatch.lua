@@ -127,21 +127,25 @@ end
 
 --- The dispatcher for an app (one per generation): see the top of this file.
 ---@param app table the crater.app, its routes all added
----@return fun(method: string, path: string, raw_query: string, conn: any, seq: integer): integer, string|false, string|nil, string[]|nil
+---@return fun(method: string, path: string, raw_query: string, conn: any, seq: integer): integer, string|false, string|nil, string[]|nil, any
 function _M.new(app)
   local r = app._router
   local match = r.match
   local before, after = app._before, app._after
   local nbefore = #before
+  local app_policy = compress.policy(app.compress, nil)
+  app._compress_policy = app_policy -- for answers no route gave (respond)
   -- Each route's deadline in ms (its own, else the app's; false: none).
   for _, rec in ipairs(app._routes) do
     local dl = rec.opts.deadline
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
     rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
-    rec.compress_policy = compress.policy(app.compress, rec.opts.compress)
+    -- a route without its own compress option shares the app's policy
+    local c = rec.opts.compress
+    if c == nil or c == true then rec.compress_policy = app_policy
+    else rec.compress_policy = compress.policy(app.compress, c) end
   end
-  app._compress_policy = compress.policy(app.compress, nil)
 
   return function(method, p, q, conn, seq)
     local route, params, allow = match(r, method, p)
