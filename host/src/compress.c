@@ -205,7 +205,10 @@ void crater__encoder_free(crater__encoder *e) {
 static int eligible(const crater__compress_policy *pol, const crater__response *res,
                     const crater_header *hs, size_t nh) {
   if (pol == NULL || crater__http_bodyless(res->status) || res->status == 206) return 0;
-  if (!(res->flags & CRATER__RES_STREAM) && res->body_len < pol->min_size) return 0;
+  /* A whole body of no bytes has nothing to code (and an answer whose body
+   * is not a Lua string, a file say, has none here: never coded). */
+  if (!(res->flags & CRATER__RES_STREAM) && (res->body_len == 0 || res->body_len < pol->min_size))
+    return 0;
   const crater_header *ct = find(hs, nh, "Content-Type");
   if (ct == NULL || !type_listed(pol, ct->value, ct->value_len)) return 0;
   if (find(hs, nh, "Content-Encoding") != NULL || find(hs, nh, "Content-Range") != NULL) return 0;

@@ -207,6 +207,12 @@ class Compress(unittest.TestCase):
         self.assertNotIn("vary", h)
         self.assertEqual(body, b"a" * 1000)
 
+    def test_empty_body(self):
+        st, h, body = get(self.srv, "/empty", "gzip")  # min_size 0: still nothing to code
+        self.assertEqual((st, body), (200, b""))
+        self.assertNotIn("content-encoding", h)
+        self.assertNotIn("vary", h)
+
     def test_type_not_compressible(self):
         st, h, body = get(self.srv, "/octets", "gzip, br")
         self.assertNotIn("content-encoding", h)
@@ -325,6 +331,13 @@ class Compress(unittest.TestCase):
         st, h, body = read_response(f)
         self.assertEqual(gunzip(body), self.plain("/text"))
         s.close()
+
+    def test_http10_stream_ends_with_close(self):
+        raw = self.srv.raw(b"GET /stream-big HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+        head, body = raw.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Content-Encoding: gzip", head)
+        self.assertNotIn(b"chunked", head.lower())
+        self.assertEqual(gunzip(body).count(b"line"), 200 * 200)
 
     def test_big_stream(self):
         st, h, body = get(self.srv, "/stream-big", "gzip")
