@@ -3,7 +3,7 @@
  * A whole body is coded in one call, gzip or brotli, with a coder sized to
  * the body (a 2 KiB body needs no 32 KiB window). A streamed body is coded
  * with gzip only: its coder lives as long as the stream, and zlib's is
- * small and fixed (about 64 KiB here) where brotli's grows with its
+ * small and fixed (about 70 KiB here) where brotli's grows with its
  * quality; each chunk is flushed (Z_SYNC_FLUSH) so the client can decode
  * what it got without waiting for the next.
  *
@@ -28,7 +28,7 @@
 
 #define POLICY_MAGIC 0x637a706cu  /* "czpl": tells a policy from other userdata */
 #define STREAM_WBITS 13           /* a stream's window: 8 KiB ... */
-#define STREAM_MEMLEVEL 6         /* ... and hash: 64 KiB of state in all */
+#define STREAM_MEMLEVEL 6         /* ... and hash: about 70 KiB of state in all */
 
 struct crater__compress_policy {
   uint32_t magic;      /* POLICY_MAGIC */
