@@ -177,7 +177,9 @@ int crater__encoder_push(crater__encoder *e, const char *data, size_t len, int f
     int rc = deflate(&e->z, flush);
     e->out.len += room - e->z.avail_out;
     if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return -1;
+    /* Z_BUF_ERROR with room to spare: no progress is possible (never seen:
+     * deflate always has room here), not a loop. */
+    if (rc != Z_OK && (rc != Z_BUF_ERROR || e->z.avail_out > 0)) return -1;
     /* Room left over means deflate has said all it had for this flush. */
     if (!finish && e->z.avail_out > 0) break;
   }
