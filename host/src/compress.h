@@ -58,6 +58,9 @@ void crater__compress_answer(const crater__request *r, const crater__compress_po
                              crater__response *res, crater_header *hs, size_t *nh,
                              crater__compress_job *job, crater__encoder **enc);
 
+/* Frees the server's gzip state for whole answers (crater_free). */
+void crater__compress_free(crater_server *srv);
+
 /* Releases what crater__compress_answer made. */
 void crater__compress_job_free(crater__compress_job *job);
 
