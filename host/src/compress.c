@@ -3,14 +3,15 @@
  * A whole body is coded in one call. Gzip uses the server's one deflate
  * state, reset for each answer: setting one up costs about as much as
  * coding a 20 KiB body at level 1, and when the allocator hands its 260
- * KiB back to the system in between, page faults cost more again (a
- * sweep of fresh states measured 20x slower). Brotli cannot be reset
- * (1.0.x): its coder is made per answer, sized to the body. A streamed
- * body is coded
- * with gzip only: its coder lives as long as the stream, and zlib's is
- * small and fixed (about 70 KiB here) where brotli's grows with its
- * quality; each chunk is flushed (Z_SYNC_FLUSH) so the client can decode
- * what it got without waiting for the next.
+ * KiB back to the system in between, page faults cost far more (a loop of
+ * fresh states, glibc trimming the heap each time, ran 20x slower than
+ * one reset state). Brotli cannot be reset (1.0.x): its coder is made per
+ * answer, sized to the body.
+ *
+ * A streamed body is coded with gzip only: its coder lives as long as the
+ * stream, and zlib's is small and fixed (about 70 KiB here) where
+ * brotli's grows with its quality; each chunk is flushed (Z_SYNC_FLUSH) so
+ * the client can decode what it got without waiting for the next.
  *
  * Every coder allocates through alloc.h, so a test can fail it; a failure
  * leaves the answer uncoded (a whole body), or breaks the stream off (a
