@@ -70,7 +70,7 @@ function(crater_library name kind)
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/host/include> $<INSTALL_INTERFACE:include>
     PRIVATE ${PROJECT_SOURCE_DIR}/host/src ${LLHTTP_INC_DIR})
   target_link_libraries(${name} PUBLIC PkgConfig::LIBUV PkgConfig::LUAJIT PkgConfig::OPENSSL PkgConfig::SQLITE3
-    PkgConfig::LIBPQ)
+    PkgConfig::LIBPQ PkgConfig::ZLIB PkgConfig::BROTLIENC)
   if(NOT kind STREQUAL "OBJECT")
     target_link_libraries(${name} PRIVATE m ${CMAKE_DL_LIBS})
   endif()

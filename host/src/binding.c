@@ -13,6 +13,7 @@
 
 #include <lauxlib.h>
 
+#include "compress.h"
 #include "http.h"
 #include "httpc.h"
 #include "inject.h"
@@ -206,6 +207,7 @@ int crater__binding_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"header", host_header},   {"headers", host_headers}, {"body", host_body},
     {"remote", host_remote},   {"deadline", host_deadline}, {"multipart", host_multipart},
+    {"compress_policy", crater__compress_policy_new},
     {NULL, NULL},
   };
   lua_createtable(L, 0, 8);

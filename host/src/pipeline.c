@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "compress.h"
 #include "log.h"
 #include "lua_error.h"
 #include "reload.h"
@@ -72,6 +73,7 @@ static void split_url(const crater__request *r, const char **path, size_t *path_
                       const char **query, size_t *query_len);
 static void own_answer(crater__request *r);
 static void send_file(crater__request *r);
+static int coded_end(crater__request *r);
 
 static const char DISPATCH_FAILED[] = "the application's dispatcher failed; see the server log";
 
@@ -90,6 +92,7 @@ static void take_off(crater__request *r, const crater__sink *sink, void *ctx) {
   r->task.spawned = NULL;
   r->deadline = NULL;
   r->file_fd = -1;
+  r->enc = NULL;
   r->seq++;
   r->state = CRATER__REQ_RUNNING;
 }
@@ -304,6 +307,11 @@ static void run(crater__request *r, int nargs) {
       if ((r->pflags & P_STREAM) && lua_gettop(T) >= 1 && lua_type(T, 1) == LUA_TSTRING) {
         size_t len;
         const char *chunk = lua_tolstring(T, 1, &len);
+        if (r->enc != NULL && len > 0 && crater__encoder_push(r->enc, chunk, len, 0, &chunk, &len) != 0) {
+          crater__log(srv, CRATER_LOG_ERROR, "stream: gzip failed midway: broken off");
+          finish(r, 0, 0);
+          return;
+        }
         int wait = len > 0 ? r->sink->chunk(r->sink_ctx, r, chunk, len) : 0;
         if (r->pflags & P_ABORTED) {
           end_aborted(r);
@@ -322,6 +330,13 @@ static void run(crater__request *r, int nargs) {
       if (r->pflags & P_STREAM) {
         /* The dispatcher returns -1 when the stream failed after its head. */
         int failed = lua_gettop(T) >= 1 && lua_tonumber(T, 1) == -1;
+        if (!failed && r->enc != NULL) {
+          failed = coded_end(r);
+          if (r->pflags & P_ABORTED) {
+            end_aborted(r);
+            return;
+          }
+        }
         finish(r, !failed, 1);
         return;
       }
@@ -468,8 +483,8 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
     snprintf(why, WHY_SIZE, "the header list is a %s", lua_typename(T, ht));
     return -2;
   }
-  if (n + 1 > INLINE_HEADERS) {
-    hs = crater__malloc(sizeof(*hs) * (size_t)(n + 1));
+  if (n + 3 > INLINE_HEADERS) { /* Content-Type, and 2 for compress.c */
+    hs = crater__malloc(sizeof(*hs) * (size_t)(n + 3));
     if (hs == NULL) return -1;
   }
   size_t k = 0;
@@ -504,7 +519,12 @@ static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
   if (rc == 0) {
     res.headers = hs;
     res.nheaders = k;
+    /* The dispatcher's fifth value: the route's compression policy. */
+    crater__compress_job job = {{0}, {0}, {0}};
+    crater__compress_answer(r, crater__compress_policy_at(T, 5), &res, hs, &k, &job,
+                            (flags & CRATER__RES_STREAM) ? &r->enc : NULL);
     r->sink->respond(r->sink_ctx, r, &res);
+    crater__compress_job_free(&job);
   }
   if (hs != inline_hs) crater__free(hs);
   return rc;
@@ -628,6 +648,8 @@ static void release(crater__request *r, int thread_reusable) {
     r->file_fd = -1;
   }
   if (g != NULL) crater__task_end(&r->task); /* spawned threads, a pending wait */
+  crater__encoder_free(r->enc);
+  r->enc = NULL;
   lua_State *T = r->task.main.L;
   if (T != NULL) {
     if (thread_reusable) crater__gen_thread_done(g, T, r->task.main.ref);
@@ -694,4 +716,18 @@ static void own_answer(crater__request *r) {
     return;
   }
   finish(r, 1, 0);
+}
+
+/* The end of a gzip'd stream (its trailer) to the sink. Returns 1 when
+ * coding failed (the body breaks off), else 0. */
+static int coded_end(crater__request *r) {
+  const char *tail;
+  size_t len;
+  if (crater__encoder_push(r->enc, "", 0, 1, &tail, &len) != 0) {
+    crater__log(r->srv, CRATER_LOG_ERROR, "stream: gzip failed at its end: broken off");
+    return 1;
+  }
+  /* Whether the sink wants a pause matters no more: nothing follows. */
+  if (len > 0) (void)r->sink->chunk(r->sink_ctx, r, tail, len);
+  return 0;
 }

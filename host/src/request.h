@@ -83,6 +83,7 @@ struct crater__request {
   crater__gen *gen;              /* the generation it runs on: referenced */
   crater__task task;             /* its Lua: task.main.L is its coroutine */
   struct crater__deadline *deadline; /* its route's deadline timer, or NULL (pipeline.c) */
+  struct crater__encoder *enc;   /* gzip of its streamed body, or NULL (compress.c) */
   int state;                     /* CRATER__REQ_* above */
   unsigned pflags;               /* CRATER__P_* of pipeline.c */
   int file_fd;                   /* a file answer's file (static_file.h) being sent, or -1:

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "compress.h"
 #include "config.h"
 #include "conn.h"
 #include "inject.h"
@@ -259,6 +260,7 @@ void crater_free(crater_server *srv) {
   crater__conn_pool_free(srv);
   crater__request_pool_free(srv);
   crater__registry_free(srv);
+  crater__compress_free(srv);
   crater__free(srv->read_buf);
   crater__free(srv->lua_path);
   crater__free(srv->upload_dir);

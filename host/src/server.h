@@ -70,6 +70,10 @@ struct crater_server {
    * (sqlite.c); closed with the server. */
   struct crater__sqlite_db *sqlite_dbs;
 
+  /* The deflate state whole answers are gzip'd with (compress.c): made on
+   * the first, reset for each next; freed with the server. */
+  struct crater__zcache *zcache;
+
   /* The stuck-run watchdog's thread (watchdog.c), or NULL when off. */
   struct crater__watchdog *watchdog;
 

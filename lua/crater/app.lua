@@ -10,6 +10,7 @@ local dispatch = require "crater.dispatch"
 local urls = require "crater.urls"
 local session = require "crater.session"
 local group = require "crater.group"
+local compress = require "crater.compress"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable, getmetatable, pcall, next = setmetatable, getmetatable, pcall, next
@@ -25,7 +26,7 @@ App.__index = App
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, trailing_slash?: "redirect"|false }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, trailing_slash?: "redirect"|false, compress?: boolean|table }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
@@ -35,11 +36,14 @@ function _M.new(opts)
   end
   local slash_why = urls.check_policy(opts.trailing_slash)
   if slash_why then error(slash_why, 2) end
+  local cok, cerr = compress.check(opts.compress)
+  if not cok then error("crater.app: " .. cerr, 2) end
   local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
     description = opts.description,
     deadline = opts.deadline,  -- seconds a handler may take, else 504 (docs/async.md)
+    compress = opts.compress,  -- response compression: nil (defaults), false, or options (docs/compression.md)
     state = {}, -- handed to the next generation on reload (see docs/reload.md)
     _router = router.new(),
     _routes = {},
@@ -79,6 +83,8 @@ local function add_route(self, method, path, opts, handler, level, where, extra)
   if dl ~= nil and dl ~= false and (type(dl) ~= "number" or not (dl > 0)) then
     error("route " .. path .. ": deadline must be a number of seconds > 0, or false", level)
   end
+  local cok, cerr = compress.check(opts and opts.compress)
+  if not cok then error("route " .. path .. ": " .. cerr, 3) end
   local methods = type(method) == "table" and method or { method }
   if where == nil then
     local info = getinfo(3, "Sl")

@@ -6,7 +6,8 @@
 -- flat array { name1, value1, name2, value2, ... }; the C core does the
 -- framing. A streamed response instead yields (status, false, content_type,
 -- headers), then one string per chunk, and returns -1 when the stream failed
--- midway.
+-- midway. Both heads carry a fifth value: the compression policy of the
+-- route (crater.compress; false: none).
 --
 -- Per request: the router matches, `before` hooks run, then the handler,
 -- then `after` hooks; errors anywhere become answers through crater.errors.
@@ -26,6 +27,7 @@ local host = require "crater.host"
 local group = require "crater.group"
 local cors = require "crater.cors"
 local security = require "crater.security"
+local compress = require "crater.compress"
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
@@ -65,9 +67,9 @@ end
 -- headers: finish() checked them), then one yield per chunk; the core
 -- resumes us when the client has taken the previous ones. Returns -1 when
 -- the stream failed midway.
-local function run_stream(req, res, status, ctype, h)
+local function run_stream(req, res, status, ctype, h, policy)
   if res.content_type == nil and status ~= 204 and status ~= 304 then ctype = TEXT end
-  yield(status, false, ctype, h)
+  yield(status, false, ctype, h, policy)
   local ok, err = xpcall(res._stream, handler_traceback, write_chunk, req)
   if not ok then
     err = errors.as_failure(err)
@@ -105,8 +107,11 @@ local function respond(app, req, res)
     if cors_on then cors.decorate(app, req, res) end
     st, body, ctype, h = finish(res)
   end
-  if res._stream then return run_stream(req, res, st, ctype, h) end
-  return st, body, ctype, h
+  -- the route's compression, or the app's for an answer no route gave
+  local policy = app._compress_policy
+  if req.route then policy = req.route.compress_policy end
+  if res._stream then return run_stream(req, res, st, ctype, h, policy) end
+  return st, body, ctype, h, policy
 end
 
 -- A path parameter decoded from %XX escapes must be UTF-8 text: the 400
@@ -156,7 +161,7 @@ end
 
 --- The dispatcher for an app (one per generation): see the top of this file.
 ---@param app table the crater.app, its routes all added
----@return fun(method: string, path: string, raw_query: string, conn: any, seq: integer): integer, string|false, string|nil, string[]|nil
+---@return fun(method: string, path: string, raw_query: string, conn: any, seq: integer): integer, string|false, string|nil, string[]|nil, any
 function _M.new(app)
   local r = app._router
   local match = r.match
@@ -167,6 +172,8 @@ function _M.new(app)
   -- Each route's deadline in ms (its own, else its groups', else the app's;
   -- false: none); its groups' hooks and its security check; whether its
   -- handler's return can go straight to finish (no after hook, no CORS).
+  local app_policy = compress.policy(app.compress, nil)
+  app._compress_policy = app_policy -- for answers no route gave (respond)
   for _, rec in ipairs(app._routes) do
     rec.gbefore, rec.gafter = group.hooks(rec)
     rec.auth = security.hook(app, rec)
@@ -176,6 +183,10 @@ function _M.new(app)
     if dl == nil then dl = app.deadline end
     rec.deadline_ms = dl and ceil(dl * 1000) or nil
     rec.label = rec.method .. " " .. rec.path .. " (" .. rec.where .. ")"
+    -- a route without its own compress option shares the app's policy
+    local c = rec.opts.compress
+    if c == nil or c == true then rec.compress_policy = app_policy
+    else rec.compress_policy = compress.policy(app.compress, c) end
   end
 
   return function(method, p, q, conn, seq)
@@ -233,7 +244,7 @@ function _M.new(app)
         res = handler_failed(app, req, a)
       elseif route.direct and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
-        if ok2 then return s, body, ctype, h end
+        if ok2 then return s, body, ctype, h, route.compress_policy end
         -- what the handler returned is wrong: say which handler
         res = handler_failed(app, req, handler_traceback(route.where and (route.where .. ": " .. s) or s))
       else

@@ -24,6 +24,7 @@ static const char app_src[] =
     "local crater = require 'crater'\n"
     "local app = crater.app()\n"
     "app:get('/hello', function() return 'hello' end)\n"
+    "app:get('/gz', function() return string.rep('code me ', 500) end)\n"
     "app:post('/echo', function(req) return req.body end)\n"
     "app:get('/stream', function()\n"
     "  return crater.stream(function(write)\n"
@@ -98,7 +99,8 @@ static int acceptable(const spec_client *c, int want) {
   return status == want || status == 500 || status == 503 || status < 0 ? 0 : -1;
 }
 
-typedef enum { GET_HELLO, POST_ECHO, PIPELINED, STREAM, INJECT_SYNC, INJECT_ASYNC, RELOAD } step;
+typedef enum { GET_HELLO, POST_ECHO, PIPELINED, STREAM, INJECT_SYNC, INJECT_ASYNC, RELOAD, GZIP, BROTLI,
+               GZIP_STREAM } step;
 
 static void on_injected(crater_server *srv, int rc, const crater_response *res, void *udata) {
   (void)srv;
@@ -154,6 +156,21 @@ static int run_step(rig *g, step s) {
     case RELOAD:
       rc = crater_reload(g->srv);
       return rc == 0 || rc == CRATER_ENOMEM || rc == CRATER_ELOAD ? 0 : -1;
+    case GZIP:
+    case BROTLI:
+    case GZIP_STREAM:
+      /* Compression out of memory: the answer goes out uncoded (compress.c). */
+      spec_client_start_raw(&c, &g->loop, g->port,
+                            s == GZIP     ? "GET /gz HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
+                                            "Connection: close\r\n\r\n"
+                            : s == BROTLI ? "GET /gz HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\n"
+                                            "Connection: close\r\n\r\n"
+                                          : "GET /stream HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
+                                            "Connection: close\r\n\r\n");
+      run_client(g, &c);
+      rc = acceptable(&c, 200);
+      spec_client_free(&c);
+      return rc;
   }
   return -1;
 }
@@ -171,7 +188,8 @@ static int healthy(rig *g) {
 }
 
 static const char *step_name(step s) {
-  static const char *names[] = {"GET", "POST", "pipelined", "stream", "inject_sync", "inject", "reload"};
+  static const char *names[] = {"GET", "POST", "pipelined", "stream", "inject_sync", "inject", "reload",
+                                "gzip", "brotli", "gzip stream"};
   return names[s];
 }
 
@@ -209,7 +227,7 @@ TEST(alloc_fail_sweep_every_allocation) {
   int rounds = 0;
   ASSERT_EQ_INT(sweep(GET_HELLO, 0, 1, &rounds), 0);
   ASSERT_EQ_INT(sweep(GET_HELLO, 1, 1, &rounds), 0);
-  for (step s = POST_ECHO; s <= RELOAD; s++) {
+  for (step s = POST_ECHO; s <= GZIP_STREAM; s++) {
     ASSERT_EQ_INT(sweep(s, 0, 0, &rounds), 0);
     ASSERT_EQ_INT(sweep(s, 1, 0, &rounds), 0);
   }

@@ -191,7 +191,7 @@ def run_c_embed(self, body, where):
         f.write(body)
     try:
         deps = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "luajit", "openssl", "sqlite3",
-                               "libpq"],
+                               "libpq", "zlib", "libbrotlienc"],
                               capture_output=True, check=True).stdout.decode().split()
         cc = subprocess.run(["cc", "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
                              "-I", os.path.join(ROOT, "host", "include"), src, "-o", exe, lib,

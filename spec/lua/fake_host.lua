@@ -21,6 +21,10 @@ end
 function M.headers(conn, seq) return { unpack(check(conn, seq).headers) } end
 function M.body(conn, seq) return check(conn, seq).body or "" end
 function M.remote(conn, seq) check(conn, seq) return "127.0.0.1:40000" end
+-- The core's compression policy (compress.c) as a table: nothing codes here.
+function M.compress_policy(level, br, min_size, types)
+  return { level = level, br = br, min_size = min_size, types = types }
+end
 function M.log(level, msg) M.logged[#M.logged + 1] = level .. ": " .. msg end
 
 --- Like the core's inject (host/src/inject.c), for crater.test in stock
