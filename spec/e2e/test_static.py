@@ -76,6 +76,7 @@ class Static(unittest.TestCase):
         put("a.txt.gz", gzip.compress(TXT))
         put("a.txt.br", b"BROTLI-BYTES")
         put("only.css", b"body{}")
+        put("wide.css", b"p { color: red; }\n" * 400)  # 7 KiB, no sibling
         put("only.css.gz", gzip.compress(b"body{}"))
         put("app.js", b"let x = 1;\n")
         put("page.html", b"<p>x</p>")
@@ -286,6 +287,15 @@ class Static(unittest.TestCase):
         self.assertEqual((st, body), (200, TXT))
         self.assertNotIn("content-encoding", h)
         self.assertNotIn("vary", h)
+
+    def test_never_coded_on_the_fly(self):
+        # a compressible type well over compression's min_size, no sibling:
+        # the file goes out as it is, by sendfile (docs/compression.md)
+        st, h, body = self.get("/s/wide.css", headers={"Accept-Encoding": "gzip, br"})
+        self.assertEqual((st, body), (200, self.files["wide.css"]))
+        self.assertNotIn("content-encoding", h)
+        self.assertEqual(h["content-length"], str(len(self.files["wide.css"])))
+        self.assert_serving()
 
     # --- directories -------------------------------------------------------------------
 
