@@ -381,7 +381,9 @@ function _M.document(app)
   for k, v in pairs(cfg.info or {}) do info[k] = copy_data(v) end
   local doc = { openapi = OPENAPI_VERSION, info = info, paths = paths }
   if #tag_list > 0 then doc.tags = tag_list end
-  if cfg.servers then doc.servers = copy_data(cfg.servers) end
+  -- OpenAPI's own default, written out: linters (redocly's recommended
+  -- rules) want a servers list, and "/" is where the document is served.
+  if cfg.servers ~= false then doc.servers = cfg.servers and copy_data(cfg.servers) or { { url = "/" } } end
 
   -- Exporting a component may use more of them: go until nothing is new.
   local registered = {}

@@ -27,7 +27,6 @@ REDOCLY_CONFIG = """extends:
 rules:
   security-defined: off
   info-license: off
-  no-empty-servers: off
   operation-4xx-response: off
   operation-summary: off
 """

@@ -1,8 +1,7 @@
 -- Security schemes (test_security.py): declared, applied per app, group and
 -- route, checked by Crater, listed in the OpenAPI document.
 local crater = require "crater"
-local app = crater.app { title = "Secure", version = "1.0.0", description = "Security schemes",
-  openapi = { servers = { { url = "/" } } } }
+local app = crater.app { title = "Secure", version = "1.0.0", description = "Security schemes" }
 
 local KEYS = { k1 = { user = "ann" } }
 local TOKENS = { t1 = { user = "bob", scopes = { read = true } }, t2 = { user = "cy", scopes = { read = true, write = true } } }
