@@ -688,6 +688,22 @@ static void sink_flush(void *ctx, crater__request *r) {
 
 #define SENDFILE_MAX (1u << 30) /* per call: sendfile(2) takes at most ~2 GiB */
 
+/* The file's next piece (up to STREAM_HIGH_WATER bytes) read into out,
+ * for an ordinary write; -1 when it cannot be read or has shrunk. */
+static int read_piece(crater__conn *c, int fd, int64_t *off, uint64_t *left) {
+  size_t want = *left < STREAM_HIGH_WATER ? (size_t)*left : STREAM_HIGH_WATER;
+  ssize_t n;
+  if (crater__buf_reserve(&c->out, want) != 0) return -1;
+  do {
+    n = pread(fd, c->out.data, want, (off_t)*off);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  c->out.len = (size_t)n;
+  *off += n;
+  *left -= (uint64_t)n;
+  return 0;
+}
+
 /* A file answer's body straight from the page cache to the socket. The
  * head (and any answers queued before it) must be out first, and the
  * socket must not be written behind libuv's back while a uv_write is under
@@ -717,18 +733,8 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
   }
   while (*left > 0) {
     if ((c->flags & CONN_F_WRITING) || c->out.len > 0 || c->fd < 0) {
-      if (c->out.len == 0) { /* no socket to sendfile to: a piece through out */
-        size_t want = *left < STREAM_HIGH_WATER ? (size_t)*left : STREAM_HIGH_WATER;
-        ssize_t n;
-        if (crater__buf_reserve(&c->out, want) != 0) return -1;
-        do {
-          n = pread(fd, c->out.data, want, (off_t)*off);
-        } while (n < 0 && errno == EINTR);
-        if (n <= 0) return -1;
-        c->out.len = (size_t)n;
-        *off += n;
-        *left -= (uint64_t)n;
-      }
+      /* no socket to sendfile to: a piece through out */
+      if (c->out.len == 0 && read_piece(c, fd, off, left) != 0) return -1;
       flush(c);
       if (c->flags & CONN_F_CLOSED) return -1;
       c->flags |= CONN_F_DRAIN_WAIT;
@@ -744,15 +750,7 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       /* Full: the next piece through uv_write (see above). */
-      size_t want = *left < STREAM_HIGH_WATER ? (size_t)*left : STREAM_HIGH_WATER;
-      if (crater__buf_reserve(&c->out, want) != 0) return -1;
-      do {
-        n = pread(fd, c->out.data, want, (off_t)*off);
-      } while (n < 0 && errno == EINTR);
-      if (n <= 0) return -1;
-      c->out.len = (size_t)n;
-      *off += n;
-      *left -= (uint64_t)n;
+      if (read_piece(c, fd, off, left) != 0) return -1;
       continue; /* out is not empty: written and waited for above */
     }
     if (n == 0) return -1; /* the file shrank since its size went out */

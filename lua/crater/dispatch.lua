@@ -128,6 +128,17 @@ local function check_params(app, req, params)
   return nil
 end
 
+-- Runs before hooks in order: the first answer one gives (or its
+-- failure's), else nil.
+local function run_before(app, req, hooks)
+  for i = 1, #hooks do
+    local ok, a, b, c = xpcall(hooks[i], handler_traceback, req)
+    if not ok then return handler_failed(app, req, a) end
+    if a ~= nil then return from_result(a, b, c) end
+  end
+  return nil
+end
+
 local function run_after(app, req, res)
   local gafter = req.route and req.route.gafter -- the route's groups', inner to outer
   if gafter then
@@ -215,29 +226,9 @@ function _M.new(app)
       local ok, a = xpcall(auth, handler_traceback, req)
       if not ok then res = handler_failed(app, req, a) else res = a end
     end
-    for i = 1, res == nil and nbefore or 0 do
-      local ok, a, b, c = xpcall(before[i], handler_traceback, req)
-      if not ok then
-        res = handler_failed(app, req, a)
-        break
-      elseif a ~= nil then
-        res = from_result(a, b, c)
-        break
-      end
-    end
+    if res == nil and nbefore > 0 then res = run_before(app, req, before) end
     local gbefore = route.gbefore
-    if res == nil and gbefore then
-      for i = 1, #gbefore do
-        local ok, a, b, c = xpcall(gbefore[i], handler_traceback, req)
-        if not ok then
-          res = handler_failed(app, req, a)
-          break
-        elseif a ~= nil then
-          res = from_result(a, b, c)
-          break
-        end
-      end
-    end
+    if res == nil and gbefore then res = run_before(app, req, gbefore) end
     if res == nil then
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
