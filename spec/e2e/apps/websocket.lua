@@ -1,0 +1,68 @@
+-- The app of spec/e2e/test_websocket.py (and docs/websockets.md's example).
+local crater = require "crater"
+local app = crater.app()
+local VERSION = "one" -- test_websocket's reload test rewrites this line
+local last_close = "none"
+
+app:before(function(req)
+  if req.path == "/ws/private/x" and req:header("authorization") ~= "Bearer ok" then
+    crater.abort(401, "who are you?")
+  end
+end)
+
+-- Echoes every message in its kind; "close <code>" closes with that code,
+-- "ping" pings the client first.
+app:websocket("/ws/echo/{room}", {
+  params = { room = { type = "string", pattern = "^[a-z]+$" } },
+  origins = { "http://allowed.example" },
+  protocols = { "chat.v2", "chat.v1" },
+  max_message = 64 * 1024,
+}, function(ws, req)
+  ws:send("hello " .. req.params.room .. (ws:protocol() and (" " .. ws:protocol()) or ""))
+  while true do
+    local data, kind, code, reason = ws:receive()
+    if not data then
+      last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
+      return
+    end
+    local c = data:match("^close (%d+)$")
+    if c then
+      ws:close(tonumber(c), "bye")
+      return
+    end
+    if data == "ping" then ws:ping("p") end
+    if data == "timeout" then
+      local d, why = ws:receive(0.2)
+      ws:send(tostring(d) .. " " .. tostring(why))
+    else
+      ws:send(data, kind)
+    end
+  end
+end)
+
+app:websocket("/ws/private/x", function(ws)
+  ws:send("secret")
+end)
+
+-- Sends n bytes n times, as fast as the client reads (backpressure).
+app:websocket("/ws/flood", function(ws)
+  local piece = string.rep("x", 64 * 1024)
+  for _ = 1, 200 do
+    if not ws:send(piece, "binary") then return end
+  end
+  ws:send("done")
+end)
+
+app:websocket("/ws/version", function(ws)
+  ws:send(VERSION)
+  local d = ws:receive()
+  while d do
+    ws:send(VERSION .. " " .. d)
+    d = ws:receive()
+  end
+end)
+
+app:get("/", function() return "plain" end)
+app:get("/last-close", function() return last_close end)
+
+return app
