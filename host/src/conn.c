@@ -455,6 +455,8 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     if (pos != NULL && pos >= data && pos < data + len)
       keep_pending(c, pos, (size_t)(data + len - pos));
     flush(c);
+    /* Upgraded inside the parser: what followed is the WebSocket's. */
+    if (c->ws != NULL && c->pending.len > 0) ws_read(c, 1);
     return;
   }
   if (err == HPE_PAUSED && (c->flags & CONN_F_OUT_FULL)) {

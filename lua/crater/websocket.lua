@@ -82,7 +82,7 @@ function _M.install(App, add_route)
       local accept, status, detail = ws_handshake(req._conn, req._seq)
       if not accept then
         http_error(status, detail, status == 426 and
-          { Upgrade = "websocket", Connection = "Upgrade", ["Sec-WebSocket-Version"] = "13" } or nil)
+          { Upgrade = "websocket", ["Sec-WebSocket-Version"] = "13" } or nil)
       end
       if origins then
         local origin = req:header("origin")
