@@ -607,7 +607,6 @@ static int m_tostring(lua_State *L) {
 }
 
 void crater__ws_register(lua_State *L, crater_server *srv) {
-  (void)srv;
   static const luaL_Reg methods[] = {
     {"receive", m_receive}, {"send", m_send}, {"ping", m_ping},
     {"close", m_close},     {"protocol", m_protocol}, {NULL, NULL},
@@ -629,4 +628,6 @@ void crater__ws_register(lua_State *L, crater_server *srv) {
   lua_setfield(L, -2, "ws_handshake");
   lua_pushcfunction(L, ws_upgrade);
   lua_setfield(L, -2, "ws_upgrade");
+  lua_pushnumber(L, (lua_Number)srv->cfg.ws_max_message_bytes); /* --ws-max-message */
+  lua_setfield(L, -2, "ws_max_message");
 }

@@ -11,8 +11,9 @@ local lower, gmatch = string.lower, string.gmatch
 
 local _M = {}
 
---- Messages over this many bytes (each frame too) close the socket with 1009.
-_M.MAX_MESSAGE = 1024 * 1024
+--- Messages over this many bytes (each frame too) close the socket with 1009,
+--- unless a route says otherwise (max_message): the server's --ws-max-message.
+_M.MAX_MESSAGE = host.ws_max_message or 1024 * 1024
 
 -- The options of app:websocket that are not route options.
 local OWN = { origins = true, protocols = true, max_message = true }

@@ -14,11 +14,12 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import ROOT, Server, run, wait_for
+from harness import BIN, ROOT, Server, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "websocket.lua")
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -370,6 +371,27 @@ class WebSocketTest(unittest.TestCase):
 
 
 class LifecycleTest(unittest.TestCase):
+    def test_ws_max_message_flag(self):
+        srv = Server(APP, "--ws-max-message", "100")
+        self.addCleanup(srv.stop)
+        r = Raw(srv.port, "/ws/version")  # no max_message of its own
+        r.recv_frame()
+        r.send(frame(1, b"x" * 100))
+        self.assertEqual(r.recv_frame()[2], b"one " + b"x" * 100)
+        r.send(frame(1, b"x" * 101))
+        r.expect_close(1009)
+        r.close()
+        r = Raw(srv.port)  # max_message = 64 KiB on the route wins
+        r.recv_frame()
+        r.send(frame(1, b"y" * 1000))
+        self.assertEqual(r.recv_frame()[2], b"y" * 1000)
+        r.close()
+        srv.stop()
+        srv.check_sanitizers()
+        bad = subprocess.run([BIN, "--ws-max-message", "lots", APP], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--ws-max-message", bad.stderr)
+
     def test_reload_keeps_open_sockets_on_their_generation(self):
         d = tempfile.mkdtemp(prefix="crater-e2e-ws-")
         self.addCleanup(shutil.rmtree, d, True)
