@@ -19,6 +19,7 @@ import tempfile
 import time
 import unittest
 
+import browser
 from harness import BIN, ROOT, Server, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "websocket.lua")
@@ -368,6 +369,29 @@ class WebSocketTest(unittest.TestCase):
             done = await asyncio.gather(*(one(i) for i in range(100)))
             self.assertEqual(sorted(done), list(range(100)))
         asyncio.run(go())
+
+
+@unittest.skipUnless(browser.available(), "chromium not installed (.ci/setup.sh)")
+class BrowserChatTest(unittest.TestCase):
+    def test_two_tabs_chat(self):
+        srv = Server(APP)
+        self.addCleanup(srv.stop)
+        with browser.Browser() as b:
+            ann, bob = b.page(), b.page()
+            ann.goto(srv.url("/chat?name=ann"))
+            ann.wait_for("window.ready")
+            bob.goto(srv.url("/chat?name=bob"))
+            bob.wait_for("window.ready")
+            ann.wait_for("window.log.includes('bob joined')")
+            ann.eval("say('hello bob')")
+            bob.wait_for("window.log.includes('ann: hello bob')")
+            bob.eval("say('hi ann')")
+            ann.wait_for("window.log.includes('bob: hi ann')")
+            self.assertIn("bob: hi ann", bob.eval("document.getElementById('log').textContent"))
+            bob.eval("ws.close(1000, 'bye')")
+            ann.wait_for("window.log.includes('bob left')")
+        srv.stop()
+        srv.check_sanitizers()
 
 
 class LifecycleTest(unittest.TestCase):

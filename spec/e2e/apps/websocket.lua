@@ -62,6 +62,48 @@ app:websocket("/ws/version", function(ws)
   end
 end)
 
+-- A chat room: each message goes to everyone in the room. Another
+-- handler's ws:send only queues, so one slow member slows no one else.
+local rooms = {}
+
+app:websocket("/ws/chat/{room}", { query = { name = { type = "string", maxLength = 20 } } },
+  function(ws, req)
+    local room = rooms[req.params.room] or {}
+    rooms[req.params.room] = room
+    local name = req.query.name or "anonymous"
+    local function say(text)
+      for other in pairs(room) do other:send(text) end
+    end
+    room[ws] = true
+    say(name .. " joined")
+    while true do
+      local data = ws:receive()
+      if not data then break end
+      say(name .. ": " .. data)
+    end
+    room[ws] = nil
+    say(name .. " left")
+  end)
+
+app:get("/chat", function()
+  return crater.response([[<!doctype html>
+<title>chat</title>
+<ul id="log"></ul>
+<script>
+const params = new URLSearchParams(location.search);
+window.log = [];
+const ws = new WebSocket("ws://" + location.host + "/ws/chat/lobby?name=" + params.get("name"));
+ws.onopen = () => { window.ready = true; };
+ws.onmessage = (e) => {
+  window.log.push(e.data);
+  const li = document.createElement("li");
+  li.textContent = e.data;
+  document.getElementById("log").appendChild(li);
+};
+window.say = (text) => ws.send(text);
+</script>]], 200, { ["Content-Type"] = "text/html; charset=utf-8" })
+end)
+
 app:get("/", function() return "plain" end)
 app:get("/last-close", function() return last_close end)
 
