@@ -262,15 +262,34 @@ static int push_received(crater__ws *ws, lua_State *L) {
   return 4;
 }
 
-/* A waiting receive gets its answer; called last, as the handler runs. */
+static void timer_fired(uv_timer_t *h);
+
+/* A waiting receive gets its answer; called last, as the handler runs.
+ * From inside Lua (ws:close, or a receive that let input in) a waiting
+ * thread cannot be resumed there and then (task.c runs one uthread at a
+ * time): its timer, at 0 ms, resumes it from the loop. */
 static void deliver(crater__ws *ws) {
   crater__uthread *ut = ws->reader;
   if (ut == NULL || !(ws->ready || ws->closed)) return;
+  if (crater__task_current(ws->srv) != NULL) {
+    recv_timer *t = ws->timer;
+    if (t == NULL) {
+      t = crater__malloc(sizeof(*t));
+      if (t == NULL) return; /* it hears the close with its next input */
+      uv_timer_init(ws->srv->loop, &t->handle);
+      t->handle.data = t;
+      t->ws = ws;
+      ws->timer = t;
+    }
+    uv_timer_start(&t->handle, timer_fired, 0, 0);
+    return;
+  }
   ws->reader = NULL;
   stop_timer(ws);
   crater__task_resume(ut, push_received(ws, ut->L));
 }
 
+/* The receive's timeout, or a deliver from inside Lua. */
 static void timer_fired(uv_timer_t *h) {
   recv_timer *t = h->data;
   crater__ws *ws = t->ws;
@@ -280,6 +299,10 @@ static void timer_fired(uv_timer_t *h) {
   crater__uthread *ut = ws->reader;
   if (ut == NULL) return;
   ws->reader = NULL;
+  if (ws->ready || ws->closed) {
+    crater__task_resume(ut, push_received(ws, ut->L));
+    return;
+  }
   lua_pushnil(ut->L);
   lua_pushliteral(ut->L, "timeout");
   crater__task_resume(ut, 2);
@@ -301,7 +324,10 @@ static void send_cancel(void *data) {
 /* ===================================================================== */
 
 void crater__ws_input(crater__ws *ws, const char *data, size_t len) {
-  if (ws->closed) return; /* after a close: read and dropped */
+  if (ws->closed) { /* after a close: read and dropped */
+    deliver(ws);
+    return;
+  }
   if (crater__buf_append(&ws->in, data, len) != 0) {
     fail(ws, 1011, "out of memory");
   } else {

@@ -316,6 +316,11 @@ class WebSocketTest(unittest.TestCase):
         r.send(frame(1, b"close 4001"))
         self.assertEqual(r.expect_close(4001), b"bye")
 
+    def test_close_from_another_thread_wakes_receive(self):
+        r = self.raw("/ws/closer")
+        self.assertEqual(r.expect_close(4002), b"from a thread")
+        self.assertTrue(wait_for(lambda: self.last_close() == "closed 4002 from a thread"), self.last_close())
+
     def test_server_ping_and_receive_timeout(self):
         r = self.raw()
         self.hello(r)

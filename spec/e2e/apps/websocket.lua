@@ -40,6 +40,16 @@ app:websocket("/ws/echo/{room}", {
   end
 end)
 
+-- Another thread of the handler closes while the handler waits in receive.
+app:websocket("/ws/closer", function(ws)
+  crater.spawn(function()
+    crater.sleep(0.05)
+    ws:close(4002, "from a thread")
+  end)
+  local _, kind, code, reason = ws:receive()
+  last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
+end)
+
 app:websocket("/ws/private/x", function(ws)
   ws:send("secret")
 end)
