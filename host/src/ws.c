@@ -514,6 +514,8 @@ static crater__uthread *own_thread(crater__ws *ws) {
 static int m_receive(lua_State *L) {
   crater__ws *ws = check_ws(L);
   lua_Number timeout = luaL_optnumber(L, 2, -1);
+  if (!lua_isnoneornil(L, 2) && !(timeout >= 0 && timeout <= 1e9))
+    return luaL_argerror(L, 2, "timeout must be a number of seconds from 0 to 1e9");
   if (ws == NULL) {
     lua_pushnil(L);
     lua_pushliteral(L, "closed");
