@@ -52,6 +52,15 @@ struct crater__ws {
   recv_timer *timer;         /* its timeout */
   crater__uthread *writer;   /* a send waiting for a slow client */
   char protocol[64];         /* the subprotocol chosen, or "" */
+  struct ping_timer *pinger; /* ping_interval's timer, or NULL */
+  int heard;                 /* input came since the last ping */
+};
+
+/* ping_interval: a ping each interval; a client that sent nothing at all
+ * (no pong either) for a whole interval after one is taken for gone. */
+struct ping_timer {
+  uv_timer_t handle;         /* handle.data points here */
+  crater__ws *ws;            /* NULL once the WebSocket is freed */
 };
 
 struct recv_timer {
@@ -324,6 +333,7 @@ static void send_cancel(void *data) {
 /* ===================================================================== */
 
 void crater__ws_input(crater__ws *ws, const char *data, size_t len) {
+  ws->heard = 1;
   if (ws->closed) { /* after a close: read and dropped */
     deliver(ws);
     return;
@@ -357,9 +367,52 @@ void crater__ws_going_away(crater__ws *ws) {
   deliver(ws);
 }
 
+static void pinger_closed(uv_handle_t *h) { crater__free(h->data); }
+
+static void stop_pinger(crater__ws *ws) {
+  struct ping_timer *p = ws->pinger;
+  if (p == NULL) return;
+  ws->pinger = NULL;
+  p->ws = NULL;
+  uv_timer_stop(&p->handle);
+  uv_close((uv_handle_t *)&p->handle, pinger_closed);
+}
+
+static void ping_tick(uv_timer_t *h) {
+  struct ping_timer *p = h->data;
+  crater__ws *ws = p->ws;
+  if (ws == NULL) return;
+  if (ws->closed || ws->gone) {
+    stop_pinger(ws);
+    return;
+  }
+  if (!ws->heard) {
+    static const char why[] = "no answer to ping";
+    stop_pinger(ws);
+    set_closed(ws, 1006, why, sizeof(why) - 1);
+    send_close(ws, 1001, why, sizeof(why) - 1);
+    deliver(ws);
+    return;
+  }
+  ws->heard = 0;
+  send_frame(ws, CRATER__WS_PING, "", 0);
+}
+
+static void start_pinger(crater__ws *ws, uint64_t ms) {
+  struct ping_timer *p = crater__malloc(sizeof(*p));
+  if (p == NULL) return; /* no heartbeat: the socket works without one */
+  uv_timer_init(ws->srv->loop, &p->handle);
+  p->handle.data = p;
+  p->ws = ws;
+  ws->pinger = p;
+  ws->heard = 1;
+  uv_timer_start(&p->handle, ping_tick, ms, ms);
+}
+
 void crater__ws_free(crater__ws *ws) {
   if (ws == NULL) return;
   stop_timer(ws);
+  stop_pinger(ws);
   crater__buf_free(&ws->in);
   crater__buf_free(&ws->msg);
   crater__free(ws);
@@ -452,7 +505,7 @@ static int ws_handshake(lua_State *L) {
   return 1;
 }
 
-/* ws_upgrade(r, seq, accept, protocol|nil, max_message) -> the WebSocket:
+/* ws_upgrade(r, seq, accept, protocol|nil, max_message [, ping_interval]) -> the WebSocket:
  * 101 goes out and the connection is the WebSocket's from here. */
 static int ws_upgrade(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
@@ -461,6 +514,7 @@ static int ws_upgrade(lua_State *L) {
   const char *accept = luaL_checklstring(L, 3, &alen);
   const char *proto = luaL_optlstring(L, 4, NULL, &plen);
   lua_Number max = luaL_checknumber(L, 5);
+  lua_Number ping = luaL_optnumber(L, 6, 0);
   if (!crater__request_valid(r, seq)) return luaL_error(L, "request is no longer active");
   if (r->sink->upgrade == NULL)
     return luaL_error(L, "a WebSocket needs a client connection (this request was not read from a socket)");
@@ -489,6 +543,7 @@ static int ws_upgrade(lua_State *L) {
                     (int)alen, accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
                     proto ? "\r\n" : "");
   if (ws->io->write(ws->io_ctx, head, (size_t)hl) < 0) ws->gone = 1;
+  if (ping > 0 && ping <= 1e9) start_pinger(ws, (uint64_t)(ping * 1000 + 0.5));
   ws->io->read(ws->io_ctx, 1); /* frames that came with the request first */
   return 1;
 }

@@ -16,7 +16,7 @@ local _M = {}
 _M.MAX_MESSAGE = host.ws_max_message or 1024 * 1024
 
 -- The options of app:websocket that are not route options.
-local OWN = { origins = true, protocols = true, max_message = true }
+local OWN = { origins = true, protocols = true, max_message = true, ping_interval = true }
 
 local function http_error(status, detail, headers)
   error({ crater_http_error = true, status = status, detail = detail, headers = headers }, 0)
@@ -44,6 +44,10 @@ local function check_opts(path, opts)
   if m ~= nil and (type(m) ~= "number" or m < 1 or m % 1 ~= 0) then
     return "max_message must be a whole number of bytes >= 1"
   end
+  local pi = opts.ping_interval
+  if pi ~= nil and (type(pi) ~= "number" or not (pi > 0) or pi > 1e9) then
+    return "ping_interval must be a number of seconds > 0"
+  end
   return nil
 end
 
@@ -57,9 +61,11 @@ function _M.install(App, add_route)
   --- fn sent none). opts: params, query (schemas), origins (the Origin
   --- values allowed, else 403; a request without Origin passes),
   --- protocols (subprotocols in the server's order of preference),
-  --- max_message (bytes, 1 MiB), and any route option.
+  --- max_message (bytes, --ws-max-message), ping_interval (seconds: a
+  --- ping each interval; a client silent for one is closed), and any
+  --- route option.
   ---@param path string
-  ---@param opts? { params?: table, query?: table, origins?: string[], protocols?: string[], max_message?: integer }
+  ---@param opts? { params?: table, query?: table, origins?: string[], protocols?: string[], max_message?: integer, ping_interval?: number }
   ---@param fn fun(ws: table, req: table)
   ---@return table app
   function App:websocket(path, opts, fn)
@@ -92,7 +98,7 @@ function _M.install(App, add_route)
         end
       end
       local proto = pick_protocol(req:header("sec-websocket-protocol"), protocols)
-      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max)
+      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval)
       local ok, err = pcall(fn, ws, req)
       if not ok then
         ws:close(1011, "the server's handler failed")

@@ -321,6 +321,15 @@ class WebSocketTest(unittest.TestCase):
         self.assertEqual(r.expect_close(4002), b"from a thread")
         self.assertTrue(wait_for(lambda: self.last_close() == "closed 4002 from a thread"), self.last_close())
 
+    def test_ping_interval(self):
+        r = self.raw("/ws/heartbeat")
+        for _ in range(3):  # answered pongs keep it open
+            self.assertEqual(r.recv_frame(), (9, True, b""))
+            r.send(frame(10))
+        self.assertEqual(r.recv_frame(), (9, True, b""))
+        self.assertEqual(r.expect_close(1001), b"no answer to ping")  # this one goes unanswered
+        self.assertTrue(wait_for(lambda: self.last_close() == "closed 1006 no answer to ping"), self.last_close())
+
     def test_server_ping_and_receive_timeout(self):
         r = self.raw()
         self.hello(r)

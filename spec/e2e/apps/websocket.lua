@@ -50,6 +50,12 @@ app:websocket("/ws/closer", function(ws)
   last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
 end)
 
+-- A heartbeat: a ping every 0.2 s; a client silent for that long is gone.
+app:websocket("/ws/heartbeat", { ping_interval = 0.2 }, function(ws)
+  local _, kind, code, reason = ws:receive()
+  last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
+end)
+
 app:websocket("/ws/private/x", function(ws)
   ws:send("secret")
 end)
