@@ -137,6 +137,9 @@ typedef struct {
                                    temporary file. Default 64 KiB. */
   const char *upload_dir;       /* where those temporary files go (copied by crater_new);
                                    NULL: $TMPDIR, else /tmp. */
+  size_t ws_max_message_bytes;  /* a WebSocket message, and any frame of it; over it the socket
+                                   is closed with 1009. A route's max_message overrides it
+                                   (docs/websockets.md). Default 1 MiB. */
 } crater_config;
 
 /* Status, for monitoring. */

@@ -27,6 +27,7 @@
 #include "upload.h"
 #include "vm.h"
 #include "watchdog.h"
+#include "ws.h"
 
 static crater__request *check_request(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
@@ -250,5 +251,6 @@ int crater__binding_open(lua_State *L) {
   lua_createtable(L, 3, 0);
   crater__watchdog_track(g, L);
   lua_setfield(L, -2, "running");
+  crater__ws_register(L, g->srv); /* ws_handshake, ws_upgrade (websocket.lua) */
   return 1;
 }

@@ -36,6 +36,7 @@ static crater_config defaults(void) {
   c.max_upload_parts = 1000;
   c.upload_memory_bytes = 64 * 1024;
   c.upload_dir = NULL;
+  c.ws_max_message_bytes = 1024 * 1024;
   return c;
 }
 

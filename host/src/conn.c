@@ -23,6 +23,7 @@
 #include "conn_idle.h"
 #include "log.h"
 #include "pipeline.h"
+#include "ws.h"
 
 #define READ_BUF_SIZE (64 * 1024)
 #define OUT_HIGH_WATER (4u * 1024 * 1024) /* stop reading while this much is unsent */
@@ -60,6 +61,12 @@ static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t le
 static void sink_flush(void *ctx, crater__request *r);
 static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64_t *left);
 static void sink_done(void *ctx, crater__request *r, int ok);
+static int sink_upgrade(void *ctx, crater__request *r, crater__ws *ws, const crater__ws_io **io,
+                        void **io_ctx);
+static int ws_write(void *ctx, const char *data, size_t len);
+static void ws_read(void *ctx, int on);
+
+static const crater__ws_io conn_ws_io = {ws_write, ws_read};
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t len);
@@ -85,6 +92,7 @@ static const crater__sink conn_sink = {
   .flush = sink_flush,
   .file = sink_file,
   .done = sink_done,
+  .upgrade = sink_upgrade,
 };
 
 /* ===================================================================== */
@@ -219,6 +227,10 @@ static void drop_closed(uv_handle_t *h) {
 
 void crater__conn_drain(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
+  if (c->ws != NULL) { /* its handler hears 1001 and ends; the grace period bounds it */
+    crater__ws_going_away(c->ws);
+    return;
+  }
   if (c->state == CONN_IDLE && !(c->flags & (CONN_F_WRITING | CONN_F_INFLIGHT)) && c->out.len == 0) {
     crater__conn_close(c);
     return;
@@ -246,6 +258,8 @@ void crater__conn_close(crater__conn *c) {
 static void close_cb(uv_handle_t *h) {
   crater__conn *c = h->data;
   if (--c->closing_handles > 0) return;
+  crater__ws_free(c->ws);
+  c->ws = NULL;
   crater__request_free_buffers(&c->req);
   crater__buf_free(&c->out);
   crater__buf_free(&c->wbuf);
@@ -371,6 +385,17 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   crater__conn *c = s->data;
+  if (c->ws != NULL && !(c->flags & CONN_F_CLOSED)) {
+    /* The handler hears the end (1006) and ends; sink_done closes. */
+    if (nread < 0) {
+      c->flags |= CONN_F_EOF | CONN_F_READ_STOPPED;
+      uv_read_stop(s);
+      crater__ws_eof(c->ws);
+    } else if (nread > 0) {
+      crater__ws_input(c->ws, buf->base, (size_t)nread);
+    }
+    return;
+  }
   if (nread < 0) {
     /* EOF is the end of what the client sends, not of what it reads: one
      * that half-closes after its last request still waits for the answers.
@@ -430,6 +455,8 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     if (pos != NULL && pos >= data && pos < data + len)
       keep_pending(c, pos, (size_t)(data + len - pos));
     flush(c);
+    /* Upgraded inside the parser: what followed is the WebSocket's. */
+    if (c->ws != NULL && c->pending.len > 0) ws_read(c, 1);
     return;
   }
   if (err == HPE_PAUSED && (c->flags & CONN_F_OUT_FULL)) {
@@ -642,6 +669,7 @@ static void refuse(crater__conn *c, int status, const char *why) {
 static void sink_respond(void *ctx, crater__request *r, const crater__response *res) {
   crater__conn *c = ctx;
   crater_server *srv = c->srv;
+  if (c->ws != NULL) return; /* 101 went out at the upgrade */
   /* The connection ends after this answer: the answer says so. Also when
    * crater_close() came after the request was parsed (CLOSE_AFTER). */
   if ((res->flags & CRATER__RES_CLOSE) || (c->flags & CONN_F_CLOSE_AFTER))
@@ -668,7 +696,7 @@ static void sink_respond(void *ctx, crater__request *r, const crater__response *
 static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t len) {
   crater__conn *c = ctx;
   (void)r;
-  if (c->flags & (CONN_F_NO_BODY | CONN_F_CLOSED)) return 0;
+  if (c->flags & (CONN_F_NO_BODY | CONN_F_CLOSED) || c->ws != NULL) return 0;
   if (crater__http_chunk(&c->out, data, len, (c->flags & CONN_F_CHUNKED) != 0) != 0) {
     crater__log(c->srv, CRATER_LOG_ERROR, "out of memory streaming a response to %s", r->peer);
     crater__conn_close(c);
@@ -766,6 +794,13 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
   unsigned was = c->flags;
   c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT | CONN_F_CHUNKED | CONN_F_NO_BODY);
   if (was & CONN_F_CLOSED) return;
+  if (c->ws != NULL) { /* the WebSocket's handler returned: the connection ends */
+    crater__ws_free(c->ws);
+    c->ws = NULL;
+    c->flags &= ~CONN_F_KEEPALIVE;
+    finish_and_close(c);
+    return;
+  }
   if (!ok) {
     /* The head is gone already; closing without the last chunk is how the
      * client learns the body is incomplete. */
@@ -932,6 +967,14 @@ static void write_cb(uv_write_t *req, int status) {
     crater__conn_close(c);
     return;
   }
+  if (c->ws != NULL) {
+    if (c->out.len > 0) flush(c);
+    else if (c->flags & CONN_F_DRAIN_WAIT) {
+      c->flags &= ~CONN_F_DRAIN_WAIT;
+      crater__ws_drained(c->ws);
+    }
+    return;
+  }
   if (c->flags & CONN_F_DRAIN_WAIT) {
     c->flags &= ~CONN_F_DRAIN_WAIT;
     crater__pipeline_drained(&c->req); /* the stream goes on; it flushes as it needs */
@@ -958,4 +1001,64 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   read_resume(c);
+}
+
+/* ===================================================================== */
+/*  A WebSocket's transport (ws.h)                                         */
+/* ===================================================================== */
+
+static int sink_upgrade(void *ctx, crater__request *r, crater__ws *ws, const crater__ws_io **io,
+                        void **io_ctx) {
+  crater__conn *c = ctx;
+  (void)r;
+  if (c->flags & (CONN_F_CLOSED | CONN_F_FINISH)) return -1;
+  c->ws = ws;
+  c->flags &= ~CONN_F_KEEPALIVE;
+  uv_timer_stop(&c->timer); /* no HTTP timeout: the handler's receive has its own */
+  *io = &conn_ws_io;
+  *io_ctx = c;
+  return 0;
+}
+
+/* Frames gather in out while a write is under way; past STREAM_HIGH_WATER
+ * the sender waits for write_cb (crater__ws_drained), as a stream does. */
+static int ws_write(void *ctx, const char *data, size_t len) {
+  crater__conn *c = ctx;
+  if (c->flags & CONN_F_CLOSED) return -1;
+  if (crater__buf_append(&c->out, data, len) != 0) {
+    crater__conn_close(c);
+    return -1;
+  }
+  flush(c);
+  if (c->flags & CONN_F_CLOSED) return -1;
+  if (!(c->flags & CONN_F_WRITING) || c->out.len + c->wbuf.len < STREAM_HIGH_WATER) return 0;
+  c->flags |= CONN_F_DRAIN_WAIT;
+  return 1;
+}
+
+static void ws_read(void *ctx, int on) {
+  crater__conn *c = ctx;
+  if (c->flags & CONN_F_CLOSED) return;
+  if (!on) {
+    if (!(c->flags & CONN_F_READ_STOPPED)) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->flags |= CONN_F_READ_STOPPED;
+    }
+    return;
+  }
+  if (c->pending.len > 0) { /* what came behind the upgrade request */
+    crater__buf rest = c->pending;
+    memset(&c->pending, 0, sizeof(c->pending));
+    crater__ws_input(c->ws, rest.data, rest.len);
+    crater__buf_free(&rest);
+    if (c->ws == NULL || (c->flags & CONN_F_CLOSED)) return;
+  }
+  if (c->flags & CONN_F_EOF) {
+    crater__ws_eof(c->ws);
+    return;
+  }
+  if (c->flags & CONN_F_READ_STOPPED) {
+    c->flags &= ~CONN_F_READ_STOPPED;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  }
 }

@@ -71,6 +71,10 @@ struct crater__conn {
   /* On the server's list of idle keep-alive connections (conn_idle.c). */
   crater__conn *idle_next, *idle_prev;
   int idle_linked;
+
+  /* The WebSocket its request upgraded to (ws.h), or NULL: input goes
+   * there, and the request's end closes the connection. */
+  struct crater__ws *ws;
 };
 
 /* Accepts one pending connection on listener (server.c's connection callback). */

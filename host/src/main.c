@@ -55,6 +55,7 @@ static const char usage[] =
     "                         fails with 500 (default 1g)\n"
     "  --send-timeout TIME    a client that reads nothing of its answer for this long is\n"
     "                         disconnected (default 60s)\n"
+    "  --ws-max-message SIZE  a WebSocket message's limit, else close 1009 (default 1m)\n"
     "  --max-upload SIZE      multipart/form-data body limit, else 413 (default 100m)\n"
     "  --max-upload-file SIZE one uploaded file's limit, else 413 (default 100m)\n"
     "  --max-upload-field SIZE one text field's limit in a multipart body, else 413\n"
@@ -170,6 +171,9 @@ static int parse_args(int argc, char **argv, crater_cli_opts *o) {
         if (parse_time_ms(v, &o->cfg.body_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--max-memory") == 0) {
         if (parse_size(v, &o->cfg.max_memory_bytes) != 0) return bad_value(a, v, "a size like 512m");
+      } else if (strcmp(a, "--ws-max-message") == 0) {
+        if (parse_size(v, &o->cfg.ws_max_message_bytes) != 0 || o->cfg.ws_max_message_bytes == 0)
+          return bad_value(a, v, "a size like 1m");
       } else if (strcmp(a, "--send-timeout") == 0) {
         if (parse_time_ms(v, &o->cfg.send_timeout_ms) != 0) return bad_value(a, v, "a time like 60s");
       } else if (strcmp(a, "--max-upload") == 0) {

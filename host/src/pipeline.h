@@ -15,6 +15,9 @@
 #include "http.h"
 #include "request.h"
 
+struct crater__ws;      /* ws.h */
+struct crater__ws_io_s; /* ws.h */
+
 /* Where an answer goes. Each function is called on the loop thread, for
  * one request at a time, in this order: respond once, chunk any number of
  * times (only after a respond with CRATER__RES_STREAM), done once; flush
@@ -40,6 +43,13 @@ struct crater__sink {
    * body broke off midway (the client must be told, e.g. by closing). The
    * request is no longer in flight: the transport may reuse it at once. */
   void (*done)(void *ctx, crater__request *r, int ok);
+  /* The handler upgrades r to a WebSocket (ws.c): from now on the
+   * transport hands its input to ws and writes what ws gives it through
+   * *io with ctx *io_ctx; respond and chunk take nothing more for r, and
+   * done ends the connection. Returns 0, or -1 when the transport cannot
+   * (NULL: none can, e.g. an injected request). */
+  int (*upgrade)(void *ctx, crater__request *r, struct crater__ws *ws,
+                 const struct crater__ws_io_s **io, void **io_ctx);
 };
 
 /* Answers r, which the transport has filled (crater__request_*), with the

@@ -340,6 +340,7 @@ end
 group.install(App, add_route) -- app:group, app:mount (docs/groups.md)
 require("crater.cors").install(App) -- app:cors, group:cors (docs/cors.md)
 require("crater.security").install(App) -- app:security_scheme, app:security (docs/security.md)
+require("crater.websocket").install(App, add_route) -- app:websocket (docs/websockets.md)
 
 _M.App = App
 return _M

@@ -1,0 +1,115 @@
+-- crater.websocket: app:websocket(path, opts, fn), a GET route whose
+-- handler gets a WebSocket (RFC 6455) once the upgrade is done
+-- (docs/websockets.md). The upgrade's fields are checked and answered in C
+-- (host/src/ws.c), which also reads and writes the frames; this file picks
+-- the subprotocol, checks the origin and runs the handler.
+local host = require "crater.host"
+
+local ws_handshake, ws_upgrade = host.ws_handshake, host.ws_upgrade
+local type, error, pcall, ipairs, pairs, tostring, format = type, error, pcall, ipairs, pairs, tostring, string.format
+local lower, gmatch = string.lower, string.gmatch
+
+local _M = {}
+
+--- Messages over this many bytes (each frame too) close the socket with 1009,
+--- unless a route says otherwise (max_message): the server's --ws-max-message.
+_M.MAX_MESSAGE = host.ws_max_message or 1024 * 1024
+
+-- The options of app:websocket that are not route options.
+local OWN = { origins = true, protocols = true, max_message = true, ping_interval = true }
+
+local function http_error(status, detail, headers)
+  error({ crater_http_error = true, status = status, detail = detail, headers = headers }, 0)
+end
+
+-- The first of the server's protocols that the client offers.
+local function pick_protocol(offered, protocols)
+  if not offered or not protocols then return nil end
+  local set = {}
+  for p in gmatch(offered, "[^,%s]+") do set[p] = true end
+  for _, p in ipairs(protocols) do
+    if set[p] then return p end
+  end
+  return nil
+end
+
+local function check_opts(path, opts)
+  if opts.origins ~= nil and type(opts.origins) ~= "table" then
+    return "origins must be a list of origins, e.g. { \"https://example.com\" }"
+  end
+  if opts.protocols ~= nil and type(opts.protocols) ~= "table" then
+    return "protocols must be a list of subprotocol names"
+  end
+  local m = opts.max_message
+  if m ~= nil and (type(m) ~= "number" or m < 1 or m % 1 ~= 0) then
+    return "max_message must be a whole number of bytes >= 1"
+  end
+  local pi = opts.ping_interval
+  if pi ~= nil and (type(pi) ~= "number" or not (pi > 0) or pi > 1e9) then
+    return "ping_interval must be a number of seconds > 0"
+  end
+  return nil
+end
+
+--- Installs app:websocket on the App class (crater.app).
+---@param App table
+---@param add_route function crater.app's route adder
+function _M.install(App, add_route)
+  --- A WebSocket route: GET `path`, whose before-hooks and params/query
+  --- schemas run as any route's; then the upgrade (101) and fn(ws, req).
+  --- When fn returns the connection closes (a close frame 1000 first, if
+  --- fn sent none). opts: params, query (schemas), origins (the Origin
+  --- values allowed, else 403; a request without Origin passes),
+  --- protocols (subprotocols in the server's order of preference),
+  --- max_message (bytes, --ws-max-message), ping_interval (seconds: a
+  --- ping each interval; a client silent for one is closed), and any
+  --- route option.
+  ---@param path string
+  ---@param opts? { params?: table, query?: table, origins?: string[], protocols?: string[], max_message?: integer, ping_interval?: number }
+  ---@param fn fun(ws: table, req: table)
+  ---@return table app
+  function App:websocket(path, opts, fn)
+    if fn == nil then opts, fn = nil, opts end
+    if type(fn) ~= "function" then error("app:websocket: the handler must be a function", 2) end
+    if opts ~= nil and type(opts) ~= "table" then error("app:websocket: options must be a table", 2) end
+    opts = opts or {}
+    local why = check_opts(path, opts)
+    if why then error(format("app:websocket %s: %s", tostring(path), why), 2) end
+    local route_opts = { deadline = false } -- a socket may stay open for hours
+    for k, v in pairs(opts) do
+      if not OWN[k] then route_opts[k] = v end
+    end
+    local origins
+    if opts.origins then
+      origins = {}
+      for _, o in ipairs(opts.origins) do origins[lower(o)] = true end
+    end
+    local protocols, max = opts.protocols, opts.max_message or _M.MAX_MESSAGE
+    local function handler(req)
+      local accept, status, detail = ws_handshake(req._conn, req._seq)
+      if not accept then
+        http_error(status, detail, status == 426 and
+          { Upgrade = "websocket", ["Sec-WebSocket-Version"] = "13" } or nil)
+      end
+      if origins then
+        local origin = req:header("origin")
+        if origin and not origins[lower(origin)] then
+          http_error(403, "this WebSocket does not accept connections from origin " .. origin)
+        end
+      end
+      local proto = pick_protocol(req:header("sec-websocket-protocol"), protocols)
+      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval)
+      local ok, err = pcall(fn, ws, req)
+      if not ok then
+        ws:close(1011, "the server's handler failed")
+        error(err, 0)
+      end
+      ws:close(1000)
+      return ""
+    end
+    local app = add_route(self, "GET", path, route_opts, handler)
+    return app
+  end
+end
+
+return _M
