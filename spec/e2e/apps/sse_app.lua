@@ -26,7 +26,7 @@ end)
 
 app:get("/last", function(req)
   return crater.sse(function(send, r)
-    send { event = "last", data = tostring(r.last_event_id) .. "|" .. tostring(req:header("Last-Event-ID")) }
+    send { event = "last", data = tostring(r.last_event_id) .. "|" .. tostring((req:header("Last-Event-ID"))) }
   end)
 end)
 
@@ -43,6 +43,7 @@ end)
 app:get("/count", function()
   return crater.sse(function(send, req)
     local from = tonumber(req.last_event_id) or 0
+    send { retry = 100 } -- reconnect soon
     for i = from + 1, from + 3 do
       send { id = i, data = "n" .. i }
       crater.sleep(0.02)
