@@ -86,6 +86,14 @@ class SSE(unittest.TestCase):
         st, h, body = self.srv.get("/count", headers={"Last-Event-ID": "6"})
         self.assertEqual(body, b"retry: 100\n\nid: 7\ndata: n7\n\nid: 8\ndata: n8\n\nid: 9\ndata: n9\n\n")
 
+    def test_long_stream_memory_stays_bounded(self):
+        st, h, body = self.srv.get("/many", timeout=60)
+        events = body.split(b"\n\n")
+        self.assertEqual(events[1999], b"data: 2000")
+        grew = int(body.rsplit(b"data: ", 1)[1])
+        # about 650 bytes per event when each parked thread was kept until the request ended
+        self.assertLess(grew, 200, "KiB of Lua memory left after 2000 events")
+
     def test_channel_many_clients_and_disconnects(self):
         n = 40
         socks = []

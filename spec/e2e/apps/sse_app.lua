@@ -75,6 +75,21 @@ app:get("/stats", function()
   return { subscribers = news:count(), ended = ended }
 end)
 
+-- many events, each waking the stream: the Lua memory of the request
+-- stays bounded (threads waited for are released at once, task.c)
+app:get("/many", function()
+  return crater.sse(function(send)
+    collectgarbage()
+    local before = collectgarbage("count")
+    for i = 1, 2000 do
+      send(i)
+      crater.sleep(0.001) -- the stream parks for each event
+    end
+    collectgarbage()
+    send { event = "grew", data = math.floor(collectgarbage("count") - before) }
+  end)
+end)
+
 app:get("/plain", function() return "plain" end)
 
 app:get("/page", function()
