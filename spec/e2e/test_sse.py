@@ -69,6 +69,39 @@ class SSE(unittest.TestCase):
         self.assertIn("sse_app.lua:23: crater.sse send: id must not contain CR, LF or NUL", self.srv.log())
         self.assertEqual(self.srv.get("/plain")[2], b"plain")
 
+    def test_bad_options_and_fields(self):
+        st, h, body = self.srv.get("/bad-opts")
+        self.assertEqual(st, 500)
+        self.assertEqual(h["content-type"], "application/problem+json")
+        wait_for(lambda: "crater.sse: heartbeat must be a number of seconds > 0, or false" in self.srv.log())
+        rc, out, err = self.srv.curl("-N", self.srv.url("/bad-retry"))
+        self.assertEqual(out, b"")
+        wait_for(lambda: "sse_app.lua:" in self.srv.log() and "retry must be an integer" in self.srv.log())
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+    def test_refused_and_odd_requests(self):
+        st, h, body = self.srv.request("POST", "/events", body="x")
+        self.assertEqual(st, 405)
+        self.assertEqual(h["content-type"], "application/problem+json")
+        # HEAD: the head only
+        raw = self.srv.raw(b"HEAD /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"Content-Type: text/event-stream", raw)
+        self.assertTrue(raw.endswith(b"\r\n\r\n"), raw)
+        self.assertNotIn(b"data:", raw)
+        # HTTP/1.0: no chunks, the end of the stream is the close
+        raw = self.srv.raw(b"GET /events HTTP/1.0\r\n\r\n")
+        self.assertTrue(raw.endswith(b"event: n\nid: 8\ndata: 42\n\n"), raw)
+        # a pipelined request behind a finite stream is answered after it
+        raw = self.srv.raw(b"GET /last HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\n\r\n"
+                           b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"data: 1|1\n\n", raw)
+        self.assertTrue(raw.endswith(b"plain"), raw)
+        # a control byte in Last-Event-ID: the core refuses the request
+        st, h, body = self.srv.get("/last", headers={"Last-Event-ID": "x\x7fy"})
+        self.assertEqual(st, 400)
+        self.assertEqual(h["content-type"], "application/problem+json")
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
     def test_last_event_id(self):
         st, h, body = self.srv.get("/last", headers={"Last-Event-ID": "41"})
         self.assertEqual(body, b"event: last\ndata: 41|41\n\n")

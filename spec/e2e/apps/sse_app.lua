@@ -90,6 +90,14 @@ app:get("/many", function()
   end)
 end)
 
+app:get("/bad-opts", function()
+  return crater.sse(function() end, { heartbeat = -1 })
+end)
+
+app:get("/bad-retry", function()
+  return crater.sse(function(send) send { retry = 1.5 } end)
+end)
+
 app:get("/plain", function() return "plain" end)
 
 app:get("/page", function()
