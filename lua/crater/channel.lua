@@ -59,7 +59,7 @@ function Channel:publish(msg)
   for sub in pairs(self.subs) do
     local tail = sub.tail + 1
     sub.q[tail], sub.tail = msg, tail
-    if tail - sub.head >= cap then -- full: the oldest goes
+    if tail - sub.head > cap then -- full: the oldest goes
       sub.q[sub.head + 1] = nil
       sub.head = sub.head + 1
       sub.dropped = sub.dropped + 1
@@ -94,7 +94,7 @@ function Subscription:receive(timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("crater.channel: receive(timeout): timeout must be a number of seconds >= 0", 2)
   end
-  local deadline = timeout and now() + timeout
+  local deadline
   while true do
     if self.head < self.tail then
       local i = self.head + 1
@@ -103,6 +103,8 @@ function Subscription:receive(timeout)
       return msg
     end
     if self.ch == nil then return nil, "closed" end
+    if timeout == 0 then return nil, "timeout" end
+    deadline = deadline or (timeout and now() + timeout)
     local left = deadline and deadline - now()
     if left and left <= 0 then return nil, "timeout" end
     local step = self.ch.poll

@@ -12,7 +12,7 @@ local response = require "crater.response"
 local async = require "crater.async"
 
 local type, tostring, error, xpcall, floor = type, tostring, error, xpcall, math.floor
-local pairs, setmetatable = pairs, setmetatable
+local setmetatable = setmetatable
 local find, gsub, format = string.find, string.gsub, string.format
 local concat = table.concat
 local traceback = debug.traceback
@@ -126,18 +126,7 @@ end
 function _M.new(fn, opts)
   if type(fn) ~= "function" then error("crater.sse: expects a function", 2) end
   local hb = check_opts(opts)
-  local headers = {
-    ["Content-Type"] = "text/event-stream; charset=utf-8",
-    -- no-transform: the core does not compress it (nor may a proxy), so
-    -- each event reaches the client when it is sent
-    ["Cache-Control"] = "no-cache, no-transform",
-    -- nginx buffers proxied answers unless told not to
-    ["X-Accel-Buffering"] = "no",
-  }
-  if opts and opts.headers then
-    for k, v in pairs(opts.headers) do headers[k] = v end
-  end
-  return response.stream(function(write, req)
+  local res = response.stream(function(write, req)
     req.last_event_id = req:header("Last-Event-ID")
     local q, qn, qbytes = {}, 0, 0
     local main, handler = {}, {} -- park slots of the stream and of the handler
@@ -177,7 +166,18 @@ function _M.new(fn, opts)
       end
     end
     if failure ~= nil then error(failure, 0) end
-  end, opts and opts.status or 200, headers)
+  end, opts and opts.status or 200, opts and opts.headers)
+  -- set one by one: the head's order stays the same from run to run, and
+  -- opts.headers may replace any of them
+  if res.content_type == nil then res.content_type = "text/event-stream; charset=utf-8" end
+  if res:get_header("Cache-Control") == nil then
+    -- no-transform: the core does not compress it (nor may a proxy), so
+    -- each event reaches the client when it is sent
+    res:header("Cache-Control", "no-cache, no-transform")
+  end
+  -- nginx buffers proxied answers unless told not to
+  if res:get_header("X-Accel-Buffering") == nil then res:header("X-Accel-Buffering", "no") end
+  return res
 end
 
 return _M
