@@ -127,6 +127,8 @@ function _M.new(fn, opts)
   if type(fn) ~= "function" then error("crater.sse: expects a function", 2) end
   local hb = check_opts(opts)
   local res = response.stream(function(write, req)
+    -- HEAD gets the head only: a handler that never ends would hold it open
+    if req.method == "HEAD" then return end
     req.last_event_id = req:header("Last-Event-ID")
     local q, qn, qbytes = {}, 0, 0
     local main, handler = {}, {} -- park slots of the stream and of the handler

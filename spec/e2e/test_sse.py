@@ -83,8 +83,8 @@ class SSE(unittest.TestCase):
         st, h, body = self.srv.request("POST", "/events", body="x")
         self.assertEqual(st, 405)
         self.assertEqual(h["content-type"], "application/problem+json")
-        # HEAD: the head only
-        raw = self.srv.raw(b"HEAD /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        # HEAD: the head only, even of a stream that never ends
+        raw = self.srv.raw(b"HEAD /news HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertIn(b"Content-Type: text/event-stream", raw)
         self.assertTrue(raw.endswith(b"\r\n\r\n"), raw)
         self.assertNotIn(b"data:", raw)
