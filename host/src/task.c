@@ -28,6 +28,7 @@ static void settle(crater__uthread *ut, int st);
 static void wake_joiner(crater__uthread *ut);
 static void stop(crater__uthread *ut, int state);
 static void release_spawned(crater__task *t, crater__uthread *ut);
+static void release_joined(crater__task *t, crater__uthread *ut);
 
 /* ===================================================================== */
 /*  Owners                                                                 */
@@ -170,6 +171,7 @@ void crater__task_undefer(crater__task_cleanup *c) {
 
 static crater__uthread *check_thread(lua_State *L, int i, crater__task *t) {
   crater__uthread *ut = luaL_checkudata(L, i, THREAD_MT);
+  if (ut->task == NULL && ut->joined) luaL_error(L, "crater.wait: this thread was waited for already");
   if (ut->task == NULL) luaL_error(L, "this thread's request or timer has ended");
   if (ut->task != t) luaL_error(L, "this thread belongs to another request or timer");
   return ut;
@@ -282,21 +284,24 @@ int crater__task_join(lua_State *L) {
     /* Settled: its results. */
     if (ut->joined) return luaL_error(L, "crater.wait: this thread was waited for already");
     ut->joined = 1;
+    int n;
     if (ut->state == CRATER__UT_KILLED) {
       lua_pushnil(L);
       lua_pushliteral(L, "killed");
-      return 2;
-    }
-    if (ut->state == CRATER__UT_FAILED) {
+      n = 2;
+    } else if (ut->state == CRATER__UT_FAILED) {
       lua_pushnil(L);
       lua_xmove(ut->L, L, 1);
-      return 2;
+      n = 2;
+    } else {
+      int nr = lua_gettop(ut->L);
+      luaL_checkstack(L, nr + 1, "crater.wait: too many results");
+      lua_pushboolean(L, 1); /* distinguishes a thread that returned nothing from a failure */
+      lua_xmove(ut->L, L, nr);
+      n = nr + 1;
     }
-    int n = lua_gettop(ut->L);
-    luaL_checkstack(L, n + 1, "crater.wait: too many results");
-    lua_pushboolean(L, 1); /* distinguishes a thread that returned nothing from a failure */
-    lua_xmove(ut->L, L, n);
-    return n + 1;
+    release_joined(t, ut);
+    return n;
   }
   if (ut->state == CRATER__UT_RUNNING)
     return luaL_error(L, "crater.wait: a thread cannot wait for one that is running it");
@@ -311,6 +316,12 @@ int crater__task_join(lua_State *L) {
 /* crater.kill(thread) -> true | nil, err */
 int crater__task_kill(lua_State *L) {
   crater__task *t = current_task(L, "crater.kill");
+  crater__uthread *done = luaL_checkudata(L, 1, THREAD_MT);
+  if (done->task == NULL && done->joined) { /* released by release_joined */
+    lua_pushnil(L);
+    lua_pushliteral(L, "already done");
+    return 2;
+  }
   crater__uthread *ut = check_thread(L, 1, t);
   if (ut->state == CRATER__UT_RUNNING)
     return luaL_error(L, "crater.kill: a thread cannot kill itself or one that is running it");
@@ -359,6 +370,24 @@ static void stop(crater__uthread *ut, int state) {
     cancel(data);
   }
   ut->state = state;
+}
+
+/* A thread whose results crater.wait took is of no more use to its task:
+ * released now rather than when the task ends, so a long request that
+ * spawns and waits for threads all its life (an SSE stream parks this way
+ * for each event, sse.lua) keeps its memory bounded. Not while a wake is
+ * queued for it: run_wakes reads it, and once released its memory goes
+ * with its handle. */
+static void release_joined(crater__task *t, crater__uthread *ut) {
+  for (crater__uthread *w = t->srv->wakes; w != NULL; w = w->wake_next)
+    if (w == ut) return;
+  crater__uthread **pp = &t->spawned;
+  while (*pp != NULL && *pp != ut) pp = &(*pp)->next;
+  if (*pp == NULL) return;
+  *pp = ut->next;
+  ut->next = t->spawned; /* release_spawned takes the head of the list */
+  t->spawned = ut;
+  release_spawned(t, ut);
 }
 
 static void release_spawned(crater__task *t, crater__uthread *ut) {

@@ -21,6 +21,10 @@ _M.group = require("crater.group").new
 _M.json = json
 _M.response = response.new
 _M.stream = response.stream
+--- Server-Sent Events: crater.sse(function(send, req) ... end, opts?) (docs/sse.md).
+_M.sse = require("crater.sse").new
+--- A broadcast channel inside a worker: crater.channel(opts?) (docs/sse.md#channels).
+_M.channel = require("crater.channel").new
 _M.problem = problem.new
 _M.schema = schema
 --- The JSON Schema of the problem+json bodies Crater answers errors with

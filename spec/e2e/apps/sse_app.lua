@@ -1,0 +1,112 @@
+-- The app of spec/e2e/test_sse.py: Server-Sent Events framing, heartbeats,
+-- Last-Event-ID, disconnects, a channel shared by many clients, a browser page.
+local crater = require "crater"
+local app = crater.app()
+
+local news = crater.channel()
+local ended = 0 -- handlers that ran to their end
+
+app:get("/events", function()
+  return crater.sse(function(send)
+    send("hello")
+    send { event = "multi", data = "a\r\nb\rc\nd", id = "7" }
+    send { retry = 2500 }
+    send { data = "" }
+    send.comment("note\nsecond")
+    send { event = "n", data = 42, id = 8 }
+  end)
+end)
+
+app:get("/bad-id", function()
+  return crater.sse(function(send)
+    send("before")
+    send { id = "a\nb", data = "x" }
+  end)
+end)
+
+app:get("/last", function(req)
+  return crater.sse(function(send, r)
+    send { event = "last", data = tostring(r.last_event_id) .. "|" .. tostring((req:header("Last-Event-ID"))) }
+  end)
+end)
+
+app:get("/slow", function()
+  return crater.sse(function(send)
+    send("start")
+    crater.sleep(0.5)
+    send("end")
+  end, { heartbeat = 0.1 })
+end)
+
+-- counts from Last-Event-ID on, 3 events per connection, then closes: an
+-- EventSource reconnects with the last id it saw
+app:get("/count", function()
+  return crater.sse(function(send, req)
+    local from = tonumber(req.last_event_id) or 0
+    send { retry = 100 } -- reconnect soon
+    for i = from + 1, from + 3 do
+      send { id = i, data = "n" .. i }
+      crater.sleep(0.02)
+    end
+  end)
+end)
+
+app:get("/news", function()
+  return crater.sse(function(send)
+    local sub = news:subscribe()
+    send { event = "ready" }
+    while true do
+      local msg = sub:receive(5)
+      if msg == "bye" then break end
+      if msg then send(msg) end
+    end
+    sub:close()
+    ended = ended + 1
+  end, { heartbeat = 0.2 })
+end)
+
+app:post("/news", function(req)
+  return { delivered = news:publish(req.body) }
+end)
+
+app:get("/stats", function()
+  collectgarbage()
+  collectgarbage()
+  return { subscribers = news:count(), ended = ended }
+end)
+
+-- many events, each waking the stream: the Lua memory of the request
+-- stays bounded (threads waited for are released at once, task.c)
+app:get("/many", function()
+  return crater.sse(function(send)
+    collectgarbage()
+    local before = collectgarbage("count")
+    for i = 1, 2000 do
+      send(i)
+      crater.sleep(0.001) -- the stream parks for each event
+    end
+    collectgarbage()
+    send { event = "grew", data = math.floor(collectgarbage("count") - before) }
+  end)
+end)
+
+app:get("/bad-opts", function()
+  return crater.sse(function() end, { heartbeat = -1 })
+end)
+
+app:get("/bad-retry", function()
+  return crater.sse(function(send) send { retry = 1.5 } end)
+end)
+
+app:get("/plain", function() return "plain" end)
+
+app:get("/page", function()
+  return crater.html([[<!doctype html><title>sse</title><script>
+window.got = []; window.errors = 0;
+const es = new EventSource("/count");
+es.onmessage = (e) => { window.got.push(e.lastEventId + ":" + e.data); if (window.got.length >= 9) es.close(); };
+es.onerror = () => { window.errors++; };
+</script>]])
+end)
+
+return app

@@ -1,0 +1,108 @@
+-- crater.sse's event text and crater.channel's queues, against a fake
+-- `crater.host` (the waits themselves are covered by spec/e2e/test_sse.py).
+require("fake_host").install()
+local sse = require "crater.sse"
+local channel = require "crater.channel"
+
+describe("crater.sse", function()
+  describe("format", function()
+    it("writes a string as data", function()
+      assert.equal("data: hi\n\n", sse.format("hi"))
+      assert.equal("data: 42\n\n", sse.format(42))
+    end)
+
+    it("splits data on CRLF, CR and LF alike", function()
+      assert.equal("data: a\ndata: b\ndata: c\ndata: d\n\n", sse.format("a\r\nb\rc\nd"))
+      assert.equal("data: \ndata: \n\n", sse.format("\n"))
+      assert.equal("data: x\ndata: \n\n", sse.format({ data = "x\r\n" }))
+    end)
+
+    it("writes the fields in the order event, id, retry, data", function()
+      assert.equal("event: e\nid: 3\nretry: 500\ndata: d\n\n",
+        sse.format({ data = "d", retry = 500, id = 3, event = "e" }))
+      assert.equal("retry: 0\n\n", sse.format({ retry = 0 }))
+      assert.equal("data: \n\n", sse.format({ data = "" }))
+    end)
+
+    it("refuses what would break the stream", function()
+      local function err(ev)
+        local ok, e = pcall(function() return sse.format(ev) end)
+        assert.is_false(ok)
+        return e
+      end
+      assert.matches("id must not contain CR, LF or NUL", err({ id = "a\nb" }))
+      assert.matches("id must not contain CR, LF or NUL", err({ id = "a\0b" }))
+      assert.matches("event must not contain CR, LF or NUL", err({ event = "a\rb" }))
+      assert.matches("event must be a string, got table", err({ event = {} }))
+      assert.matches("retry must be an integer", err({ retry = 1.5 }))
+      assert.matches("retry must be an integer", err({ retry = -1 }))
+      assert.matches("retry must be an integer", err({ retry = "5" }))
+      assert.matches("has none of event, data, id, retry", err({}))
+      assert.matches("expects a string or", err(nil))
+    end)
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() sse.new("x") end, "crater.sse: expects a function")
+    assert.has_error(function() sse.new(function() end, { heartbeat = 0 }) end,
+      "crater.sse: heartbeat must be a number of seconds > 0, or false")
+    assert.has_error(function() sse.new(function() end, 5) end, "crater.sse: opts must be a table")
+    local res = sse.new(function() end, { heartbeat = false, headers = { ["X-A"] = "1" } })
+    assert.equal("text/event-stream; charset=utf-8", res.content_type)
+    assert.equal("no-cache, no-transform", res:get_header("Cache-Control"))
+    assert.equal("1", res:get_header("X-A"))
+    res = sse.new(function() end, { headers = { ["Cache-Control"] = "no-cache" } })
+    assert.equal("no-cache", res:get_header("Cache-Control"))
+  end)
+end)
+
+describe("crater.channel", function()
+  it("queues each message for every subscriber", function()
+    local ch = channel.new()
+    assert.equal(0, ch:publish("before anyone"))
+    local a, b = ch:subscribe(), ch:subscribe()
+    assert.equal(2, ch:publish("one"))
+    assert.equal(2, ch:publish({ n = 2 }))
+    assert.equal("one", a:receive(0))
+    assert.same({ n = 2 }, a:receive(0))
+    assert.equal("one", b:receive(0))
+    assert.equal(2, ch:count())
+  end)
+
+  it("drops the oldest beyond its buffer, and counts them", function()
+    local ch = channel.new({ buffer = 2 })
+    local s = ch:subscribe()
+    for i = 1, 5 do ch:publish(i) end
+    assert.equal(3, s.dropped)
+    assert.equal(4, s:receive(0))
+    assert.equal(5, s:receive(0))
+  end)
+
+  it("ends a subscription on close, after what is queued", function()
+    local ch = channel.new()
+    local s = ch:subscribe()
+    ch:publish("last")
+    s:close()
+    assert.equal(0, ch:count())
+    assert.equal(0, ch:publish("unseen"))
+    assert.equal("last", s:receive())
+    local msg, err = s:receive()
+    assert.is_nil(msg)
+    assert.equal("closed", err)
+  end)
+
+  it("forgets subscriptions nobody holds", function()
+    local ch = channel.new()
+    ch:subscribe()
+    collectgarbage()
+    collectgarbage()
+    assert.equal(0, ch:count())
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() channel.new({ buffer = 0 }) end, "crater.channel: buffer must be an integer >= 1")
+    assert.has_error(function() channel.new({ poll = 0 }) end, "crater.channel: poll must be a number of seconds > 0")
+    assert.has_error(function() channel.new():publish(nil) end,
+      "crater.channel: publish(nil): a message cannot be nil")
+  end)
+end)
