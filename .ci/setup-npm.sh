@@ -17,7 +17,7 @@ set -uo pipefail
 ASSETS=${CRATER_ASSETS:-/usr/local/share/crater/assets}
 TOOLS=${CRATER_TOOLS:-/usr/local/share/crater/tools}
 ASSET_PKGS=(swagger-ui-dist@5.35.0 redoc@2.5.4)
-TOOL_PKGS=(@redocly/cli@2.77.0 ajv@8.17.1 ajv-formats@3.0.1)
+TOOL_PKGS=(@redocly/cli@2.77.0 ajv@8.17.1 ajv-formats@3.0.1 ws@8.18.3)
 
 have() { # dir pkg@version -> 0 when that version is installed there
   local name=${2%@*} want=${2##*@}
