@@ -872,7 +872,13 @@ static int try_send(crater__conn *c) {
 
 static void flush(crater__conn *c) {
   if ((c->flags & (CONN_F_WRITING | CONN_F_CLOSED)) || c->out.len == 0) return;
-  if (!(c->flags & CONN_F_AFTER_WRITE)) {
+  /* A WebSocket's upgrade request stays in flight and may stop reading for
+   * its whole life, yet write_cb has follow-up work for it only when a send
+   * waits or the connection ends: without this each message paid a write
+   * request, an epoll_ctl and the send watch's ioctl. */
+  unsigned after = c->ws != NULL ? (c->flags & (CONN_F_DRAIN_WAIT | CONN_F_FINISH | CONN_F_CLOSE_AFTER))
+                                 : (c->flags & CONN_F_AFTER_WRITE);
+  if (!after) {
     /* Most responses fit in the socket buffer. Writing them directly skips
      * libuv's write request, whose completion re-queues the fd's epoll
      * registration: one epoll_ctl per response otherwise. */
