@@ -10,11 +10,13 @@ import asyncio
 import os
 import random
 import struct
+import subprocess
+import tempfile
 import unittest
 import zlib
 
 import browser
-from harness import ROOT, Server, run
+from harness import BIN, ROOT, Server, run
 from test_websocket import Raw, frame
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "websocket_deflate.lua")
@@ -262,6 +264,27 @@ class DeflateTest(unittest.TestCase):
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
             "server_max_window_bits=10; client_max_window_bits=11"))
         asyncio.run(go([], None))
+
+
+class OptionsTest(unittest.TestCase):
+    def test_bad_deflate_options_name_the_line(self):
+        cases = {
+            '"yes"': "deflate must be false, true or",
+            "{ level = 10 }": "deflate.level must be a whole number from 1 to 9",
+            "{ memlevel = 0 }": "deflate.memlevel must be a whole number from 1 to 9",
+            "{ max_window_bits = 8 }": "deflate.max_window_bits must be a whole number from 9 to 15",
+            "{ window = 9 }": "deflate: unknown option window",
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for value, want in cases.items():
+                with self.subTest(value=value):
+                    app = os.path.join(tmp, "bad.lua")
+                    with open(app, "w") as f:
+                        f.write('local app = require("crater").app()\n'
+                                'app:websocket("/x", { deflate = %s }, function() end)\nreturn app\n' % value)
+                    out = subprocess.run([BIN, "--port", "0", app], capture_output=True, text=True, timeout=30)
+                    self.assertNotEqual(out.returncode, 0)
+                    self.assertIn("bad.lua:2: app:websocket /x: " + want, out.stderr)
 
 
 @unittest.skipUnless(browser.available(), "chromium not installed (.ci/setup.sh)")
