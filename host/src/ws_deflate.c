@@ -167,7 +167,11 @@ int crater__ws_pmd_inflate(crater__ws_pmd *z, const unsigned char *p, size_t n, 
                            crater__buf *out, uint64_t limit) {
   if (!z->in_ready) {
     memset(&z->in, 0, sizeof(z->in));
-    if (inflateInit2(&z->in, -z->p.client_bits) != Z_OK) return -1011;
+    /* zlib deflates a 256-byte window as 512 bytes: a client told 8 may
+     * well be zlib, so 9 is the least we inflate with (a larger window
+     * reads a smaller one's data). */
+    int bits = z->p.client_bits < 9 ? 9 : z->p.client_bits;
+    if (inflateInit2(&z->in, -bits) != Z_OK) return -1011;
     z->in_ready = 1;
   }
   static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};

@@ -237,6 +237,19 @@ class DeflateTest(unittest.TestCase):
             r.send(frame(2, c[:-4], rsv=4))
             self.assertEqual(i(r.recv_frame()[2]), msg)
 
+    def test_client_window_8(self):
+        # zlib (as Python's) cannot deflate a 256-byte window: it uses 512
+        # bytes; the server inflates such data all the same.
+        r = self.raw(offer=b"permessage-deflate; client_max_window_bits=8")
+        self.assertEqual(ext_of(r.head), "permessage-deflate; client_max_window_bits=8")
+        z = zlib.compressobj(6, zlib.DEFLATED, -9)  # what zlib makes of 8
+        msg = bytes(random.Random(3).choice(b"abcdefgh") for _ in range(3000))
+        i = Inflater()
+        for _ in range(2):
+            c = z.compress(msg) + z.flush(zlib.Z_SYNC_FLUSH)
+            r.send(frame(2, c[:-4], rsv=4))
+            self.assertEqual(i(r.recv_frame()[2]), msg)
+
     # ------------------------------------------------------------ python3-websockets
 
     @unittest.skipUnless(websockets, "python3-websockets not installed")
