@@ -22,6 +22,7 @@
 #include "request.h"
 #include "server.h"
 #include "task.h"
+#include "ws_deflate.h"
 #include "ws_frame.h"
 
 #define WS_MT "crater.websocket"
@@ -54,6 +55,8 @@ struct crater__ws {
   char protocol[64];         /* the subprotocol chosen, or "" */
   struct ping_timer *pinger; /* ping_interval's timer, or NULL */
   int heard;                 /* input came since the last ping */
+  crater__ws_pmd *pmd;       /* permessage-deflate, or NULL when not negotiated */
+  int msg_z;                 /* the message being read is compressed (RSV1) */
 };
 
 /* ping_interval: a ping each interval; a client that sent nothing at all
@@ -87,6 +90,32 @@ static int send_frame(crater__ws *ws, int op, const char *data, size_t len) {
     int rc2 = ws->io->write(ws->io_ctx, data, len);
     rc = rc2 < 0 ? rc2 : (rc > rc2 ? rc : rc2);
   }
+  if (rc < 0) ws->gone = 1;
+  return rc;
+}
+
+static void fail(crater__ws *ws, unsigned code, const char *why);
+
+/* A data message: compressed when permessage-deflate was agreed, except
+ * an empty one (compression is per message, 7692 6: nothing to gain). */
+static int send_message(crater__ws *ws, int op, const char *data, size_t len) {
+  if (ws->pmd == NULL || len == 0) return send_frame(ws, op, data, len);
+  if (ws->gone) return -1;
+  crater__buf z = {0};
+  unsigned char head[CRATER__WS_HEAD_MAX];
+  if (crater__buf_reserve(&z, CRATER__WS_HEAD_MAX) != 0) return -1;
+  z.len = CRATER__WS_HEAD_MAX; /* the head goes in front, once the length is known */
+  if (crater__ws_pmd_deflate(ws->pmd, data, len, &z) != 0) {
+    crater__buf_free(&z);
+    fail(ws, 1011, "out of memory"); /* the compression context is lost with it */
+    return -1;
+  }
+  size_t hl = crater__ws_head_write(head, 1, op, z.len - CRATER__WS_HEAD_MAX);
+  head[0] |= 0x40; /* RSV1: compressed */
+  char *at = z.data + CRATER__WS_HEAD_MAX - hl;
+  memcpy(at, head, hl);
+  int rc = ws->io->write(ws->io_ctx, at, z.len - (CRATER__WS_HEAD_MAX - hl));
+  crater__buf_free(&z);
   if (rc < 0) ws->gone = 1;
   return rc;
 }
@@ -156,6 +185,37 @@ static void close_frame(crater__ws *ws, const unsigned char *p, size_t n) {
   }
 }
 
+/* A frame of a compressed message: the limit and the UTF-8 check apply to
+ * what it inflates to. */
+static int inflated(crater__ws *ws, const crater__ws_head *h, const unsigned char *p, size_t n) {
+  size_t from = ws->msg.len;
+  int rc = crater__ws_pmd_inflate(ws->pmd, p, n, h->fin, &ws->msg, ws->max_message);
+  if (rc == -1009) {
+    fail(ws, 1009, "message larger than the limit (max_message) once inflated");
+    return -1;
+  }
+  if (rc == -1007) { /* RFC 6455 7.4.1: data inconsistent with the message */
+    fail(ws, 1007, "compressed data that does not inflate (permessage-deflate)");
+    return -1;
+  }
+  if (rc != 0) {
+    fail(ws, 1011, "out of memory");
+    return -1;
+  }
+  if (ws->msg_op == CRATER__WS_TEXT &&
+      crater__ws_utf8_feed(&ws->utf8, (const unsigned char *)ws->msg.data + from, ws->msg.len - from) != 0) {
+    fail(ws, 1007, "text that is not UTF-8");
+    return -1;
+  }
+  if (!h->fin) return 0;
+  if (ws->msg_op == CRATER__WS_TEXT && !crater__ws_utf8_complete(&ws->utf8)) {
+    fail(ws, 1007, "text that is not UTF-8");
+    return -1;
+  }
+  ws->ready = 1;
+  return 0;
+}
+
 /* One whole frame: 0 to go on, -1 when reading must stop. */
 static int frame(crater__ws *ws, const crater__ws_head *h, unsigned char *p) {
   size_t n = (size_t)h->len;
@@ -173,17 +233,27 @@ static int frame(crater__ws *ws, const crater__ws_head *h, unsigned char *p) {
         fail(ws, 1002, "a continuation frame without a message to continue");
         return -1;
       }
+      if (h->rsv1) { /* RFC 7692 6.1: only a message's first frame has it */
+        fail(ws, 1002, "RSV1 on a continuation frame");
+        return -1;
+      }
       break;
     default:
       if (ws->msg_op != 0) {
         fail(ws, 1002, "a new message before the fragmented one ended");
         return -1;
       }
+      if (h->rsv1 && ws->pmd == NULL) {
+        fail(ws, 1002, "RSV1 set but permessage-deflate was not negotiated");
+        return -1;
+      }
+      ws->msg_z = h->rsv1;
       ws->msg_op = h->opcode;
       ws->msg.len = 0;
       memset(&ws->utf8, 0, sizeof(ws->utf8));
       break;
   }
+  if (ws->msg_z) return inflated(ws, h, p, n);
   if (ws->msg.len + n > ws->max_message) {
     fail(ws, 1009, "message larger than the limit (max_message)");
     return -1;
@@ -415,6 +485,7 @@ void crater__ws_free(crater__ws *ws) {
   stop_pinger(ws);
   crater__buf_free(&ws->in);
   crater__buf_free(&ws->msg);
+  crater__ws_pmd_free(ws->pmd);
   crater__free(ws);
 }
 
@@ -505,8 +576,28 @@ static int ws_handshake(lua_State *L) {
   return 1;
 }
 
-/* ws_upgrade(r, seq, accept, protocol|nil, max_message [, ping_interval]) -> the WebSocket:
- * 101 goes out and the connection is the WebSocket's from here. */
+/* permessage-deflate for ws, when the route allows it (level > 0) and the
+ * client offers it: the response's extension value goes in ext. */
+static void negotiate_deflate(crater__ws *ws, const crater__request *r, const crater__ws_deflate_opts *o,
+                              char *ext, size_t cap) {
+  ext[0] = '\0';
+  if (o->level <= 0) return;
+  crater__ws_pmd_params p;
+  for (int i = 0; i < r->nfields; i++) {
+    const char *v;
+    size_t vl;
+    if (!name_is(r, i, "sec-websocket-extensions", &v, &vl)) continue;
+    if (crater__ws_pmd_negotiate(v, vl, o, &p, ext, cap)) {
+      ws->pmd = crater__ws_pmd_new(&p, o);
+      if (ws->pmd == NULL) ext[0] = '\0'; /* no memory for it: go without */
+      return;
+    }
+  }
+}
+
+/* ws_upgrade(r, seq, accept, protocol|nil, max_message [, ping_interval
+ * [, level, memlevel, max_window_bits]]) -> the WebSocket: 101 goes out
+ * and the connection is the WebSocket's from here. level 0: no deflate. */
 static int ws_upgrade(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
   uint64_t seq = (uint64_t)luaL_checknumber(L, 2);
@@ -515,6 +606,11 @@ static int ws_upgrade(lua_State *L) {
   const char *proto = luaL_optlstring(L, 4, NULL, &plen);
   lua_Number max = luaL_checknumber(L, 5);
   lua_Number ping = luaL_optnumber(L, 6, 0);
+  crater__ws_deflate_opts dopts = {(int)luaL_optinteger(L, 7, 0), (int)luaL_optinteger(L, 8, 4),
+                                   (int)luaL_optinteger(L, 9, 12)};
+  if (dopts.level < 0 || dopts.level > 9 || dopts.memlevel < 1 || dopts.memlevel > 9 ||
+      dopts.max_window_bits < 9 || dopts.max_window_bits > 15)
+    return luaL_error(L, "deflate: level 1..9, memlevel 1..9, max_window_bits 9..15");
   if (!crater__request_valid(r, seq)) return luaL_error(L, "request is no longer active");
   if (r->sink->upgrade == NULL)
     return luaL_error(L, "a WebSocket needs a client connection (this request was not read from a socket)");
@@ -531,17 +627,21 @@ static int ws_upgrade(lua_State *L) {
   ws->r = r;
   ws->max_message = max >= 1 ? (uint64_t)max : 1;
   if (proto != NULL) memcpy(ws->protocol, proto, plen + 1);
+  char ext[160];
+  negotiate_deflate(ws, r, &dopts, ext, sizeof(ext));
   if (r->sink->upgrade(r->sink_ctx, r, ws, &ws->io, &ws->io_ctx) != 0) {
+    crater__ws_pmd_free(ws->pmd);
     crater__free(ws);
     return luaL_error(L, "the connection could not be upgraded");
   }
   ud->ws = ws;
-  char head[256];
+  char head[448];
   int hl = snprintf(head, sizeof(head),
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: %.*s\r\n%s%s%s\r\n",
+                    "Sec-WebSocket-Accept: %.*s\r\n%s%s%s%s%s%s\r\n",
                     (int)alen, accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                    proto ? "\r\n" : "");
+                    proto ? "\r\n" : "", ext[0] ? "Sec-WebSocket-Extensions: " : "", ext,
+                    ext[0] ? "\r\n" : "");
   if (ws->io->write(ws->io_ctx, head, (size_t)hl) < 0) ws->gone = 1;
   if (ping > 0 && ping <= 1e9) start_pinger(ws, (uint64_t)(ping * 1000 + 0.5));
   ws->io->read(ws->io_ctx, 1); /* frames that came with the request first */
@@ -629,7 +729,7 @@ static int m_send(lua_State *L) {
       return luaL_argerror(L, 2, "a text message must be UTF-8 (send bytes as \"binary\")");
   }
   if (ws == NULL || ws->close_sent || ws->gone) return closed_result(L);
-  int rc = send_frame(ws, op, data, len);
+  int rc = send_message(ws, op, data, len);
   if (rc < 0) return closed_result(L);
   crater__uthread *me = own_thread(ws);
   /* Behind: the handler waits for the client, as crater.stream's write

@@ -3,8 +3,9 @@
 
 int crater__ws_head_read(const unsigned char *p, size_t n, uint64_t max_len, crater__ws_head *h) {
   if (n < 2) return 0;
-  if (p[0] & 0x70) return -1002;
+  if (p[0] & 0x30) return -1002;
   h->fin = (p[0] & 0x80) != 0;
+  h->rsv1 = (p[0] & 0x40) != 0;
   h->opcode = p[0] & 0x0f;
   switch (h->opcode) {
     case CRATER__WS_CONT: case CRATER__WS_TEXT: case CRATER__WS_BINARY:
@@ -15,7 +16,7 @@ int crater__ws_head_read(const unsigned char *p, size_t n, uint64_t max_len, cra
   uint64_t len = p[1] & 0x7f;
   size_t at = 2;
   int control = h->opcode >= CRATER__WS_CLOSE;
-  if (control && (!h->fin || len > 125)) return -1002;
+  if (control && (!h->fin || len > 125 || h->rsv1)) return -1002;
   if (len == 126) {
     if (n < 4) return 0;
     len = ((uint64_t)p[2] << 8) | p[3];

@@ -23,6 +23,7 @@ enum {
 
 typedef struct {
   int fin;
+  int rsv1;                /* permessage-deflate's "compressed" bit: ws.c decides */
   int opcode;              /* CRATER__WS_* */
   unsigned char mask[4];
   uint64_t len;            /* payload bytes */
@@ -30,9 +31,9 @@ typedef struct {
 
 /* Reads a client frame's head from the n bytes at p. Returns its length
  * (the payload follows), 0 when more bytes are needed, or minus the close
- * code the frame deserves: -1002 for reserved bits (no extension is
- * negotiated), an unknown opcode, a control frame that is fragmented or
- * longer than 125 bytes, a frame without a mask (clients must mask, 5.1)
+ * code the frame deserves: -1002 for RSV2 or RSV3 (no extension uses
+ * them), an unknown opcode, a control frame that is fragmented, longer
+ * than 125 bytes or has RSV1 (RFC 7692 6: never compressed), a frame without a mask (clients must mask, 5.1)
  * or a length with its top bit set; -1009 for a payload over max_len. */
 int crater__ws_head_read(const unsigned char *p, size_t n, uint64_t max_len, crater__ws_head *h);
 

@@ -16,7 +16,14 @@ local _M = {}
 _M.MAX_MESSAGE = host.ws_max_message or 1024 * 1024
 
 -- The options of app:websocket that are not route options.
-local OWN = { origins = true, protocols = true, max_message = true, ping_interval = true }
+local OWN = { origins = true, protocols = true, max_message = true, ping_interval = true, deflate = true }
+
+--- permessage-deflate's defaults (RFC 7692): a small window and memLevel keep
+--- zlib's state near 40 KiB a socket instead of zlib's ~300 KiB (docs/websockets.md).
+_M.DEFLATE = { level = 6, memlevel = 4, max_window_bits = 12 }
+
+-- Each field of a `deflate` table: its range.
+local DEFLATE_RANGE = { level = { 1, 9 }, memlevel = { 1, 9 }, max_window_bits = { 9, 15 } }
 
 local function http_error(status, detail, headers)
   error({ crater_http_error = true, status = status, detail = detail, headers = headers }, 0)
@@ -44,6 +51,19 @@ local function check_opts(path, opts)
   if m ~= nil and (type(m) ~= "number" or m < 1 or m % 1 ~= 0) then
     return "max_message must be a whole number of bytes >= 1"
   end
+  local d = opts.deflate
+  if d ~= nil and d ~= false and d ~= true and type(d) ~= "table" then
+    return "deflate must be false, true or { level=, memlevel=, max_window_bits= }"
+  end
+  if type(d) == "table" then
+    for k, v in pairs(d) do
+      local range = DEFLATE_RANGE[k]
+      if not range then return "deflate: unknown option " .. tostring(k) end
+      if type(v) ~= "number" or v % 1 ~= 0 or v < range[1] or v > range[2] then
+        return format("deflate.%s must be a whole number from %d to %d", k, range[1], range[2])
+      end
+    end
+  end
   local pi = opts.ping_interval
   if pi ~= nil and (type(pi) ~= "number" or not (pi > 0) or pi > 1e9) then
     return "ping_interval must be a number of seconds > 0"
@@ -62,10 +82,11 @@ function _M.install(App, add_route)
   --- values allowed, else 403; a request without Origin passes),
   --- protocols (subprotocols in the server's order of preference),
   --- max_message (bytes, --ws-max-message), ping_interval (seconds: a
-  --- ping each interval; a client silent for one is closed), and any
-  --- route option.
+  --- ping each interval; a client silent for one is closed), deflate
+  --- (permessage-deflate: on by default, false turns it off, or a table
+  --- { level=, memlevel=, max_window_bits= }), and any route option.
   ---@param path string
-  ---@param opts? { params?: table, query?: table, origins?: string[], protocols?: string[], max_message?: integer, ping_interval?: number }
+  ---@param opts? { params?: table, query?: table, origins?: string[], protocols?: string[], max_message?: integer, ping_interval?: number, deflate?: boolean|{ level?: integer, memlevel?: integer, max_window_bits?: integer } }
   ---@param fn fun(ws: table, req: table)
   ---@return table app
   function App:websocket(path, opts, fn)
@@ -85,6 +106,13 @@ function _M.install(App, add_route)
       for _, o in ipairs(opts.origins) do origins[lower(o)] = true end
     end
     local protocols, max = opts.protocols, opts.max_message or _M.MAX_MESSAGE
+    local level, memlevel, bits = 0, nil, nil -- level 0: permessage-deflate off
+    if opts.deflate ~= false then
+      local d = type(opts.deflate) == "table" and opts.deflate or {}
+      level = d.level or _M.DEFLATE.level
+      memlevel = d.memlevel or _M.DEFLATE.memlevel
+      bits = d.max_window_bits or _M.DEFLATE.max_window_bits
+    end
     local function handler(req)
       local accept, status, detail = ws_handshake(req._conn, req._seq)
       if not accept then
@@ -98,7 +126,8 @@ function _M.install(App, add_route)
         end
       end
       local proto = pick_protocol(req:header("sec-websocket-protocol"), protocols)
-      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval)
+      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval,
+        level, memlevel, bits)
       local ok, err = pcall(fn, ws, req)
       if not ok then
         ws:close(1011, "the server's handler failed")
