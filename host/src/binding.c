@@ -22,6 +22,7 @@
 #include "request.h"
 #include "server.h"
 #include "task.h"
+#include "notify.h"
 #include "sleep.h"
 #include "timer.h"
 #include "upload.h"
@@ -231,6 +232,7 @@ int crater__binding_open(lua_State *L) {
   static const luaL_Reg async_fns[] = {
     {"sleep", crater__sleep}, {"now", crater__sleep_now},   {"spawn", crater__task_spawn},
     {"join", crater__task_join},    {"kill", crater__task_kill},  {"in_task", crater__task_in_task},
+    {"waitable", crater__notify_new}, /* notify.c */
     {NULL, NULL},
   };
   for (const luaL_Reg *f = async_fns; f->name; f++) {

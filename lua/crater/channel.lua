@@ -3,24 +3,23 @@
 --
 -- Each subscription has its own bounded queue, so a slow subscriber loses
 -- its oldest messages rather than holding memory or the publisher back.
--- A request's threads cannot be woken by another request (a thread handle
--- belongs to its request: docs/async.md), so receive() checks its queue
--- every `poll` seconds while it waits: a message reaches its subscribers
--- within that time. The channel holds its subscriptions weakly: one whose
--- request ended (a client that went away stops its handler without running
--- more of its code) is collected with that request, with no close() needed.
+-- A receive waits on its subscription's waitable (host/src/notify.c), which
+-- publish signals: the subscriber, whatever request it runs in, is woken
+-- from the loop's next turn, with no polling. The channel holds its
+-- subscriptions weakly: one whose request ended (its wait is cancelled with
+-- the request) is collected with that request, with no close() needed.
 
 local async = require "crater.async"
+local host = require "crater.host"
 
 local type, error, setmetatable, pairs = type, error, setmetatable, pairs
-local sleep, now = async.sleep, async.now
+local now, must_yield, waitable = async.now, async.must_yield, host.waitable
 
 local _M = { version = "0.1.0" }
 
 ---@class crater.Channel
 ---@field private subs table<crater.Subscription, true>
 ---@field private buffer integer
----@field private poll number
 local Channel = {}
 Channel.__index = Channel
 
@@ -29,25 +28,22 @@ Channel.__index = Channel
 ---@field private q any[]
 ---@field private head integer
 ---@field private tail integer
+---@field private w userdata the waitable a receive waits on
 ---@field dropped integer messages lost because the queue was full
 local Subscription = {}
 Subscription.__index = Subscription
 
---- A new channel. opts.buffer: messages kept per subscriber (default 256);
---- opts.poll: seconds between queue checks of a waiting receive (default 0.02).
+--- A new channel. opts.buffer: messages kept per subscriber (default 256).
+--- (opts.poll, from when receive polled, is accepted and ignored.)
 ---@param opts? { buffer?: integer, poll?: number }
 ---@return crater.Channel
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.channel: opts must be a table", 2) end
   local buffer = opts and opts.buffer or 256
-  local poll = opts and opts.poll or 0.02
   if type(buffer) ~= "number" or buffer < 1 or buffer % 1 ~= 0 then
     error("crater.channel: buffer must be an integer >= 1", 2)
   end
-  if type(poll) ~= "number" or not (poll > 0) then
-    error("crater.channel: poll must be a number of seconds > 0", 2)
-  end
-  return setmetatable({ subs = setmetatable({}, { __mode = "k" }), buffer = buffer, poll = poll }, Channel)
+  return setmetatable({ subs = setmetatable({}, { __mode = "k" }), buffer = buffer }, Channel)
 end
 
 --- Queues msg (any value but nil) for every subscriber; returns how many.
@@ -64,6 +60,7 @@ function Channel:publish(msg)
       sub.head = sub.head + 1
       sub.dropped = sub.dropped + 1
     end
+    sub.w:signal()
     n = n + 1
   end
   return n
@@ -80,7 +77,7 @@ end
 --- A subscription: receives the messages published from now on.
 ---@return crater.Subscription
 function Channel:subscribe()
-  local sub = setmetatable({ ch = self, q = {}, head = 0, tail = 0, dropped = 0 }, Subscription)
+  local sub = setmetatable({ ch = self, q = {}, head = 0, tail = 0, dropped = 0, w = waitable() }, Subscription)
   self.subs[sub] = true
   return sub
 end
@@ -107,8 +104,8 @@ function Subscription:receive(timeout)
     deadline = deadline or (timeout and now() + timeout)
     local left = deadline and deadline - now()
     if left and left <= 0 then return nil, "timeout" end
-    local step = self.ch.poll
-    sleep(left and left < step and left or step)
+    must_yield("crater.channel: receive")
+    self.w:wait(left)
   end
 end
 
@@ -118,6 +115,7 @@ function Subscription:close()
   if ch then
     ch.subs[self] = nil
     self.ch = nil
+    self.w:signal() -- a receive waiting in another thread returns "closed"
   end
 end
 

@@ -13,8 +13,8 @@ connected client ((RSS with N connected - RSS before) / N).
   PEERS= python3 spec/bench/sse_bench.py           # Crater alone
 
 The servers run pinned to CPU 0, this client to CPU 1 (taskset), one
-process each, on 127.0.0.1. Crater's channel polls its queues every 20 ms
-(docs/sse.md#channels), which bounds its fan-out latency from below.
+process each, on 127.0.0.1. Crater's channel wakes its waiting subscribers
+from the loop when a message is published (docs/sse.md#channels).
 """
 import asyncio
 import os

@@ -321,6 +321,21 @@ class WebSocketTest(unittest.TestCase):
         self.assertEqual(r.expect_close(4002), b"from a thread")
         self.assertTrue(wait_for(lambda: self.last_close() == "closed 4002 from a thread"), self.last_close())
 
+    def test_room_on_a_channel(self):
+        a, b = self.raw("/ws/news"), self.raw("/ws/news")
+        self.assertEqual(self.hello(a), b"subscribed")
+        self.assertEqual(self.hello(b), b"subscribed")
+        a.send(frame(1, b"from a"))  # a's handler publishes; both pumps wake
+        self.assertEqual(a.recv_frame(), (1, True, b"from a"))
+        self.assertEqual(b.recv_frame(), (1, True, b"from a"))
+        st, h, body = self.srv.request("POST", "/news", body="from http")
+        self.assertEqual(body, b'{"delivered":2}')
+        self.assertEqual(b.recv_frame(), (1, True, b"from http"))
+        b.send(frame(8, struct.pack("!H", 1000)))
+        b.expect_close(1000)
+        self.assertEqual(a.recv_frame(), (1, True, b"from http"))
+        self.assertTrue(wait_for(lambda: self.srv.request("POST", "/news", body="x")[2] == b'{"delivered":1}'))
+
     def test_ping_interval(self):
         r = self.raw("/ws/heartbeat")
         for _ in range(3):  # answered pongs keep it open

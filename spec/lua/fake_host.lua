@@ -25,6 +25,14 @@ function M.remote(conn, seq) check(conn, seq) return "127.0.0.1:40000" end
 function M.compress_policy(level, br, min_size, types)
   return { level = level, br = br, min_size = min_size, types = types }
 end
+-- The core's waitable (notify.c) without a loop: signals are counted, and
+-- a wait outside any task is refused, as the core refuses it.
+function M.waitable()
+  local w = { signals = 0 }
+  function w.signal(self) self.signals = self.signals + 1 return 0 end
+  function w.wait() error("waitable:wait: not inside a request or timer", 2) end
+  return w
+end
 function M.log(level, msg) M.logged[#M.logged + 1] = level .. ": " .. msg end
 
 --- Like the core's inject (host/src/inject.c), for crater.test in stock

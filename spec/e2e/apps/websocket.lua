@@ -120,6 +120,30 @@ window.say = (text) => ws.send(text);
 </script>]], 200, { ["Content-Type"] = "text/html; charset=utf-8" })
 end)
 
+-- A room on a crater.channel: a spawned thread waits on the channel and
+-- sends, the handler waits on the socket and publishes (docs/websockets.md).
+local news = crater.channel()
+
+app:websocket("/ws/news", function(ws)
+  local sub = news:subscribe()
+  local pump = crater.spawn(function()
+    while true do
+      local msg = sub:receive()
+      if not msg or not ws:send(msg) then return end
+    end
+  end)
+  ws:send("subscribed")
+  while true do
+    local data = ws:receive()
+    if not data then break end
+    news:publish(data)
+  end
+  sub:close() -- the pump's receive returns nil, "closed"
+  crater.wait(pump)
+end)
+
+app:post("/news", function(req) return { delivered = news:publish(req.body) } end)
+
 app:get("/", function() return "plain" end)
 app:get("/last-close", function() return last_close end)
 
