@@ -185,6 +185,18 @@ static void close_frame(crater__ws *ws, const unsigned char *p, size_t n) {
   }
 }
 
+/* After a frame of a message: at its last frame a text message must end
+ * on a whole character (1007), and the message is ready for receive. */
+static int message_end(crater__ws *ws, const crater__ws_head *h) {
+  if (!h->fin) return 0;
+  if (ws->msg_op == CRATER__WS_TEXT && !crater__ws_utf8_complete(&ws->utf8)) {
+    fail(ws, 1007, "text that is not UTF-8");
+    return -1;
+  }
+  ws->ready = 1;
+  return 0;
+}
+
 /* A frame of a compressed message: the limit and the UTF-8 check apply to
  * what it inflates to. */
 static int inflated(crater__ws *ws, const crater__ws_head *h, const unsigned char *p, size_t n) {
@@ -207,13 +219,7 @@ static int inflated(crater__ws *ws, const crater__ws_head *h, const unsigned cha
     fail(ws, 1007, "text that is not UTF-8");
     return -1;
   }
-  if (!h->fin) return 0;
-  if (ws->msg_op == CRATER__WS_TEXT && !crater__ws_utf8_complete(&ws->utf8)) {
-    fail(ws, 1007, "text that is not UTF-8");
-    return -1;
-  }
-  ws->ready = 1;
-  return 0;
+  return message_end(ws, h);
 }
 
 /* One whole frame: 0 to go on, -1 when reading must stop. */
@@ -266,13 +272,7 @@ static int frame(crater__ws *ws, const crater__ws_head *h, unsigned char *p) {
     fail(ws, 1011, "out of memory");
     return -1;
   }
-  if (!h->fin) return 0;
-  if (ws->msg_op == CRATER__WS_TEXT && !crater__ws_utf8_complete(&ws->utf8)) {
-    fail(ws, 1007, "text that is not UTF-8");
-    return -1;
-  }
-  ws->ready = 1;
-  return 0;
+  return message_end(ws, h);
 }
 
 static void parse(crater__ws *ws) {
