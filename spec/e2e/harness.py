@@ -127,6 +127,21 @@ class Server:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
 
+def needs(ok, why):
+    """A tool .ci/setup.sh installs: when it is missing the test FAILS, so a
+    broken setup cannot pass as green. CRATER_ALLOW_SKIP=1 makes it a skip
+    (a machine without npm or chromium, on purpose)."""
+    if ok or os.environ.get("CRATER_ALLOW_SKIP") == "1":
+        return unittest.skipUnless(ok, why)
+
+    def failing(f):
+        def test(self):
+            self.fail("%s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % why)
+        test.__name__ = f.__name__
+        return test
+    return failing
+
+
 def recv_all(s, timeout=5):
     s.settimeout(timeout)
     chunks = []

@@ -12,24 +12,11 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, ROOT, Server, run
+from harness import BIN, ROOT, Server, needs, run
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "cors.lua")
 A = "https://a.example"
 
-
-def needs(ok, why):
-    """Chromium is installed by .ci/setup.sh: missing, the test fails
-    (CRATER_ALLOW_SKIP=1 makes it a skip), as in test_openapi.py."""
-    if ok or os.environ.get("CRATER_ALLOW_SKIP") == "1":
-        return unittest.skipUnless(ok, why)
-
-    def failing(f):
-        def test(self):
-            self.fail("%s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % why)
-        test.__name__ = f.__name__
-        return test
-    return failing
 
 
 def values(h, name):

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import ASAN, BIN, ROOT, Server, example, run
+from harness import ASAN, BIN, ROOT, Server, example, needs, run
 
 TOOLS = os.environ.get("CRATER_TOOLS", "/usr/local/share/crater/tools")
 ASSETS = os.environ.get("CRATER_ASSETS", "/usr/local/share/crater/assets")
@@ -64,20 +64,6 @@ def openapi_cli(app):
     return subprocess.run([BIN, "openapi", app], capture_output=True, cwd=ROOT, timeout=60)
 
 
-
-def needs(ok, why):
-    """A tool .ci/setup.sh installs: when it is missing the test FAILS, so a
-    broken setup cannot pass as green. CRATER_ALLOW_SKIP=1 makes it a skip
-    (a machine without npm or chromium, on purpose)."""
-    if ok or os.environ.get("CRATER_ALLOW_SKIP") == "1":
-        return unittest.skipUnless(ok, why)
-
-    def failing(f):
-        def test(self):
-            self.fail("%s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % why)
-        test.__name__ = f.__name__
-        return test
-    return failing
 
 class TodoDocument(unittest.TestCase):
     @classmethod

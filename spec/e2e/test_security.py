@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, ROOT, Server, run
+from harness import BIN, ROOT, Server, needs, run
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "security.lua")
 TOOLS = os.environ.get("CRATER_TOOLS", "/usr/local/share/crater/tools")
@@ -19,19 +19,6 @@ ASSETS = os.environ.get("CRATER_ASSETS", "/usr/local/share/crater/assets")
 REDOCLY = os.path.join(TOOLS, "node_modules", ".bin", "redocly")
 SWAGGER_DIR = os.path.join(ASSETS, "node_modules", "swagger-ui-dist")
 
-
-def needs(ok, why):
-    """A tool .ci/setup.sh installs: missing, the test fails
-    (CRATER_ALLOW_SKIP=1 makes it a skip), as in test_openapi.py."""
-    if ok or os.environ.get("CRATER_ALLOW_SKIP") == "1":
-        return unittest.skipUnless(ok, why)
-
-    def failing(f):
-        def test(self):
-            self.fail("%s: run .ci/setup.sh (or set CRATER_ALLOW_SKIP=1)" % why)
-        test.__name__ = f.__name__
-        return test
-    return failing
 
 
 def basic(user, password):
