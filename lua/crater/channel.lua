@@ -34,8 +34,7 @@ local Subscription = {}
 Subscription.__index = Subscription
 
 --- A new channel. opts.buffer: messages kept per subscriber (default 256).
---- (opts.poll, from when receive polled, is accepted and ignored.)
----@param opts? { buffer?: integer, poll?: number }
+---@param opts? { buffer?: integer }
 ---@return crater.Channel
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.channel: opts must be a table", 2) end
