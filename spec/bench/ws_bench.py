@@ -102,6 +102,13 @@ def kv(line):
     return {k: v for k, v in (w.split("=", 1) for w in line.split()[1:])}
 
 
+def cpu_seconds(pid):
+    # utime + stime of the process and its threads (fields 14 and 15 of /proc/PID/stat)
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def client(client_bin, *args):
     out = subprocess.run(["taskset", "-c", "1", client_bin, *map(str, args)], check=True,
                          capture_output=True, text=True, timeout=600)
@@ -123,7 +130,10 @@ def main():
         for name in ["crater"] + PEERS:
             p, port = start(name, work)
             try:
+                cpu0 = cpu_seconds(p.pid)
                 echo = client(client_bin, "echo", port, "/echo", CONNS, SECONDS)[0]
+                # The server's CPU over warm-up + counted time: busy share of its core.
+                echo["busy"] = (cpu_seconds(p.pid) - cpu0) / (SECONDS + 1)
             finally:
                 p.terminate()
                 p.wait()
@@ -133,15 +143,18 @@ def main():
             finally:
                 p.terminate()
                 p.wait()
-            rows[name] = {"msgs": float(echo["msgs_per_s"]), "p50": int(echo["p50_us"]) / 1000,
+            rows[name] = {"msgs": float(echo["msgs_per_s"]), "busy": echo["busy"], "p50": int(echo["p50_us"]) / 1000,
                           "p99": int(echo["p99_us"]) / 1000, "per_conn": float(idle["bytes_per_conn"]),
                           "fan_med": float(fan["median_ms"]), "fan_max": float(fan["max_ms"])}
     base = rows["crater"]
     print("WebSocket echo: %d connections, 16-byte text messages, %d s (server CPU 0, client CPU 1)" % (CONNS, SECONDS))
-    print("| server | messages/s | p50 ms | p99 ms | Crater's messages/s vs this |")
-    print("|---|---|---|---|---|")
+    print("| server | messages/s | p50 ms | p99 ms | server CPU busy | server CPU µs per message | Crater's messages/s vs this | Crater's CPU per message vs this |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print("| %s | %.0f | %.2f | %.2f | %.2fx |" % (name, r["msgs"], r["p50"], r["p99"], base["msgs"] / r["msgs"]))
+        r["us"] = r["busy"] * 1e6 / r["msgs"]
+    for name, r in rows.items():
+        print("| %s | %.0f | %.2f | %.2f | %.0f%% | %.2f | %.2fx | %.2fx |" % (
+            name, r["msgs"], r["p50"], r["p99"], r["busy"] * 100, r["us"], base["msgs"] / r["msgs"], base["us"] / r["us"]))
     print()
     print("WebSocket fan-out: one message to %d idle sockets, %d rounds" % (FANOUT, ROUNDS))
     print("| server | all received, median ms | worst ms | memory per idle socket | time vs Crater | memory vs Crater |")
