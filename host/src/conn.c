@@ -392,7 +392,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       uv_read_stop(s);
       crater__ws_eof(c->ws);
     } else if (nread > 0) {
+      /* What the handler sends in answer to this input (an echo, or one
+       * answer per message of a pipelining client) leaves in one send. */
+      c->flags |= CONN_F_CORK;
       crater__ws_input(c->ws, buf->base, (size_t)nread);
+      c->flags &= ~CONN_F_CORK;
+      if (!(c->flags & CONN_F_CLOSED)) flush(c);
     }
     return;
   }
@@ -1035,7 +1040,7 @@ static int ws_write(void *ctx, const char *data, size_t len) {
     crater__conn_close(c);
     return -1;
   }
-  flush(c);
+  if (!(c->flags & CONN_F_CORK) || c->out.len >= STREAM_HIGH_WATER) flush(c);
   if (c->flags & CONN_F_CLOSED) return -1;
   if (!(c->flags & CONN_F_WRITING) || c->out.len + c->wbuf.len < STREAM_HIGH_WATER) return 0;
   c->flags |= CONN_F_DRAIN_WAIT;

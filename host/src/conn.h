@@ -30,6 +30,7 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_CHUNKED      0x200u /* the streamed body in progress is chunked */
 #define CONN_F_NO_BODY      0x400u /* the answer in progress sends no body (HEAD, 204, 304) */
 #define CONN_F_OUT_FULL     0x800u /* parsing paused until the unsent answers drain */
+#define CONN_F_CORK         0x1000u /* a WebSocket's input is being handled: its frames out wait for its end */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */

@@ -3,7 +3,10 @@
 (npm) in one run, driven by a C client (spec/bench/ws_client.c, libuv).
 
   echo:   CONNS sockets (1,000), each sends a 16-byte text message and the next
-          one when its echo is back; messages/s and p50/p99 latency over SECONDS.
+          one when its echo is back; messages/s and p50/p99 latency over SECONDS,
+          and the server's CPU per message. Twice: one message in flight per
+          socket (ping-pong), then DEPTH (10) in flight per socket (a client
+          that pipelines: what one read brings is answered together).
   fanout: FANOUT sockets (10,000) open and idle: the server's RSS per socket
           ((RSS with them open - RSS before) / FANOUT); then ROUNDS times one
           socket sends "all:<n>", which the server sends to every socket: time
@@ -31,6 +34,7 @@ CONNS = int(os.environ.get("CONNS", "1000"))
 FANOUT = int(os.environ.get("FANOUT", "10000"))
 SECONDS = int(os.environ.get("SECONDS", "10"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+DEPTH = int(os.environ.get("DEPTH", "10"))
 PEERS = os.environ.get("PEERS", "node").split()
 
 # The sockets of /fanout are kept in a Lua table of the app (docs/websockets.md,
@@ -128,33 +132,42 @@ def main():
         subprocess.run(["cc", "-O2", "-o", client_bin, os.path.join(ROOT, "spec", "bench", "ws_client.c"), "-luv"],
                        check=True)
         for name in ["crater"] + PEERS:
-            p, port = start(name, work)
-            try:
-                cpu0 = cpu_seconds(p.pid)
-                echo = client(client_bin, "echo", port, "/echo", CONNS, SECONDS)[0]
-                # The server's CPU over warm-up + counted time: busy share of its core.
-                echo["busy"] = (cpu_seconds(p.pid) - cpu0) / (SECONDS + 1)
-            finally:
-                p.terminate()
-                p.wait()
+            echoes = {}
+            for depth in (1, DEPTH):
+                p, port = start(name, work)
+                try:
+                    cpu0 = cpu_seconds(p.pid)
+                    echo = client(client_bin, "echo", port, "/echo", CONNS, SECONDS, depth)[0]
+                    # The server's CPU over warm-up + counted time: busy share of its core.
+                    echo["busy"] = (cpu_seconds(p.pid) - cpu0) / (SECONDS + 1)
+                    echoes[depth] = echo
+                finally:
+                    p.terminate()
+                    p.wait()
             p, port = start(name, work)
             try:
                 idle, fan = client(client_bin, "fanout", port, "/fanout", FANOUT, ROUNDS, p.pid)
             finally:
                 p.terminate()
                 p.wait()
-            rows[name] = {"msgs": float(echo["msgs_per_s"]), "busy": echo["busy"], "p50": int(echo["p50_us"]) / 1000,
-                          "p99": int(echo["p99_us"]) / 1000, "per_conn": float(idle["bytes_per_conn"]),
+            rows[name] = {"per_conn": float(idle["bytes_per_conn"]),
                           "fan_med": float(fan["median_ms"]), "fan_max": float(fan["max_ms"])}
+            for depth, echo in echoes.items():
+                rows[name][depth] = {"msgs": float(echo["msgs_per_s"]), "busy": echo["busy"],
+                                     "p50": int(echo["p50_us"]) / 1000, "p99": int(echo["p99_us"]) / 1000}
     base = rows["crater"]
     print("WebSocket echo: %d connections, 16-byte text messages, %d s (server CPU 0, client CPU 1)" % (CONNS, SECONDS))
-    print("| server | messages/s | p50 ms | p99 ms | server CPU busy | server CPU µs per message | Crater's messages/s vs this | Crater's CPU per message vs this |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in rows.items():
-        r["us"] = r["busy"] * 1e6 / r["msgs"]
-    for name, r in rows.items():
-        print("| %s | %.0f | %.2f | %.2f | %.0f%% | %.2f | %.2fx | %.2fx |" % (
-            name, r["msgs"], r["p50"], r["p99"], r["busy"] * 100, r["us"], base["msgs"] / r["msgs"], base["us"] / r["us"]))
+    print("| server | in flight per socket | messages/s | p50 ms | p99 ms | server CPU busy | server CPU µs per message | Crater's messages/s vs this | this one's CPU per message vs Crater's |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for depth in (1, DEPTH):
+        for name, row in rows.items():
+            r = row[depth]
+            r["us"] = r["busy"] * 1e6 / r["msgs"]
+        for name, row in rows.items():
+            r, b = row[depth], base[depth]
+            print("| %s | %d | %.0f | %.2f | %.2f | %.0f%% | %.2f | %.2fx | %.2fx |" % (
+                name, depth, r["msgs"], r["p50"], r["p99"], r["busy"] * 100, r["us"], b["msgs"] / r["msgs"],
+                r["us"] / b["us"]))
     print()
     print("WebSocket fan-out: one message to %d idle sockets, %d rounds" % (FANOUT, ROUNDS))
     print("| server | all received, median ms | worst ms | memory per idle socket | time vs Crater | memory vs Crater |")

@@ -4,9 +4,12 @@
  * client is one libuv loop in C. Built by ws_bench.py:
  *   cc -O2 -o ws_client spec/bench/ws_client.c -luv
  *
- *   ws_client echo   PORT PATH CONNS SECONDS
+ *   ws_client echo   PORT PATH CONNS SECONDS [DEPTH]
  *     CONNS sockets, each sends a 16-byte text message and sends the next when
  *     its echo is back (closed loop); after 1 s of warm-up, counts SECONDS.
+ *     DEPTH (default 1, at most 64) messages are in flight per socket: the
+ *     first DEPTH leave in one write, and the messages sent in answer to what
+ *     one read brought leave together too (a client that pipelines).
  *     Prints: echo msgs_per_s=... p50_us=... p99_us=...
  *   ws_client fanout PORT PATH CONNS ROUNDS SERVER_PID
  *     CONNS sockets; RSS of SERVER_PID before and with all of them open and
@@ -25,14 +28,18 @@
 
 #define CBUF 4096
 #define MAX_PENDING 200 /* handshakes in flight: more overflows the listen backlog */
+#define MAX_DEPTH 64
+#define OBUF (MAX_DEPTH * 32)
 
 typedef struct conn {
   uv_tcp_t tcp;
   uv_connect_t creq;
   int idx, upgraded;
-  uint64_t sent_ns;
-  size_t len;
+  uint64_t sent_ns[MAX_DEPTH]; /* send times of the messages in flight, oldest at head */
+  int head, inflight;
+  size_t len, olen;
   char buf[CBUF];
+  char obuf[OBUF]; /* frames gathered while a read is handled: one write for all */
 } conn_t;
 
 static struct {
@@ -42,7 +49,7 @@ static struct {
   int mode, conns, started, upgraded;
   conn_t *c;
   /* echo */
-  int measuring, done;
+  int measuring, done, depth;
   uint64_t count;
   uint32_t *lat;
   size_t nlat, caplat;
@@ -73,36 +80,59 @@ static void on_write(uv_write_t *w, int status) {
   free(w);
 }
 
+/* Written at once when the socket takes it (most of the time), so the
+ * client spends its core on the load, not on write requests. */
 static void send_raw(conn_t *c, const char *data, size_t n) {
+  uv_buf_t d = uv_buf_init((char *)data, (unsigned)n);
+  int done = uv_try_write((uv_stream_t *)&c->tcp, &d, 1);
+  if (done < 0) done = 0;
+  if ((size_t)done == n) return;
+  n -= (size_t)done;
   uv_write_t *w = malloc(sizeof *w + n);
   char *copy = (char *)(w + 1);
-  memcpy(copy, data, n);
+  memcpy(copy, data + done, n);
   uv_buf_t b = uv_buf_init(copy, (unsigned)n);
   uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 }
 
-static void send_text(conn_t *c, const char *msg) {
-  size_t n = strlen(msg); /* < 126 here */
-  char f[2 + 4 + 125];
+static void flush_out(conn_t *c) {
+  if (c->olen == 0) return;
+  send_raw(c, c->obuf, c->olen);
+  c->olen = 0;
+}
+
+/* Queues a masked text frame in obuf; flush_out sends what gathered. */
+static void queue_text(conn_t *c, const char *msg) {
+  size_t n = strlen(msg); /* < 26 here */
+  char *f = c->obuf + c->olen;
   uint32_t r = (uint32_t)rand();
   f[0] = (char)0x81;
   f[1] = (char)(0x80 | n);
   memcpy(f + 2, &r, 4);
   for (size_t i = 0; i < n; i++) f[6 + i] = msg[i] ^ f[2 + (i & 3)];
-  send_raw(c, f, 6 + n);
+  c->olen += 6 + n;
 }
 
-static void echo_send(conn_t *c) {
-  c->sent_ns = now_ns();
-  send_text(c, "hello, websocket");
+static void send_text(conn_t *c, const char *msg) {
+  queue_text(c, msg);
+  flush_out(c);
+}
+
+static void echo_queue(conn_t *c) {
+  c->sent_ns[(c->head + c->inflight) % MAX_DEPTH] = now_ns();
+  c->inflight++;
+  queue_text(c, "hello, websocket");
 }
 
 static void fanout_round(void);
 
 static void on_message(conn_t *c, const char *p, size_t n) {
   if (G.mode == 0) {
+    uint64_t sent = c->sent_ns[c->head];
+    c->head = (c->head + 1) % MAX_DEPTH;
+    c->inflight--;
     if (G.measuring) {
-      uint64_t us = (now_ns() - c->sent_ns) / 1000;
+      uint64_t us = (now_ns() - sent) / 1000;
       G.count++;
       if (G.nlat == G.caplat) {
         G.caplat = G.caplat ? G.caplat * 2 : 1 << 20;
@@ -110,7 +140,7 @@ static void on_message(conn_t *c, const char *p, size_t n) {
       }
       G.lat[G.nlat++] = (uint32_t)us;
     }
-    if (!G.done) echo_send(c);
+    if (!G.done) echo_queue(c);
   } else {
     char want[32];
     snprintf(want, sizeof want, "all:%d", G.round);
@@ -177,6 +207,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   c->len += (size_t)n;
   parse(c);
+  flush_out(c);
   if (c->len == CBUF) {
     fprintf(stderr, "buffer full\n");
     exit(1);
@@ -236,7 +267,7 @@ static void echo_stop(uv_timer_t *t) {
   G.measuring = 0;
   G.done = 1;
   qsort(G.lat, G.nlat, sizeof *G.lat, cmp_u32);
-  printf("echo conns=%d msgs_per_s=%.0f p50_us=%u p99_us=%u\n", G.conns, (double)G.count / secs,
+  printf("echo conns=%d depth=%d msgs_per_s=%.0f p50_us=%u p99_us=%u\n", G.conns, G.depth, (double)G.count / secs,
          G.nlat ? G.lat[G.nlat / 2] : 0, G.nlat ? G.lat[G.nlat * 99 / 100] : 0);
   fflush(stdout);
   uv_stop(t->loop);
@@ -276,7 +307,10 @@ static void fanout_idle(uv_timer_t *t) {
 
 static void on_all_upgraded(void) {
   if (G.mode == 0) {
-    for (int i = 0; i < G.conns; i++) echo_send(&G.c[i]);
+    for (int i = 0; i < G.conns; i++) {
+      for (int k = 0; k < G.depth; k++) echo_queue(&G.c[i]);
+      flush_out(&G.c[i]);
+    }
     uv_timer_start(&phase, echo_measure, 1000, 0);
   } else {
     uv_timer_start(&phase, fanout_idle, 2000, 0); /* let the server settle */
@@ -285,7 +319,7 @@ static void on_all_upgraded(void) {
 
 int main(int argc, char **argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: ws_client echo PORT PATH CONNS SECONDS | fanout PORT PATH CONNS ROUNDS SERVER_PID\n");
+    fprintf(stderr, "usage: ws_client echo PORT PATH CONNS SECONDS [DEPTH] | fanout PORT PATH CONNS ROUNDS SERVER_PID\n");
     return 2;
   }
   G.mode = strcmp(argv[1], "echo") == 0 ? 0 : 1;
@@ -296,6 +330,8 @@ int main(int argc, char **argv) {
   G.c = calloc((size_t)G.conns, sizeof *G.c);
   if (G.mode == 0) {
     echo_seconds = atoi(argv[5]);
+    G.depth = argc > 6 ? atoi(argv[6]) : 1;
+    if (G.depth < 1 || G.depth > MAX_DEPTH) return 2;
   } else {
     if (argc < 7) return 2;
     G.rounds = atoi(argv[5]);
