@@ -212,6 +212,25 @@ class WebSocketTest(unittest.TestCase):
         got = {r.recv_frame(), r.recv_frame()}
         self.assertEqual(got, {(10, True, b"x"), (1, True, b"early")})
 
+    def test_pipelined_messages_answered_in_order(self):
+        # The answers to one read's messages leave together (conn.c corks
+        # while the input is handled): all of them, in order, pongs too;
+        # big ones pass the cork's high water and wait for the client.
+        r = self.raw()
+        self.hello(r)
+        burst = b"".join(frame(1, b"m%d" % i) + (frame(9, b"p%d" % i) if i % 50 == 0 else b"")
+                         for i in range(200))
+        r.send(burst)
+        got = [r.recv_frame() for _ in range(204)]
+        self.assertEqual([p for op, _, p in got if op == 1], [b"m%d" % i for i in range(200)])
+        self.assertEqual([p for op, _, p in got if op == 10], [b"p%d" % i for i in range(0, 200, 50)])
+        big = [bytes([65 + i % 26]) * 60000 for i in range(40)]
+        r.send(b"".join(frame(2, b) for b in big))
+        for b in big:
+            self.assertEqual(r.recv_frame(), (2, True, b))
+        r.send(frame(1, b"after"))
+        self.assertEqual(r.recv_frame(), (1, True, b"after"))
+
     def test_byte_by_byte(self):
         r = self.raw()
         self.hello(r)
