@@ -251,15 +251,17 @@ void crater__conn_close(crater__conn *c) {
     crater__pipeline_abort(&c->req);
     c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
   }
-  c->closing_handles = 2 + c->wtimer_made;
+  c->closing_handles = 2 + (c->wtimer != NULL);
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
-  if (c->wtimer_made) uv_close((uv_handle_t *)&c->wtimer, close_cb);
+  if (c->wtimer != NULL) uv_close((uv_handle_t *)c->wtimer, close_cb);
 }
 
 static void close_cb(uv_handle_t *h) {
   crater__conn *c = h->data;
   if (--c->closing_handles > 0) return;
+  crater__free(c->wtimer); /* its close is done too */
+  c->wtimer = NULL;
   crater__ws_free(c->ws);
   c->ws = NULL;
   crater__request_free_buffers(&c->req);
@@ -922,15 +924,22 @@ static void send_watch(crater__conn *c) {
   crater_server *srv = c->srv;
   c->sent_at = uv_now(srv->loop);
   c->unsent = unsent_bytes(c);
-  if (!c->wtimer_made) {
-    if (uv_timer_init(srv->loop, &c->wtimer) != 0) return;
-    c->wtimer.data = c;
-    c->wtimer_made = 1;
+  if (c->wtimer == NULL) {
+    /* Made by the first write that did not fit: most connections never
+     * need it, and it would be 152 bytes of each idle one. */
+    uv_timer_t *t = crater__malloc(sizeof(*t));
+    if (t == NULL) return; /* no watch: the idle timeout is left */
+    if (uv_timer_init(srv->loop, t) != 0) {
+      crater__free(t);
+      return;
+    }
+    t->data = c;
+    c->wtimer = t;
   }
-  if (uv_is_active((uv_handle_t *)&c->wtimer)) return;
+  if (uv_is_active((uv_handle_t *)c->wtimer)) return;
   uint64_t tick = srv->cfg.send_timeout_ms / 4;
   if (tick == 0) tick = 1;
-  uv_timer_start(&c->wtimer, send_timer_cb, tick, tick);
+  uv_timer_start(c->wtimer, send_timer_cb, tick, tick);
 }
 
 static void send_timer_cb(uv_timer_t *t) {

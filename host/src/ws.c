@@ -623,9 +623,53 @@ static void negotiate_deflate(crater__ws *ws, const crater__request *r, const cr
   }
 }
 
+/* 1 when the n bytes at s may go in a header line: no CR, LF or NUL (the
+ * Lua side checked them; this keeps a bad one from splitting the answer). */
+static int header_safe(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+  return 1;
+}
+
+/* The 101 (RFC 6455 4.2.2): the upgrade's fields, then the headers the
+ * route's hooks set (argument 10, a flat list { name, value, ... } that
+ * crater.websocket filtered). 0, or -1 when the connection is gone. */
+static int answer_101(crater__ws *ws, lua_State *L, const char *accept, size_t alen, const char *proto,
+                      const char *ext) {
+  crater__buf b = {0};
+  int bad = crater__buf_appendz(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                        "Connection: Upgrade\r\nSec-WebSocket-Accept: ") != 0 ||
+            crater__buf_append(&b, accept, alen) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (proto != NULL)
+    bad = bad || crater__buf_appendz(&b, "Sec-WebSocket-Protocol: ") != 0 ||
+          crater__buf_appendz(&b, proto) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (ext[0] != '\0')
+    bad = bad || crater__buf_appendz(&b, "Sec-WebSocket-Extensions: ") != 0 ||
+          crater__buf_appendz(&b, ext) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (lua_type(L, 10) == LUA_TTABLE) {
+    int n = (int)lua_objlen(L, 10);
+    for (int i = 1; i + 1 <= n; i += 2) {
+      size_t nl = 0, vl = 0;
+      lua_rawgeti(L, 10, i);
+      lua_rawgeti(L, 10, i + 1);
+      const char *name = lua_tolstring(L, -2, &nl);
+      const char *value = lua_tolstring(L, -1, &vl);
+      if (name != NULL && value != NULL && nl > 0 && header_safe(name, nl) && header_safe(value, vl))
+        bad = bad || crater__buf_append(&b, name, nl) != 0 || crater__buf_appendz(&b, ": ") != 0 ||
+              crater__buf_append(&b, value, vl) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+      lua_pop(L, 2);
+    }
+  }
+  bad = bad || crater__buf_appendz(&b, "\r\n") != 0;
+  int rc = bad ? -1 : ws->io->write(ws->io_ctx, b.data, b.len, NULL, 0);
+  crater__buf_free(&b);
+  return rc < 0 ? -1 : 0;
+}
+
 /* ws_upgrade(r, seq, accept, protocol|nil, max_message [, ping_interval
- * [, level, memlevel, max_window_bits]]) -> the WebSocket: 101 goes out
- * and the connection is the WebSocket's from here. level 0: no deflate. */
+ * [, level, memlevel, max_window_bits [, headers]]]) -> the WebSocket: 101
+ * goes out and the connection is the WebSocket's from here. level 0: no
+ * deflate; headers: a flat list of the hooks' headers for the 101. */
 static int ws_upgrade(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
   uint64_t seq = (uint64_t)luaL_checknumber(L, 2);
@@ -671,14 +715,7 @@ static int ws_upgrade(lua_State *L) {
     return luaL_error(L, "the connection could not be upgraded");
   }
   ud->ws = ws;
-  char head[448];
-  int hl = snprintf(head, sizeof(head),
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: %.*s\r\n%s%s%s%s%s%s\r\n",
-                    (int)alen, accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                    proto ? "\r\n" : "", ext[0] ? "Sec-WebSocket-Extensions: " : "", ext,
-                    ext[0] ? "\r\n" : "");
-  if (ws->io->write(ws->io_ctx, head, (size_t)hl, NULL, 0) < 0) ws->gone = 1;
+  if (answer_101(ws, L, accept, alen, proto, ext) != 0) ws->gone = 1;
   if (ping > 0 && ping <= 1e9) start_pinger(ws, (uint64_t)(ping * 1000 + 0.5));
   ws->io->read(ws->io_ctx, 1); /* frames that came with the request first */
   return 1;
