@@ -18,6 +18,10 @@
 -- answer of a route a CORS policy covers gets its headers in respond().
 -- A handler returning a string or a table, with no after hooks, goes
 -- straight from its return to crater.response.finish: no response object.
+-- A WebSocket route's handler returns crater.websocket.OPEN once the 101
+-- (which took the after hooks) is out: the socket's function then runs in
+-- a tail call (crater.websocket.run), so no dispatcher frame is kept for
+-- the socket's life.
 
 local request = require "crater.request"
 local response = require "crater.response"
