@@ -63,9 +63,11 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
 static void sink_done(void *ctx, crater__request *r, int ok);
 static int sink_upgrade(void *ctx, crater__request *r, crater__ws *ws, const crater__ws_io **io,
                         void **io_ctx);
-static int ws_write(void *ctx, const char *data, size_t len);
+static int ws_write(void *ctx, const char *a, size_t alen, const char *b, size_t blen);
 static void ws_read(void *ctx, int on);
 
+static ssize_t ws_send(crater__conn *c, const char *a, size_t alen, const char *b, size_t blen);
+static void ws_buffers_fit(crater__conn *c);
 static const crater__ws_io conn_ws_io = {ws_write, ws_read};
 
 static int on_message_begin(llhttp_t *p);
@@ -249,15 +251,17 @@ void crater__conn_close(crater__conn *c) {
     crater__pipeline_abort(&c->req);
     c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
   }
-  c->closing_handles = 2 + c->wtimer_made;
+  c->closing_handles = 2 + (c->wtimer != NULL);
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
-  if (c->wtimer_made) uv_close((uv_handle_t *)&c->wtimer, close_cb);
+  if (c->wtimer != NULL) uv_close((uv_handle_t *)c->wtimer, close_cb);
 }
 
 static void close_cb(uv_handle_t *h) {
   crater__conn *c = h->data;
   if (--c->closing_handles > 0) return;
+  crater__free(c->wtimer); /* its close is done too */
+  c->wtimer = NULL;
   crater__ws_free(c->ws);
   c->ws = NULL;
   crater__request_free_buffers(&c->req);
@@ -397,7 +401,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       c->flags |= CONN_F_CORK;
       crater__ws_input(c->ws, buf->base, (size_t)nread);
       c->flags &= ~CONN_F_CORK;
-      if (!(c->flags & CONN_F_CLOSED)) flush(c);
+      if (!(c->flags & CONN_F_CLOSED)) {
+        flush(c);
+        if (c->ws != NULL) ws_buffers_fit(c);
+      }
     }
     return;
   }
@@ -925,15 +932,22 @@ static void send_watch(crater__conn *c) {
   crater_server *srv = c->srv;
   c->sent_at = uv_now(srv->loop);
   c->unsent = unsent_bytes(c);
-  if (!c->wtimer_made) {
-    if (uv_timer_init(srv->loop, &c->wtimer) != 0) return;
-    c->wtimer.data = c;
-    c->wtimer_made = 1;
+  if (c->wtimer == NULL) {
+    /* Made by the first write that did not fit: most connections never
+     * need it, and it would be 152 bytes of each idle one. */
+    uv_timer_t *t = crater__malloc(sizeof(*t));
+    if (t == NULL) return; /* no watch: the idle timeout is left */
+    if (uv_timer_init(srv->loop, t) != 0) {
+      crater__free(t);
+      return;
+    }
+    t->data = c;
+    c->wtimer = t;
   }
-  if (uv_is_active((uv_handle_t *)&c->wtimer)) return;
+  if (uv_is_active((uv_handle_t *)c->wtimer)) return;
   uint64_t tick = srv->cfg.send_timeout_ms / 4;
   if (tick == 0) tick = 1;
-  uv_timer_start(&c->wtimer, send_timer_cb, tick, tick);
+  uv_timer_start(c->wtimer, send_timer_cb, tick, tick);
 }
 
 static void send_timer_cb(uv_timer_t *t) {
@@ -979,8 +993,12 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   if (c->ws != NULL) {
-    if (c->out.len > 0) flush(c);
-    else if (c->flags & CONN_F_DRAIN_WAIT) {
+    if (c->out.len > 0) {
+      flush(c);
+      return;
+    }
+    ws_buffers_fit(c); /* a slow client caught up: its buffers go */
+    if (c->flags & CONN_F_DRAIN_WAIT) {
       c->flags &= ~CONN_F_DRAIN_WAIT;
       crater__ws_drained(c->ws);
     }
@@ -1021,22 +1039,44 @@ static void write_cb(uv_write_t *req, int status) {
 static int sink_upgrade(void *ctx, crater__request *r, crater__ws *ws, const crater__ws_io **io,
                         void **io_ctx) {
   crater__conn *c = ctx;
-  (void)r;
   if (c->flags & (CONN_F_CLOSED | CONN_F_FINISH)) return -1;
   c->ws = ws;
   c->flags &= ~CONN_F_KEEPALIVE;
   uv_timer_stop(&c->timer); /* no HTTP timeout: the handler's receive has its own */
+  /* The socket may stay open for hours: keep no buffer it does not use.
+   * The request stays readable (its handler may hold req), cut to size. */
+  crater__request_fit(r);
+  ws_buffers_fit(c);
   *io = &conn_ws_io;
   *io_ctx = c;
   return 0;
 }
 
-/* Frames gather in out while a write is under way; past STREAM_HIGH_WATER
- * the sender waits for write_cb (crater__ws_drained), as a stream does. */
-static int ws_write(void *ctx, const char *data, size_t len) {
+/* A frame (head a, payload b) goes out with one send from where it is
+ * when nothing is queued, as flush's direct send does for answers: no
+ * copy, and an idle socket keeps no output buffer. What the socket does
+ * not take, and frames behind a write under way, gather in out; past
+ * STREAM_HIGH_WATER the sender waits for write_cb (crater__ws_drained),
+ * as a stream does. */
+static int ws_write(void *ctx, const char *a, size_t alen, const char *b, size_t blen) {
   crater__conn *c = ctx;
   if (c->flags & CONN_F_CLOSED) return -1;
-  if (crater__buf_append(&c->out, data, len) != 0) {
+  size_t sent = 0;
+  if (c->out.len == 0 &&
+      !(c->flags & (CONN_F_CORK | CONN_F_WRITING | CONN_F_DRAIN_WAIT | CONN_F_FINISH | CONN_F_CLOSE_AFTER))) {
+    ssize_t n = ws_send(c, a, alen, b, blen);
+    if (n == (ssize_t)(alen + blen)) return 0;
+    if (n < 0) return -1; /* closed */
+    sent = (size_t)n;
+  }
+  int nomem;
+  if (sent < alen) {
+    nomem = crater__buf_append(&c->out, a + sent, alen - sent) != 0 ||
+            crater__buf_append(&c->out, b, blen) != 0;
+  } else {
+    nomem = crater__buf_append(&c->out, b + (sent - alen), blen - (sent - alen)) != 0;
+  }
+  if (nomem) {
     crater__conn_close(c);
     return -1;
   }
@@ -1045,6 +1085,37 @@ static int ws_write(void *ctx, const char *data, size_t len) {
   if (!(c->flags & CONN_F_WRITING) || c->out.len + c->wbuf.len < STREAM_HIGH_WATER) return 0;
   c->flags |= CONN_F_DRAIN_WAIT;
   return 1;
+}
+
+/* A WebSocket's output buffers, when they hold nothing, are freed: most
+ * frames never use them (ws_write). */
+static void ws_buffers_fit(crater__conn *c) {
+  if (c->out.len == 0) crater__buf_free(&c->out);
+  if (c->wbuf.len == 0 && !(c->flags & CONN_F_WRITING)) crater__buf_free(&c->wbuf);
+}
+
+/* sendmsg of the two pieces: the bytes sent (0 when the socket is full, or
+ * when there is no fd to send on), or -1 once the connection is closed. */
+static ssize_t ws_send(crater__conn *c, const char *a, size_t alen, const char *b, size_t blen) {
+#ifdef MSG_NOSIGNAL
+  if (c->fd < 0) return 0;
+  struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+  struct msghdr m;
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = iov;
+  m.msg_iovlen = blen > 0 ? 2 : 1;
+  for (;;) {
+    ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
+    crater__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+    return -1;
+  }
+#else
+  (void)c, (void)a, (void)alen, (void)b, (void)blen;
+  return 0; /* through out and libuv */
+#endif
 }
 
 static void ws_read(void *ctx, int on) {

@@ -56,16 +56,21 @@ struct crater__conn {
   /* Output. */
   crater__buf out;              /* answers waiting to be written, in request order */
   crater__buf wbuf;             /* bytes of the write in flight */
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  /* A shutdown starts only once no write is under way (finish_and_close),
+   * and libuv refuses a write after it before touching the request: the
+   * two never live at once, so they share their memory (80 bytes of every
+   * connection, idle WebSockets included). */
+  union {
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+  };
   crater__buf pending;          /* input read while a request was in flight */
 
   int fd;                       /* the socket, for send(2) (see try_send in conn.c); -1: none */
 
   /* The send timeout (send_watch in conn.c): a timer made at the first
-   * uv_write, ticking while one is under way. */
-  uv_timer_t wtimer;
-  int wtimer_made;              /* wtimer was initialized: it must be closed too */
+   * uv_write that did not fit, ticking while one is under way. */
+  uv_timer_t *wtimer;           /* NULL until then; freed once the handles are closed */
   size_t unsent;                /* libuv's write queue when progress was last seen */
   uint64_t sent_at;             /* loop time of the last progress */
 

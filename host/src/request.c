@@ -109,6 +109,36 @@ static inline int word_has_hash(uint64_t x, uint64_t y) {
   return ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs) != 0;
 }
 
+/* A buffer cut down to what it holds (freed when empty); left as it is
+ * when realloc cannot (it still holds everything). */
+static void buf_fit(crater__buf *b) {
+  if (b->len == b->cap) return;
+  if (b->len == 0) {
+    crater__buf_free(b);
+    return;
+  }
+  char *p = crater__realloc(b->data, b->len);
+  if (p == NULL) return;
+  b->data = p;
+  b->cap = b->len;
+}
+
+void crater__request_fit(crater__request *r) {
+  buf_fit(&r->head);
+  buf_fit(&r->body);
+  if (r->nfields == r->capfields) return;
+  if (r->nfields == 0) {
+    crater__free(r->fields);
+    r->fields = NULL;
+    r->capfields = 0;
+    return;
+  }
+  crater__field *f = crater__realloc(r->fields, sizeof(*f) * (size_t)r->nfields);
+  if (f == NULL) return;
+  r->fields = f;
+  r->capfields = r->nfields;
+}
+
 crater__req_err crater__request_url(crater__request *r, const char *at, size_t len) {
   /* RFC 9112 3: a request-target longer than the server wishes to parse
    * is answered 414. */

@@ -103,6 +103,9 @@ void crater__request_pool_free(crater_server *srv);
 void crater__request_begin(crater__request *r, crater_server *srv);
 /* Frees r's buffers (the struct itself is the owner's). */
 void crater__request_free_buffers(crater__request *r);
+/* Cuts r's buffers down to what they hold: r will store nothing more (a
+ * WebSocket's upgrade request, kept for its handler's whole life). */
+void crater__request_fit(crater__request *r);
 
 /* Store parts of the request, within the server's limits. field_name with
  * `next` 1 starts a new field, else continues the current one's name. */

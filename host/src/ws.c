@@ -28,35 +28,38 @@
 #define WS_MT "crater.websocket"
 #define IN_HIGH_WATER (64 * 1024) /* input kept behind an unreceived message */
 #define REASON_MAX 123            /* a close frame's reason: 125 minus the code */
+#define PROTOCOL_MAX 64           /* a subprotocol name, its NUL included */
 
 typedef struct recv_timer recv_timer;
 
+/* Laid out for an idle socket's sake (docs/performance.md#websockets): the
+ * pointers and buffers first, then the small fields and one bit set; what
+ * few sockets need (a close reason, a subprotocol) is allocated apart. */
 struct crater__ws {
   crater_server *srv;
   crater__request *r;        /* the request that upgraded; its task runs the handler */
   const crater__ws_io *io;
   void *io_ctx;
-  crater__buf in;            /* input not yet read as frames */
+  crater__buf in;            /* input not yet read as frames: empty (no memory) between frames */
   crater__buf msg;           /* the message being put together, or the ready one */
-  int msg_op;                /* its opcode (text, binary), 0 between messages */
-  int ready;                 /* msg is whole and waits for receive */
-  int paused;                /* io->read(0) was asked */
-  crater__ws_utf8 utf8;      /* a text message's check so far */
   uint64_t max_message;
-  int closed;                /* no more messages: code and reason say why */
-  int close_sent;            /* our close frame went out: nothing more is sent */
-  int gone;                  /* the transport is gone */
-  unsigned code;
-  char reason[REASON_MAX + 1];
-  size_t reason_len;
   crater__uthread *reader;   /* a receive waiting */
   recv_timer *timer;         /* its timeout */
   crater__uthread *writer;   /* a send waiting for a slow client */
-  char protocol[64];         /* the subprotocol chosen, or "" */
   struct ping_timer *pinger; /* ping_interval's timer, or NULL */
-  int heard;                 /* input came since the last ping */
   crater__ws_pmd *pmd;       /* permessage-deflate, or NULL when not negotiated */
-  int msg_z;                 /* the message being read is compressed (RSV1) */
+  char *reason;              /* the close's reason (NUL ended), or NULL: none */
+  char *protocol;            /* the subprotocol chosen (NUL ended), or NULL */
+  crater__ws_utf8 utf8;      /* a text message's check so far */
+  uint16_t code;             /* closed: the close code */
+  unsigned char msg_op;      /* the message's opcode (text, binary), 0 between messages */
+  unsigned ready : 1;        /* msg is whole and waits for receive */
+  unsigned paused : 1;       /* io->read(0) was asked */
+  unsigned closed : 1;       /* no more messages: code and reason say why */
+  unsigned close_sent : 1;   /* our close frame went out: nothing more is sent */
+  unsigned gone : 1;         /* the transport is gone */
+  unsigned heard : 1;        /* input came since the last ping */
+  unsigned msg_z : 1;        /* the message being read is compressed (RSV1) */
 };
 
 /* ping_interval: a ping each interval; a client that sent nothing at all
@@ -85,16 +88,13 @@ static int send_frame(crater__ws *ws, int op, const char *data, size_t len) {
   if (ws->gone) return -1;
   unsigned char head[CRATER__WS_HEAD_MAX];
   size_t hl = crater__ws_head_write(head, 1, op, len);
-  int rc = ws->io->write(ws->io_ctx, (const char *)head, hl);
-  if (rc >= 0 && len > 0) {
-    int rc2 = ws->io->write(ws->io_ctx, data, len);
-    rc = rc2 < 0 ? rc2 : (rc > rc2 ? rc : rc2);
-  }
+  int rc = ws->io->write(ws->io_ctx, (const char *)head, hl, data, len);
   if (rc < 0) ws->gone = 1;
   return rc;
 }
 
 static void fail(crater__ws *ws, unsigned code, const char *why);
+static void pause_if_full(crater__ws *ws);
 
 /* A data message: compressed when permessage-deflate was agreed, except
  * an empty one (compression is per message, 7692 6: nothing to gain). */
@@ -114,7 +114,7 @@ static int send_message(crater__ws *ws, int op, const char *data, size_t len) {
   head[0] |= 0x40; /* RSV1: compressed */
   char *at = z.data + CRATER__WS_HEAD_MAX - hl;
   memcpy(at, head, hl);
-  int rc = ws->io->write(ws->io_ctx, at, z.len - (CRATER__WS_HEAD_MAX - hl));
+  int rc = ws->io->write(ws->io_ctx, at, z.len - (CRATER__WS_HEAD_MAX - hl), NULL, 0);
   crater__buf_free(&z);
   if (rc < 0) ws->gone = 1;
   return rc;
@@ -138,10 +138,12 @@ static void send_close(crater__ws *ws, unsigned code, const char *reason, size_t
 static void set_closed(crater__ws *ws, unsigned code, const char *reason, size_t rlen) {
   if (ws->closed) return;
   ws->closed = 1;
-  ws->code = code;
+  ws->code = (uint16_t)code;
   if (rlen > REASON_MAX) rlen = REASON_MAX;
+  if (rlen == 0) return;
+  ws->reason = crater__malloc(rlen + 1); /* NULL: receive says "" (no memory for the words) */
+  if (ws->reason == NULL) return;
   memcpy(ws->reason, reason, rlen);
-  ws->reason_len = rlen;
   ws->reason[rlen] = '\0';
 }
 
@@ -275,13 +277,14 @@ static int frame(crater__ws *ws, const crater__ws_head *h, unsigned char *p) {
   return message_end(ws, h);
 }
 
-static void parse(crater__ws *ws) {
+/* Reads the whole frames at p (n bytes, unmasked in place) until a message
+ * is ready or reading must stop; returns the bytes consumed. */
+static size_t parse_bytes(crater__ws *ws, unsigned char *p, size_t n) {
   size_t at = 0;
   while (!ws->ready && !ws->closed) {
-    unsigned char *p = (unsigned char *)ws->in.data + at;
-    size_t avail = ws->in.len - at;
+    size_t avail = n - at;
     crater__ws_head h;
-    int hl = crater__ws_head_read(p, avail, ws->max_message, &h);
+    int hl = crater__ws_head_read(p + at, avail, ws->max_message, &h);
     if (hl == 0) break;
     if (hl < 0) {
       fail(ws, (unsigned)-hl, hl == -1009 ? "frame larger than the limit (max_message)"
@@ -289,15 +292,28 @@ static void parse(crater__ws *ws) {
       break;
     }
     if (avail - (size_t)hl < h.len) break;
-    crater__ws_unmask(p + hl, (size_t)h.len, h.mask, 0);
+    unsigned char *payload = p + at + hl;
+    crater__ws_unmask(payload, (size_t)h.len, h.mask, 0);
     at += (size_t)hl + (size_t)h.len;
-    if (frame(ws, &h, p + hl) != 0) break;
+    if (frame(ws, &h, payload) != 0) break;
   }
+  return at;
+}
+
+/* The frames kept in `in`. Once it is empty its memory goes: an idle
+ * socket holds no input buffer. */
+static void parse(crater__ws *ws) {
+  size_t at = parse_bytes(ws, (unsigned char *)ws->in.data, ws->in.len);
   if (at > 0) {
     memmove(ws->in.data, ws->in.data + at, ws->in.len - at);
     ws->in.len -= at;
   }
-  /* A message waits for receive: what follows may wait, up to a bound. */
+  if (ws->in.len == 0) crater__buf_free(&ws->in);
+  pause_if_full(ws);
+}
+
+/* A message waits for receive: what follows may wait, up to a bound. */
+static void pause_if_full(crater__ws *ws) {
   if (ws->ready && ws->in.len > IN_HIGH_WATER && !ws->paused && !ws->gone) {
     ws->paused = 1;
     ws->io->read(ws->io_ctx, 0);
@@ -326,7 +342,7 @@ static int push_received(crater__ws *ws, lua_State *L) {
     lua_pushstring(L, ws->msg_op == CRATER__WS_TEXT ? "text" : "binary");
     ws->ready = 0;
     ws->msg_op = 0;
-    ws->msg.len = 0;
+    crater__buf_free(&ws->msg); /* an idle socket holds no message buffer */
     parse(ws); /* frames that came behind it; no reader waits now */
     if (!ws->ready && ws->paused && !ws->closed && !ws->gone) {
       ws->paused = 0;
@@ -337,7 +353,7 @@ static int push_received(crater__ws *ws, lua_State *L) {
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
   lua_pushinteger(L, ws->code);
-  lua_pushlstring(L, ws->reason, ws->reason_len);
+  lua_pushstring(L, ws->reason != NULL ? ws->reason : "");
   return 4;
 }
 
@@ -402,16 +418,26 @@ static void send_cancel(void *data) {
 /*  From the transport                                                     */
 /* ===================================================================== */
 
-void crater__ws_input(crater__ws *ws, const char *data, size_t len) {
+void crater__ws_input(crater__ws *ws, char *data, size_t len) {
   ws->heard = 1;
   if (ws->closed) { /* after a close: read and dropped */
     deliver(ws);
     return;
   }
-  if (crater__buf_append(&ws->in, data, len) != 0) {
-    fail(ws, 1011, "out of memory");
-  } else {
-    parse(ws);
+  if (ws->in.len == 0) {
+    /* Whole frames are read where they arrived (most reads hold whole
+     * frames): only a frame's unfinished part, or what waits behind a
+     * ready message, is copied to `in`. */
+    size_t at = parse_bytes(ws, (unsigned char *)data, len);
+    data += at;
+    len -= at;
+  }
+  if (len > 0 && !ws->closed) {
+    if (crater__buf_append(&ws->in, data, len) != 0) {
+      fail(ws, 1011, "out of memory");
+    } else {
+      parse(ws);
+    }
   }
   deliver(ws);
 }
@@ -486,6 +512,8 @@ void crater__ws_free(crater__ws *ws) {
   crater__buf_free(&ws->in);
   crater__buf_free(&ws->msg);
   crater__ws_pmd_free(ws->pmd);
+  crater__free(ws->reason);
+  crater__free(ws->protocol);
   crater__free(ws);
 }
 
@@ -595,9 +623,53 @@ static void negotiate_deflate(crater__ws *ws, const crater__request *r, const cr
   }
 }
 
+/* 1 when the n bytes at s may go in a header line: no CR, LF or NUL (the
+ * Lua side checked them; this keeps a bad one from splitting the answer). */
+static int header_safe(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+  return 1;
+}
+
+/* The 101 (RFC 6455 4.2.2): the upgrade's fields, then the headers the
+ * route's hooks set (argument 10, a flat list { name, value, ... } that
+ * crater.websocket filtered). 0, or -1 when the connection is gone. */
+static int answer_101(crater__ws *ws, lua_State *L, const char *accept, size_t alen, const char *proto,
+                      const char *ext) {
+  crater__buf b = {0};
+  int bad = crater__buf_appendz(&b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                        "Connection: Upgrade\r\nSec-WebSocket-Accept: ") != 0 ||
+            crater__buf_append(&b, accept, alen) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (proto != NULL)
+    bad = bad || crater__buf_appendz(&b, "Sec-WebSocket-Protocol: ") != 0 ||
+          crater__buf_appendz(&b, proto) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (ext[0] != '\0')
+    bad = bad || crater__buf_appendz(&b, "Sec-WebSocket-Extensions: ") != 0 ||
+          crater__buf_appendz(&b, ext) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+  if (lua_type(L, 10) == LUA_TTABLE) {
+    int n = (int)lua_objlen(L, 10);
+    for (int i = 1; i + 1 <= n; i += 2) {
+      size_t nl = 0, vl = 0;
+      lua_rawgeti(L, 10, i);
+      lua_rawgeti(L, 10, i + 1);
+      const char *name = lua_tolstring(L, -2, &nl);
+      const char *value = lua_tolstring(L, -1, &vl);
+      if (name != NULL && value != NULL && nl > 0 && header_safe(name, nl) && header_safe(value, vl))
+        bad = bad || crater__buf_append(&b, name, nl) != 0 || crater__buf_appendz(&b, ": ") != 0 ||
+              crater__buf_append(&b, value, vl) != 0 || crater__buf_appendz(&b, "\r\n") != 0;
+      lua_pop(L, 2);
+    }
+  }
+  bad = bad || crater__buf_appendz(&b, "\r\n") != 0;
+  int rc = bad ? -1 : ws->io->write(ws->io_ctx, b.data, b.len, NULL, 0);
+  crater__buf_free(&b);
+  return rc < 0 ? -1 : 0;
+}
+
 /* ws_upgrade(r, seq, accept, protocol|nil, max_message [, ping_interval
- * [, level, memlevel, max_window_bits]]) -> the WebSocket: 101 goes out
- * and the connection is the WebSocket's from here. level 0: no deflate. */
+ * [, level, memlevel, max_window_bits [, headers]]]) -> the WebSocket: 101
+ * goes out and the connection is the WebSocket's from here. level 0: no
+ * deflate; headers: a flat list of the hooks' headers for the 101. */
 static int ws_upgrade(lua_State *L) {
   crater__request *r = lua_touserdata(L, 1);
   uint64_t seq = (uint64_t)luaL_checknumber(L, 2);
@@ -614,7 +686,7 @@ static int ws_upgrade(lua_State *L) {
   if (!crater__request_valid(r, seq)) return luaL_error(L, "request is no longer active");
   if (r->sink->upgrade == NULL)
     return luaL_error(L, "a WebSocket needs a client connection (this request was not read from a socket)");
-  if (plen >= sizeof(((crater__ws *)0)->protocol) || alen > 40) return luaL_error(L, "subprotocol name too long");
+  if (plen >= PROTOCOL_MAX || alen > 40) return luaL_error(L, "subprotocol name too long");
   ws_ud *ud = lua_newuserdata(L, sizeof(*ud));
   ud->ws = NULL;
   ud->r = r;
@@ -626,23 +698,24 @@ static int ws_upgrade(lua_State *L) {
   ws->srv = r->srv;
   ws->r = r;
   ws->max_message = max >= 1 ? (uint64_t)max : 1;
-  if (proto != NULL) memcpy(ws->protocol, proto, plen + 1);
+  if (proto != NULL) {
+    ws->protocol = crater__malloc(plen + 1);
+    if (ws->protocol == NULL) {
+      crater__free(ws);
+      return luaL_error(L, "out of memory");
+    }
+    memcpy(ws->protocol, proto, plen + 1);
+  }
   char ext[160];
   negotiate_deflate(ws, r, &dopts, ext, sizeof(ext));
   if (r->sink->upgrade(r->sink_ctx, r, ws, &ws->io, &ws->io_ctx) != 0) {
     crater__ws_pmd_free(ws->pmd);
+    crater__free(ws->protocol);
     crater__free(ws);
     return luaL_error(L, "the connection could not be upgraded");
   }
   ud->ws = ws;
-  char head[448];
-  int hl = snprintf(head, sizeof(head),
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: %.*s\r\n%s%s%s%s%s%s\r\n",
-                    (int)alen, accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                    proto ? "\r\n" : "", ext[0] ? "Sec-WebSocket-Extensions: " : "", ext,
-                    ext[0] ? "\r\n" : "");
-  if (ws->io->write(ws->io_ctx, head, (size_t)hl) < 0) ws->gone = 1;
+  if (answer_101(ws, L, accept, alen, proto, ext) != 0) ws->gone = 1;
   if (ping > 0 && ping <= 1e9) start_pinger(ws, (uint64_t)(ping * 1000 + 0.5));
   ws->io->read(ws->io_ctx, 1); /* frames that came with the request first */
   return 1;
@@ -778,7 +851,7 @@ static int m_protocol(lua_State *L) {
   ws_ud *ud = luaL_checkudata(L, 1, WS_MT);
   crater__ws *ws = check_ws(L);
   (void)ud;
-  if (ws == NULL || ws->protocol[0] == '\0') return 0;
+  if (ws == NULL || ws->protocol == NULL) return 0;
   lua_pushstring(L, ws->protocol);
   return 1;
 }

@@ -21,17 +21,19 @@ typedef struct crater__ws crater__ws;
 
 /* What the transport does for a WebSocket. */
 typedef struct crater__ws_io_s {
-  /* Queues len bytes for the client. Returns 0; 1 when the client is
+  /* Queues alen bytes at a, then blen at b (a frame's head and payload:
+   * one send for both), for the client. Returns 0; 1 when the client is
    * behind (crater__ws_drained follows once it has caught up); -1 when
    * the connection is gone. */
-  int (*write)(void *ctx, const char *data, size_t len);
+  int (*write)(void *ctx, const char *a, size_t alen, const char *b, size_t blen);
   /* on 1: hand input to crater__ws_input (what arrived after the
    * handshake first); on 0: stop reading for now (backpressure). */
   void (*read)(void *ctx, int on);
 } crater__ws_io;
 
-/* Bytes the client sent. */
-void crater__ws_input(crater__ws *ws, const char *data, size_t len);
+/* Bytes the client sent. They are unmasked where they are: data is the
+ * transport's buffer, changed here. */
+void crater__ws_input(crater__ws *ws, char *data, size_t len);
 /* The client's side ended (EOF or a read error): closed, 1006 unless a
  * close frame came first. */
 void crater__ws_eof(crater__ws *ws);

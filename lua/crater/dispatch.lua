@@ -18,6 +18,10 @@
 -- answer of a route a CORS policy covers gets its headers in respond().
 -- A handler returning a string or a table, with no after hooks, goes
 -- straight from its return to crater.response.finish: no response object.
+-- A WebSocket route's handler returns crater.websocket.OPEN once the 101
+-- (which took the after hooks) is out: the socket's function then runs in
+-- a tail call (crater.websocket.run), so no dispatcher frame is kept for
+-- the socket's life.
 
 local request = require "crater.request"
 local response = require "crater.response"
@@ -28,9 +32,11 @@ local group = require "crater.group"
 local cors = require "crater.cors"
 local security = require "crater.security"
 local compress = require "crater.compress"
+local websocket = require "crater.websocket"
+local WS_OPEN, ws_run = websocket.OPEN, websocket.run
 
 local type, tostring, error, xpcall, pcall = type, tostring, error, xpcall, pcall
-local setmetatable, getmetatable = setmetatable, getmetatable
+local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
 local format, find = string.format, string.find
 local yield = coroutine.yield
 local new_request = request.new
@@ -233,6 +239,10 @@ function _M.new(app)
       local ok, a, b, c = xpcall(route.handler, handler_traceback, req)
       if not ok then
         res = handler_failed(app, req, a)
+      elseif a == WS_OPEN then
+        -- upgraded (the 101 took the after hooks): the socket's function
+        -- runs in a tail call, so this frame is not kept for the socket's life
+        return ws_run(app, req, b, c)
       elseif route.direct and not (getmetatable(a) == response_mt and a._stream) then
         local ok2, s, body, ctype, h = pcall(finish, a, b, c)
         if ok2 then return s, body, ctype, h, route.compress_policy end
@@ -242,7 +252,7 @@ function _M.new(app)
         res = from_result(a, b, c)
       end
     end
-    if #after > 0 or route.gafter then
+    if (#after > 0 or route.gafter) and not rawget(req, "_after_done") then
       local ok, r2 = xpcall(run_after, handler_traceback, app, req, res)
       if ok then res = r2 else res = handler_failed(app, req, r2) end
     end

@@ -4,10 +4,14 @@
 -- (host/src/ws.c), which also reads and writes the frames; this file picks
 -- the subprotocol, checks the origin and runs the handler.
 local host = require "crater.host"
+local response = require "crater.response"
+local errors = require "crater.errors"
 
 local ws_handshake, ws_upgrade = host.ws_handshake, host.ws_upgrade
-local type, error, pcall, ipairs, pairs, tostring, format = type, error, pcall, ipairs, pairs, tostring, string.format
-local lower, gmatch = string.lower, string.gmatch
+local type, error, xpcall, ipairs, pairs, tostring, format = type, error, xpcall, ipairs, pairs, tostring, string.format
+local lower, gmatch, rawset, setmetatable = string.lower, string.gmatch, rawset, setmetatable
+local build, from_result, header_error = response.build, response.from_result, response.header_error
+local traceback, failed = errors.traceback, errors.failed
 
 local _M = {}
 
@@ -24,6 +28,75 @@ _M.DEFLATE = { level = 6, memlevel = 4, max_window_bits = 12 }
 
 -- Each field of a `deflate` table: its range.
 local DEFLATE_RANGE = { level = { 1, 9 }, memlevel = { 1, 9 }, max_window_bits = { 9, 15 } }
+
+-- Headers the 101 never takes from the hooks: its own (the upgrade's
+-- fields), the hop-by-hop ones, and those that describe a body it has not.
+local NOT_ON_101 = {
+  ["connection"] = true, ["upgrade"] = true, ["keep-alive"] = true, ["proxy-connection"] = true,
+  ["te"] = true, ["trailer"] = true, ["transfer-encoding"] = true, ["content-length"] = true,
+  ["content-type"] = true, ["content-encoding"] = true,
+  ["sec-websocket-accept"] = true, ["sec-websocket-protocol"] = true,
+  ["sec-websocket-extensions"] = true, ["sec-websocket-version"] = true,
+}
+
+--- What a WebSocket route's handler returns once the socket is open, with
+--- the socket and its function: `OPEN, ws, fn`. The dispatcher then ends
+--- with `return run(app, req, ws, fn)`, a tail call: while the socket's
+--- function waits, the request's coroutine holds its frames only, not the
+--- dispatcher's (a smaller stack per idle socket).
+_M.OPEN = setmetatable({}, { __tostring = function() return "websocket open" end })
+
+--- Runs the WebSocket's function fn(ws, req) to its end, then closes: 1000,
+--- or 1011 when it raised (logged as any handler's error). Returns what the
+--- dispatcher returns (the core sends nothing more: the 101 went out).
+---@param app table
+---@param req table
+---@param ws table
+---@param fn fun(ws: table, req: table)
+function _M.run(app, req, ws, fn)
+  local ok, err = xpcall(fn, traceback, ws, req)
+  if not ok then
+    ws:close(1011, "the server's handler failed")
+    failed(app, req, err) -- logged; its answer cannot be sent
+  else
+    ws:close(1000)
+  end
+  return 200, "", nil, nil, false
+end
+
+-- The route's after hooks (its groups', inner to outer, then the app's, as
+-- for any answer) run on the 101: the headers they set go out with it. A
+-- hook may replace the answer: unless the replacement is a 101 too, it is
+-- sent instead and there is no upgrade. Returns the headers as a flat list
+-- (nil for none), or the replacement.
+local function on_101(app, req)
+  local res = build(nil, 101)
+  rawset(req, "_after_done", true) -- the dispatcher runs them no more for this request
+  local gafter = req.route and req.route.gafter
+  if gafter then
+    for i = 1, #gafter do
+      local r = gafter[i](req, res)
+      if r ~= nil then res = from_result(r) end
+    end
+  end
+  local after = app._after
+  for i = 1, #after do
+    local r = after[i](req, res)
+    if r ~= nil then res = from_result(r) end
+  end
+  if res.status ~= 101 then return nil, res end
+  local h, flat, n = res._h, nil, 0
+  for i = 1, #h, 2 do
+    local name, value = h[i], h[i + 1]
+    if type(name) ~= "string" or not NOT_ON_101[lower(name)] then
+      local why = header_error(name, value)
+      if why then error(why, 0) end
+      flat = flat or {}
+      flat[n + 1], flat[n + 2], n = name, value, n + 2
+    end
+  end
+  return flat
+end
 
 local function http_error(status, detail, headers)
   error({ crater_http_error = true, status = status, detail = detail, headers = headers }, 0)
@@ -126,15 +199,14 @@ function _M.install(App, add_route)
         end
       end
       local proto = pick_protocol(req:header("sec-websocket-protocol"), protocols)
-      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval,
-        level, memlevel, bits)
-      local ok, err = pcall(fn, ws, req)
-      if not ok then
-        ws:close(1011, "the server's handler failed")
-        error(err, 0)
+      local headers, instead
+      if #self._after > 0 or (req.route and req.route.gafter) then
+        headers, instead = on_101(self, req)
+        if instead then return instead end
       end
-      ws:close(1000)
-      return ""
+      local ws = ws_upgrade(req._conn, req._seq, accept, proto, max, opts.ping_interval,
+        level, memlevel, bits, headers)
+      return _M.OPEN, ws, fn
     end
     local app = add_route(self, "GET", path, route_opts, handler)
     return app

@@ -420,6 +420,86 @@ class WebSocketTest(unittest.TestCase):
 
 
 @unittest.skipUnless(browser.available(), "chromium not installed (.ci/setup.sh)")
+class HookHeadersTest(unittest.TestCase):
+    """The 101 carries the headers the route's hooks set: a session a
+    before hook wrote (its Set-Cookie), an after hook's own header and
+    cookie; never one that contradicts the upgrade."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(os.path.join(ROOT, "spec", "e2e", "apps", "websocket_hooks.lua"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.srv.check_sanitizers()
+
+    def test_101_has_the_hooks_headers(self):
+        r = Raw(self.srv.port, "/ws/hooked")
+        self.addCleanup(r.close)
+        lines = r.head.decode().split("\r\n")
+        self.assertEqual(lines[0], "HTTP/1.1 101 Switching Protocols")
+        fields = [tuple(l.split(": ", 1)) for l in lines[1:]]
+        names = [k.lower() for k, _ in fields]
+        self.assertIn(("X-Hooked", "yes"), fields)
+        self.assertIn("theme=dark; Path=/", [v for k, v in fields if k == "Set-Cookie"])
+        session = [v for k, v in fields if k == "Set-Cookie" and v.startswith("session=")]
+        self.assertEqual(len(session), 1, fields)
+        # The upgrade's own fields, once each; nothing about a body.
+        self.assertEqual(names.count("connection"), 1)
+        self.assertEqual(names.count("upgrade"), 1)
+        self.assertIn(("Upgrade", "websocket"), fields)
+        self.assertIn(("Connection", "Upgrade"), fields)
+        for name in ("content-type", "content-length", "transfer-encoding"):
+            self.assertNotIn(name, names)
+        op, _, data = r.recv_frame()
+        self.assertEqual((op, data), (1, b"hello ada"))
+        # The session the hook wrote is the browser's now: a later request has it.
+        cookie = session[0].split(";", 1)[0]
+        status, _, body = self.srv.get("/whoami", headers={"Cookie": cookie})
+        self.assertEqual((status, json.loads(body)), (200, {"user": "ada"}))
+        # and the socket works as any
+        r.send(frame(1, b"echo me"))
+        self.assertEqual(r.recv_frame()[2], b"echo me")
+
+    def test_client_library_sees_the_cookie(self):
+        async def go():
+            async with websockets.connect("ws://127.0.0.1:%d/ws/hooked" % self.srv.port) as ws:
+                headers = ws.response.headers if hasattr(ws, "response") else ws.response_headers
+                self.assertEqual(headers["X-Hooked"], "yes")
+                self.assertTrue(any(v.startswith("session=") for v in headers.get_all("Set-Cookie")))
+                self.assertEqual(await ws.recv(), "hello ada")
+        if websockets is None:
+            self.skipTest("python3-websockets")
+        asyncio.run(go())
+
+    def test_a_hook_that_replaces_the_answer_stops_the_upgrade(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /ws/refused HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + KEY.encode() + b"\r\n\r\n")
+        data = b""
+        while b"not now" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 403 "), data)
+        self.assertIn(b'{"error":"not now"}', data)
+        self.assertNotIn(b"101", data.split(b"\r\n", 1)[0])
+        # the hooks ran once (not again on the replacement: it has none of
+        # their headers), and the connection serves HTTP on
+        self.assertNotIn(b"X-Hooked", data)
+        s.sendall(b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b'{"user":null}' not in data and b'{}' not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+
+
 class BrowserChatTest(unittest.TestCase):
     def test_two_tabs_chat(self):
         srv = Server(APP)
