@@ -263,6 +263,15 @@ class Gone(unittest.TestCase):
         self.assertEqual(self.seen("ign")["seen"], "first:nil,closed")
         self.assertEqual(self.srv.get("/plain")[2], b"plain")
 
+    @unittest.skipUnless(browser.available(), "chromium not installed (.ci/setup.sh)")
+    def test_eventsource_closed_in_chromium(self):
+        with browser.Browser() as b:
+            p = b.page()
+            p.goto(self.srv.url("/gone/page"))
+            self.assertEqual(p.wait_for("window.got.length >= 1 && window.got", timeout=60), ["started"])
+            v = self.until_seen("browser", "done")
+        self.assertEqual(v["seen"], "sleep:nil,closed send:nil,closed comment:nil,closed done")
+
     def test_nothing_left_behind(self):
         pid = self.srv.proc.pid
         self.srv.get("/plain")

@@ -179,6 +179,15 @@ app:get("/gone/slow-cleanup", function()
   end)
 end)
 
+-- a page whose EventSource closes after the first event
+app:get("/gone/page", function()
+  return crater.html([[<!doctype html><title>sse</title><script>
+window.got = [];
+const es = new EventSource("/gone/sleep?tag=browser");
+es.onmessage = (e) => { window.got.push(e.data); es.close(); };
+</script>]])
+end)
+
 app:get("/plain", function() return "plain" end)
 
 app:get("/page", function()
