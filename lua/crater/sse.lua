@@ -124,7 +124,9 @@ end
 --- `send.comment(text)`; `req.last_event_id` is the `Last-Event-ID` the
 --- client reconnected with (or nil). While the handler waits, a comment
 --- line goes out every `opts.heartbeat` seconds (default 15; false: none).
---- The stream ends when fn returns.
+--- The stream ends when fn returns. send returns true, or nil, "closed"
+--- once the client went away; the wait fn is in then returns nil,
+--- "closed" too, and fn has 5 s to return (docs/sse.md).
 ---@param fn fun(send: table, req: table)
 ---@param opts? { heartbeat?: number|false, status?: integer, headers?: table<string, string> }
 ---@return table res
