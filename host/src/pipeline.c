@@ -53,6 +53,7 @@ struct crater__deadline {
   crater__request *r;    /* NULL once the request ended first */
   uint64_t ms;           /* the route's deadline */
   uint64_t grace_ms;     /* P_GONE: the handler's time left once told */
+  int grace_is_deadline; /* P_GONE: grace_ms is what was left of the deadline */
 };
 
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
@@ -244,8 +245,11 @@ int crater__pipeline_gone(crater__request *r) {
   }
   struct crater__deadline *d = r->deadline;
   d->grace_ms = GONE_GRACE_MS;
-  if (uv_is_active((uv_handle_t *)&d->timer) && uv_timer_get_due_in(&d->timer) < d->grace_ms)
+  d->grace_is_deadline = 0;
+  if (uv_is_active((uv_handle_t *)&d->timer) && uv_timer_get_due_in(&d->timer) < d->grace_ms) {
     d->grace_ms = uv_timer_get_due_in(&d->timer);
+    d->grace_is_deadline = 1;
+  }
   r->pflags |= P_GONE;
   uv_timer_start(&d->timer, gone_tell, 0, 0);
   return 1;
@@ -276,8 +280,12 @@ static void gone_over(uv_timer_t *t) {
   if (r == NULL || r->state == CRATER__REQ_IDLE || r->state == CRATER__REQ_RUNNING) return;
   char what[160];
   describe(&r->task, what, sizeof(what));
-  crater__log(r->srv, CRATER_LOG_WARN, "%s: still running %.3g s after its client went away: stopped",
-              what, (double)d->grace_ms / 1000);
+  if (d->grace_is_deadline)
+    crater__log(r->srv, CRATER_LOG_WARN, "%s: still running at its deadline (%.3g s), after its client "
+                "went away: stopped", what, (double)d->ms / 1000);
+  else
+    crater__log(r->srv, CRATER_LOG_WARN, "%s: still running %.3g s after its client went away: stopped",
+                what, (double)d->grace_ms / 1000);
   crater__task_end(&r->task);
   finish(r, 0, 0);
 }

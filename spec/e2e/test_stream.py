@@ -184,6 +184,33 @@ class Gone(unittest.TestCase):
         v = self.until_seen("ch", "unsubscribed")
         self.assertEqual(v, {"seen": "receive:nil,closed unsubscribed", "subscribers": 0})
 
+    def test_socket_receive_returns_closed(self):
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        try:
+            s, _ = self.open("/gone/socket?tag=so&port=%d" % lst.getsockname()[1], b"connected")
+            peer, _ = lst.accept()
+            leave(s, True)
+            v = self.until_seen("so", "done")
+            # the interrupted receive closed the socket: the next one says so
+            self.assertEqual(v["seen"], "receive:nil,closed again:nil,closed done")
+            peer.settimeout(5)
+            self.assertEqual(peer.recv(10), b"")  # the server closed its side
+            peer.close()
+        finally:
+            lst.close()
+
+    def test_deadline_sooner_than_the_grace(self):
+        s, _ = self.open("/gone/deadline?tag=dl", b"started")
+        leave(s, True)
+        self.until_seen("dl", "first:nil,closed")
+        self.assertTrue(wait_for(lambda: "still running" in self.srv.log(), timeout=10))
+        line = [l for l in self.srv.log().splitlines() if "still running" in l][0]
+        self.assertIn("GET /gone/deadline?tag=dl", line)
+        self.assertIn("still running at its deadline (1 s), after its client went away: stopped", line)
+        self.assertEqual(self.seen("dl")["seen"], "first:nil,closed")
+
     def test_blocked_in_write_by_backpressure(self):
         for reset in (False, True):
             tag = "bp%d" % reset

@@ -90,4 +90,27 @@ app:get("/gone/backpressure", function()
   end, 200, TEXT)
 end)
 
+
+-- waits on a socket that never answers (the test's listener, ?port=)
+app:get("/gone/socket", function()
+  return crater.stream(function(write, req)
+    local sock = crater.socket.tcp()
+    assert(sock:connect("127.0.0.1", tonumber(req.query.port)))
+    write("connected\n")
+    note(req, "receive:" .. pair(sock:receive()))
+    note(req, "again:" .. pair(sock:receive()))
+    note(req, "done")
+  end, 200, TEXT)
+end)
+
+-- its deadline comes before the 5 s grace: it is stopped then
+app:get("/gone/deadline", { deadline = 1 }, function()
+  return crater.stream(function(write, req)
+    write("started\n")
+    note(req, "first:" .. pair(crater.sleep(30)))
+    crater.sleep(30)
+    note(req, "never")
+  end, 200, TEXT)
+end)
+
 return app
