@@ -163,6 +163,18 @@ class SSE(unittest.TestCase):
             s.close()
         wait_for(lambda: self.stats() == {"ended": n, "subscribers": 0})
 
+    def test_burst_past_the_high_water_then_return(self):
+        for _ in range(3):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", self.srv.port))
+            s.sendall(b"GET /burst HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.2)  # the handler fills the socket and waits in send
+            data = read_until(s, b"0\r\n\r\n")
+            s.close()
+            self.assertEqual(data.count(b"y" * 8192), 40)
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
     def test_curl_disconnect_midstream(self):
         # curl gives up after 0.5 s, while the handler waits on the channel
         p = subprocess.run(["curl", "-sN", "--max-time", "0.5", self.srv.url("/news")], capture_output=True)

@@ -188,6 +188,15 @@ es.onmessage = (e) => { window.got.push(e.data); es.close(); };
 </script>]])
 end)
 
+-- more than send's 64 KiB at once, then returns at once: the handler ends
+-- in the same turn as the stream's function wakes it
+app:get("/burst", function()
+  return crater.sse(function(send)
+    local piece = string.rep("y", 8192)
+    for i = 1, 40 do send(piece) end
+  end)
+end)
+
 app:get("/plain", function() return "plain" end)
 
 app:get("/page", function()
