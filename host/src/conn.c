@@ -45,6 +45,8 @@ static void shutdown_cb(uv_shutdown_t *req, int status);
 static void timer_cb(uv_timer_t *t);
 static void arm(crater__conn *c, uint64_t ms);
 static void close_cb(uv_handle_t *h);
+static void closed_one(crater__conn *c);
+static void close_now(crater__conn *c);
 static void flush(crater__conn *c);
 static int try_send(crater__conn *c);
 static void send_watch(crater__conn *c);
@@ -127,7 +129,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
   srv->stats.connections_total++;
 
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   /* A connection closed to make room leaves the count once its handles are. */
@@ -137,7 +139,7 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener) {
     srv->stats.requests_refused++;
     crater__log(srv, CRATER_LOG_WARN, "connection refused: %s",
                 srv->closing ? "shutting down" : "too many open connections (--max-connections)");
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
@@ -214,7 +216,7 @@ static int reclaim_idle(crater_server *srv) {
   if (old == NULL) return 0;
   crater__log(srv, CRATER_LOG_DEBUG, "closing the idle connection of %s to make room (--max-connections)",
               old->req.peer);
-  crater__conn_close(old);
+  close_now(old);
   return 1;
 }
 
@@ -234,31 +236,51 @@ void crater__conn_drain(crater__conn *c) {
     return;
   }
   if (c->state == CONN_IDLE && !(c->flags & (CONN_F_WRITING | CONN_F_INFLIGHT)) && c->out.len == 0) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   /* The answer in progress will carry Connection: close. */
   c->flags |= CONN_F_CLOSE_AFTER;
 }
 
+/* A stream whose client left keeps its request (and so this connection's
+ * memory, not its socket) until its handler has heard of it and returned:
+ * the request counts as one more handle to wait for, released by
+ * sink_done, or here when the server's grace period is over. */
 void crater__conn_close(crater__conn *c) {
+  if ((c->flags & (CONN_F_CLOSED | CONN_F_GONE)) == (CONN_F_CLOSED | CONN_F_GONE)) {
+    c->flags &= ~(CONN_F_GONE | CONN_F_INFLIGHT);
+    crater__pipeline_abort(&c->req);
+    closed_one(c);
+    return;
+  }
+  close_now(c);
+}
+
+/* crater__conn_close for this file's own callers, which may call it again
+ * once closed (a write cancelled by the close): that ends nothing more. */
+static void close_now(crater__conn *c) {
   if (c->flags & CONN_F_CLOSED) return;
   c->flags |= CONN_F_CLOSED;
   crater__idle_remove(c->srv, c);
+  int gone = 0;
   if (crater__pipeline_busy(&c->req)) {
     crater__log(c->srv, CRATER_LOG_INFO, "client %s went away before its answer was complete",
                 c->req.peer);
-    crater__pipeline_abort(&c->req);
-    c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT);
+    gone = crater__pipeline_gone(&c->req);
+    if (gone) c->flags |= CONN_F_GONE;
+    else c->flags &= ~CONN_F_INFLIGHT;
+    c->flags &= ~CONN_F_DRAIN_WAIT;
   }
-  c->closing_handles = 2 + (c->wtimer != NULL);
+  c->closing_handles = 2 + (c->wtimer != NULL) + gone;
   uv_close((uv_handle_t *)&c->timer, close_cb);
   uv_close((uv_handle_t *)&c->tcp, close_cb);
   if (c->wtimer != NULL) uv_close((uv_handle_t *)c->wtimer, close_cb);
 }
 
-static void close_cb(uv_handle_t *h) {
-  crater__conn *c = h->data;
+static void close_cb(uv_handle_t *h) { closed_one(h->data); }
+
+static void closed_one(crater__conn *c) {
   if (--c->closing_handles > 0) return;
   crater__free(c->wtimer); /* its close is done too */
   c->wtimer = NULL;
@@ -304,7 +326,7 @@ static void finish_and_close(crater__conn *c) {
   }
   if (c->state == CONN_LINGER || (c->flags & CONN_F_CLOSED)) return;
   if (c->flags & CONN_F_EOF) { /* nothing left to drain */
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   c->state = CONN_LINGER;
@@ -314,12 +336,12 @@ static void finish_and_close(crater__conn *c) {
   }
   arm(c, LINGER_MS);
   c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) crater__conn_close(c);
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) close_now(c);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   crater__conn *c = req->data;
-  if (status != 0 && status != UV_ECANCELED) crater__conn_close(c);
+  if (status != 0 && status != UV_ECANCELED) close_now(c);
 }
 
 /* Sets the connection's one timeout to end `ms` from now. Every request
@@ -363,10 +385,10 @@ static void timer_cb(uv_timer_t *t) {
         c->flags |= CONN_F_CLOSE_AFTER;
         break;
       }
-      crater__conn_close(c); /* idle keep-alive connection: close quietly */
+      close_now(c); /* idle keep-alive connection: close quietly */
       break;
     default:
-      crater__conn_close(c); /* end of lingering */
+      close_now(c); /* end of lingering */
       break;
   }
 }
@@ -420,7 +442,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       flush(c);
       if (eof_busy(c)) return;
     }
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   if (nread == 0 || (c->flags & CONN_F_CLOSED)) return;
@@ -438,7 +460,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * aborted: what it waits for is cancelled). */
 static void keep_pending(crater__conn *c, const char *data, size_t len) {
   if (crater__buf_append(&c->pending, data, len) != 0) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   if (c->pending.len >= PENDING_HIGH_WATER && !(c->flags & CONN_F_READ_STOPPED)) {
@@ -478,7 +500,7 @@ static void process_input(crater__conn *c, const char *data, size_t len) {
     const char *pos = llhttp_get_error_pos(&c->parser);
     if (pos != NULL && pos >= data && pos < data + len &&
         crater__buf_append(&c->pending, pos, (size_t)(data + len - pos)) != 0) {
-      crater__conn_close(c);
+      close_now(c);
       return;
     }
     if (!(c->flags & CONN_F_READ_STOPPED)) {
@@ -711,7 +733,7 @@ static int sink_chunk(void *ctx, crater__request *r, const char *data, size_t le
   if (c->flags & (CONN_F_NO_BODY | CONN_F_CLOSED) || c->ws != NULL) return 0;
   if (crater__http_chunk(&c->out, data, len, (c->flags & CONN_F_CHUNKED) != 0) != 0) {
     crater__log(c->srv, CRATER_LOG_ERROR, "out of memory streaming a response to %s", r->peer);
-    crater__conn_close(c);
+    close_now(c);
     return 0;
   }
   if (c->out.len < STREAM_HIGH_WATER && !(c->flags & CONN_F_WRITING)) return 0;
@@ -763,7 +785,7 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
       n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_MORE);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-      crater__conn_close(c);
+      close_now(c);
       return -1;
     }
     if (n > 0) {
@@ -794,7 +816,7 @@ static int sink_file(void *ctx, crater__request *r, int fd, int64_t *off, uint64
       continue; /* out is not empty: written and waited for above */
     }
     if (n == 0) return -1; /* the file shrank since its size went out */
-    crater__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+    close_now(c); /* EPIPE, ECONNRESET: the client is gone */
     return -1;
   }
   return 0; /* what is left in out goes as any answer does (after sink_done) */
@@ -805,7 +827,13 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
   (void)r;
   unsigned was = c->flags;
   c->flags &= ~(CONN_F_INFLIGHT | CONN_F_DRAIN_WAIT | CONN_F_CHUNKED | CONN_F_NO_BODY);
-  if (was & CONN_F_CLOSED) return;
+  if (was & CONN_F_CLOSED) {
+    if (was & CONN_F_GONE) { /* the stream whose client left has ended */
+      c->flags &= ~CONN_F_GONE;
+      closed_one(c);
+    }
+    return;
+  }
   if (c->ws != NULL) { /* the WebSocket's handler returned: the connection ends */
     crater__ws_free(c->ws);
     c->ws = NULL;
@@ -821,7 +849,7 @@ static void sink_done(void *ctx, crater__request *r, int ok) {
     return;
   }
   if ((was & CONN_F_CHUNKED) && !(was & CONN_F_NO_BODY) && crater__http_last_chunk(&c->out) != 0) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   if (c->in_parser) return; /* answered within on_message_complete: it carries on */
@@ -846,7 +874,7 @@ static void parse_pending(crater__conn *c) {
   if (c->flags & (CONN_F_CLOSED | CONN_F_OUT_FULL | CONN_F_INFLIGHT)) return;
   flush(c);
   if (c->flags & CONN_F_EOF) {
-    if (!eof_busy(c)) crater__conn_close(c);
+    if (!eof_busy(c)) close_now(c);
     return;
   }
   if (c->state == CONN_IDLE) crater__idle_push(c->srv, c);
@@ -900,7 +928,7 @@ static void flush(crater__conn *c) {
       return;
     }
     if (n < 0 && n != UV_EAGAIN) {
-      crater__conn_close(c);
+      close_now(c);
       return;
     }
     if (n > 0) {
@@ -915,7 +943,7 @@ static void flush(crater__conn *c) {
   uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
   c->wreq.data = c;
   if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   c->flags |= CONN_F_WRITING;
@@ -968,7 +996,7 @@ static void send_timer_cb(uv_timer_t *t) {
               "closing the connection of %s: it read nothing of its answer for %llu ms "
               "(--send-timeout); %zu bytes unsent",
               c->req.peer, (unsigned long long)(now - c->sent_at), unsent + c->out.len);
-  crater__conn_close(c);
+  close_now(c);
 }
 
 /* Bytes written but not yet taken by the client: libuv's queue, and the
@@ -989,7 +1017,7 @@ static void write_cb(uv_write_t *req, int status) {
   c->flags &= ~CONN_F_WRITING;
   c->wbuf.len = 0;
   if (status != 0 || (c->flags & CONN_F_CLOSED)) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   if (c->ws != NULL) {
@@ -1018,11 +1046,11 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   if ((c->flags & CONN_F_CLOSE_AFTER) && c->state == CONN_IDLE && !(c->flags & CONN_F_INFLIGHT)) {
-    crater__conn_close(c);
+    close_now(c);
     return;
   }
   if (c->flags & CONN_F_EOF) {
-    if (!eof_busy(c)) crater__conn_close(c);
+    if (!eof_busy(c)) close_now(c);
     return;
   }
   if (c->flags & CONN_F_OUT_FULL) {
@@ -1077,7 +1105,7 @@ static int ws_write(void *ctx, const char *a, size_t alen, const char *b, size_t
     nomem = crater__buf_append(&c->out, b + (sent - alen), blen - (sent - alen)) != 0;
   }
   if (nomem) {
-    crater__conn_close(c);
+    close_now(c);
     return -1;
   }
   if (!(c->flags & CONN_F_CORK) || c->out.len >= STREAM_HIGH_WATER) flush(c);
@@ -1109,7 +1137,7 @@ static ssize_t ws_send(crater__conn *c, const char *a, size_t alen, const char *
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
-    crater__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+    close_now(c); /* EPIPE, ECONNRESET: the client is gone */
     return -1;
   }
 #else

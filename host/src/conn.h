@@ -30,7 +30,8 @@ enum { CONN_IDLE = 0, CONN_HEAD, CONN_BODY, CONN_LINGER };
 #define CONN_F_CHUNKED      0x200u /* the streamed body in progress is chunked */
 #define CONN_F_NO_BODY      0x400u /* the answer in progress sends no body (HEAD, 204, 304) */
 #define CONN_F_OUT_FULL     0x800u /* parsing paused until the unsent answers drain */
-#define CONN_F_CORK         0x1000u /* a WebSocket's input is being handled: its frames out wait for its end */
+#define CONN_F_GONE         0x1000u /* closed, but its streamed request runs on: see crater__pipeline_gone */
+#define CONN_F_CORK         0x2000u /* a WebSocket's input is being handled: its frames out wait for its end */
 
 struct crater__conn {
   uv_tcp_t tcp;                 /* handle.data points back here */
@@ -88,7 +89,8 @@ void crater__conn_accept(crater_server *srv, uv_stream_t *listener);
 
 /* Asks the connection to finish what it is doing and close (shutdown). */
 void crater__conn_drain(crater__conn *c);
-/* Closes now, whatever it is doing (end of grace period). */
+/* Closes now, whatever it is doing (end of grace period); a request that
+ * outlived its closed socket (crater__pipeline_gone) is stopped too. */
 void crater__conn_close(crater__conn *c);
 /* Frees the server's closed connections (crater_free). */
 void crater__conn_pool_free(crater_server *srv);

@@ -37,16 +37,23 @@
 #define P_IN_RUN  0x2u  /* run() is on the C stack for this request */
 #define P_ABORTED 0x4u  /* the transport went away while run() was */
 #define P_FILE    0x8u  /* a file answer's body is being sent (send_file) */
+#define P_GONE    0x10u /* a stream's client went away: its handler hears "closed" (see gone) */
+#define P_WOKEN   0x20u /* its wait ended inside run()'s own resume: run() goes on with it */
 
 #define INLINE_HEADERS 16 /* response headers held without allocating */
 #define WHY_SIZE 512      /* why an answer was refused, for the log */
 #define FILE_READ_SIZE (32 * 1024) /* a file answer's body read per chunk() */
+#define GONE_GRACE_MS 5000 /* a stream's handler may run this long after its client left */
 
-/* A route's deadline: a loop timer per request that has one. */
+/* A route's deadline: a loop timer per request that has one. Also the
+ * timer of a stream whose client left (P_GONE): first at 0 ms to tell the
+ * handler, then for what is left of its grace. */
 struct crater__deadline {
   uv_timer_t timer;      /* timer.data points here */
   crater__request *r;    /* NULL once the request ended first */
-  uint64_t ms;
+  uint64_t ms;           /* the route's deadline */
+  uint64_t grace_ms;     /* P_GONE: the handler's time left once told */
+  int grace_is_deadline; /* P_GONE: grace_ms is what was left of the deadline */
 };
 
 static void enter(crater__request *r, crater__gen *g, int fn_ref);
@@ -56,6 +63,10 @@ static void run(crater__request *r, int nargs);
 static void resume_main(crater__task *t, int nresults);
 static void deadline_passed(uv_timer_t *t);
 static void deadline_closed(uv_handle_t *h);
+static int deadline_timer(crater__request *r);
+static void gone_tell(uv_timer_t *t);
+static void gone_over(uv_timer_t *t);
+static int gone_yield(crater__request *r, lua_State *T);
 static void describe(crater__task *t, char *buf, size_t size);
 static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
                               char why[WHY_SIZE]);
@@ -201,9 +212,92 @@ void crater__pipeline_abort(crater__request *r) {
 }
 
 void crater__pipeline_drained(crater__request *r) {
-  if (r->state != CRATER__REQ_DRAINING) return;
-  if (r->pflags & P_FILE) send_file(r);
-  else run(r, 0);
+  if (r->state != CRATER__REQ_DRAINING || (r->pflags & P_GONE)) return;
+  if (r->pflags & P_FILE) {
+    send_file(r);
+    return;
+  }
+  lua_pushboolean(r->task.main.L, 1); /* write returns true */
+  run(r, 1);
+}
+
+/* ===================================================================== */
+/*  A stream whose client went away                                        */
+/* ===================================================================== */
+
+/* Once a stream's head went out, its handler is told the client left
+ * rather than stopped: the wait it is in ends with nil, "closed" (task.c's
+ * crater__task_interrupt), as does every later write, so the code after it
+ * -- unsubscribing, closing a cursor -- runs. The transport keeps r's
+ * memory until done. A handler that goes on waiting is stopped as any
+ * aborted request once GONE_GRACE_MS (or its deadline, when sooner) have
+ * passed. Everything else (no stream yet, a file answer) is aborted now:
+ * there is nothing to tell (a handler still computing its answer never
+ * sees its client, so it ends as before). The handler is never resumed
+ * from here: the caller may be inside a sink call of run(). */
+int crater__pipeline_gone(crater__request *r) {
+  if (r->state == CRATER__REQ_IDLE) return 0;
+  if (r->pflags & P_GONE) return 1;
+  if (!(r->pflags & P_STREAM) || (r->pflags & (P_FILE | P_ABORTED)) || r->task.main.L == NULL ||
+      deadline_timer(r) != 0) {
+    crater__pipeline_abort(r);
+    return 0;
+  }
+  struct crater__deadline *d = r->deadline;
+  d->grace_ms = GONE_GRACE_MS;
+  d->grace_is_deadline = 0;
+  if (uv_is_active((uv_handle_t *)&d->timer) && uv_timer_get_due_in(&d->timer) < d->grace_ms) {
+    d->grace_ms = uv_timer_get_due_in(&d->timer);
+    d->grace_is_deadline = 1;
+  }
+  r->pflags |= P_GONE;
+  uv_timer_start(&d->timer, gone_tell, 0, 0);
+  return 1;
+}
+
+/* From the loop, so no Lua of r runs: the handler waits, or waits for the
+ * client to take a chunk (DRAINING). The grace is armed first: telling
+ * may end r, whose release closes this timer. */
+static void gone_tell(uv_timer_t *t) {
+  struct crater__deadline *d = t->data;
+  crater__request *r = d->r;
+  if (r == NULL || r->state == CRATER__REQ_IDLE) return;
+  uv_timer_start(t, gone_over, d->grace_ms, 0);
+  if (r->state == CRATER__REQ_DRAINING) {
+    lua_State *T = r->task.main.L;
+    lua_settop(T, 0);
+    lua_pushnil(T);
+    lua_pushliteral(T, "closed");
+    run(r, 2); /* write returns nil, "closed" */
+    return;
+  }
+  if (r->state == CRATER__REQ_WAITING) crater__task_interrupt(&r->task);
+}
+
+static void gone_over(uv_timer_t *t) {
+  struct crater__deadline *d = t->data;
+  crater__request *r = d->r;
+  if (r == NULL || r->state == CRATER__REQ_IDLE || r->state == CRATER__REQ_RUNNING) return;
+  char what[160];
+  describe(&r->task, what, sizeof(what));
+  if (d->grace_is_deadline)
+    crater__log(r->srv, CRATER_LOG_WARN, "%s: still running at its deadline (%.3g s), after its client "
+                "went away: stopped", what, (double)d->ms / 1000);
+  else
+    crater__log(r->srv, CRATER_LOG_WARN, "%s: still running %.3g s after its client went away: stopped",
+                what, (double)d->grace_ms / 1000);
+  crater__task_end(&r->task);
+  finish(r, 0, 0);
+}
+
+/* A chunk the handler wrote after its client left: dropped, and write
+ * returns nil, "closed" (2 results on T). */
+static int gone_yield(crater__request *r, lua_State *T) {
+  (void)r;
+  lua_settop(T, 0);
+  lua_pushnil(T);
+  lua_pushliteral(T, "closed");
+  return 2;
 }
 
 /* For a log line of the task: "GET /path from 1.2.3.4:5". */
@@ -216,22 +310,35 @@ static void describe(crater__task *t, char *buf, size_t size) {
 /* The task's owner side: a wait of the handler's coroutine is over. */
 static void resume_main(crater__task *t, int nresults) {
   crater__request *r = (crater__request *)((char *)t - offsetof(crater__request, task));
+  /* task.c runs the wakes Lua queued at the end of the resume that queued
+   * them, which may be run()'s own: the main coroutine has just begun its
+   * wait (its results are on its stack), and run() picks it up there. */
+  if (r->pflags & P_IN_RUN) {
+    r->pflags |= P_WOKEN;
+    return;
+  }
   assert(r->state == CRATER__REQ_WAITING);
   run(r, nresults);
 }
 
 int crater__pipeline_deadline(crater__request *r, uint64_t ms) {
-  struct crater__deadline *d = r->deadline;
-  if (d == NULL) {
-    d = crater__malloc(sizeof(*d));
-    if (d == NULL) return -1;
-    uv_timer_init(r->srv->loop, &d->timer);
-    d->timer.data = d;
-    d->r = r;
-    r->deadline = d;
-  }
-  d->ms = ms;
-  uv_timer_start(&d->timer, deadline_passed, ms, 0);
+  if (r->pflags & P_GONE) return 0; /* its grace timer bounds it now */
+  if (deadline_timer(r) != 0) return -1;
+  r->deadline->ms = ms;
+  uv_timer_start(&r->deadline->timer, deadline_passed, ms, 0);
+  return 0;
+}
+
+/* r's timer, made the first time. Returns 0, or -1 when out of memory. */
+static int deadline_timer(crater__request *r) {
+  if (r->deadline != NULL) return 0;
+  struct crater__deadline *d = crater__malloc(sizeof(*d));
+  if (d == NULL) return -1;
+  uv_timer_init(r->srv->loop, &d->timer);
+  d->timer.data = d;
+  d->r = r;
+  d->ms = 0;
+  r->deadline = d;
   return 0;
 }
 
@@ -277,8 +384,13 @@ static void run(crater__request *r, int nargs) {
     char why[WHY_SIZE];
     if (st == LUA_YIELD) {
       if (r->task.main.state == CRATER__UT_WAITING) {
+        if (r->pflags & P_WOKEN) { /* resume_main */
+          r->pflags &= ~P_WOKEN;
+          nargs = lua_gettop(T);
+          continue;
+        }
         r->state = CRATER__REQ_WAITING;
-        if (r->sink->flush != NULL) r->sink->flush(r->sink_ctx, r);
+        if (r->sink->flush != NULL && !(r->pflags & P_GONE)) r->sink->flush(r->sink_ctx, r);
         if (r->pflags & P_ABORTED) {
           end_aborted(r);
           return;
@@ -305,6 +417,10 @@ static void run(crater__request *r, int nargs) {
         continue;
       }
       if ((r->pflags & P_STREAM) && lua_gettop(T) >= 1 && lua_type(T, 1) == LUA_TSTRING) {
+        if (r->pflags & P_GONE) {
+          nargs = gone_yield(r, T);
+          continue;
+        }
         size_t len;
         const char *chunk = lua_tolstring(T, 1, &len);
         if (r->enc != NULL && len > 0 && crater__encoder_push(r->enc, chunk, len, 0, &chunk, &len) != 0) {
@@ -317,12 +433,18 @@ static void run(crater__request *r, int nargs) {
           end_aborted(r);
           return;
         }
+        if (r->pflags & P_GONE) { /* the sink lost the client while taking it */
+          nargs = gone_yield(r, T);
+          continue;
+        }
         lua_settop(T, 0);
         if (wait) {
           r->state = CRATER__REQ_DRAINING;
           r->pflags &= ~P_IN_RUN;
           return;
         }
+        lua_pushboolean(T, 1); /* write returns true */
+        nargs = 1;
         continue;
       }
       fail_msg = "handler yielded outside a supported operation";
@@ -330,6 +452,7 @@ static void run(crater__request *r, int nargs) {
       if (r->pflags & P_STREAM) {
         /* The dispatcher returns -1 when the stream failed after its head. */
         int failed = lua_gettop(T) >= 1 && lua_tonumber(T, 1) == -1;
+        if (r->pflags & P_GONE) failed = 1; /* nothing more goes out */
         if (!failed && r->enc != NULL) {
           failed = coded_end(r);
           if (r->pflags & P_ABORTED) {

@@ -79,6 +79,17 @@ int crater__pipeline_busy(const crater__request *r);
  * again), unpins its generation. Nothing when r is not in flight. */
 void crater__pipeline_abort(crater__request *r);
 
+/* The transport lost r's client (closed, reset, a write failed) while r
+ * is in flight. Once a streamed body's head went out, r lives on: its
+ * handler's wait in progress, and its later writes, return nil, "closed",
+ * and r ends when the handler returns or its grace (5 s, or its deadline
+ * when sooner) is over, with the sink's done(ok = 0) as usual: the
+ * transport keeps r's memory until then, and the sink is called for
+ * nothing else. Returns 1 then; otherwise r was aborted
+ * (crater__pipeline_abort) and it returns 0. A later
+ * crater__pipeline_abort ends r at once (the server's grace is over). */
+int crater__pipeline_gone(crater__request *r);
+
 /* The sink took what it had queued: a streamed body goes on. */
 void crater__pipeline_drained(crater__request *r);
 

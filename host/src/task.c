@@ -29,6 +29,9 @@ static void wake_joiner(crater__uthread *ut);
 static void stop(crater__uthread *ut, int state);
 static void release_spawned(crater__task *t, crater__uthread *ut);
 static void release_joined(crater__task *t, crater__uthread *ut);
+static crater__uthread **tell(crater__uthread *ut, crater__uthread **tail);
+static void untell(crater__task *t, crater__uthread *ut);
+static void join_cancel(void *data);
 
 /* ===================================================================== */
 /*  Owners                                                                 */
@@ -46,6 +49,7 @@ void crater__task_init(crater__task *t, crater_server *srv, crater__gen *g,
   t->spawned = NULL;
   t->nspawned = 0;
   t->cleanups = NULL;
+  t->told = NULL;
   t->resume_main = resume_main;
   t->describe = describe;
 }
@@ -124,6 +128,7 @@ void crater__task_end(crater__task *t) {
   char what[160];
   what[0] = '\0';
   if (t->main.state == CRATER__UT_WAITING) stop(&t->main, CRATER__UT_KILLED);
+  t->told = NULL; /* the spawned ones leave it as they are released */
   int killed = 0;
   while (t->spawned != NULL) {
     crater__uthread *ut = t->spawned;
@@ -147,6 +152,54 @@ void crater__task_end(crater__task *t) {
     crater__task_undefer(c);
     c->fn(c);
   }
+}
+
+/* The interrupted uthreads wait on t->told, not on the server's wake
+ * queue: run_wakes runs at the end of every outermost resume, and would
+ * resume the main coroutine there, inside the owner's own resume of it.
+ * Each is resumed as an outermost resume of its own, main first, then the
+ * spawned ones newest first (the helpers a thread started in order to
+ * wait, sse.lua's park, before that thread's siblings). Any of them may
+ * end the task (the owner's done): the list is emptied then. */
+void crater__task_interrupt(crater__task *t) {
+  assert(t->srv->current == NULL);
+  crater__uthread **tail = tell(&t->main, &t->told);
+  for (crater__uthread *ut = t->spawned; ut != NULL; ut = ut->next) tail = tell(ut, tail);
+  while (t->told != NULL) {
+    crater__uthread *ut = t->told;
+    t->told = ut->told_next;
+    ut->told_next = NULL;
+    if (ut->state == CRATER__UT_WAITING && ut->cancel == NULL) crater__task_resume(ut, 2);
+  }
+}
+
+/* One uthread's wait in progress ends with nil, "closed": what it waits
+ * for is cancelled as if its task had ended, and the results wait on its
+ * coroutine; it goes at *tail of the task's list. A crater.wait is left
+ * alone (the thread it waits for hears of it itself). Returns the new tail. */
+static crater__uthread **tell(crater__uthread *ut, crater__uthread **tail) {
+  if (ut->state != CRATER__UT_WAITING || ut->cancel == NULL || ut->cancel == join_cancel) return tail;
+  void (*cancel)(void *) = ut->cancel;
+  void *data = ut->cancel_data;
+  ut->cancel = NULL;
+  ut->cancel_data = NULL;
+  cancel(data);
+  lua_settop(ut->L, 0);
+  lua_pushnil(ut->L);
+  lua_pushliteral(ut->L, "closed");
+  ut->told_next = NULL;
+  *tail = ut;
+  return &ut->told_next;
+}
+
+static void untell(crater__task *t, crater__uthread *ut) {
+  for (crater__uthread **pp = &t->told; *pp != NULL; pp = &(*pp)->told_next) {
+    if (*pp == ut) {
+      *pp = ut->told_next;
+      break;
+    }
+  }
+  ut->told_next = NULL;
 }
 
 void crater__task_defer(crater__task *t, crater__task_cleanup *c) {
@@ -392,6 +445,7 @@ static void release_joined(crater__task *t, crater__uthread *ut) {
 
 static void release_spawned(crater__task *t, crater__uthread *ut) {
   lua_State *L = ut->L;
+  untell(t, ut);
   t->spawned = ut->next;
   t->nspawned--;
   ut->task = NULL;

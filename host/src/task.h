@@ -50,6 +50,7 @@ struct crater__uthread {
                                  began it, with early - 1 results (0: none) */
   struct crater__uthread *wake_next; /* the server's queue of wakes (task.c's queue_wake) */
   uint64_t wake_seq;          /* the wait a queued wake is for */
+  struct crater__uthread *told_next; /* its task's list of interrupted waits (crater__task_interrupt) */
   int handle_ref;             /* spawned: registry ref of its userdata, held by the task */
 };
 
@@ -69,6 +70,7 @@ struct crater__task {
   crater__uthread *spawned;   /* crater.spawn's threads, newest first */
   int nspawned;
   crater__task_cleanup *cleanups; /* run by crater__task_end, newest first */
+  crater__uthread *told;      /* interrupted waits not resumed yet (crater__task_interrupt) */
   /* The owner resumes its main coroutine (results pushed on main.L). */
   void (*resume_main)(crater__task *t, int nresults);
   /* Names the task in a log line ("GET /path from 1.2.3.4:5", "timer ..."). */
@@ -108,6 +110,14 @@ int crater__task_run_main(crater__task *t, int nargs);
  * uthread's wait, if any, is cancelled, then the cleanups run. Frees the
  * spawned threads. */
 void crater__task_end(crater__task *t);
+
+/* The owner's client went away (pipeline.c, a stream's): each wait in
+ * progress of t's uthreads ends with nil, "closed" -- what it waits for is
+ * cancelled, as when the task ends, and the uthread runs on -- but for a
+ * crater.wait on another thread, which ends when that one does. Must be
+ * called from the loop (no Lua running): resumes them before returning.
+ * Later waits work as usual. */
+void crater__task_interrupt(crater__task *t);
 
 /* Adds c to t's cleanups; removes it (nothing when it is in no list). */
 void crater__task_defer(crater__task *t, crater__task_cleanup *c);

@@ -45,6 +45,8 @@ struct timer_run {
   timer *owner;             /* the every timer it runs for, while pending */
   timer_run *next, *prev;   /* the server's running runs */
   char what[96];
+  int stepping;             /* step() is on the C stack for this run */
+  int woken;                /* its wait ended inside step()'s own resume: step() goes on */
 };
 
 static void fire(timer *tm, int premature);
@@ -213,9 +215,19 @@ static void fire(timer *tm, int premature) {
 }
 
 static void step(timer_run *rn, int nargs) {
-  int st = crater__task_run_main(&rn->task, nargs);
+  int st;
   lua_State *T = rn->task.main.L;
-  if (st == LUA_YIELD && rn->task.main.state == CRATER__UT_WAITING) return;
+  rn->stepping = 1;
+  for (;;) {
+    st = crater__task_run_main(&rn->task, nargs);
+    if (st != LUA_YIELD || rn->task.main.state != CRATER__UT_WAITING) break;
+    if (!rn->woken) {
+      rn->stepping = 0;
+      return;
+    }
+    rn->woken = 0; /* resume_main: its results are on its stack */
+    nargs = lua_gettop(T);
+  }
   if (st == 0) {
     end_run(rn, 1);
     return;
@@ -230,8 +242,17 @@ static void step(timer_run *rn, int nargs) {
   end_run(rn, 0);
 }
 
+/* task.c runs the wakes Lua queued at the end of the resume that queued
+ * them, which may be step()'s own: a thread resumed there may wake the
+ * main coroutine (it waited for that thread), which must not be resumed
+ * inside step()'s resume of it; step() picks it up instead. */
 static void resume_main(crater__task *t, int nresults) {
-  step((timer_run *)((char *)t - offsetof(timer_run, task)), nresults);
+  timer_run *rn = (timer_run *)((char *)t - offsetof(timer_run, task));
+  if (rn->stepping) {
+    rn->woken = 1;
+    return;
+  }
+  step(rn, nresults);
 }
 
 static void describe(crater__task *t, char *buf, size_t size) {

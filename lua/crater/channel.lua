@@ -82,7 +82,8 @@ function Channel:subscribe()
 end
 
 --- The next message, waiting for it up to `timeout` seconds (nil: no
---- limit). Returns msg, or nil and "timeout", or nil and "closed".
+--- limit). Returns msg, or nil and "timeout", or nil and "closed" (after
+--- sub:close(), or when the client of the request waiting went away).
 ---@param timeout? number
 ---@return any msg
 ---@return string|nil err
@@ -104,7 +105,9 @@ function Subscription:receive(timeout)
     local left = deadline and deadline - now()
     if left and left <= 0 then return nil, "timeout" end
     must_yield("crater.channel: receive")
-    self.w:wait(left)
+    local woke, err = self.w:wait(left)
+    -- the request's client went away while it waited (docs/sse.md)
+    if woke == nil and err == "closed" then return nil, "closed" end
   end
 end
 

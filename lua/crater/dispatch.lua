@@ -63,10 +63,13 @@ local STANDARD = { GET = true, HEAD = true, POST = true, PUT = true, DELETE = tr
 
 local EMPTY_PARAMS = setmetatable({}, { __newindex = function() error("req.params is read-only here", 2) end })
 
+-- write(chunk): true, or nil, "closed" once the client went away (the
+-- core resumes it with either; an empty chunk still asks, so that it says
+-- "closed" too).
 local function write_chunk(chunk)
-  if chunk == nil or chunk == "" then return end
+  if chunk == nil then chunk = "" end
   if type(chunk) ~= "string" then chunk = tostring(chunk) end
-  yield(chunk)
+  return yield(chunk)
 end
 
 -- A streamed body: yield the head to the core (status, false, type,

@@ -253,8 +253,10 @@ end
 --- A streamed response: fn(write, req) calls write(chunk) for each piece of
 --- the body; the client receives each chunk as it is written
 --- (Transfer-Encoding: chunked). write waits while the client is slower
---- than the handler, so memory stays bounded.
----@param fn fun(write: fun(chunk: string), req: table)
+--- than the handler, so memory stays bounded. write returns true, or nil,
+--- "closed" once the client went away (the wait fn is in then returns
+--- nil, "closed" too: docs/sse.md, "When the client goes away").
+---@param fn fun(write: fun(chunk: string): true|nil, string?, req: table)
 ---@param status? integer default 200
 ---@param headers? table<string, string|string[]>
 ---@return table res

@@ -7,6 +7,10 @@
 -- own function may write chunks, so send() queues the event's text and
 -- wakes it. Both sides wait with `park` and are woken with `wake`: a sleeping
 -- thread the other side kills (threads of one request may kill each other).
+-- When the client goes away, the core ends every wait in progress with
+-- nil, "closed" (docs/sse.md): a park says so, a write says so, and from
+-- then on send returns nil, "closed", no heartbeat goes out, and the
+-- stream's function only waits for the handler to return.
 
 local response = require "crater.response"
 local async = require "crater.async"
@@ -34,17 +38,18 @@ local function trace(e)
 end
 
 local function nap(seconds)
-  sleep(seconds)
-  return true
+  local _, err = sleep(seconds)
+  return err or "timeout" -- "closed": the client went away
 end
 
--- Waits until woken or `seconds` passed: true when the time ran out.
+-- Waits until woken (nil) or `seconds` passed ("timeout"), or the client
+-- went away meanwhile ("closed").
 local function park(slot, seconds)
   local t = spawn(nap, seconds)
   slot.t = t
-  local timed_out = wait(t)
+  local why = wait(t)
   slot.t = nil
-  return timed_out == true
+  return why
 end
 
 local function wake(slot)
@@ -119,7 +124,9 @@ end
 --- `send.comment(text)`; `req.last_event_id` is the `Last-Event-ID` the
 --- client reconnected with (or nil). While the handler waits, a comment
 --- line goes out every `opts.heartbeat` seconds (default 15; false: none).
---- The stream ends when fn returns.
+--- The stream ends when fn returns. send returns true, or nil, "closed"
+--- once the client went away; the wait fn is in then returns nil,
+--- "closed" too, and fn has 5 s to return (docs/sse.md).
 ---@param fn fun(send: table, req: table)
 ---@param opts? { heartbeat?: number|false, status?: integer, headers?: table<string, string> }
 ---@return table res
@@ -133,13 +140,18 @@ function _M.new(fn, opts)
     local q, qn, qbytes = {}, 0, 0
     local main, handler = {}, {} -- park slots of the stream and of the handler
     local done, failure = false, nil
+    local gone = false -- the client went away: nothing more goes out
 
     local function push(text)
+      if gone then return nil, "closed" end
       qn = qn + 1
       q[qn] = text
       qbytes = qbytes + #text
       wake(main)
-      while qbytes > HIGH_WATER and not done do park(handler, FOREVER) end
+      while qbytes > HIGH_WATER and not done and not gone do
+        if park(handler, FOREVER) == "closed" then gone = true end
+      end
+      if gone then return nil, "closed" end
       return true
     end
     local send = setmetatable({
@@ -155,16 +167,27 @@ function _M.new(fn, opts)
       wake(main)
     end)
 
+    local function lost()
+      gone = true
+      q, qn, qbytes = {}, 0, 0
+      wake(handler) -- a send waiting for room returns nil, "closed"
+    end
     while true do
       if qn > 0 then
         local text = concat(q, "", 1, qn)
         q, qn, qbytes = {}, 0, 0
-        write(text)
-        wake(handler)
+        if write(text) then wake(handler) else lost() end
       elseif done then
         break
-      elseif park(main, hb or FOREVER) and hb then
-        write(":\n\n")
+      elseif gone then
+        park(main, FOREVER) -- until the handler returns (or the core's grace ends)
+      else
+        local why = park(main, hb or FOREVER)
+        if why == "closed" then
+          lost()
+        elseif why == "timeout" and hb and not write(":\n\n") then
+          lost()
+        end
       end
     end
     if failure ~= nil then error(failure, 0) end

@@ -202,6 +202,13 @@ class Threads(Base):
         self.assertEqual(got, {"ok1": True, "err2": "already done", "err": "killed", "err3": "already done"})
         self.assertNotIn("killed thread woke", self.marks())
 
+    def test_kill_then_wait_for_the_waiter(self):
+        # crater.wait(b) is woken from inside the resume that began it: in a
+        # request (pipeline.c) and in a timer's run (timer.c)
+        self.assertEqual(self.srv.get("/spawn/kill-then-wait")[2], b"nil,killed")
+        self.assertEqual(self.srv.get("/timers/kill-then-wait")[2], b"made")
+        self.assertTrue(wait_for(lambda: "timer nil,killed" in self.marks()), self.marks())
+
     def test_misuse(self):
         self.assertEqual(self.get_json("/spawn/misuse"), {
             "wait_none": "crater.wait: give it one or more threads",

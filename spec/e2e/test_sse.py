@@ -5,7 +5,11 @@ headless Chromium reconnecting with Last-Event-ID."""
 import json
 import os
 import socket
+import shutil
+import signal
 import subprocess
+import tempfile
+import time
 import unittest
 
 import browser
@@ -146,8 +150,10 @@ class SSE(unittest.TestCase):
             if i % 2:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
-        # their handlers are stopped at their wait; their subscriptions go with them
-        wait_for(lambda: self.stats() == {"ended": 0, "subscribers": n // 2}, timeout=10)
+        # their receive returns nil, "closed": they unsubscribe and end
+        # (a FIN is noticed when a heartbeat cannot be written)
+        self.assertTrue(wait_for(lambda: self.stats() == {"ended": n // 2, "subscribers": n // 2}, timeout=10),
+                        self.stats())
         self.assertIn("went away before its answer was complete", self.srv.log())
         # the rest end when told
         st, h, body = self.srv.request("POST", "/news", body="bye")
@@ -155,7 +161,19 @@ class SSE(unittest.TestCase):
         for s in socks[n // 2:]:
             read_until(s, b"0\r\n\r\n")
             s.close()
-        wait_for(lambda: self.stats() == {"ended": n // 2, "subscribers": 0})
+        wait_for(lambda: self.stats() == {"ended": n, "subscribers": 0})
+
+    def test_burst_past_the_high_water_then_return(self):
+        for _ in range(3):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", self.srv.port))
+            s.sendall(b"GET /burst HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.2)  # the handler fills the socket and waits in send
+            data = read_until(s, b"0\r\n\r\n")
+            s.close()
+            self.assertEqual(data.count(b"y" * 8192), 40)
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
 
     def test_curl_disconnect_midstream(self):
         # curl gives up after 0.5 s, while the handler waits on the channel
@@ -173,6 +191,161 @@ class SSE(unittest.TestCase):
         # /count sends 3 events then ends; the browser reconnects with the
         # last id it saw and the handler goes on from there
         self.assertEqual(got, ["%d:n%d" % (i, i) for i in range(1, 10)])
+
+
+
+def leave(s, reset):
+    """Closes s: with a FIN, or with a reset (SO_LINGER 0)."""
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+
+
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class Gone(unittest.TestCase):
+    """A client that goes away while its handler waits: the wait in progress
+    returns nil, "closed", so does every later send, and the code after it --
+    the handler's cleanup -- runs (docs/sse.md, "When the client goes away")."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(APP)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    def seen(self, tag):
+        return json.loads(self.srv.get("/seen/" + tag)[2])
+
+    def until_seen(self, tag, last, timeout=10):
+        """What the handler tagged `tag` noted, once it noted `last`."""
+        v = wait_for(lambda: (self.seen(tag)["seen"] or "").endswith(last) and self.seen(tag), timeout)
+        self.assertTrue(v, "handler %s did not get to %r: %r\n%s" % (tag, last, self.seen(tag), self.srv.log()))
+        return v
+
+    def open(self, path, marker, rcvbuf=None):
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.srv.port))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        read_until(s, marker)
+        return s
+
+    def test_sleep_returns_closed_and_later_sends_too(self):
+        for reset in (False, True):
+            tag = "sleep%d" % reset
+            leave(self.open("/gone/sleep?tag=" + tag, b"data: started"), reset)
+            v = self.until_seen(tag, "done")
+            self.assertEqual(v["seen"], "sleep:nil,closed send:nil,closed comment:nil,closed done")
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+    def test_channel_receive_returns_closed_and_the_handler_unsubscribes(self):
+        for reset in (False, True):
+            tag = "chan%d" % reset
+            s = self.open("/gone/channel?tag=" + tag, b"event: ready")
+            self.assertEqual(self.seen(tag)["subscribers"], 1)
+            leave(s, reset)
+            if not reset:  # a FIN alone is noticed when a write fails: publish one
+                wait_for(lambda: self.srv.request("POST", "/news", body="ping")[2] and
+                         (self.seen(tag)["seen"] or "").endswith("unsubscribed"), timeout=10)
+            v = self.until_seen(tag, "unsubscribed")
+            self.assertEqual(v, {"seen": "receive:closed unsubscribed", "subscribers": 0})
+
+    def test_blocked_in_send_by_backpressure(self):
+        for reset in (False, True):
+            tag = "bp%d" % reset
+            s = self.open("/gone/backpressure?tag=" + tag, b"data: xxxx", rcvbuf=4096)
+            time.sleep(0.3)  # the handler fills the socket and waits in send
+            leave(s, reset)
+            v = self.until_seen(tag, "sent>4")
+            self.assertEqual(v["seen"], "send:nil,closed sent>4")
+
+    def test_a_handler_that_ignores_it_is_stopped_after_its_grace(self):
+        s = self.open("/gone/ignore?tag=ign", b"data: started")
+        leave(s, True)
+        self.until_seen("ign", "first:nil,closed")
+        wait_for(lambda: "still running 5 s after its client went away: stopped" in self.srv.log(), timeout=15)
+        self.assertIn("GET /gone/ignore?tag=ign from 127.0.0.1", self.srv.log())
+        self.assertEqual(self.seen("ign")["seen"], "first:nil,closed")
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+    @unittest.skipUnless(browser.available(), "chromium not installed (.ci/setup.sh)")
+    def test_eventsource_closed_in_chromium(self):
+        with browser.Browser() as b:
+            p = b.page()
+            p.goto(self.srv.url("/gone/page"))
+            self.assertEqual(p.wait_for("window.got.length >= 1 && window.got", timeout=60), ["started"])
+            v = self.until_seen("browser", "done")
+        self.assertEqual(v["seen"], "sleep:nil,closed send:nil,closed comment:nil,closed done")
+
+    def test_nothing_left_behind(self):
+        pid = self.srv.proc.pid
+        self.srv.get("/plain")
+        before = fds(pid)
+        for i in range(20):
+            tag = "many%d" % i
+            leave(self.open("/gone/sleep?tag=" + tag, b"data: started"), i % 2 == 1)
+        for i in range(20):
+            self.until_seen("many%d" % i, "done")
+        self.assertTrue(wait_for(lambda: fds(pid) <= before, timeout=10), (fds(pid), before))
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+
+class GoneAndStop(unittest.TestCase):
+    """SIGTERM and a reload while a handler whose client left still cleans up."""
+
+    def setUp(self):
+        fd, self.notes = tempfile.mkstemp(prefix="crater-e2e-gone-", suffix=".txt")
+        os.close(fd)
+
+    def tearDown(self):
+        os.unlink(self.notes)
+
+    def noted(self):
+        with open(self.notes) as f:
+            return f.read()
+
+    def test_sigterm_waits_for_the_cleanup(self):
+        srv = Server(APP, env={"GONE_NOTES": self.notes})
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"GET /gone/slow-cleanup?tag=t HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_until(s, b"data: started")
+            leave(s, True)
+            time.sleep(0.1)
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 8)  # not the 10 s grace: the cleanup ended it
+            self.assertEqual(self.noted(), "t sleep:nil,closed\nt cleaned\n")
+        finally:
+            srv.stop()
+
+    def test_reload_while_a_gone_handler_cleans_up(self):
+        d = tempfile.mkdtemp(prefix="crater-e2e-gone-")
+        app = os.path.join(d, "app.lua")
+        shutil.copy(APP, app)
+        srv = Server(app, env={"GONE_NOTES": self.notes})
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"GET /gone/slow-cleanup?tag=r HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_until(s, b"data: started")
+            leave(s, True)
+            srv.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "reload" in srv.log().lower()), srv.log())
+            self.assertEqual(srv.get("/plain")[2], b"plain")
+            # the old generation's handler finishes its cleanup
+            self.assertTrue(wait_for(lambda: self.noted() == "r sleep:nil,closed\nr cleaned\n"), self.noted())
+            self.assertNotIn("still running", srv.log())
+            self.assertEqual(srv.get("/plain")[2], b"plain")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+            shutil.rmtree(d)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Streamed responses (crater.stream): chunked framing, HTTP/1.0, HEAD,
 pipelining behind a stream, backpressure, failures and disconnects."""
+import json
 import os
+import socket
 import time
 import unittest
 
-from harness import ROOT, Server, parse_responses, read_response, recv_all, run
+from harness import ROOT, Server, parse_responses, read_response, recv_all, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "stream.lua")
 
@@ -99,6 +101,124 @@ class Stream(unittest.TestCase):
             s.recv(1000)
             s.close()
         time.sleep(0.2)
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+
+
+def leave(s, reset):
+    """Closes s: with a FIN, or with a reset (SO_LINGER 0)."""
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+
+
+class Gone(unittest.TestCase):
+    """A client that goes away while the stream's function waits: that wait
+    returns nil, "closed", so does every later write, and its cleanup runs
+    (docs/routing.md, "Streaming")."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(APP)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    def seen(self, tag):
+        return json.loads(self.srv.get("/seen/" + tag)[2])
+
+    def until_seen(self, tag, last, timeout=10):
+        v = wait_for(lambda: (self.seen(tag)["seen"] or "").endswith(last) and self.seen(tag), timeout)
+        self.assertTrue(v, "handler %s did not get to %r: %r\n%s" % (tag, last, self.seen(tag), self.srv.log()))
+        return v
+
+    def open(self, path, marker, headers=b"", rcvbuf=None):
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.srv.port))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), headers))
+        data = b""
+        while marker not in data:
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, data)
+            data += chunk
+        return s, data
+
+    def test_sleep_returns_closed_and_later_writes_too(self):
+        # a FIN alone is the end of what the client sends: nothing changes
+        # until a write finds the connection closed
+        s, _ = self.open("/gone/sleep?s=0.5&tag=fin", b"started")
+        leave(s, False)
+        time.sleep(0.2)
+        self.assertEqual(self.seen("fin")["seen"], "write:true,nil")
+        self.assertTrue(self.until_seen("fin", "done")["seen"].startswith("write:true,nil sleep:nil,nil write:"))
+        for reset in (True,):
+            tag = "sleep%d" % reset
+            s, _ = self.open("/gone/sleep?tag=" + tag, b"started")
+            leave(s, reset)
+            v = self.until_seen(tag, "done")
+            self.assertEqual(v["seen"], "write:true,nil sleep:nil,closed write:nil,closed write:nil,closed done")
+        self.assertEqual(self.srv.get("/plain")[2], b"plain")
+
+    def test_gzip_stream(self):
+        s, head = self.open("/gone/sleep?tag=gz", b"\r\n\r\n", headers=b"Accept-Encoding: gzip\r\n")
+        self.assertIn(b"Content-Encoding: gzip", head)
+        time.sleep(0.1)
+        leave(s, True)
+        v = self.until_seen("gz", "done")
+        self.assertEqual(v["seen"], "write:true,nil sleep:nil,closed write:nil,closed write:nil,closed done")
+
+    def test_handler_and_its_thread_both_hear_it(self):
+        s, _ = self.open("/gone/thread?tag=th", b"started")
+        leave(s, True)
+        v = self.until_seen("th", "thread:nil,closed,nil")  # crater.wait returned "nil,closed"
+        self.assertEqual(v["seen"], "main:nil,closed thread:nil,closed,nil")
+
+    def test_channel_receive_returns_closed(self):
+        s, _ = self.open("/gone/channel?tag=ch", b"ready")
+        self.assertEqual(self.seen("ch")["subscribers"], 1)
+        leave(s, True)
+        v = self.until_seen("ch", "unsubscribed")
+        self.assertEqual(v, {"seen": "receive:nil,closed unsubscribed", "subscribers": 0})
+
+    def test_socket_receive_returns_closed(self):
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        try:
+            s, _ = self.open("/gone/socket?tag=so&port=%d" % lst.getsockname()[1], b"connected")
+            peer, _ = lst.accept()
+            leave(s, True)
+            v = self.until_seen("so", "done")
+            # the interrupted receive closed the socket: the next one says so
+            self.assertEqual(v["seen"], "receive:nil,closed again:nil,closed done")
+            peer.settimeout(5)
+            self.assertEqual(peer.recv(10), b"")  # the server closed its side
+            peer.close()
+        finally:
+            lst.close()
+
+    def test_deadline_sooner_than_the_grace(self):
+        s, _ = self.open("/gone/deadline?tag=dl", b"started")
+        leave(s, True)
+        self.until_seen("dl", "first:nil,closed")
+        self.assertTrue(wait_for(lambda: "still running" in self.srv.log(), timeout=10))
+        line = [l for l in self.srv.log().splitlines() if "still running" in l][0]
+        self.assertIn("GET /gone/deadline?tag=dl", line)
+        self.assertIn("still running at its deadline (1 s), after its client went away: stopped", line)
+        self.assertEqual(self.seen("dl")["seen"], "first:nil,closed")
+
+    def test_blocked_in_write_by_backpressure(self):
+        for reset in (False, True):
+            tag = "bp%d" % reset
+            s, _ = self.open("/gone/backpressure?tag=" + tag, b"xxxx", rcvbuf=4096)
+            time.sleep(0.3)  # the function fills the socket and waits in write
+            leave(s, reset)
+            v = self.until_seen(tag, "done")
+            self.assertEqual(v["seen"], "write:nil,closed done")
         self.assertEqual(self.srv.get("/plain")[2], b"plain")
 
 

@@ -269,6 +269,24 @@ app:get("/deadline/off", { deadline = false }, function()
   return "no deadline"
 end)
 
+-- A kill wakes the thread waiting for the killed one; waited for in turn,
+-- that thread wakes the main coroutine while its own resume is still on the
+-- C stack (task.c runs the wakes there): in a request and in a timer's run.
+local function kill_then_wait()
+  local a = crater.spawn(function() crater.sleep(1) end)
+  local b = crater.spawn(function() return crater.wait(a) end)
+  crater.kill(a)
+  local ok, err = crater.wait(b)
+  return tostring(ok) .. "," .. tostring(err)
+end
+
+app:get("/spawn/kill-then-wait", function() return kill_then_wait() end)
+
+app:get("/timers/kill-then-wait", function()
+  assert(crater.timer.at(0, function() mark("timer " .. kill_then_wait()) end))
+  return "made"
+end)
+
 -- ---------------------------------------------------------------- timers
 
 app:get("/timers/early", function() return tostring(early_timer) .. " " .. early_err end)
