@@ -49,6 +49,22 @@ local CASES = {
 }
 
 describe("crater.formats", function()
+  it("answers a boolean for any bytes, never raises", function()
+    math.randomseed(16)
+    local alphabet = { "a", "0", "-", ".", ":", "/", "@", "%", "[", "]", "{", "}", "~", "#", "?", '"', "\\",
+      "\0", "\195", "\169", "\215\144", "\217\160", "\227\128\130", "\240\159", "xn--", "P", "T", "1" }
+    for _ = 1, 3000 do
+      local parts = {}
+      for k = 1, math.random(0, 12) do parts[k] = alphabet[math.random(#alphabet)] end
+      local x = table.concat(parts)
+      for name, check in pairs(formats) do
+        local ok, r = pcall(check, x)
+        assert(ok, ("%s(%q) raised %s"):format(name, x, tostring(r)))
+        assert(type(r) == "boolean", ("%s(%q) returned %s"):format(name, x, tostring(r)))
+      end
+    end
+  end)
+
   it("accepts and refuses as documented", function()
     for _, c in ipairs(CASES) do
       assert(formats[c[1]](c[2]) == c[3], ("%s %q should be %s"):format(c[1], c[2], tostring(c[3])))
