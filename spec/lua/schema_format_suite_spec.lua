@@ -30,18 +30,23 @@ local function repo_root()
   return dir
 end
 
-local function suite_dir()
-  local env = os.getenv("CRATER_JSON_SCHEMA_SUITE")
-  if env and env ~= "" then return env end
-  return repo_root() .. "/../shared/conformance/json-schema/draft2020-12-extra"
-end
-
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("*a")
   f:close()
   return s
+end
+
+local function suite_dir()
+  local env = os.getenv("CRATER_JSON_SCHEMA_SUITE")
+  if env and env ~= "" then
+    -- The suite's own layout has format.json beside the other files; the
+    -- shared copy keeps it in a sibling "-extra" folder.
+    if read(env .. "/format.json") == nil and read(env .. "-extra/format.json") then return env .. "-extra" end
+    return env
+  end
+  return repo_root() .. "/../shared/conformance/json-schema/draft2020-12-extra"
 end
 
 local function list_json(dir)
