@@ -1,9 +1,10 @@
 --- crater.formats: the checkers behind JSON Schema's `format` keyword.
 --
--- Each is `check(s) -> boolean` for a string. crater.schema asserts them
--- (a value that does not match is an error, as ajv-formats does), and
--- compile's `formats` option adds or replaces entries. What each accepts is
--- in docs/schemas.md ("Formats").
+-- Each is `check(s) -> boolean` for any string (any bytes: never raises).
+-- crater.schema asserts them only with compile's `assert_formats` (2020-12
+-- makes `format` an annotation; routes and `crater validate` turn it on),
+-- and compile's `formats` option adds or replaces entries. What each
+-- accepts, and from which RFC, is in docs/schemas.md ("Formats").
 
 local find, match, byte, sub = string.find, string.match, string.byte, string.sub
 local ipairs, pairs, pcall, require = ipairs, pairs, pcall, require
