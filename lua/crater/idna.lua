@@ -114,10 +114,27 @@ local function ldh(l)
   return not find(l, "[^%w%-]")
 end
 
+-- The neutral characters IDNA2008 lets into a label (with their contextual
+-- rules): none of them may start a label of a Bidi domain name, nor end a
+-- left-to-right one there (RFC 5893 rules 1 and 6).
+local NEUTRAL = { [0xB7] = true, [0x375] = true, [0x30FB] = true, [0x200C] = true, [0x200D] = true }
+
+-- The last code point of the UTF-8 string u.
+local function last_cp(u)
+  local i = #u
+  while i > 1 do
+    local c = byte(u, i)
+    if c < 0x80 or c >= 0xC0 then break end
+    i = i - 1
+  end
+  return (cp_at(u, i))
+end
+
 -- RFC 5893 for a whole name: when any label holds a right-to-left
 -- character, every label starts with a letter (rule 1; LTR labels that
 -- libidn2 let through include ASCII ones and ones starting with a digit),
--- and no right-to-left label mixes European and Arabic-Indic digits (rule 4).
+-- a left-to-right label ends with a letter or digit (rule 6), and no
+-- right-to-left label mixes European and Arabic-Indic digits (rule 4).
 local function bidi_ok(ulabels)
   local rtl = {}
   local any = false
@@ -132,7 +149,8 @@ local function bidi_ok(ulabels)
   if not any then return true end
   for k, u in ipairs(ulabels) do
     local first = cp_at(u, 1)
-    if is_en(first) or is_an(first) or first == 0x375 or first == 0x30FB or first == 0xB7 then return false end
+    if is_en(first) or is_an(first) or NEUTRAL[first] then return false end
+    if not rtl[k] and NEUTRAL[last_cp(u)] then return false end
     if rtl[k] then
       local en, an, i, n = false, false, 1, #u
       while i <= n do

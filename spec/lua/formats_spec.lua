@@ -44,6 +44,9 @@ local CASES = {
   { "iri", "http://x/?\238\128\128", true },
   { "hostname", "xn--4db", true }, { "hostname", "a.xn--4db", true }, { "hostname", "0a.xn--4db", false },
   { "idn-hostname", "\215\144.com", true }, { "idn-hostname", "\215\1440", true },
+  -- RFC 5893 rule 6: in a Bidi name, a left-to-right label ends with a letter or digit.
+  { "idn-hostname", "\227\129\129\227\131\187", true },
+  { "idn-hostname", "\227\129\129\227\131\187.\215\144", false },
   { "uri-template", "/a/{b}{?c,d*}{#e:3}", true }, { "uri-template", "{a", false },
   { "json-pointer", "/a~1b", true }, { "relative-json-pointer", "0#", true },
 }
