@@ -6,9 +6,8 @@
 -- and compile's `formats` option adds or replaces entries. What each
 -- accepts, and from which RFC, is in docs/schemas.md ("Formats").
 
-local find, match, byte, sub = string.find, string.match, string.byte, string.sub
-local ipairs, pairs, pcall, require = ipairs, pairs, pcall, require
-local tonumber = tonumber
+local find, byte, sub = string.find, string.byte, string.sub
+local pairs, pcall, require = pairs, pcall, require
 
 local _M = {}
 
@@ -101,48 +100,66 @@ function _M.uuid(s)
   return true
 end
 
-function _M.ipv4(s)
-  local a, b, c, d = match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return false end
-  for _, p in ipairs({ a, b, c, d }) do
-    if #p > 3 or (#p > 1 and byte(p) == 48) or tonumber(p) > 255 then return false end
+-- Four decimal octets 0-255 without leading zeros, from byte i to j.
+local function ipv4_at(s, i, j)
+  local parts = 0
+  while true do
+    local start, v = i, 0
+    while i <= j do
+      local c = byte(s, i)
+      if c < 48 or c > 57 then break end
+      v = v * 10 + c - 48
+      i = i + 1
+    end
+    local len = i - start
+    if len == 0 or len > 3 or v > 255 or (len > 1 and byte(s, start) == 48) then return false end
+    parts = parts + 1
+    if parts == 4 then return i == j + 1 end
+    if i > j or byte(s, i) ~= 46 then return false end
+    i = i + 1
   end
-  return true
 end
 
-function _M.ipv6(s)
-  if find(s, "[^%x:%.]") or #s < 2 then return false end
-  local v4 = match(s, ":(%d+%.%d+%.%d+%.%d+)$")
-  local groups_needed = 8
-  if v4 then
-    if not _M.ipv4(v4) then return false end
-    s = sub(s, 1, #s - #v4) .. "0:0"
-  elseif find(s, "%.") then
-    return false
+function _M.ipv4(s) return ipv4_at(s, 1, #s) end
+
+-- RFC 4291 text from byte i to j: groups of 1-4 hex digits, at most one
+-- "::" standing for one group or more, an IPv4 tail counting as two.
+local function ipv6_at(s, i, j)
+  if j < i then return false end
+  local groups, dbl = 0, false
+  if byte(s, i) == 58 then
+    if byte(s, i + 1) ~= 58 then return false end
+    dbl = true
+    i = i + 2
+    if i > j then return true end
   end
-  local dbl = find(s, "::", 1, true)
-  if dbl and find(s, "::", dbl + 1, true) then return false end
-  if find(s, ":::", 1, true) then return false end
-  local count = 0
-  local body = s
-  if dbl then
-    local left, right = sub(s, 1, dbl - 1), sub(s, dbl + 2)
-    for _, part in ipairs({ left, right }) do
-      if part ~= "" then
-        for g in (part .. ":"):gmatch("([^:]*):") do
-          if not find(g, "^%x%x?%x?%x?$") then return false end
-          count = count + 1
-        end
-      end
+  while true do
+    local start = i
+    while i <= j and HEX[byte(s, i)] do i = i + 1 end
+    if i <= j and byte(s, i) == 46 then
+      if not ipv4_at(s, start, j) then return false end
+      groups = groups + 2
+      break
     end
-    return count < groups_needed
+    local len = i - start
+    if len == 0 or len > 4 then return false end
+    groups = groups + 1
+    if i > j then break end
+    if byte(s, i) ~= 58 then return false end
+    i = i + 1
+    if i > j then return false end
+    if byte(s, i) == 58 then
+      if dbl then return false end
+      dbl = true
+      i = i + 1
+      if i > j then break end
+    end
   end
-  for g in (body .. ":"):gmatch("([^:]*):") do
-    if not find(g, "^%x%x?%x?%x?$") then return false end
-    count = count + 1
-  end
-  return count == groups_needed
+  if dbl then return groups < 8 end
+  return groups == 8
 end
+
+function _M.ipv6(s) return ipv6_at(s, 1, #s) end
 
 -- ---------------------------------------------------------------------------
 -- URIs and IRIs (RFC 3986, RFC 3987), byte by byte.
@@ -217,14 +234,24 @@ local function scan(s, i, allowed, iri, priv)
   end
 end
 
--- "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
-local function ipvfuture(s)
-  local dot = find(s, ".", 1, true)
-  if not dot or dot < 3 or (byte(s) ~= 118 and byte(s) ~= 86) then return false end
-  for k = 2, dot - 1 do if not HEX[byte(s, k)] then return false end end
-  if dot == #s then return false end
-  for k = dot + 1, #s do if not USERINFO[byte(s, k)] then return false end end
+-- "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ), from byte i to j.
+local function ipvfuture_at(s, i, j)
+  local c = byte(s, i)
+  if c ~= 118 and c ~= 86 then return false end
+  local k = i + 1
+  while k <= j and HEX[byte(s, k)] do k = k + 1 end
+  if k == i + 1 or k >= j or byte(s, k) ~= 46 then return false end
+  for m = k + 1, j do if not USERINFO[byte(s, m)] then return false end end
   return true
+end
+
+-- The index of the first '/', '?' or '#' from byte i on, or #s + 1.
+local function path_start(s, i)
+  while true do
+    local c = byte(s, i)
+    if c == nil or c == 47 or c == 63 or c == 35 then return i end
+    i = i + 1
+  end
 end
 
 -- authority = [ userinfo "@" ] host [ ":" port ], from byte a to b.
@@ -238,8 +265,7 @@ local function authority(s, a, b, iri)
   if byte(s, a) == 91 then
     local close = find(s, "]", a, true)
     if not close or close > b then return false end
-    local lit = sub(s, a + 1, close - 1)
-    if not (_M.ipv6(lit) or ipvfuture(lit)) then return false end
+    if not (ipv6_at(s, a + 1, close - 1) or ipvfuture_at(s, a + 1, close - 1)) then return false end
     e = close + 1
   else
     e = scan(s, a, REGNAME, iri)
@@ -272,12 +298,12 @@ local function reference(s, iri, absolute)
   local i = 1
   if colon then i = colon + 1 elseif absolute then return false end
   if byte(s, i) == 47 and byte(s, i + 1) == 47 then
-    local e = find(s, "[/?#]", i + 2) or n + 1
+    local e = path_start(s, i + 2)
     if not authority(s, i + 2, e - 1, iri) then return false end
     i = e
   elseif not colon then
     -- path-noscheme: a relative path's first segment has no ':'.
-    local e = find(s, "[/?#]", i) or n + 1
+    local e = path_start(s, i)
     local k = find(s, ":", i, true)
     if k and k < e then return false end
   end
@@ -413,39 +439,46 @@ end
 -- Durations: RFC 3339 appendix A
 -- ---------------------------------------------------------------------------
 
--- The units a date part or a time part may show, in order.
-local DATE_UNITS = { [""] = true, D = true, M = true, MD = true, Y = true, YM = true, YMD = true }
-local TIME_UNITS = { H = true, HM = true, HMS = true, M = true, MS = true, S = true }
+-- Each unit's place in a date part (Y M D) and in a time part (H M S).
+local DATE_UNIT = { [89] = 1, [77] = 2, [68] = 3 }
+local TIME_UNIT = { [72] = 1, [77] = 2, [83] = 3 }
 
--- The units of "1Y2M..." from byte i up to byte j (digits before each), or nil.
-local function units(s, i, j)
-  local u = ""
+-- "1Y2M..." from byte i to j, each unit right after the one before it (so
+-- none is skipped inside the part): true, false when the part is empty, or
+-- nil when it is not one.
+local function dur_part(s, i, j, place)
+  local last
   while i <= j do
     local k = i
-    while true do
+    while k <= j do
       local c = byte(s, k)
-      if c == nil or c < 48 or c > 57 then break end
+      if c < 48 or c > 57 then break end
       k = k + 1
     end
     if k == i or k > j then return nil end
-    u = u .. sub(s, k, k)
+    local p = place[byte(s, k)]
+    if p == nil or (last and p ~= last + 1) then return nil end
+    last = p
     i = k + 1
   end
-  return u
+  return last ~= nil
 end
 
 function _M.duration(s)
   local n = #s
   if byte(s, 1) ~= 80 or n < 3 then return false end
   if byte(s, n) == 87 then
-    return units(s, 2, n) == "W"
+    for k = 2, n - 1 do
+      local c = byte(s, k)
+      if c < 48 or c > 57 then return false end
+    end
+    return true
   end
   local t = find(s, "T", 2, true)
-  local du = units(s, 2, (t or n + 1) - 1)
-  if du == nil or not DATE_UNITS[du] then return false end
-  if t == nil then return du ~= "" end
-  local tu = units(s, t + 1, n)
-  return tu ~= nil and TIME_UNITS[tu] == true
+  local d = dur_part(s, 2, (t or n + 1) - 1, DATE_UNIT)
+  if d == nil then return false end
+  if t == nil then return d end
+  return dur_part(s, t + 1, n, TIME_UNIT) == true
 end
 
 -- ---------------------------------------------------------------------------
@@ -455,12 +488,12 @@ end
 -- An all-ASCII host name with no "xn--" label, byte by byte (the common
 -- case, kept in the validator's trace): true or false, or nil when it needs
 -- crater.idna (a byte past ASCII, an A-label).
-local function plain_host(s)
+local function plain_host(s, i)
   local n = #s
-  if n == 0 then return false end
-  if n > 253 then return nil end -- UTF-8 bytes: the A-labels may be shorter
-  local start = 1
-  for k = 1, n + 1 do
+  if n < i then return false end
+  if n - i >= 253 then return nil end -- UTF-8 bytes: the A-labels may be shorter
+  local start = i
+  for k = i, n + 1 do
     local c = byte(s, k)
     if c == 46 or c == nil then
       local len = k - start
@@ -478,15 +511,16 @@ end
 
 -- Loaded on first use: the IDNA checks need libidn2 (crater.idna).
 local idna
-local function host(s, idn, nfc)
-  local plain = plain_host(s)
+-- The host name in s from byte i to the end.
+local function host(s, i, idn, nfc)
+  local plain = plain_host(s, i)
   if plain ~= nil then return plain end
   idna = idna or require "crater.idna"
-  return idna.host(s, idn, nfc)
+  return idna.host(i == 1 and s or sub(s, i), idn, nfc)
 end
 
-function _M.hostname(s) return host(s, false) end
-_M["idn-hostname"] = function(s) return host(s, true) end
+function _M.hostname(s) return host(s, 1, false) end
+_M["idn-hostname"] = function(s) return host(s, 1, true) end
 
 -- Bytes allowed in a dot-atom (RFC 5322 atext).
 local ATEXT = set("!#$%&'*+/=?^_`{|}~-", ALNUM)
@@ -538,9 +572,8 @@ local function mailbox(s, idn)
     at = i
   end
   if at > 65 or at == n then return false end
-  local d = sub(s, at + 1)
-  if byte(d) == 91 then return address_literal(d) end
-  return host(d, idn, idn)
+  if byte(s, at + 1) == 91 then return address_literal(sub(s, at + 1)) end
+  return host(s, at + 1, idn, idn)
 end
 
 function _M.email(s) return mailbox(s, false) end
