@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev libluajit2-5.1-dev luajit2 node-llhttp
       libssl-dev openssl libsqlite3-dev lua-busted lua-cjson curl wrk python3 ca-certificates
       chromium fonts-dejavu-core clang libclang-rt-14-dev redis-server
-      libpq-dev postgresql nginx zlib1g-dev libbrotli-dev python3-websockets)
+      libpq-dev postgresql nginx zlib1g-dev libbrotli-dev python3-websockets libidn2-0)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

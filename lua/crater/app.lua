@@ -26,7 +26,7 @@ App.__index = App
 
 --- Creates an application. `openapi` configures the document and docs
 --- pages (docs/openapi.md); `schemas` registers named schemas (App:schema).
----@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, trailing_slash?: "redirect"|false, compress?: boolean|table }
+---@param opts? { title?: string, version?: string, description?: string, openapi?: table|false, schemas?: table, deadline?: number, trailing_slash?: "redirect"|false, compress?: boolean|table, assert_formats?: boolean }
 ---@return table app
 function _M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then error("crater.app: options must be a table", 2) end
@@ -38,6 +38,9 @@ function _M.new(opts)
   if slash_why then error(slash_why, 2) end
   local cok, cerr = compress.check(opts.compress)
   if not cok then error("crater.app: " .. cerr, 2) end
+  if opts.assert_formats ~= nil and type(opts.assert_formats) ~= "boolean" then
+    error("crater.app: assert_formats must be a boolean", 2)
+  end
   local app = setmetatable({
     title = opts.title or "Crater app",
     version = opts.version or "0.1.0",
@@ -56,6 +59,7 @@ function _M.new(opts)
     _schema_names = {},        -- the names in the order they were registered
     _error_docs = {},          -- status -> { schema, content_type, description } of app:error handlers
     _trailing_slash = opts.trailing_slash, -- "redirect" or nil (crater.urls)
+    _assert_formats = opts.assert_formats, -- false: route schemas' `format` is an annotation
     -- the absolute folder of the file that called crater.app (nil: not a file)
     root = urls.root(2),
   }, App)

@@ -32,6 +32,9 @@ options:
   --defaults      fill in defaults, and print each valid document with them
   --json          one JSON object per file: {"file", "valid", "errors"}
   -q, --quiet     print only errors
+  --annotate-formats
+                  treat `format` as an annotation (the spec's default)
+                  instead of checking it
 ]]
 
 local function read_json(path)
@@ -53,7 +56,7 @@ end
 function _M.main(args, out, errout)
   out, errout = out or io.stdout, errout or io.stderr
   local schema_path, files = nil, {}
-  local opts = { coerce = false, defaults = false }
+  local opts = { coerce = false, defaults = false, assert_formats = true }
   local as_json, quiet, emit = false, false, false
   local i = 1
   while i <= #args do
@@ -72,6 +75,7 @@ function _M.main(args, out, errout)
       emit = emit or flag == "--emit"
     elseif a == "--coerce" then opts.coerce = true
     elseif a == "--defaults" then opts.defaults = true
+    elseif a == "--annotate-formats" then opts.assert_formats = false
     elseif a == "--json" then as_json = true
     elseif a == "-q" or a == "--quiet" then quiet = true
     elseif a == "-h" or a == "--help" then

@@ -1,13 +1,13 @@
 --- crater.formats: the checkers behind JSON Schema's `format` keyword.
 --
--- Each is `check(s) -> boolean` for a string. crater.schema asserts them
--- (a value that does not match is an error, as ajv-formats does), and
--- compile's `formats` option adds or replaces entries. What each accepts is
--- in docs/schemas.md ("Formats").
+-- Each is `check(s) -> boolean` for any string (any bytes: never raises).
+-- crater.schema asserts them only with compile's `assert_formats` (2020-12
+-- makes `format` an annotation; routes and `crater validate` turn it on),
+-- and compile's `formats` option adds or replaces entries. What each
+-- accepts, and from which RFC, is in docs/schemas.md ("Formats").
 
-local find, match, byte, sub = string.find, string.match, string.byte, string.sub
-local ipairs, pcall, require = ipairs, pcall, require
-local tonumber = tonumber
+local find, byte, sub = string.find, string.byte, string.sub
+local pairs, pcall, require = pairs, pcall, require
 
 local _M = {}
 
@@ -100,146 +100,484 @@ function _M.uuid(s)
   return true
 end
 
--- Bytes allowed in an email's local part (RFC 5322 atext) and in a
--- hostname label.
-local ATEXT, LABEL = {}, {}
-for c = 48, 57 do ATEXT[c] = true; LABEL[c] = true end
-for c = 65, 90 do ATEXT[c] = true; LABEL[c] = true end
-for c = 97, 122 do ATEXT[c] = true; LABEL[c] = true end
-for c in ("!#$%&'*+/=?^_`{|}~-"):gmatch(".") do ATEXT[byte(c)] = true end
-LABEL[45] = true
+-- Four decimal octets 0-255 without leading zeros, from byte i to j.
+local function ipv4_at(s, i, j)
+  local parts = 0
+  while true do
+    local start, v = i, 0
+    while i <= j do
+      local c = byte(s, i)
+      if c < 48 or c > 57 then break end
+      v = v * 10 + c - 48
+      i = i + 1
+    end
+    local len = i - start
+    if len == 0 or len > 3 or v > 255 or (len > 1 and byte(s, start) == 48) then return false end
+    parts = parts + 1
+    if parts == 4 then return i == j + 1 end
+    if i > j or byte(s, i) ~= 46 then return false end
+    i = i + 1
+  end
+end
 
--- Hostname labels from byte i to j: 1-63 of [A-Za-z0-9-], not starting or
--- ending with '-'.
-local function host_at(s, i, j)
-  if j < i or j - i + 1 > 253 then return false end
-  if byte(s, j) == 46 then j = j - 1 end
-  local start = i
-  for k = i, j + 1 do
+function _M.ipv4(s) return ipv4_at(s, 1, #s) end
+
+-- RFC 4291 text from byte i to j: groups of 1-4 hex digits, at most one
+-- "::" standing for one group or more, an IPv4 tail counting as two.
+local function ipv6_at(s, i, j)
+  if j < i then return false end
+  local groups, dbl = 0, false
+  if byte(s, i) == 58 then
+    if byte(s, i + 1) ~= 58 then return false end
+    dbl = true
+    i = i + 2
+    if i > j then return true end
+  end
+  while true do
+    local start = i
+    while i <= j and HEX[byte(s, i)] do i = i + 1 end
+    if i <= j and byte(s, i) == 46 then
+      if not ipv4_at(s, start, j) then return false end
+      groups = groups + 2
+      break
+    end
+    local len = i - start
+    if len == 0 or len > 4 then return false end
+    groups = groups + 1
+    if i > j then break end
+    if byte(s, i) ~= 58 then return false end
+    i = i + 1
+    if i > j then return false end
+    if byte(s, i) == 58 then
+      if dbl then return false end
+      dbl = true
+      i = i + 1
+      if i > j then break end
+    end
+  end
+  if dbl then return groups < 8 end
+  return groups == 8
+end
+
+function _M.ipv6(s) return ipv6_at(s, 1, #s) end
+
+-- ---------------------------------------------------------------------------
+-- URIs and IRIs (RFC 3986, RFC 3987), byte by byte.
+-- ---------------------------------------------------------------------------
+
+local function set(chars, base)
+  local t = {}
+  if base then for k in pairs(base) do t[k] = true end end
+  for c in chars:gmatch(".") do t[byte(c)] = true end
+  return t
+end
+local ALNUM = {}
+for c = 48, 57 do ALNUM[c] = true end
+for c = 65, 90 do ALNUM[c] = true end
+for c = 97, 122 do ALNUM[c] = true end
+local UNRESERVED = set("-._~", ALNUM)
+local REGNAME = set("!$&'()*+,;=", UNRESERVED)    -- unreserved / sub-delims
+local USERINFO = set(":", REGNAME)
+local PCHAR = set(":@", REGNAME)
+local PATH = set("/", PCHAR)
+local QUERY = set("/?", PCHAR)                     -- and fragment
+local SCHEME = set("+-.", ALNUM)
+
+-- The code point of the UTF-8 sequence at byte i and the index after it,
+-- or nil for a broken sequence.
+local function utf8_at(s, i)
+  local c = byte(s, i)
+  local n, cp
+  if c >= 0xF0 and c <= 0xF4 then n, cp = 3, c - 0xF0
+  elseif c >= 0xE0 then n, cp = 2, c - 0xE0
+  elseif c >= 0xC2 and c < 0xE0 then n, cp = 1, c - 0xC0
+  else return nil end
+  for k = i + 1, i + n do
+    local d = byte(s, k)
+    if d == nil or d < 0x80 or d > 0xBF then return nil end
+    cp = cp * 64 + d - 0x80
+  end
+  return cp, i + n + 1
+end
+
+-- RFC 3987 ucschar, and iprivate (allowed in a query only).
+local function ucschar(cp)
+  if cp < 0xA0 or (cp >= 0xD800 and cp <= 0xF8FF) or (cp >= 0xFDD0 and cp <= 0xFDEF) then return false end
+  if cp >= 0xFFF0 and cp <= 0xFFFF then return false end
+  if cp >= 0xE0000 then return cp >= 0xE1000 and cp <= 0xEFFFD end
+  return cp % 0x10000 < 0xFFFE
+end
+local function iprivate(cp)
+  return (cp >= 0xE000 and cp <= 0xF8FF) or (cp >= 0xF0000 and cp % 0x10000 < 0xFFFE)
+end
+
+-- The index of the first byte from i on that is not in `allowed`, a %XX
+-- escape or (for an IRI) a ucschar (or iprivate with `priv`); nil when an
+-- escape or a non-ASCII character there is invalid.
+local function scan(s, i, allowed, iri, priv)
+  while true do
+    local c = byte(s, i)
+    if c == nil then return i end
+    if allowed[c] then
+      i = i + 1
+    elseif c == 37 then
+      if not (HEX[byte(s, i + 1)] and HEX[byte(s, i + 2)]) then return nil end
+      i = i + 3
+    elseif c >= 128 then
+      if not iri then return nil end
+      local cp, nxt = utf8_at(s, i)
+      if cp == nil or not (ucschar(cp) or (priv and iprivate(cp))) then return nil end
+      i = nxt
+    else
+      return i
+    end
+  end
+end
+
+-- "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ), from byte i to j.
+local function ipvfuture_at(s, i, j)
+  local c = byte(s, i)
+  if c ~= 118 and c ~= 86 then return false end
+  local k = i + 1
+  while k <= j and HEX[byte(s, k)] do k = k + 1 end
+  if k == i + 1 or k >= j or byte(s, k) ~= 46 then return false end
+  for m = k + 1, j do if not USERINFO[byte(s, m)] then return false end end
+  return true
+end
+
+-- The index of the first '/', '?' or '#' from byte i on, or #s + 1.
+local function path_start(s, i)
+  while true do
+    local c = byte(s, i)
+    if c == nil or c == 47 or c == 63 or c == 35 then return i end
+    i = i + 1
+  end
+end
+
+-- authority = [ userinfo "@" ] host [ ":" port ], from byte a to b.
+local function authority(s, a, b, iri)
+  local at = find(s, "@", a, true)
+  if at and at <= b then
+    if scan(s, a, USERINFO, iri) ~= at then return false end
+    a = at + 1
+  end
+  local e
+  if byte(s, a) == 91 then
+    local close = find(s, "]", a, true)
+    if not close or close > b then return false end
+    if not (ipv6_at(s, a + 1, close - 1) or ipvfuture_at(s, a + 1, close - 1)) then return false end
+    e = close + 1
+  else
+    e = scan(s, a, REGNAME, iri)
+    if e == nil then return false end
+  end
+  if e == b + 1 then return true end
+  if byte(s, e) ~= 58 then return false end
+  for k = e + 1, b do
     local c = byte(s, k)
-    if k == j + 1 or c == 46 then
+    if c < 48 or c > 57 then return false end
+  end
+  return true
+end
+
+-- The index of the ':' that ends a scheme at the start of s, or nil.
+local function scheme_end(s)
+  local c = byte(s, 1)
+  if c == nil or not ((c >= 65 and c <= 90) or (c >= 97 and c <= 122)) then return nil end
+  local i = 2
+  while SCHEME[byte(s, i)] do i = i + 1 end
+  if byte(s, i) == 58 then return i end
+  return nil
+end
+
+-- RFC 3986 URI-reference (RFC 3987 IRI-reference with `iri`); `absolute`
+-- asks for a scheme (URI / IRI).
+local function reference(s, iri, absolute)
+  local n = #s
+  local colon = scheme_end(s)
+  local i = 1
+  if colon then i = colon + 1 elseif absolute then return false end
+  if byte(s, i) == 47 and byte(s, i + 1) == 47 then
+    local e = path_start(s, i + 2)
+    if not authority(s, i + 2, e - 1, iri) then return false end
+    i = e
+  elseif not colon then
+    -- path-noscheme: a relative path's first segment has no ':'.
+    local e = path_start(s, i)
+    local k = find(s, ":", i, true)
+    if k and k < e then return false end
+  end
+  i = scan(s, i, PATH, iri, false)
+  if i == nil then return false end
+  if byte(s, i) == 63 then
+    i = scan(s, i + 1, QUERY, iri, true)
+    if i == nil then return false end
+  end
+  if byte(s, i) == 35 then
+    i = scan(s, i + 1, QUERY, iri, false)
+    if i == nil then return false end
+  end
+  return i == n + 1
+end
+
+function _M.uri(s) return reference(s, false, true) end
+_M["uri-reference"] = function(s) return reference(s, false, false) end
+function _M.iri(s) return reference(s, true, true) end
+_M["iri-reference"] = function(s) return reference(s, true, false) end
+
+-- RFC 6570 (level 4) URI Template syntax. Literals also allow "'", as the
+-- RFC's errata and the JSON Schema suite do.
+local LITERAL = {}
+for c = 0x21, 0x7E do LITERAL[c] = true end
+for c in ('"%<>\\^`{|}'):gmatch(".") do LITERAL[byte(c)] = nil end
+local OPERATOR = set("+#./;?&")
+local VARCHAR = set("_", ALNUM)
+
+-- A variable list from byte i: the index after it, or nil.
+local function varlist(s, i)
+  while true do
+    -- varname = varchar *( ["."] varchar ), varchar = ALPHA / DIGIT / "_" / pct-encoded
+    local first = true
+    while true do
+      local c = byte(s, i)
+      if c == 46 and not first then
+        i = i + 1
+        c = byte(s, i)
+        if c ~= 37 and not VARCHAR[c] then return nil end
+      end
+      if c == 37 then
+        if not (HEX[byte(s, i + 1)] and HEX[byte(s, i + 2)]) then return nil end
+        i = i + 3
+      elseif VARCHAR[c] then
+        i = i + 1
+      elseif first then
+        return nil
+      else
+        break
+      end
+      first = false
+    end
+    local c = byte(s, i)
+    if c == 58 then
+      -- prefix = ":" max-length, 1-9999 without a leading zero
+      local j = i + 1
+      local d = byte(s, j)
+      if d == nil or d < 49 or d > 57 then return nil end
+      repeat j = j + 1; d = byte(s, j) until d == nil or d < 48 or d > 57
+      if j - i - 1 > 4 then return nil end
+      i = j
+    elseif c == 42 then
+      i = i + 1
+    end
+    if byte(s, i) ~= 44 then return i end
+    i = i + 1
+  end
+end
+
+_M["uri-template"] = function(s)
+  local i = 1
+  while true do
+    local c = byte(s, i)
+    if c == nil then return true end
+    if c == 123 then
+      i = i + 1
+      if OPERATOR[byte(s, i)] then i = i + 1 end
+      i = varlist(s, i)
+      if i == nil or byte(s, i) ~= 125 then return false end
+      i = i + 1
+    elseif LITERAL[c] then
+      i = i + 1
+    elseif c == 37 then
+      if not (HEX[byte(s, i + 1)] and HEX[byte(s, i + 2)]) then return false end
+      i = i + 3
+    elseif c >= 128 then
+      local cp, nxt = utf8_at(s, i)
+      if cp == nil or not (ucschar(cp) or iprivate(cp)) then return false end
+      i = nxt
+    else
+      return false
+    end
+  end
+end
+
+-- ---------------------------------------------------------------------------
+-- JSON Pointers (RFC 6901, draft-handrews-relative-json-pointer-01)
+-- ---------------------------------------------------------------------------
+
+-- A JSON Pointer from byte i to the end: "" or "/"-led, '~' only as ~0 ~1.
+local function pointer_at(s, i)
+  local c = byte(s, i)
+  if c == nil then return true end
+  if c ~= 47 then return false end
+  while true do
+    local t = find(s, "~", i, true)
+    if t == nil then return true end
+    local d = byte(s, t + 1)
+    if d ~= 48 and d ~= 49 then return false end
+    i = t + 2
+  end
+end
+
+_M["json-pointer"] = function(s) return pointer_at(s, 1) end
+
+_M["relative-json-pointer"] = function(s)
+  local c = byte(s, 1)
+  if c == nil or c < 48 or c > 57 then return false end
+  local i = 2
+  if c ~= 48 then
+    while true do
+      c = byte(s, i)
+      if c == nil or c < 48 or c > 57 then break end
+      i = i + 1
+    end
+  end
+  if byte(s, i) == 35 then return i == #s end
+  return pointer_at(s, i)
+end
+
+-- ---------------------------------------------------------------------------
+-- Durations: RFC 3339 appendix A
+-- ---------------------------------------------------------------------------
+
+-- Each unit's place in a date part (Y M D) and in a time part (H M S).
+local DATE_UNIT = { [89] = 1, [77] = 2, [68] = 3 }
+local TIME_UNIT = { [72] = 1, [77] = 2, [83] = 3 }
+
+-- "1Y2M..." from byte i to j, each unit right after the one before it (so
+-- none is skipped inside the part): true, false when the part is empty, or
+-- nil when it is not one.
+local function dur_part(s, i, j, place)
+  local last
+  while i <= j do
+    local k = i
+    while k <= j do
+      local c = byte(s, k)
+      if c < 48 or c > 57 then break end
+      k = k + 1
+    end
+    if k == i or k > j then return nil end
+    local p = place[byte(s, k)]
+    if p == nil or (last and p ~= last + 1) then return nil end
+    last = p
+    i = k + 1
+  end
+  return last ~= nil
+end
+
+function _M.duration(s)
+  local n = #s
+  if byte(s, 1) ~= 80 or n < 3 then return false end
+  if byte(s, n) == 87 then
+    for k = 2, n - 1 do
+      local c = byte(s, k)
+      if c < 48 or c > 57 then return false end
+    end
+    return true
+  end
+  local t = find(s, "T", 2, true)
+  local d = dur_part(s, 2, (t or n + 1) - 1, DATE_UNIT)
+  if d == nil then return false end
+  if t == nil then return d end
+  return dur_part(s, t + 1, n, TIME_UNIT) == true
+end
+
+-- ---------------------------------------------------------------------------
+-- Host names and e-mail addresses (RFC 1123, 5321, 5890-5893, 6531)
+-- ---------------------------------------------------------------------------
+
+-- An all-ASCII host name with no "xn--" label, byte by byte (the common
+-- case, kept in the validator's trace): true or false, or nil when it needs
+-- crater.idna (a byte past ASCII, an A-label).
+local function plain_host(s, i)
+  local n = #s
+  if n < i then return false end
+  if n - i >= 253 then return nil end -- UTF-8 bytes: the A-labels may be shorter
+  local start = i
+  for k = i, n + 1 do
+    local c = byte(s, k)
+    if c == 46 or c == nil then
       local len = k - start
       if len < 1 or len > 63 or byte(s, start) == 45 or byte(s, k - 1) == 45 then return false end
+      if byte(s, start + 2) == 45 and byte(s, start + 3) == 45 then return nil end
       start = k + 1
-    elseif not LABEL[c] then
+    elseif c >= 128 then
+      return nil
+    elseif not ALNUM[c] and c ~= 45 then
       return false
     end
   end
   return true
 end
 
--- An address as HTML's <input type=email> takes it: a dot-atom local part
--- and a hostname (not RFC 5321's quoted strings and IP literals).
-function _M.email(s)
+-- Loaded on first use: the IDNA checks need libidn2 (crater.idna).
+local idna
+-- The host name in s from byte i to the end.
+local function host(s, i, idn, nfc)
+  local plain = plain_host(s, i)
+  if plain ~= nil then return plain end
+  idna = idna or require "crater.idna"
+  return idna.host(i == 1 and s or sub(s, i), idn, nfc)
+end
+
+function _M.hostname(s) return host(s, 1, false) end
+_M["idn-hostname"] = function(s) return host(s, 1, true) end
+
+-- Bytes allowed in a dot-atom (RFC 5322 atext).
+local ATEXT = set("!#$%&'*+/=?^_`{|}~-", ALNUM)
+
+-- RFC 5321 address literal: [IPv4] or [IPv6:...].
+local function address_literal(d)
+  if byte(d, 1) ~= 91 or byte(d, #d) ~= 93 then return false end
+  d = sub(d, 2, -2)
+  if sub(d, 1, 5) == "IPv6:" then return _M.ipv6(sub(d, 6)) end
+  return _M.ipv4(d)
+end
+
+-- RFC 5321 Mailbox (RFC 6531 with `idn`): a dot-string or quoted local part
+-- of at most 64 bytes, '@', a host name or an address literal.
+local function mailbox(s, idn)
   local n, at = #s, nil
-  for k = 1, n do
-    local c = byte(s, k)
-    if c == 64 then
-      if at then return false end
-      at = k
-    elseif at == nil then
-      if c == 46 then
-        if k == 1 or byte(s, k - 1) == 46 then return false end
-      elseif not ATEXT[c] then
+  local i = 1
+  if byte(s, 1) == 34 then
+    i = 2
+    while true do
+      local c = byte(s, i)
+      if c == nil then return false end
+      if c == 34 then break end
+      if c == 92 then
+        local d = byte(s, i + 1)
+        if d == nil or d < 32 or d > 126 then return false end
+        i = i + 2
+      elseif (c >= 32 and c <= 126) or (idn and c >= 128) then
+        i = i + 1
+      else
         return false
       end
     end
-  end
-  if at == nil or at == 1 or at > 65 or byte(s, at - 1) == 46 or byte(s, n) == 46 then return false end
-  return host_at(s, at + 1, n)
-end
-
-function _M.hostname(s) return host_at(s, 1, #s) end
-
-function _M.ipv4(s)
-  local a, b, c, d = match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return false end
-  for _, p in ipairs({ a, b, c, d }) do
-    if #p > 3 or (#p > 1 and byte(p) == 48) or tonumber(p) > 255 then return false end
-  end
-  return true
-end
-
-function _M.ipv6(s)
-  if find(s, "[^%x:%.]") or #s < 2 then return false end
-  local v4 = match(s, ":(%d+%.%d+%.%d+%.%d+)$")
-  local groups_needed = 8
-  if v4 then
-    if not _M.ipv4(v4) then return false end
-    s = sub(s, 1, #s - #v4) .. "0:0"
-  elseif find(s, "%.") then
-    return false
-  end
-  local dbl = find(s, "::", 1, true)
-  if dbl and find(s, "::", dbl + 1, true) then return false end
-  if find(s, ":::", 1, true) then return false end
-  local count = 0
-  local body = s
-  if dbl then
-    local left, right = sub(s, 1, dbl - 1), sub(s, dbl + 2)
-    for _, part in ipairs({ left, right }) do
-      if part ~= "" then
-        for g in (part .. ":"):gmatch("([^:]*):") do
-          if not find(g, "^%x%x?%x?%x?$") then return false end
-          count = count + 1
-        end
+    at = i + 1
+    if byte(s, at) ~= 64 then return false end
+  else
+    while true do
+      local c = byte(s, i)
+      if c == nil then return false end
+      if c == 64 then break end
+      if c == 46 then
+        if i == 1 or byte(s, i - 1) == 46 then return false end
+      elseif not (ATEXT[c] or (idn and c >= 128)) then
+        return false
       end
+      i = i + 1
     end
-    return count < groups_needed
+    if i == 1 or byte(s, i - 1) == 46 then return false end
+    at = i
   end
-  for g in (body .. ":"):gmatch("([^:]*):") do
-    if not find(g, "^%x%x?%x?%x?$") then return false end
-    count = count + 1
-  end
-  return count == groups_needed
+  if at > 65 or at == n then return false end
+  if byte(s, at + 1) == 91 then return address_literal(sub(s, at + 1)) end
+  return host(s, at + 1, idn, idn)
 end
 
--- RFC 3986 absolute URI: scheme ":" then characters a URI may hold
--- (unreserved, reserved, percent-escapes); no spaces, no raw non-ASCII.
-function _M.uri(s)
-  local scheme, rest = match(s, "^(%a[%w+.%-]*):(.*)$")
-  if not scheme then return false end
-  if find(rest, "[^%w%-%._~:/%?#%[%]@!%$&'%(%)%*%+,;=%%]") then return false end
-  if find(rest, "%%[^%x]") or find(rest, "%%%x[^%x]") or find(rest, "%%%x?$") then return false end
-  local auth = match(rest, "^//([^/%?#]*)")
-  if auth then
-    local hostport = match(auth, "@(.*)$") or auth
-    if find(hostport, "^%[") then
-      if not find(hostport, "^%[[%x:%.]+%]:?%d*$") then return false end
-    elseif find(hostport, ":") and not find(hostport, "^[^:]*:%d*$") then
-      return false
-    end
-  end
-  return true
-end
-
-_M["uri-reference"] = function(s)
-  if _M.uri(s) then return true end
-  return not find(s, "[^%w%-%._~:/%?#%[%]@!%$&'%(%)%*%+,;=%%]")
-end
-
--- ISO 8601 duration as RFC 3339 Appendix A writes it: P1Y2M3DT4H5M6S, P2W.
-function _M.duration(s)
-  if find(s, "^P%d+W$") then return true end
-  local date, time = match(s, "^P([%dYMD]*)(.*)$")
-  if not date then return false end
-  if time ~= "" then
-    time = match(time, "^T([%dHMS]+)$")
-    if not time then return false end
-  end
-  if date == "" and time == "" then return false end
-  local function ordered(part, units)
-    local pos = 0
-    for num, u in part:gmatch("(%d*)(%a)") do
-      if num == "" then return false end
-      local p = find(units, u, 1, true)
-      if not p or p <= pos then return false end
-      pos = p
-    end
-    return part:gsub("%d+%a", "") == ""
-  end
-  return ordered(date, "YMD") and (time == false or time == "" or ordered(time, "HMS"))
-end
+function _M.email(s) return mailbox(s, false) end
+_M["idn-email"] = function(s) return mailbox(s, true) end
 
 function _M.regex(s)
   local ok = pcall(require("crater.regex").compile, s)

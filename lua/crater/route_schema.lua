@@ -244,11 +244,12 @@ function _M.prepare(app, opts, handler, path)
   end
   local schema = require "crater.schema"
   local comps = components(schema, app, spec, responses)
-  local coerce = { coerce = true, defaults = true, components = comps }
+  local fmt = app._assert_formats ~= false
+  local coerce = { coerce = true, defaults = true, components = comps, assert_formats = fmt }
   local vparams = spec.params and compile(schema, spec.params, coerce)
   local vquery = spec.query and compile(schema, spec.query, coerce)
   local vheaders = spec.headers and compile(schema, spec.headers, coerce)
-  local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps })
+  local vbody = spec.body ~= nil and compile(schema, spec.body, { defaults = true, components = comps, assert_formats = fmt })
   -- a form's values are strings, coerced as the query's; its files are in req.files
   local form_fields, form_files = form_schema.split(spec.form)
   local vform = form_fields and compile(schema, form_fields, coerce)
@@ -270,7 +271,7 @@ function _M.prepare(app, opts, handler, path)
     if s ~= nil and compiled[s] == nil then
       local ok, shaper = pcall(schema.shaper, s, { components = comps })
       if not ok then error((tostring(shaper):gsub("^[^:]+:%d+: ", "")), 0) end
-      compiled[s] = { shape = shaper, check = dev and compile(schema, s, { components = comps }) or nil }
+      compiled[s] = { shape = shaper, check = dev and compile(schema, s, { components = comps, assert_formats = fmt }) or nil }
     end
   end
   local out = {}

@@ -96,7 +96,7 @@ end
 local tried = {} -- the models tried on the current finding, for "several"
 local function agrees_as(s, inst, ajv_ok, fn)
   tried[#tried + 1] = fn
-  local ok, check = pcall(schema.compile, rewrite(s, fn))
+  local ok, check = pcall(schema.compile, rewrite(s, fn), { assert_formats = true })
   return ok and (check(inst)) == ajv_ok
 end
 
@@ -434,8 +434,8 @@ for line in io.lines() do
   if rec == nil then error("schema_diff_check: input line " .. (stats.schemas + 1) .. ": " .. why) end
   stats.schemas = stats.schemas + 1
   local out = {}
-  local okc, all = pcall(schema.compile, rec.schema)
-  local okf, first = pcall(schema.compile, rec.schema, { all_errors = false })
+  local okc, all = pcall(schema.compile, rec.schema, { assert_formats = true })
+  local okf, first = pcall(schema.compile, rec.schema, { all_errors = false, assert_formats = true })
   if not okc or not okf then
     finding(out, "compile", rec, { error = tostring(okc and first or all) })
     stats.cases = stats.cases + #rec.instances

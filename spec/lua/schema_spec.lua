@@ -360,7 +360,7 @@ describe("crater.schema.compile", function()
   end)
 
   it("checks formats, and takes extra ones", function()
-    local function ok(fmt, x) return (schema.compile(s.string { format = fmt })(x)) end
+    local function ok(fmt, x) return (schema.compile(s.string { format = fmt }, { assert_formats = true })(x)) end
     assert.is_true(ok("email", "a.b@example.com"))
     assert.is_false(ok("email", "a@@b"))
     assert.is_true(ok("uuid", "123e4567-e89b-12d3-a456-426614174000"))
@@ -377,9 +377,14 @@ describe("crater.schema.compile", function()
     assert.is_true(ok("uri", "https://example.com/a?b=c#d"))
     assert.is_false(ok("uri", "/relative"))
     assert.is_true(ok("unknown-format", "anything"))
-    local v = schema.compile(s.string { format = "even" }, { formats = { even = function(x) return #x % 2 == 0 end } })
+    local v = schema.compile(s.string { format = "even" },
+      { formats = { even = function(x) return #x % 2 == 0 end }, assert_formats = true })
     assert.is_true((v("ab")))
     assert.is_false((v("abc")))
+    -- Without assert_formats, `format` is an annotation (JSON Schema 2020-12).
+    assert.is_true((schema.compile(s.string { format = "email" })("a@@b")))
+    assert.has_error(function() schema.compile(s.string { format = "nope" }, { strict_formats = true }) end)
+    assert.is_true((schema.compile(s.string { format = "email" }, { strict_formats = true })("a@@b")))
   end)
 
   it("matches patterns as ECMA-262 does", function()

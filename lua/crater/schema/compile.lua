@@ -667,11 +667,12 @@ function Compiler:string_checks(s, v, P, path, w, known)
   if fmt ~= nil then
     if type(fmt) ~= "string" then bad(path .. "/format", "must be a string") end
     local check = self.formats[fmt] or formats[fmt]
-    if check ~= nil then
+    if check == nil then
+      if self.opts.strict_formats then bad(path .. "/format", "unknown format '" .. fmt .. "'") end
+    elseif self.opts.assert_formats then
+      -- Only asked for: 2020-12 makes `format` an annotation by default.
       self:check(w, "not " .. self:const(check) .. "(" .. v .. ")", path .. "/format", P, "format",
         "must be a valid " .. fmt)
-    elseif self.opts.strict_formats then
-      bad(path .. "/format", "unknown format '" .. fmt .. "'")
     end
   end
   if not known then w:close() end
@@ -1162,7 +1163,7 @@ end
 -- --------------------------------------------------------------------------
 
 local OPTIONS = { coerce = true, defaults = true, components = true, formats = true, name = true,
-  strict_formats = true, all_errors = true }
+  strict_formats = true, all_errors = true, assert_formats = true }
 
 --- The options table, checked (`{}` for nil). Raises at stack `level`
 --- (counted from the caller) for an unknown option.
@@ -1227,7 +1228,7 @@ end
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, name?: string }
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, assert_formats?: boolean, name?: string }
 ---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)

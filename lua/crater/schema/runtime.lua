@@ -122,7 +122,9 @@ end
 -- generated code).
 local function multiple_of(v, m)
   local q = v / m
-  if q == huge or q == -huge or q ~= q then return false end
+  -- A quotient past the doubles (1e308 / 0.5): fmod is exact, and finite.
+  if q == huge or q == -huge then return fmod(v, m) == 0 end
+  if q ~= q then return false end
   if q == floor(q) then return true end
   -- Binary floating point: 0.0075 / 0.0001 is 74.99999999999999. A quotient
   -- within 1e-9 of an integer counts (ajv's multipleOfPrecision idea).
