@@ -163,12 +163,32 @@ function Compiler:document(u)
   local d = self.ix.resources[u]
   if d ~= nil then return d end
   local reg, load = self.opts.registry, self.opts.resolve
-  if reg then d = reg:get(u) end
+  if self.opts.schemas then d = self:listed(u) end
+  if d == nil and reg then d = reg:get(u) end
   if d == nil and load then d = load(u) end
   if d == nil then d = registry.builtin(u) end
   if d == nil then return nil end
   self:add_document(d, u)
   return d
+end
+
+-- The document of opts.schemas known by `u`: a list entry by its $id, a
+-- map entry by its key.
+function Compiler:listed(u)
+  local byuri = self.schemas_by_uri
+  if byuri == nil then
+    byuri = {}
+    for k, d in pairs(self.opts.schemas) do
+      local name = k
+      if type(k) == "number" then
+        name = type(d) == "table" and d["$id"]
+        if type(name) ~= "string" then bad("", "opts.schemas[" .. k .. "] has no $id (give it a URI as its key)") end
+      end
+      byuri[(uri.split(uri.resolve(self.base0, name)))] = d
+    end
+    self.schemas_by_uri = byuri
+  end
+  return byuri[u]
 end
 
 --- The number of resource `u` in the dynamic scope's stack.
@@ -468,7 +488,7 @@ function Compiler:resolve(ref, path, from)
   local res, frag = uri.split(uri.resolve(base, ref))
   local node = self:document(res)
   if node == nil then
-    bad(path, "$ref '" .. ref .. "': unknown schema " .. res
+    bad(path, "$ref '" .. ref .. "'" .. (base ~= "" and " in " .. base or "") .. ": unknown schema " .. res
       .. " (nothing is fetched: register it, or give compile a registry or resolve function)")
   end
   if frag == nil or frag == "" then return node end
@@ -1362,7 +1382,7 @@ end
 -- --------------------------------------------------------------------------
 
 local OPTIONS = { coerce = true, defaults = true, components = true, formats = true, name = true,
-  strict_formats = true, all_errors = true, registry = true, resolve = true, base = true }
+  strict_formats = true, all_errors = true, registry = true, resolve = true, base = true, schemas = true }
 
 --- The options table, checked (`{}` for nil). Raises at stack `level`
 --- (counted from the caller) for an unknown option.
@@ -1375,6 +1395,16 @@ function _M.options(opts, who, level)
   if type(opts) ~= "table" then error(who .. ": options must be a table", level + 1) end
   for k in pairs(opts) do
     if not OPTIONS[k] then error(who .. ": unknown option '" .. tostring(k) .. "'", level + 1) end
+  end
+  if opts.registry ~= nil and not registry.is(opts.registry) then
+    error(who .. ": option registry must be a registry from crater.schema.registry()", level + 1)
+  end
+  if opts.resolve ~= nil and type(opts.resolve) ~= "function" then
+    error(who .. ": option resolve must be a function", level + 1)
+  end
+  if opts.base ~= nil and type(opts.base) ~= "string" then error(who .. ": option base must be a string", level + 1) end
+  if opts.schemas ~= nil and type(opts.schemas) ~= "table" then
+    error(who .. ": option schemas must be a table", level + 1)
   end
   return opts
 end
@@ -1453,7 +1483,7 @@ end
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, name?: string }
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, name?: string, registry?: crater.schema.registry, schemas?: table, resolve?: fun(uri: string): (table|boolean|nil), base?: string }
 ---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)
