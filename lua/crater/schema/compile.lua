@@ -387,6 +387,17 @@ function Compiler:dynamic_target(s, path)
   return target, name
 end
 
+--- The subschema of the root's resource with `$dynamicAnchor: name`, or
+--- nil. The root's resource is always the outermost in the dynamic scope
+--- (validation starts there), so a $dynamicRef to a name it has always
+--- goes there: resolved at compile time, no run-time lookup.
+---@param name string
+---@return table|nil
+function Compiler:root_dynamic(name)
+  local t = self.ix.dynamic[self.ix.resource[self.root] or self.base0]
+  return t and t[name]
+end
+
 --- Every resource known that has `$dynamicAnchor: name`, in the order found.
 ---@param name string
 ---@return { res: string, node: table }[]
@@ -404,7 +415,8 @@ end
 -- $dynamicAnchors by a pointer into it puts it in the dynamic scope
 -- (a resource root does that itself, see Compiler:fn).
 function Compiler:ref(s, target, v, P, mode, path, w)
-  local dres = type(target) == "table" and not self.ix.roots[target] and self:dynamic_resource(target)
+  local dres = not self.no_scope and type(target) == "table" and not self.ix.roots[target]
+    and self:dynamic_resource(target)
   if not dres or dres == self.ix.resource[s] then
     self:here(target, v, P, mode, path, w)
     return
@@ -568,7 +580,7 @@ function Compiler:fn(s, mode, path, fast)
   -- A resource root with $dynamicAnchors enters the dynamic scope: F[id]
   -- pushes it, calls the checks and pops it (one place, however F[id]
   -- returns).
-  local dres = type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s)
+  local dres = not self.no_scope and type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s)
   if dres then
     local inner = self:new_id()
     local ww = writer.new()
@@ -619,7 +631,9 @@ end
 -- when the caller should call a function instead.
 local MAX_INLINE, MAX_STATEMENTS = 8, 5000
 function Compiler:inline(s, v, P, mode, path, w)
-  if type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s) then return false end
+  if not self.no_scope and type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s) then
+    return false
+  end
   if is_simple(s) then
     self:body(s, v, P, mode, path, w)
     return true
@@ -753,7 +767,9 @@ function Compiler:body(s, v, P, mode, path, w)
   if s["$dynamicRef"] ~= nil then
     local target, name = self:dynamic_target(s, path)
     w:comment("#" .. path .. "/$dynamicRef: " .. s["$dynamicRef"])
-    if name == nil then
+    if name ~= nil and self:root_dynamic(name) then
+      self:ref(s, self:root_dynamic(name), v, P, mode, path .. "/$dynamicRef", w)
+    elseif name == nil then
       self:ref(s, target, v, P, mode, path .. "/$dynamicRef", w)
     elseif type(target) == "boolean" then
       self:here(target, v, P, mode, path .. "/$dynamicRef", w)
@@ -765,7 +781,7 @@ function Compiler:body(s, v, P, mode, path, w)
       self.dyn_sites[#self.dyn_sites + 1] = { pick = pick, name = name, mode = mode, fast = self.fast,
         path = path .. "/$dynamicRef" }
       local id = self:fn(target, mode, path .. "/$dynamicRef")
-      self.uses_dyn = true
+      self.uses_dyn, self.scope_needed = true, true
       self:call(w, "dyn(" .. self:const(self.DS) .. ", " .. self:const(pick) .. ") or " .. id, v, P)
     end
   end
@@ -1148,7 +1164,9 @@ function Compiler:evaluated_by(s, v, path, own)
     if sub_s["$dynamicRef"] ~= nil then
       local target, name = self:dynamic_target(sub_s, p)
       local inner
-      if name == nil then
+      if name ~= nil and self:root_dynamic(name) then
+        inner = covers(self:root_dynamic(name), p, depth + 1)
+      elseif name == nil then
         inner = covers(target, p, depth + 1)
       else
         -- The candidates known now, each tested when the dynamic scope
@@ -1173,7 +1191,7 @@ function Compiler:evaluated_by(s, v, path, own)
         if dflt == 0 and st ~= "false" then
           parts[#parts + 1] = "(dyn(" .. self:const(self.DS) .. ", " .. K .. ") == nil and " .. st .. ")"
         end
-        self.uses_dyn = true
+        self.uses_dyn, self.scope_needed = true, true
         inner = #parts > 0 and "(" .. concat(parts, " or ") .. ")" or "false"
       end
       if inner ~= "false" then e[#e + 1] = inner end
@@ -1423,6 +1441,15 @@ local function generate(s, opts)
   local c = _M.new(s, opts)
   local root = c:fn(s, "full", "")
   c:finish()
+  -- No $dynamicRef left to resolve at run time (none, or all resolved at
+  -- the root, see Compiler:root_dynamic): again, without keeping the
+  -- dynamic scope, so recursion is plain calls.
+  if c.uses_dyn and not c.scope_needed then
+    c = _M.new(s, opts)
+    c.no_scope = true
+    root = c:fn(s, "full", "")
+    c:finish()
+  end
   local w = writer.new()
   w:comment("validate(v): ok, errors, v")
   w:open("F[0] = function(v)")
