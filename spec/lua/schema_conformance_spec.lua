@@ -1,7 +1,7 @@
 -- crater.schema against the official JSON-Schema-Test-Suite (draft 2020-12):
 -- every case of every file in the suite directory must pass, and of the
 -- draft2020-12-extra/ directory beside it (its *.json and optional/*.json;
--- the format files are run by schema_formats_conformance_spec.lua).
+-- the format files are run by the formats' own spec).
 --
 -- The suite lives outside the repository, in ../shared/conformance/ next to
 -- the clone (or wherever $CRATER_JSON_SCHEMA_SUITE says: the directory of
