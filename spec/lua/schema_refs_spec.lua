@@ -120,6 +120,31 @@ describe("crater.schema references", function()
     assert.is_true(ok(strict_v, { children = { { data = 1, children = { { data = 2 } } } } }))
   end)
 
+  it("$dynamicRef resolved at run time: the root's resource lacks the anchor", function()
+    -- root -> ext (has #a: bar) -> base (foo, $dynamicRef #a, unevaluatedProperties)
+    local doc = {
+      ["$id"] = "https://example.test/root", ["$ref"] = "ext",
+      ["$defs"] = {
+        ext = { ["$id"] = "ext", ["$ref"] = "base",
+          ["$defs"] = { a = { ["$dynamicAnchor"] = "a", properties = { bar = { type = "integer" } } } } },
+        base = { ["$id"] = "base", unevaluatedProperties = false,
+          properties = { foo = true }, ["$dynamicRef"] = "#a",
+          ["$defs"] = { a = { ["$dynamicAnchor"] = "a" } } },
+      },
+    }
+    for _, all in ipairs({ true, false }) do
+      local v, src = schema.compile(doc, { all_errors = all })
+      assert.truthy(src:find("dyn(", 1, true))
+      assert.is_true(ok(v, { foo = 1, bar = 2 }))
+      assert.is_false(ok(v, { foo = 1, bar = "x" }))   -- ext's #a applies...
+      assert.is_false(ok(v, { foo = 1, baz = 2 }))     -- ...and evaluates bar only
+      -- base alone: its own #a (empty), which evaluates nothing
+      local b = schema.compile(doc["$defs"].base, { base = "https://example.test/root", all_errors = all })
+      assert.is_true(ok(b, { foo = 1 }))
+      assert.is_false(ok(b, { foo = 1, bar = 2 }))
+    end
+  end)
+
   it("recursion compiles each schema once into a function it calls", function()
     local r = schema.registry():register(tree)
     local v, src = schema.compile(strict, { registry = r })

@@ -1170,26 +1170,22 @@ function Compiler:evaluated_by(s, v, path, own)
         inner = covers(target, p, depth + 1)
       else
         -- The candidates known now, each tested when the dynamic scope
-        -- picks it (the static target when none does).
-        local pick, alts = {}, {}
+        -- picks it; the static target (a candidate too) when none does.
+        local pick, dflt = {}, 0
         local cands = self:dynamic_candidates(name)
         for i, cand in ipairs(cands) do
           pick[self:rid(cand.res)] = i
-          local ci = covers(cand.node, p, depth + 1)
-          if cand.node == target then ci = "(" .. ci .. ")" end
-          if ci ~= "false" then alts[#alts + 1] = { i = i, e = ci } end
+          if cand.node == target then dflt = i end
         end
-        local dflt = 0
-        for i, cand in ipairs(cands) do if cand.node == target then dflt = i end end
-        local st = covers(target, p, depth + 1)
+        local chosen = "(dyn(" .. self:const(self.DS) .. ", " .. self:const(pick) .. ") or " .. dflt .. ")"
         local parts = {}
-        local K = self:const(pick)
-        for _, a in ipairs(alts) do
-          parts[#parts + 1] = "((dyn(" .. self:const(self.DS) .. ", " .. K .. ") or " .. dflt .. ") == " .. a.i
-            .. " and " .. a.e .. ")"
+        for i, cand in ipairs(cands) do
+          local ci = covers(cand.node, p, depth + 1)
+          if ci ~= "false" then parts[#parts + 1] = "(" .. chosen .. " == " .. i .. " and " .. ci .. ")" end
         end
-        if dflt == 0 and st ~= "false" then
-          parts[#parts + 1] = "(dyn(" .. self:const(self.DS) .. ", " .. K .. ") == nil and " .. st .. ")"
+        if dflt == 0 then
+          local st = covers(target, p, depth + 1)
+          if st ~= "false" then parts[#parts + 1] = "(" .. chosen .. " == 0 and " .. st .. ")" end
         end
         self.uses_dyn, self.scope_needed = true, true
         inner = #parts > 0 and "(" .. concat(parts, " or ") .. ")" or "false"
