@@ -166,6 +166,19 @@ describe("crater.schema references", function()
     assert.is_true(ok(v, deep))
   end)
 
+  it("a $ref cycle that never moves into the value is a compile error, not a stack overflow", function()
+    local cyclic = { ["$id"] = "https://example.test/root", ["$ref"] = "#/$defs/a", ["$defs"] = {
+      a = { ["$ref"] = "c#/$defs/b" },
+      c = { ["$id"] = "c", ["$defs"] = { b = { anyOf = { { type = "string" }, { ["$ref"] = "root#/$defs/a" } } } } },
+    } }
+    local okc, err = pcall(schema.compile, cyclic)
+    assert.is_false(okc)
+    assert.truthy(err:find("$ref cycle that never moves into the value", 1, true), err)
+    -- recursion into properties and items is fine
+    assert.is_true(ok(schema.compile({ properties = { a = { ["$ref"] = "#" } }, items = { ["$ref"] = "#" } }),
+      { a = { a = setmetatable({ {} }, schema.array_mt) } }))
+  end)
+
   it("the draft 2020-12 meta-schema is known: a schema can $ref it", function()
     local v = schema.compile({ ["$ref"] = schema.metaschema_uri })
     assert.is_true(ok(v, tree))

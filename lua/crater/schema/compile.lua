@@ -557,6 +557,44 @@ local function is_simple(s)
   return true
 end
 
+-- Keywords that apply a subschema to the same value (in place): a cycle
+-- of them would recurse forever on some values, never reaching a child.
+local INPLACE_ONE = { ["not"] = true, ["if"] = true, ["then"] = true, ["else"] = true }
+local INPLACE_LIST = { allOf = true, anyOf = true, oneOf = true }
+
+--- Raises a schema error when `s` reaches itself through $ref and in-place
+--- applicators alone ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref":
+--- "#/$defs/a"}}}): validation would recurse until the stack ran out. A
+--- cycle that goes through properties, items... is recursion on ever
+--- smaller values, and fine. ($dynamicRef is not followed: its target is
+--- only known at run time.)
+---@param s any
+---@param path string
+function Compiler:no_inplace_cycle(s, path)
+  local done = self.acyclic
+  if done == nil then done = {}; self.acyclic = done end
+  if type(s) ~= "table" or done[s] then return end
+  local on = {}
+  local function visit(n, p)
+    if type(n) ~= "table" or done[n] then return end
+    if on[n] then bad(p, "$ref cycle that never moves into the value (validation would never end)") end
+    on[n] = true
+    if type(n["$ref"]) == "string" then visit(self:resolve(n["$ref"], p, n), p .. "/$ref") end
+    for k in pairs(INPLACE_ONE) do if n[k] ~= nil then visit(n[k], p .. "/" .. k) end end
+    for k in pairs(INPLACE_LIST) do
+      if type(n[k]) == "table" then
+        for i, b in ipairs(n[k]) do visit(b, p .. "/" .. k .. "/" .. (i - 1)) end
+      end
+    end
+    if type(n.dependentSchemas) == "table" then
+      for name, d in pairs(n.dependentSchemas) do visit(d, p .. "/dependentSchemas/" .. esc(name)) end
+    end
+    on[n] = nil
+    done[n] = true
+  end
+  visit(s, path)
+end
+
 --- The id n of the function F[n](v, E) that checks `s`, made on first use.
 --- mode: "full" applies coercion/defaults as opts say; "pure" never changes
 --- the value (subschemas of anyOf/oneOf/not/if, whose outcome is discarded).
@@ -570,6 +608,7 @@ end
 ---@return integer
 function Compiler:fn(s, mode, path, fast)
   if fast == nil then fast = self.fast end
+  self:no_inplace_cycle(s, path)
   local key = fast and (mode .. ":fast") or mode
   local byMode = self.fid[s]
   if byMode == nil then byMode = {}; self.fid[s] = byMode end
