@@ -11,6 +11,8 @@
 
 local json = require "crater.json"
 local schema = require "crater.schema"
+local uri = require "crater.schema.uri"
+local urls = require "crater.urls"
 
 local io, ipairs, pcall, tostring, concat = io, ipairs, pcall, tostring, table.concat
 
@@ -25,7 +27,11 @@ Exit status: 0 all valid, 1 any invalid, 2 bad schema, unreadable file or
 malformed JSON.
 
 options:
-  --schema FILE   the JSON Schema (required)
+  --schema FILE   the JSON Schema (required); its $refs to other files are
+                  read relative to the file that has them. Or a URI the
+                  registry knows: https://json-schema.org/draft/2020-12/schema
+                  checks schemas against the draft 2020-12 meta-schema
+  --ref FILE      another schema document, known by its $id (repeatable)
   --emit FILE     print the Lua code the schema in FILE compiles to, and
                   validate nothing
   --coerce        convert strings to the declared types first (as for query strings)
@@ -47,6 +53,25 @@ local function read_json(path)
   return v
 end
 
+-- The file: URI of a file on disk (absolute, symlinks resolved), or nil.
+local function file_uri(path)
+  local dir = urls.root_of(path)
+  if dir == nil then return nil end
+  return "file://" .. (dir == "/" and "" or dir) .. "/" .. path:match("([^/]*)$")
+end
+
+-- compile's resolve: a file: URI is read from disk (a $ref "common.json"
+-- in /s/main.json is file:///s/common.json). Nothing else is looked up.
+local function read_file_uri(u)
+  local path = u:match("^file://(/.*)$")
+  if path == nil then return nil end
+  local doc, err = read_json(uri.unescape(path))
+  if doc == nil and io.open(uri.unescape(path), "rb") then
+    error({ crater_schema_error = true, message = err }, 0)
+  end
+  return doc
+end
+
 --- Runs the command; `args` are the words after `validate`. `out` and
 --- `err` are writers (default io.stdout / io.stderr). Returns the exit status.
 ---@param args string[]
@@ -58,6 +83,7 @@ function _M.main(args, out, errout)
   local schema_path, files = nil, {}
   local opts = { coerce = false, defaults = false, assert_formats = true }
   local as_json, quiet, emit = false, false, false
+  local refs = {}
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -73,6 +99,14 @@ function _M.main(args, out, errout)
     elseif flag == "--schema" or flag == "--emit" then
       schema_path = value
       emit = emit or flag == "--emit"
+    elseif a == "--ref" or flag == "--ref" then
+      local r = value or args[i + 1]
+      if r == nil then
+        errout:write("crater validate: --ref needs a file\n")
+        return 2
+      end
+      refs[#refs + 1] = r
+      if value == nil then i = i + 1 end
     elseif a == "--coerce" then opts.coerce = true
     elseif a == "--defaults" then opts.defaults = true
     elseif a == "--annotate-formats" then opts.assert_formats = false
@@ -98,7 +132,29 @@ function _M.main(args, out, errout)
     return 2
   end
 
-  local s, err = read_json(schema_path)
+  local reg = schema.registry({ resolve = read_file_uri })
+  for _, r in ipairs(refs) do
+    local doc, rerr = read_json(r)
+    if doc == nil then
+      errout:write("crater validate: " .. rerr .. "\n")
+      return 2
+    end
+    local name = type(doc) == "table" and type(doc["$id"]) == "string" and doc["$id"] or file_uri(r)
+    reg:register(doc, name)
+  end
+  opts.registry = reg
+  local s, err
+  local f = io.open(schema_path, "rb")
+  if f == nil and schema_path:match("^%a[%w+.-]*:") then
+    -- A URI: a document the registry knows (the meta-schema, a --ref).
+    s = reg:get((uri.split(schema_path)))
+    if s == nil then err = schema_path .. ": no such file, and no schema known by that URI" end
+    opts.base = schema_path
+  else
+    if f then f:close() end
+    s, err = read_json(schema_path)
+    opts.base = file_uri(schema_path)
+  end
   if s == nil then
     errout:write("crater validate: " .. err .. "\n")
     return 2

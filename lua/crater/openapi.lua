@@ -22,6 +22,7 @@ local problem = require "crater.problem"
 local route_schema = require "crater.route_schema"
 local security = require "crater.security"
 local group = require "crater.group"
+local uri = require "crater.schema.uri"
 
 local type, pairs, ipairs, tostring, error, next = type, pairs, ipairs, tostring, error, next
 local getmetatable, setmetatable, pcall, tonumber = getmetatable, setmetatable, pcall, tonumber
@@ -102,10 +103,22 @@ local function export(s, ctx, root)
       return { ["$ref"] = "#/components/schemas/" .. name }
     end
   end
+  -- A schema with $id changes the base its $refs resolve against. A
+  -- component's own $id is dropped: it is bundled (OpenAPI 3.1 allows
+  -- both), and every $ref to it, by URI or from inside it, is rewritten
+  -- to #/components/schemas/Name (see ctx.ref).
+  local saved_base = ctx.base
+  local id = s["$id"]
+  local bundled = false
+  if type(id) == "string" then
+    ctx.base = uri.split(uri.resolve(ctx.base or "", id))
+    bundled = s == root and ctx.component_ids[ctx.base] ~= nil
+  end
   local out = {}
   for k, v in pairs(s) do
     local tv = type(v)
-    if type(k) ~= "string" or sub(k, 1, 1) == "_" then -- luacheck: ignore 542
+    if k == "$id" and bundled then -- luacheck: ignore 542
+    elseif type(k) ~= "string" or sub(k, 1, 1) == "_" then -- luacheck: ignore 542
     elseif tv == "function" or tv == "thread" or (tv == "userdata" and v ~= json_null) then -- luacheck: ignore 542
     elseif ONE[k] then
       out[k] = export(v, ctx)
@@ -128,6 +141,7 @@ local function export(s, ctx, root)
     end
   end
   if type(out.type) == "table" then setmetatable(out.type, array_mt) end
+  ctx.base = saved_base
   return out
 end
 
@@ -337,10 +351,25 @@ function _M.document(app)
     end
     return n
   end
+  -- Registered schemas with an $id, by that URI (app:schema: route
+  -- schemas may $ref them by URI).
+  ctx.component_ids = {}
+  for _, n in ipairs(app._schema_names or {}) do
+    local id = type(app._schemas[n]) == "table" and app._schemas[n]["$id"]
+    if type(id) == "string" then ctx.component_ids[(uri.split(id))] = n end
+  end
   ctx.ref = function(ref)
     local c = match(ref, "^#/components/schemas/([^/]+)$")
     if c then ctx.used[c] = true end
-    return ref
+    if ctx.base == nil and sub(ref, 1, 1) == "#" then return ref end
+    local res, frag = uri.split(uri.resolve(ctx.base or "", ref))
+    local name = ctx.component_ids[res]
+    if name == nil then return ref end -- another resource: kept as written
+    ctx.used[name] = true
+    local to = "#/components/schemas/" .. name
+    if frag == nil or frag == "" then return to end
+    if sub(frag, 1, 1) == "/" then return to .. frag end
+    return "#" .. frag -- an anchor: bundled, it is the document's
   end
   ctx.unique_id = function(id)
     local base, i = id, 1

@@ -8,6 +8,7 @@
 --   crater.schema.compile  schema -> generated Lua source -> validate
 --   crater.schema.runtime  the helpers generated code calls
 --   crater.schema.shape    the shaper (drops what a schema does not declare)
+--   crater.schema.registry schema documents known by URI, for $ref
 -- (crater.schema.writer is the buffer the generated source is written to.)
 -- The rules -- keywords, error list, coercion, defaults, shaping, null and
 -- arrays, the regex dialect -- are in docs/schemas.md.
@@ -16,6 +17,7 @@ local values = require "crater.schema.values"
 local dsl = require "crater.schema.dsl"
 local compile = require "crater.schema.compile"
 local shape = require "crater.schema.shape"
+local registry = require "crater.schema.registry"
 
 local pairs = pairs
 
@@ -42,5 +44,18 @@ _M.compile = compile.compile
 _M.source = compile.source
 _M.check = compile.check
 _M.shaper = shape.shaper
+
+--- A new registry of schema documents known by URI, for compile's
+--- `registry` option: `r:register(doc [, uri])` adds one (known by its
+--- `$id` when no URI is given); `opts.resolve(uri)` is asked for the rest.
+--- The draft 2020-12 meta-schemas are always known.
+---@param opts? { resolve?: fun(uri: string): (table|boolean|nil) }
+---@return crater.schema.registry
+function _M.registry(opts)
+  return registry.new(opts)
+end
+
+--- The URI of the draft 2020-12 meta-schema, which every registry knows.
+_M.metaschema_uri = "https://json-schema.org/draft/2020-12/schema"
 
 return _M

@@ -24,6 +24,9 @@ local cases = {
   { "item invalid", "item.schema.json", "item-invalid.json" },
   { "order valid", "order.schema.json", "order.json" },
   { "order invalid", "order.schema.json", "order-invalid.json" },
+  -- The spec's extensible tree: $dynamicRef, recursion, unevaluatedProperties.
+  { "tree valid", "tree.schema.json", "tree.json" },
+  { "tree invalid", "tree.schema.json", "tree-invalid.json" },
 }
 
 local clock = os.clock

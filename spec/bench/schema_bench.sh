@@ -45,7 +45,7 @@ echo
 echo "| case | crater.schema | ajv allErrors | ratio | crater.schema all_errors=false | ajv (default: first error) | ratio |"
 echo "|---|---|---|---|---|---|---|"
 get() { awk -F'\t' -v m="$1" -v n="$2" -v f="$3" '$1==m && $2==n {print $f}' "$4"; }
-for name in "item valid" "item invalid" "order valid" "order invalid"; do
+for name in "item valid" "item invalid" "order valid" "order invalid" "tree valid" "tree invalid"; do
   c=$(get all "$name" 3 "$tmp/crater"); ce=$(get all "$name" 4 "$tmp/crater")
   cf=$(get first "$name" 3 "$tmp/crater")
   a=$(get ajv-all "$name" 3 "$tmp/ajv"); ae=$(get ajv-all "$name" 4 "$tmp/ajv")

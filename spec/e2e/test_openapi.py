@@ -154,13 +154,13 @@ class TodoDocument(unittest.TestCase):
     @needs(os.path.exists(REDOCLY), "@redocly/cli not installed (.ci/setup-npm.sh)")
     def test_independent_validator_accepts_examples(self):
         docs = [self.text]
-        for app in (example("hello", "app.lua"), example("bench", "app.lua"), CUSTOM):
+        for app in (example("hello", "app.lua"), example("bench", "app.lua"), CUSTOM, SchemasByURI.APP):
             out = openapi_cli(app)
             self.assertEqual(out.returncode, 0, out.stderr)
             docs.append(out.stdout.decode())
         ok, text = lint(*docs)
-        self.assertTrue(ok, "todo-api, hello, bench, openapi_custom (in that order):\n" + text)
-        self.assertEqual(text.count("validated in"), 4, text)
+        self.assertTrue(ok, "todo-api, hello, bench, openapi_custom, openapi_refs (in that order):\n" + text)
+        self.assertEqual(text.count("validated in"), 5, text)
 
     @needs(os.path.exists(REDOCLY), "@redocly/cli not installed (.ci/setup-npm.sh)")
     def test_independent_validator_rejects_a_broken_document(self):
@@ -195,6 +195,45 @@ class TodoDocument(unittest.TestCase):
                     f.write(data)
             out = subprocess.run(["node", paths[0], AJV, paths[1], paths[2]], capture_output=True, timeout=60)
             self.assertEqual(out.returncode, 0, (out.stdout + out.stderr).decode())
+
+
+class SchemasByURI(unittest.TestCase):
+    """App schemas with $id, referred to by URI from routes and from each
+    other: the server validates through them, /openapi.json bundles them
+    into components and redocly accepts it."""
+
+    APP = os.path.join(ROOT, "spec", "e2e", "apps", "openapi_refs.lua")
+
+    def test_server_validates_through_refs_by_uri(self):
+        with Server(self.APP) as srv:
+            json_h = {"Content-Type": "application/json"}
+            good = {"name": "Ada", "address": {"zip": "12345", "city": "Paris"}}
+            st, _, body = srv.request("POST", "/customers", body=json.dumps(good), headers=json_h)
+            self.assertEqual((st, json.loads(body)), (201, good))
+            bad = {"name": "", "address": {"zip": "123"}}
+            st, h, body = srv.request("POST", "/customers", body=json.dumps(bad), headers=json_h)
+            self.assertEqual((st, h["content-type"]), (422, "application/problem+json"))
+            self.assertIn("/address/zip", body.decode())
+            self.assertIn("/name", body.decode())
+            self.assertEqual(srv.get("/zips/12345")[0], 200)
+            self.assertEqual(srv.get("/zips/123")[0], 422)
+            # refused requests leave the server serving
+            self.assertEqual(srv.request("POST", "/customers", body="{", headers=json_h)[0], 400)
+            self.assertEqual(srv.request("POST", "/customers", body=json.dumps(good), headers=json_h)[0], 201)
+
+    def test_document_bundles_id_schemas_into_components(self):
+        out = openapi_cli(self.APP)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        doc = json.loads(out.stdout)
+        comps = doc["components"]["schemas"]
+        self.assertNotIn("$id", comps["Address"])
+        self.assertEqual(comps["Address"]["properties"]["zip"], {"$ref": "#/components/schemas/Address/$defs/zip"})
+        self.assertEqual(comps["Customer"]["properties"]["address"], {"$ref": "#/components/schemas/Address"})
+        post = doc["paths"]["/customers"]["post"]
+        self.assertEqual(post["requestBody"]["content"]["application/json"]["schema"],
+                         {"$ref": "#/components/schemas/Customer"})
+        zip_param = doc["paths"]["/zips/{zip}"]["get"]["parameters"][0]
+        self.assertEqual(zip_param["schema"], {"$ref": "#/components/schemas/Address/$defs/zip"})
 
 
 class DocsPages(unittest.TestCase):

@@ -161,6 +161,67 @@ class Validate(unittest.TestCase):
         out = subprocess.run([BIN, "--help"], capture_output=True).stdout.decode()
         self.assertIn("crater validate --schema SCHEMA.json DATA.json...", out)
 
+    def test_refs_to_other_files_resolve_relative_to_the_referring_file(self):
+        os.mkdir(os.path.join(self.tmp.name, "sub"))
+        main = self.write("main.json", json.dumps({
+            "type": "object", "required": ["ship_to"],
+            "properties": {"ship_to": {"$ref": "common.json#/$defs/Address"},
+                           "tags": {"$ref": "sub/tags.json"}}}))
+        self.write("common.json", json.dumps({"$defs": {
+            "Address": {"type": "object", "required": ["zip"],
+                        "properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$"}}},
+            "Tag": {"type": "string", "maxLength": 3}}}))
+        # sub/tags.json refers back up: relative to sub/, not to main.json
+        self.write("sub/tags.json", json.dumps({"type": "array", "items": {"$ref": "../common.json#/$defs/Tag"}}))
+        good = self.write("good.json", '{"ship_to": {"zip": "12345"}, "tags": ["ok"]}')
+        bad = self.write("bad.json", '{"ship_to": {"zip": "1234"}, "tags": ["abcd"]}')
+        rc, out, err = self.crater("--schema", main, good, bad)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out.splitlines(), [
+            "%s: valid" % good, "%s: invalid" % bad,
+            "  /ship_to/zip: must match the pattern ^[0-9]{5}$ (pattern)",
+            "  /tags/0: must have at most 3 characters (maxLength)"])
+
+    def test_unknown_ref_exits_2_naming_the_uri_and_the_referring_file(self):
+        main = self.write("main.json", '{"properties": {"a": {"$ref": "missing.json"}}}')
+        data = self.write("d.json", "{}")
+        rc, out, err = self.crater("--schema", main, data)
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        self.assertIn("invalid schema at /properties/a: $ref 'missing.json' in file://", err)
+        self.assertIn("unknown schema file://", err)
+        self.assertIn("/missing.json", err)
+        # a URI is never fetched
+        net = self.write("net.json", '{"$ref": "https://example.com/never-fetched.json"}')
+        rc, _, err = self.crater("--schema", net, data)
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown schema https://example.com/never-fetched.json", err)
+
+    def test_ref_option_registers_a_schema_by_its_id(self):
+        common = self.write("c.json", '{"$id": "https://example.com/c.json", "type": "integer"}')
+        main = self.write("m.json", '{"items": {"$ref": "https://example.com/c.json"}}')
+        data = self.write("d.json", '[1, "two"]')
+        rc, out, err = self.crater("--ref", common, "--schema", main, data)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("  /1: must be integer (type)", out)
+
+    def test_schemas_checked_against_the_meta_schema(self):
+        meta = "https://json-schema.org/draft/2020-12/schema"
+        good = self.write("good.schema.json", json.dumps({
+            "$id": "https://example.com/tree", "$dynamicAnchor": "node", "type": "object",
+            "properties": {"children": {"type": "array", "items": {"$dynamicRef": "#node"}}}}))
+        bad = self.write("bad.schema.json", '{"type": 12, "properties": {"a": {"minimum": "x"}}}')
+        rc, out, err = self.crater("--schema", meta, good, bad)
+        self.assertEqual(rc, 1, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "%s: valid" % good)
+        self.assertEqual(lines[1], "%s: invalid" % bad)
+        self.assertIn("  /properties/a/minimum: must be number (type)", lines)
+        self.assertIn("  /type: must match at least one schema in anyOf (anyOf)", lines)
+        rc, _, err = self.crater("--schema", "https://example.com/unknown", good)
+        self.assertEqual(rc, 2)
+        self.assertIn("no schema known by that URI", err)
+
 
 if __name__ == "__main__":
     run()

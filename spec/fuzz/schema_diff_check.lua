@@ -290,6 +290,9 @@ local EXCLUDED = {
       if ref == "#" then return s end
       local defs = type(s["$defs"]) == "table" and s["$defs"] or {}
       if ref:sub(1, 8) == "#/$defs/" then return defs[ref:sub(9)] end
+      -- By URI ("d0", ".../d0", "d0#A0", "d0#D0": the generator's names).
+      local def = ref:match("^(d%d+)") or ref:match("/(d%d+)$") or ref:match("/(d%d+)#") or ref:match("^(d%d+)#")
+      if def then return defs[def] end
       for _, d in pairs(defs) do
         if type(d) == "table" and d["$anchor"] == ref:sub(2) then return d end
       end
@@ -300,6 +303,9 @@ local EXCLUDED = {
       if type(b) ~= "table" or depth > 6 then return false end
       if b.items ~= nil or b.prefixItems ~= nil or b.unevaluatedItems ~= nil then return true end
       if type(b["$ref"]) == "string" and static_items(resolve_ref(b["$ref"]), depth + 1) then return true end
+      if type(b["$dynamicRef"]) == "string" and static_items(resolve_ref(b["$dynamicRef"]), depth + 1) then
+        return true
+      end
       if type(b.dependentSchemas) == "table" then
         for _, x in pairs(b.dependentSchemas) do if static_items(x, depth + 1) then return true end end
       end

@@ -105,16 +105,22 @@ function randPattern() {
 const KEY_PATTERNS = ["^a", "b$", "^x\\d$", "^\\p{L}+$", "😀", "^$", "^[a-c]+$", "_", "^.$", "^[^a-z]"];
 
 // ---------------------------------------------------------------- schemas
-// ctx: { defs: [names], anchors: [names], descended: bool }
+// ctx: { defs: [names], anchors: [names], refs: [more $ref strings],
+//        dynamic: [$dynamicRef strings], descended: bool }
 // A $ref may close a cycle only below a keyword that goes into a child value
 // (properties, items, ...), so every validation ends on a finite instance.
 function refSchema(ctx) {
   const opts = [];
   for (const d of ctx.defs) opts.push("#/$defs/" + d);
   for (const a of ctx.anchors) opts.push("#" + a);
+  for (const r of ctx.refs || []) opts.push(r);
   if (ctx.descended) opts.push("#", "#");
   if (!opts.length) return null;
   const s = { $ref: pick(opts) };
+  if (ctx.descended && ctx.dynamic && ctx.dynamic.length && chance(0.4)) {
+    delete s.$ref;
+    s.$dynamicRef = pick(ctx.dynamic);
+  }
   if (chance(0.2)) Object.assign(s, smallKeywords(ctx));
   return s;
 }
@@ -275,10 +281,17 @@ function mixed(depth, ctx) {
   return s;
 }
 
+// Some roots have an $id and some of their defs one of their own (a
+// resource): those are then referred to by relative and absolute URI, their
+// anchors by "dN#AN" (an anchor belongs to its resource); some roots have
+// a $dynamicAnchor that $dynamicRef refers to. Every $id is new: ajv keeps the ones
+// embedded in a schema after removeSchema.
+let idSerial = 0;
 function genRoot() {
-  const ctx = { defs: [], anchors: [], descended: false };
+  const ctx = { defs: [], anchors: [], refs: [], dynamic: [], descended: false };
   const defs = {};
   const nd = int(0, 2);
+  const base = chance(0.35) ? "https://diff.crater.test/" + (++idSerial) + "/" : null;
   for (let i = 0; i < nd; i++) {
     const name = "d" + i;
     // A def only refers to "#" below a child keyword (never to another def),
@@ -286,13 +299,30 @@ function genRoot() {
     const body = genSchema(int(1, 2), { defs: [], anchors: [], descended: false });
     let def = body;
     if (typeof def === "boolean") def = { allOf: [def] };
-    if (chance(0.4)) { def.$anchor = "A" + i; ctx.anchors.push("A" + i); }
-    defs[name] = def;
+    const own = base !== null && chance(0.6);
+    if (own) {
+      def.$id = name;
+      ctx.refs.push(name, base + name);
+    }
     ctx.defs.push(name);
+    if (chance(0.4)) {
+      def.$anchor = "A" + i;
+      if (own) ctx.refs.push(name + "#A" + i); else ctx.anchors.push("A" + i);
+    }
+
+    defs[name] = def;
   }
+  // ajv registers a $dynamicAnchor when the schema holding it is
+  // evaluated, and takes only "#name" in $dynamicRef: an anchor at the
+  // root, referred to from below a child keyword (the recursive pattern of
+  // extensible schemas), means the same to both.
+  const dynamicRoot = chance(0.25);
+  if (dynamicRoot) ctx.dynamic.push("#R");
   let root = genSchema(int(2, 4), ctx);
   if (typeof root === "boolean") root = { allOf: [root] };
   if (nd) root.$defs = defs;
+  if (base !== null) root.$id = base + "root";
+  if (dynamicRoot) root.$dynamicAnchor = "R";
   return root;
 }
 
@@ -300,6 +330,9 @@ function genRoot() {
 // A best-effort valid value for a schema, then mutations of it.
 function resolveRef(root, ref) {
   if (ref === "#") return root;
+  if (ref === "#R") return root;
+  const byId = /(?:^|\/)(d\d+)(?:#.*)?$/.exec(ref);
+  if (byId && root.$defs) return root.$defs[byId[1]];
   if (ref.startsWith("#/$defs/")) return root.$defs && root.$defs[ref.slice(8)];
   for (const d of Object.values(root.$defs || {})) if (d.$anchor === ref.slice(1)) return d;
   return undefined;
@@ -310,6 +343,7 @@ function sampleFor(s, root, depth) {
   if (s === false) return randScalar();
   if (depth > 6) return randScalar();
   if (s.$ref && chance(0.7)) return sampleFor(resolveRef(root, s.$ref), root, depth + 1);
+  if (s.$dynamicRef && chance(0.7)) return sampleFor(resolveRef(root, s.$dynamicRef), root, depth + 1);
   if ("const" in s) return s.const;
   if (s.enum) return pick(s.enum);
   if (s.allOf && chance(0.5)) return sampleFor(s.allOf[0], root, depth + 1);

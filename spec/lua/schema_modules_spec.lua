@@ -2,7 +2,9 @@
 -- require each other in a cycle, each stands alone, and the façade keeps
 -- the API it always had.
 local MODULES = { "crater.schema", "crater.schema.values", "crater.schema.dsl",
-  "crater.schema.runtime", "crater.schema.writer", "crater.schema.compile", "crater.schema.shape" }
+  "crater.schema.runtime", "crater.schema.writer", "crater.schema.compile", "crater.schema.shape",
+  "crater.schema.uri", "crater.schema.resources", "crater.schema.registry", "crater.schema.vocabulary",
+  "crater.schema.metaschema" }
 
 local function file_of(name)
   return "lua/" .. name:gsub("%.", "/") .. ".lua"
@@ -62,9 +64,9 @@ describe("crater.schema modules", function()
       "arrays_marked:boolean", "boolean:function", "check:function", "collect:function",
       "compile:function", "const:function", "define:function", "dsl:table", "enum:function",
       "equal:function", "integer:function", "is_array:function", "is_object:function",
-      "json_null:userdata", "name_of:function", "named:function", "not:function", "null:function",
+      "json_null:userdata", "metaschema_uri:string", "name_of:function", "named:function", "not:function", "null:function",
       "nullable:function", "number:function", "object:function", "one_of:function",
-      "optional:function", "ref:function", "shaper:function", "source:function", "string:function",
+      "optional:function", "ref:function", "registry:function", "shaper:function", "source:function", "string:function",
       "version:string",
     }, api)
   end)

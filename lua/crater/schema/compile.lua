@@ -17,6 +17,10 @@ local formats = require "crater.formats"
 local values = require "crater.schema.values"
 local runtime = require "crater.schema.runtime"
 local writer = require "crater.schema.writer"
+local uri = require "crater.schema.uri"
+local resources = require "crater.schema.resources"
+local registry = require "crater.schema.registry"
+local vocabulary = require "crater.schema.vocabulary"
 
 local type, pairs, ipairs, tostring, tonumber, error, pcall, require =
   type, pairs, ipairs, tostring, tonumber, error, pcall, require
@@ -105,7 +109,7 @@ local TYPES = { string = true, number = true, integer = true, boolean = true, nu
 ---@param opts table checked options
 ---@return crater.schema.compiler
 function _M.new(root, opts)
-  return setmetatable({
+  local c = setmetatable({
     root = root,
     opts = opts,
     components = opts.components or {},
@@ -113,7 +117,103 @@ function _M.new(root, opts)
     K = {}, kindex = {}, records = {}, lists = {},
     src = {}, nfun = 0, fid = {},
     nv = 0, depth = 0, open = {}, fast = opts.all_errors == false,
+    -- References (docs/schemas.md, "Identifiers and references"): the
+    -- resources of every document loaded, the dynamic scope's stack DS
+    -- (resource numbers, DS.n deep) and the $dynamicRef sites to fill.
+    ix = resources.index(), base0 = opts.base or "", rids = {}, nrid = 0,
+    DS = { n = 0 }, dyn_sites = {}, stripped = {}, noval = {}, fmt_assert = {},
   }, Compiler)
+  c:add_document(root, c.base0)
+  return c
+end
+
+-- OpenAPI components, given to compile or inside the document, are
+-- subschemas of the document (their $id and $anchor count).
+local function walk_components(c)
+  return function(doc, walk)
+    for _, t in pairs(c.components) do walk(t) end
+    if type(doc) == "table" and type(doc.components) == "table" and type(doc.components.schemas) == "table" then
+      for _, t in pairs(doc.components.schemas) do walk(t) end
+    end
+  end
+end
+
+--- Indexes a document known by `u` (its retrieval URI), and applies its
+--- `$schema`'s vocabularies.
+---@param doc any
+---@param u string
+function Compiler:add_document(doc, u)
+  local before = {}
+  for n in pairs(self.ix.base) do before[n] = true end
+  resources.scan(self.ix, doc, u, doc == self.root and walk_components(self) or nil)
+  if type(doc) == "table" and doc["$schema"] ~= nil then
+    local vocabs = vocabulary.of(doc["$schema"], function(m) return self:document(m) end)
+    if vocabs and not vocabs.validation then
+      for n in pairs(self.ix.base) do if not before[n] then self.noval[n] = true end end
+    end
+    -- A meta-schema with the format-assertion vocabulary asks for formats to assert.
+    if vocabs and vocabs["format-assertion"] then
+      for n in pairs(self.ix.base) do if not before[n] then self.fmt_assert[n] = true end end
+    end
+  end
+end
+
+--- The document at absolute URI `u` (no fragment): already indexed, else
+--- from the registry, the resolve option or the built-in meta-schemas
+--- (indexed now). nil when nobody knows it.
+---@param u string
+---@return any
+function Compiler:document(u)
+  local d = self.ix.resources[u]
+  if d ~= nil then return d end
+  local reg, load = self.opts.registry, self.opts.resolve
+  if self.opts.schemas then d = self:listed(u) end
+  if d == nil and reg then d = reg:get(u) end
+  if d == nil and load then d = load(u) end
+  if d == nil then d = registry.builtin(u) end
+  if d == nil then return nil end
+  self:add_document(d, u)
+  return d
+end
+
+-- The document of opts.schemas known by `u`: a list entry by its $id, a
+-- map entry by its key.
+function Compiler:listed(u)
+  local byuri = self.schemas_by_uri
+  if byuri == nil then
+    byuri = {}
+    for k, d in pairs(self.opts.schemas) do
+      local name = k
+      if type(k) == "number" then
+        name = type(d) == "table" and d["$id"]
+        if type(name) ~= "string" then bad("", "opts.schemas[" .. k .. "] has no $id (give it a URI as its key)") end
+      end
+      byuri[(uri.split(uri.resolve(self.base0, name)))] = d
+    end
+    self.schemas_by_uri = byuri
+  end
+  return byuri[u]
+end
+
+--- The number of resource `u` in the dynamic scope's stack.
+---@param u string
+---@return integer
+function Compiler:rid(u)
+  local r = self.rids[u]
+  if r == nil then
+    self.nrid = self.nrid + 1
+    r = self.nrid
+    self.rids[u] = r
+  end
+  return r
+end
+
+-- The resource whose $dynamicAnchors a schema entering it puts in scope:
+-- its resource's URI when that has any, else nil.
+function Compiler:dynamic_resource(s)
+  local res = self.ix.resource[s]
+  if res ~= nil and self.ix.dynamic[res] ~= nil then return res end
+  return nil
 end
 
 --- `K[i]`: the chunk constant holding `v` (the same i for the same table).
@@ -274,6 +374,86 @@ function Compiler:check(w, cond, at, P, keyword, message)
   w:close()
 end
 
+--- The target of `s`'s $dynamicRef, and the anchor name when the
+--- reference is dynamic: its fragment is a plain name and the target
+--- has that $dynamicAnchor (the "bookend"); otherwise it is a $ref.
+---@param s table
+---@param path string
+---@return table|boolean target
+---@return string|nil name
+function Compiler:dynamic_target(s, path)
+  local ref = s["$dynamicRef"]
+  local target = self:resolve(ref, path, s)
+  local _, frag = uri.split(ref)
+  if frag == nil or frag == "" or sub(frag, 1, 1) == "/" then return target end
+  local name = uri.unescape(frag)
+  if type(target) ~= "table" or target["$dynamicAnchor"] ~= name then return target end
+  return target, name
+end
+
+--- The subschema of the root's resource with `$dynamicAnchor: name`, or
+--- nil. The root's resource is always the outermost in the dynamic scope
+--- (validation starts there), so a $dynamicRef to a name it has always
+--- goes there: resolved at compile time, no run-time lookup.
+---@param name string
+---@return table|nil
+function Compiler:root_dynamic(name)
+  local t = self.ix.dynamic[self.ix.resource[self.root] or self.base0]
+  return t and t[name]
+end
+
+--- Every resource known that has `$dynamicAnchor: name`, in the order found.
+---@param name string
+---@return { res: string, node: table }[]
+function Compiler:dynamic_candidates(name)
+  local out = {}
+  for _, res in ipairs(self.ix.order) do
+    local t = self.ix.dynamic[res]
+    local node = t and t[name]
+    if node ~= nil and self.ix.resources[res] ~= nil then out[#out + 1] = { res = res, node = node } end
+  end
+  return out
+end
+
+-- The $ref of `s` to `target`. Entering another resource that has
+-- $dynamicAnchors by a pointer into it puts it in the dynamic scope
+-- (a resource root does that itself, see Compiler:fn).
+function Compiler:ref(s, target, v, P, mode, path, w)
+  local dres = not self.no_scope and type(target) == "table" and not self.ix.roots[target]
+    and self:dynamic_resource(target)
+  if not dres or dres == self.ix.resource[s] then
+    self:here(target, v, P, mode, path, w)
+    return
+  end
+  local DS, d = self:const(self.DS), self:var("d")
+  w:line("local " .. d .. " = " .. DS .. ".n + 1")
+  w:line(DS .. ".n = " .. d .. "; " .. DS .. "[" .. d .. "] = " .. self:rid(dres))
+  self:call(w, self:fn(target, mode, path), v, P, DS .. ".n = " .. d .. " - 1")
+  self.uses_dyn = true
+end
+
+--- Gives `copy`, a table made from schema `s`, the base URI and resource of `s`.
+---@param s table
+---@param copy table
+function Compiler:same_place(s, copy)
+  local ix = self.ix
+  ix.base[copy], ix.resource[copy], ix.roots[copy] = ix.base[s], ix.resource[s], ix.roots[s]
+end
+
+--- `s` without the validation vocabulary's keywords (its document's
+--- meta-schema does not use that vocabulary), made once per schema.
+---@param s table
+---@return table
+function Compiler:without_validation(s)
+  local t = self.stripped[s]
+  if t then return t end
+  t = vocabulary.without_validation(s)
+  self:same_place(s, t)
+  self.fmt_assert[t] = self.fmt_assert[s]
+  self.stripped[s] = t
+  return t
+end
+
 -- A call of F[id] that adds to E. `ne` is read again after it, since it
 -- may have added records.
 function Compiler:call_line(w, id, x)
@@ -283,7 +463,7 @@ end
 
 -- A call of F[id] on the value in `x` at pointer P: the errors it adds
 -- (at pointers relative to x) get P before their pointers.
-function Compiler:call(w, id, x, P)
+function Compiler:call(w, id, x, P, after)
   if #P == 0 then
     self:call_line(w, id, x)
   else
@@ -292,6 +472,7 @@ function Compiler:call(w, id, x, P)
     self:call_line(w, id, x)
     w:line("if E and #E > " .. n0 .. " then E = prefix(E, " .. n0 .. ", " .. pointer_code(P) .. ") end")
   end
+  if after then w:line(after) end
   if self.fast then w:line("if E then return E end") end
 end
 
@@ -299,43 +480,14 @@ end
 -- $ref and $anchor
 -- --------------------------------------------------------------------------
 
--- The subschema with `"$anchor": name`, searched once through the whole
--- document. The values of `enum`, `const`, `default` and `examples` are
--- data, not schemas, and are skipped; in a map of schemas (`properties`,
--- `$defs`...) those names are property names and are not. Anchors must be
--- unique in a document.
-local DATA_KEYWORDS = { enum = true, const = true, default = true, examples = true }
-local SCHEMA_MAPS = { properties = true, patternProperties = true, ["$defs"] = true,
-  definitions = true, dependentSchemas = true, schemas = true }
-function Compiler:anchor(name)
-  if self.anchors == nil then
-    local anchors, seen = {}, {}
-    local function walk(node, is_map)
-      if type(node) ~= "table" or seen[node] then return end
-      seen[node] = true
-      local a = not is_map and node["$anchor"]
-      if type(a) == "string" then
-        if anchors[a] ~= nil and anchors[a] ~= node then
-          bad("", "$anchor '" .. a .. "' is defined twice")
-        end
-        anchors[a] = node
-      end
-      for k, v in pairs(node) do
-        if is_map or not DATA_KEYWORDS[k] then walk(v, not is_map and SCHEMA_MAPS[k] == true) end
-      end
-    end
-    walk(self.root, false)
-    walk(self.components, true)
-    self.anchors = anchors
-  end
-  return self.anchors[name]
-end
-
---- The schema table a $ref string names.
+--- The schema table a $ref (or $dynamicRef) string names, resolved
+--- against the base URI of `from`, the schema it is in: a resource by URI,
+--- then a JSON Pointer or an anchor inside it.
 ---@param ref string
 ---@param path string where the $ref is (for errors)
+---@param from? table the schema holding the $ref
 ---@return table|boolean
-function Compiler:resolve(ref, path)
+function Compiler:resolve(ref, path, from)
   if type(ref) ~= "string" then bad(path, "$ref must be a string") end
   local name = ref:match("^#/components/schemas/(.+)$")
   if name then
@@ -348,24 +500,33 @@ function Compiler:resolve(ref, path)
     if t == nil then bad(path, "$ref to unknown component '" .. name .. "' (pass it in opts.components)") end
     return t
   end
-  if sub(ref, 1, 1) ~= "#" then bad(path, "only local $ref ('#...') is supported: " .. ref) end
-  local node = self.root
-  local p = sub(ref, 2)
-  if p == "" then return node end
-  if sub(p, 1, 1) ~= "/" then
-    local found = self:anchor(p)
-    if found == nil then bad(path, "$ref '" .. ref .. "': no subschema has \"$anchor\": \"" .. p .. "\"") end
+  local ix = self.ix
+  local base = (from ~= nil and ix.base[from]) or self.base0
+  local res, frag = uri.split(uri.resolve(base, ref))
+  local node = self:document(res)
+  if node == nil then
+    bad(path, "$ref '" .. ref .. "'" .. (base ~= "" and " in " .. base or "") .. ": unknown schema " .. res
+      .. " (nothing is fetched: register it, or give compile a registry or resolve function)")
+  end
+  if frag == nil or frag == "" then return node end
+  if sub(frag, 1, 1) ~= "/" then
+    local found = ix.anchors[res .. "#" .. uri.unescape(frag)]
+    if found == nil then
+      bad(path, "$ref '" .. ref .. "': no subschema " .. (res == "" and "" or "of " .. res .. " ")
+        .. "has \"$anchor\": \"" .. uri.unescape(frag) .. "\"")
+    end
     return found
   end
-  for seg in (p:sub(2) .. "/"):gmatch("([^/]*)/") do
-    seg = gsub(seg, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end)
-    seg = gsub(gsub(seg, "~1", "/"), "~0", "~")
+  local b, r = ix.base[node] or res, ix.resource[node] or res
+  for _, seg in ipairs(uri.pointer_tokens(frag)) do
     if type(node) ~= "table" then bad(path, "$ref '" .. ref .. "' does not resolve") end
     local nx = node[seg]
     if nx == nil and find(seg, "^%d+$") then nx = node[tonumber(seg) + 1] end
     node = nx
+    if ix.base[node] ~= nil then b, r = ix.base[node], ix.resource[node] end
   end
   if node == nil then bad(path, "$ref '" .. ref .. "' does not resolve") end
+  resources.adopt(ix, node, b, r)
   return node
 end
 
@@ -377,7 +538,7 @@ end
 function Compiler:deref(s, path)
   local n = 0
   while type(s) == "table" and s["$ref"] ~= nil and n < 32 do
-    s = self:resolve(s["$ref"], path)
+    s = self:resolve(s["$ref"], path, s)
     n = n + 1
   end
   return s
@@ -390,7 +551,7 @@ end
 -- Keywords that make a schema need its own function rather than inline code.
 local COMPLEX = { properties = true, patternProperties = true, additionalProperties = true,
   items = true, prefixItems = true, allOf = true, anyOf = true, oneOf = true, ["not"] = true,
-  ["if"] = true, ["$ref"] = true, dependentSchemas = true, propertyNames = true,
+  ["if"] = true, ["$ref"] = true, ["$dynamicRef"] = true, dependentSchemas = true, propertyNames = true,
   contains = true, unevaluatedProperties = true, unevaluatedItems = true, ["$defs"] = false }
 
 local function is_simple(s)
@@ -399,6 +560,44 @@ local function is_simple(s)
     if COMPLEX[k] then return false end
   end
   return true
+end
+
+-- Keywords that apply a subschema to the same value (in place): a cycle
+-- of them would recurse forever on some values, never reaching a child.
+local INPLACE_ONE = { ["not"] = true, ["if"] = true, ["then"] = true, ["else"] = true }
+local INPLACE_LIST = { allOf = true, anyOf = true, oneOf = true }
+
+--- Raises a schema error when `s` reaches itself through $ref and in-place
+--- applicators alone ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref":
+--- "#/$defs/a"}}}): validation would recurse until the stack ran out. A
+--- cycle that goes through properties, items... is recursion on ever
+--- smaller values, and fine. ($dynamicRef is not followed: its target is
+--- only known at run time.)
+---@param s any
+---@param path string
+function Compiler:no_inplace_cycle(s, path)
+  local done = self.acyclic
+  if done == nil then done = {}; self.acyclic = done end
+  if type(s) ~= "table" or done[s] then return end
+  local on = {}
+  local function visit(n, p)
+    if type(n) ~= "table" or done[n] then return end
+    if on[n] then bad(p, "$ref cycle that never moves into the value (validation would never end)") end
+    on[n] = true
+    if type(n["$ref"]) == "string" then visit(self:resolve(n["$ref"], p, n), p .. "/$ref") end
+    for k in pairs(INPLACE_ONE) do if n[k] ~= nil then visit(n[k], p .. "/" .. k) end end
+    for k in pairs(INPLACE_LIST) do
+      if type(n[k]) == "table" then
+        for i, b in ipairs(n[k]) do visit(b, p .. "/" .. k .. "/" .. (i - 1)) end
+      end
+    end
+    if type(n.dependentSchemas) == "table" then
+      for name, d in pairs(n.dependentSchemas) do visit(d, p .. "/dependentSchemas/" .. esc(name)) end
+    end
+    on[n] = nil
+    done[n] = true
+  end
+  visit(s, path)
 end
 
 --- The id n of the function F[n](v, E) that checks `s`, made on first use.
@@ -414,6 +613,7 @@ end
 ---@return integer
 function Compiler:fn(s, mode, path, fast)
   if fast == nil then fast = self.fast end
+  self:no_inplace_cycle(s, path)
   local key = fast and (mode .. ":fast") or mode
   local byMode = self.fid[s]
   if byMode == nil then byMode = {}; self.fid[s] = byMode end
@@ -421,6 +621,26 @@ function Compiler:fn(s, mode, path, fast)
   if id then return id end
   id = self:new_id()
   byMode[key] = id
+  -- A resource root with $dynamicAnchors enters the dynamic scope: F[id]
+  -- pushes it, calls the checks and pops it (one place, however F[id]
+  -- returns).
+  local dres = not self.no_scope and type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s)
+  if dres then
+    local inner = self:new_id()
+    local ww = writer.new()
+    local DS = self:const(self.DS)
+    ww:comment("#" .. (path == "" and " (the schema)" or path) .. ": enters the dynamic scope of " .. dres)
+    ww:open("F[" .. id .. "] = function(v, E)")
+    ww:line("local d = " .. DS .. ".n + 1")
+    ww:line(DS .. ".n = d; " .. DS .. "[d] = " .. self:rid(dres))
+    ww:line("E = F[" .. inner .. "](v, E)")
+    ww:line(DS .. ".n = d - 1")
+    ww:line("return E")
+    ww:close()
+    self:add_function(ww)
+    self.uses_dyn = true
+    id = inner
+  end
   local w = writer.new()
   local changes = mode == "full" and (self.opts.coerce or self.opts.defaults)
   w:comment("#" .. (path == "" and " (the schema)" or path) .. (fast and ": stops at the first error" or ": every error")
@@ -435,7 +655,7 @@ function Compiler:fn(s, mode, path, fast)
   w:line("return E")
   w:close()
   self:add_function(w)
-  return id
+  return byMode[key]
 end
 
 -- Emits code that validates the child value in variable `x` (at pointer
@@ -455,6 +675,9 @@ end
 -- when the caller should call a function instead.
 local MAX_INLINE, MAX_STATEMENTS = 8, 5000
 function Compiler:inline(s, v, P, mode, path, w)
+  if not self.no_scope and type(s) == "table" and self.ix.roots[s] and self:dynamic_resource(s) then
+    return false
+  end
   if is_simple(s) then
     self:body(s, v, P, mode, path, w)
     return true
@@ -578,11 +801,33 @@ function Compiler:body(s, v, P, mode, path, w)
   end
   if type(s) ~= "table" then bad(path, "a schema must be an object or a boolean") end
 
+  if self.noval[s] then s = self:without_validation(s) end
   -- $ref: in 2020-12 it sits beside other keywords.
   if s["$ref"] ~= nil then
-    local target = self:resolve(s["$ref"], path)
+    local target = self:resolve(s["$ref"], path, s)
     w:comment("#" .. path .. "/$ref: " .. s["$ref"])
-    self:here(target, v, P, mode, path .. "/$ref", w)
+    self:ref(s, target, v, P, mode, path .. "/$ref", w)
+  end
+  if s["$dynamicRef"] ~= nil then
+    local target, name = self:dynamic_target(s, path)
+    w:comment("#" .. path .. "/$dynamicRef: " .. s["$dynamicRef"])
+    if name ~= nil and self:root_dynamic(name) then
+      self:ref(s, self:root_dynamic(name), v, P, mode, path .. "/$dynamicRef", w)
+    elseif name == nil then
+      self:ref(s, target, v, P, mode, path .. "/$dynamicRef", w)
+    elseif type(target) == "boolean" then
+      self:here(target, v, P, mode, path .. "/$dynamicRef", w)
+    else
+      -- F[n] picked at run time: the outermost resource in the dynamic
+      -- scope with this $dynamicAnchor (filled in by Compiler:finish),
+      -- else the static target.
+      local pick = {}
+      self.dyn_sites[#self.dyn_sites + 1] = { pick = pick, name = name, mode = mode, fast = self.fast,
+        path = path .. "/$dynamicRef" }
+      local id = self:fn(target, mode, path .. "/$dynamicRef")
+      self.uses_dyn, self.scope_needed = true, true
+      self:call(w, "dyn(" .. self:const(self.DS) .. ", " .. self:const(pick) .. ") or " .. id, v, P)
+    end
   end
 
   if s.enum ~= nil then
@@ -669,7 +914,7 @@ function Compiler:string_checks(s, v, P, path, w, known)
     local check = self.formats[fmt] or formats[fmt]
     if check == nil then
       if self.opts.strict_formats then bad(path .. "/format", "unknown format '" .. fmt .. "'") end
-    elseif self.opts.assert_formats then
+    elseif self.opts.assert_formats or self.fmt_assert[s] then
       -- Only asked for: 2020-12 makes `format` an annotation by default.
       self:check(w, "not " .. self:const(check) .. "(" .. v .. ")", path .. "/format", P, "format",
         "must be a valid " .. fmt)
@@ -958,7 +1203,38 @@ function Compiler:evaluated_by(s, v, path, own)
       end
     end
     if sub_s["$ref"] ~= nil then
-      local inner = covers(self:resolve(sub_s["$ref"], p), p, depth + 1)
+      local inner = covers(self:resolve(sub_s["$ref"], p, sub_s), p, depth + 1)
+      if inner ~= "false" then e[#e + 1] = inner end
+    end
+    if sub_s["$dynamicRef"] ~= nil then
+      local target, name = self:dynamic_target(sub_s, p)
+      local inner
+      if name ~= nil and self:root_dynamic(name) then
+        inner = covers(self:root_dynamic(name), p, depth + 1)
+      elseif name == nil then
+        inner = covers(target, p, depth + 1)
+      else
+        -- The candidates known now, each tested when the dynamic scope
+        -- picks it; the static target (a candidate too) when none does.
+        local pick, dflt = {}, 0
+        local cands = self:dynamic_candidates(name)
+        for i, cand in ipairs(cands) do
+          pick[self:rid(cand.res)] = i
+          if cand.node == target then dflt = i end
+        end
+        local chosen = "(dyn(" .. self:const(self.DS) .. ", " .. self:const(pick) .. ") or " .. dflt .. ")"
+        local parts = {}
+        for i, cand in ipairs(cands) do
+          local ci = covers(cand.node, p, depth + 1)
+          if ci ~= "false" then parts[#parts + 1] = "(" .. chosen .. " == " .. i .. " and " .. ci .. ")" end
+        end
+        if dflt == 0 then
+          local st = covers(target, p, depth + 1)
+          if st ~= "false" then parts[#parts + 1] = "(" .. chosen .. " == 0 and " .. st .. ")" end
+        end
+        self.uses_dyn, self.scope_needed = true, true
+        inner = #parts > 0 and "(" .. concat(parts, " or ") .. ")" or "false"
+      end
       if inner ~= "false" then e[#e + 1] = inner end
     end
     if #e == 0 then return "false" end
@@ -978,6 +1254,7 @@ function Compiler:evaluated_test(s, v, path, k)
       own[key] = val
     end
   end
+  self:same_place(s, own)
   return self:evaluated_by(own, v, path, function(sub_s)
     if sub_s.additionalProperties ~= nil or sub_s.unevaluatedProperties ~= nil then return true end
     local e = {}
@@ -1000,6 +1277,7 @@ end
 function Compiler:items_evaluated(s, v, i, x, path)
   local own = {}
   for key, val in pairs(s) do if key ~= "unevaluatedItems" then own[key] = val end end
+  self:same_place(s, own)
   return self:evaluated_by(own, v, path, function(sub_s, p)
     if sub_s.items ~= nil or sub_s.unevaluatedItems ~= nil then return true end
     local e = {}
@@ -1163,7 +1441,8 @@ end
 -- --------------------------------------------------------------------------
 
 local OPTIONS = { coerce = true, defaults = true, components = true, formats = true, name = true,
-  strict_formats = true, all_errors = true, assert_formats = true }
+  strict_formats = true, all_errors = true, assert_formats = true, registry = true, resolve = true, base = true,
+  schemas = true }
 
 --- The options table, checked (`{}` for nil). Raises at stack `level`
 --- (counted from the caller) for an unknown option.
@@ -1176,6 +1455,16 @@ function _M.options(opts, who, level)
   if type(opts) ~= "table" then error(who .. ": options must be a table", level + 1) end
   for k in pairs(opts) do
     if not OPTIONS[k] then error(who .. ": unknown option '" .. tostring(k) .. "'", level + 1) end
+  end
+  if opts.registry ~= nil and not registry.is(opts.registry) then
+    error(who .. ": option registry must be a registry from crater.schema.registry()", level + 1)
+  end
+  if opts.resolve ~= nil and type(opts.resolve) ~= "function" then
+    error(who .. ": option resolve must be a function", level + 1)
+  end
+  if opts.base ~= nil and type(opts.base) ~= "string" then error(who .. ": option base must be a string", level + 1) end
+  if opts.schemas ~= nil and type(opts.schemas) ~= "table" then
+    error(who .. ": option schemas must be a table", level + 1)
   end
   return opts
 end
@@ -1193,10 +1482,22 @@ end
 local function generate(s, opts)
   local c = _M.new(s, opts)
   local root = c:fn(s, "full", "")
+  c:finish()
+  -- No $dynamicRef left to resolve at run time (none, or all resolved at
+  -- the root, see Compiler:root_dynamic): again, without keeping the
+  -- dynamic scope, so recursion is plain calls.
+  if c.uses_dyn and not c.scope_needed then
+    c = _M.new(s, opts)
+    c.no_scope = true
+    root = c:fn(s, "full", "")
+    c:finish()
+  end
   local w = writer.new()
   w:comment("validate(v): ok, errors, v")
   w:open("F[0] = function(v)")
   w:line("local E")
+  -- A validation cut short by a Lua error must not leave its scope behind.
+  if c.uses_dyn then w:line(c:const(c.DS) .. ".n = 0") end
   if opts.coerce then c:coerce(s, "v", nil, "", w) end
   w:line("E = F[" .. root .. "](v, nil)")
   w:line("if E == nil then return true, nil, v end")
@@ -1209,6 +1510,29 @@ local function generate(s, opts)
     .. (#on > 0 and "; " .. concat(on, ", ") or "") .. ".\n"
     .. "-- R: helpers (crater.schema.runtime), K: this schema's constants, F: its functions.\n"
   return c:chunk(header, w:text() .. "\n"), c.K
+end
+
+--- Fills each $dynamicRef site's table (resource number -> F[n] of that
+--- resource's $dynamicAnchor) with every resource known; making those
+--- functions may load more documents and add sites, hence the loop.
+function Compiler:finish()
+  local changed = true
+  while changed do
+    changed = false
+    for i = 1, #self.dyn_sites do
+      local site = self.dyn_sites[i]
+      for _, cand in ipairs(self:dynamic_candidates(site.name)) do
+        local rid = self:rid(cand.res)
+        if site.pick[rid] == nil then
+          local saved = self.fast
+          self.fast = site.fast
+          site.pick[rid] = self:fn(cand.node, site.mode, site.path)
+          self.fast = saved
+          changed = true
+        end
+      end
+    end
+  end
 end
 
 -- The source of `s`, with errors raised at the caller of the caller.
@@ -1228,7 +1552,7 @@ end
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, assert_formats?: boolean, name?: string }
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, assert_formats?: boolean, name?: string, registry?: crater.schema.registry, schemas?: table, resolve?: fun(uri: string): (table|boolean|nil), base?: string }
 ---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)

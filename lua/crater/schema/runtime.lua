@@ -143,6 +143,16 @@ local function prefix_list(D, from, seg)
   for i = from + 1, #D do D[i] = seg .. D[i] end
 end
 
+-- $dynamicRef: the first (outermost) resource in the dynamic scope's
+-- stack DS that `pick` has an entry for (resource number -> F index).
+local function dyn(DS, pick)
+  for i = 1, DS.n do
+    local f = pick[DS[i]]
+    if f then return f end
+  end
+  return nil
+end
+
 -- Name, value: the locals of every generated chunk, in this order.
 local HELPERS = {
   "type", type, "next", next, "getmetatable", getmetatable, "setmetatable", setmetatable,
@@ -152,7 +162,7 @@ local HELPERS = {
   "mark", values.mark, "shallow", values.shallow,
   "esc", esc, "prefix", prefix, "irec", index_record, "ilist", index_list,
   "ulen", ulen, "unique", unique, "str_number", str_number, "multiple_of", multiple_of,
-  "drop", drop, "prefix_list", prefix_list,
+  "drop", drop, "prefix_list", prefix_list, "dyn", dyn,
 }
 
 local R, prelude = {}, { "local R, K, F = ..." }
