@@ -14,6 +14,7 @@
 
 local regex = require "crater.regex"
 local formats = require "crater.formats"
+local content = require "crater.schema.content"
 local values = require "crater.schema.values"
 local runtime = require "crater.schema.runtime"
 local writer = require "crater.schema.writer"
@@ -885,7 +886,8 @@ end
 
 function Compiler:string_checks(s, v, P, path, w, known)
   local minL, maxL, pat, fmt = s.minLength, s.maxLength, s.pattern, s.format
-  if minL == nil and maxL == nil and pat == nil and fmt == nil then return end
+  local asserts_content = self.opts.assert_content and (s.contentEncoding ~= nil or s.contentMediaType ~= nil)
+  if minL == nil and maxL == nil and pat == nil and fmt == nil and not asserts_content then return end
   if not known then w:open("if type(" .. v .. ') == "string" then') end
   if minL ~= nil or maxL ~= nil then
     local n = self:var("len")
@@ -920,7 +922,37 @@ function Compiler:string_checks(s, v, P, path, w, known)
         "must be a valid " .. fmt)
     end
   end
+  if asserts_content then self:content_checks(s, v, P, path, w) end
   if not known then w:close() end
+end
+
+-- contentEncoding (base64), contentMediaType (JSON types) and
+-- contentSchema, when compile's assert_content asks for them: annotations
+-- otherwise, as 2020-12 has them. Other encodings and media types have
+-- nothing to check here and pass.
+function Compiler:content_checks(s, v, P, path, w)
+  local enc, mt, cs = s.contentEncoding, s.contentMediaType, s.contentSchema
+  if enc ~= nil and type(enc) ~= "string" then bad(path .. "/contentEncoding", "must be a string") end
+  if mt ~= nil and type(mt) ~= "string" then bad(path .. "/contentMediaType", "must be a string") end
+  local b64 = enc ~= nil and enc:lower() == "base64"
+  local js = mt ~= nil and content.is_json(mt)
+  if not b64 and not js then return end
+  local d = self:var("d")
+  w:line("local " .. d .. " = " .. v)
+  if b64 then
+    w:line(d .. " = " .. self:const(content.base64_decode) .. "(" .. d .. ")")
+    self:check(w, d .. " == nil", path .. "/contentEncoding", P, "contentEncoding", "must be base64 (RFC 4648)")
+  end
+  if js then
+    w:open("if " .. d .. " ~= nil then")
+    w:line(d .. " = " .. self:const(content.json_decode) .. "(" .. d .. ")")
+    self:check(w, d .. " == nil", path .. "/contentMediaType", P, "contentMediaType", "must hold " .. mt)
+    if cs ~= nil then
+      self:check(w, d .. " ~= nil and not " .. self:test(cs, d, path .. "/contentSchema"), path .. "/contentSchema",
+        P, "contentSchema", "must hold a document that matches contentSchema")
+    end
+    w:close()
+  end
 end
 
 -- minItems/maxItems, minProperties/maxProperties (`what`: "Items",
@@ -1441,8 +1473,8 @@ end
 -- --------------------------------------------------------------------------
 
 local OPTIONS = { coerce = true, defaults = true, components = true, formats = true, name = true,
-  strict_formats = true, all_errors = true, assert_formats = true, registry = true, resolve = true, base = true,
-  schemas = true }
+  strict_formats = true, all_errors = true, assert_formats = true, assert_content = true, registry = true,
+  resolve = true, base = true, schemas = true }
 
 --- The options table, checked (`{}` for nil). Raises at stack `level`
 --- (counted from the caller) for an unknown option.
@@ -1552,7 +1584,7 @@ end
 --- the value, coerced and with defaults filled in when those options are
 --- on (tables are changed in place). Raises on an invalid schema.
 ---@param s table|boolean
----@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, assert_formats?: boolean, name?: string, registry?: crater.schema.registry, schemas?: table, resolve?: fun(uri: string): (table|boolean|nil), base?: string }
+---@param opts? { coerce?: boolean, defaults?: boolean, all_errors?: boolean, components?: table<string, table>, formats?: table<string, fun(s: string): boolean>, strict_formats?: boolean, assert_formats?: boolean, assert_content?: boolean, name?: string, registry?: crater.schema.registry, schemas?: table, resolve?: fun(uri: string): (table|boolean|nil), base?: string }
 ---@return fun(value: any): boolean, crater.schema.error[]|nil, any
 ---@return string source the generated Lua code
 function _M.compile(s, opts)
