@@ -5,8 +5,6 @@
 -- that wants a base64 field to hold JSON of a given shape asks for them to
 -- be checked with compile's `assert_content = true`; compile.lua emits the
 -- checks, with the decoders here.
-local json = require "crater.json"
-
 local byte, sub, char, concat = string.byte, string.sub, string.char, table.concat
 
 local M = {}
@@ -61,8 +59,23 @@ end
 --- decodes to json.null, never nil).
 ---@param s string
 ---@return any
+local decode
 function M.json_decode(s)
-  return (json.decode(s))
+  if decode == nil then
+    -- Loaded on first use: crater.schema also runs in stock LuaJIT with
+    -- only lua-cjson (whose decode raises on bad input).
+    local ok, json = pcall(require, "crater.json")
+    if ok then
+      decode = json.decode
+    else
+      local cjson = require "cjson"
+      decode = function(text)
+        local fine, v = pcall(cjson.decode, text)
+        if fine then return v end
+      end
+    end
+  end
+  return (decode(s))
 end
 
 return M
