@@ -148,20 +148,7 @@ local function run_before(app, req, hooks)
   return nil
 end
 
-local function run_after(app, req, res)
-  local gafter = req.route and req.route.gafter -- the route's groups', inner to outer
-  if gafter then
-    for i = 1, #gafter do
-      local r = gafter[i](req, res)
-      if r ~= nil then res = from_result(r) end
-    end
-  end
-  for i = 1, #app._after do
-    local r = app._after[i](req, res)
-    if r ~= nil then res = from_result(r) end
-  end
-  return res
-end
+local run_after = response.after_hooks
 
 -- The answer when no route matched: 404, 405 (OPTIONS: 204 with Allow) or
 -- 501, as a response object.

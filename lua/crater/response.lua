@@ -384,4 +384,27 @@ function _M.from_result(a, b, c)
   return build(a, a == nil and 204 or 200)
 end
 
+--- The after hooks on `res`: the route's groups' (inner to outer), then the
+--- app's; a hook that returns something replaces the response with it.
+--- Shared by the dispatcher and a WebSocket's 101.
+---@param app table
+---@param req table
+---@param res table
+---@return table res
+function _M.after_hooks(app, req, res)
+  local gafter = req.route and req.route.gafter
+  if gafter then
+    for i = 1, #gafter do
+      local r = gafter[i](req, res)
+      if r ~= nil then res = _M.from_result(r) end
+    end
+  end
+  local after = app._after
+  for i = 1, #after do
+    local r = after[i](req, res)
+    if r ~= nil then res = _M.from_result(r) end
+  end
+  return res
+end
+
 return _M

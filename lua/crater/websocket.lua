@@ -10,7 +10,7 @@ local errors = require "crater.errors"
 local ws_handshake, ws_upgrade = host.ws_handshake, host.ws_upgrade
 local type, error, xpcall, ipairs, pairs, tostring, format = type, error, xpcall, ipairs, pairs, tostring, string.format
 local lower, gmatch, rawset, setmetatable = string.lower, string.gmatch, rawset, setmetatable
-local build, from_result, header_error = response.build, response.from_result, response.header_error
+local build, header_error = response.build, response.header_error
 local traceback, failed = errors.traceback, errors.failed
 
 local _M = {}
@@ -72,18 +72,7 @@ end
 local function on_101(app, req)
   local res = build(nil, 101)
   rawset(req, "_after_done", true) -- the dispatcher runs them no more for this request
-  local gafter = req.route and req.route.gafter
-  if gafter then
-    for i = 1, #gafter do
-      local r = gafter[i](req, res)
-      if r ~= nil then res = from_result(r) end
-    end
-  end
-  local after = app._after
-  for i = 1, #after do
-    local r = after[i](req, res)
-    if r ~= nil then res = from_result(r) end
-  end
+  res = response.after_hooks(app, req, res)
   if res.status ~= 101 then return nil, res end
   local h, flat, n = res._h, nil, 0
   for i = 1, #h, 2 do

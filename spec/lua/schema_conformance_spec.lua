@@ -22,46 +22,14 @@ local EXCLUDED = {
 -- Extra files another spec runs (formats), by name under draft2020-12-extra/.
 local NOT_HERE = { ["format.json"] = true, ["optional/float-overflow.json"] = true }
 
-local function repo_root()
-  local src = debug.getinfo(1, "S").source:gsub("^@", "")
-  local dir = src:match("^(.*)/spec/lua/[^/]+$")
-  if dir == nil or dir == "" then dir = "." end
-  return dir
-end
+local suite = require "suite_case"
+local read, list_json = suite.read, suite.list_json
 
 local function suite_dir()
   local env = os.getenv("CRATER_JSON_SCHEMA_SUITE")
   if env and env ~= "" then return env, "$CRATER_JSON_SCHEMA_SUITE" end
-  local d = repo_root() .. "/../shared/conformance/json-schema/draft2020-12"
+  local d = suite.repo_root() .. "/../shared/conformance/json-schema/draft2020-12"
   return d, "<repo>/../shared/conformance"
-end
-
-local function list_json(dir)
-  local files = {}
-  local ok, lfs = pcall(require, "lfs")
-  if ok then
-    local ok2, iter, st = pcall(lfs.dir, dir)
-    if not ok2 then return nil end
-    for f in iter, st do
-      if f:match("%.json$") then files[#files + 1] = f end
-    end
-  else
-    local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
-    for f in p:lines() do
-      if f:match("%.json$") then files[#files + 1] = f end
-    end
-    p:close()
-    if #files == 0 then return nil end
-  end
-  table.sort(files)
-  return files
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
 end
 
 -- The suite's remote documents, by the URI the cases use.
@@ -108,7 +76,7 @@ describe("JSON Schema conformance (draft 2020-12)", function()
 
   local total, excluded_seen = 0, 0
   for _, file in ipairs(files or {}) do
-    local groups, err = json.decode(read(dir .. "/" .. file))
+    local groups, err = json.decode(read(dir .. "/" .. file) or "")
     describe(file, function()
       it("decodes", function() assert(groups, err) end)
       for _, g in ipairs(groups or {}) do
@@ -123,24 +91,7 @@ describe("JSON Schema conformance (draft 2020-12)", function()
             excluded_seen = excluded_seen + 1
           else
             it(g.description .. ": " .. case.description, function()
-              assert(ok_compile, "schema does not compile: " .. tostring(validate))
-              local ok, errors = validate(case.data)
-              if ok ~= case.valid then
-                error(("%s\n  expected %s, got %s\n  schema: %s\n  data: %s\n  errors: %s"):format(name,
-                  case.valid and "valid" or "invalid", ok and "valid" or "invalid",
-                  json.encode(g.schema), json.encode(case.data), errors and json.encode(errors) or "none"), 0)
-              end
-              assert.are.equal(ok, errors == nil)
-              assert(ok_fast, "schema does not compile with all_errors = false: " .. tostring(validate_fast))
-              local okf, errf = validate_fast(case.data)
-              assert(okf == case.valid, name .. ": all_errors = false gives the other verdict")
-              if not okf then
-                -- One error, except that a failing anyOf/oneOf also lists its
-                -- branches' first errors before its own (as ajv does).
-                local last = errf[#errf].keyword
-                assert(#errf == 1 or last == "anyOf" or last == "oneOf",
-                  name .. ": all_errors = false returned " .. json.encode(errf))
-              end
+              suite.check(name, g, case, ok_compile, validate, ok_fast, validate_fast)
             end)
           end
         end
