@@ -144,17 +144,23 @@ end
 ---@param doc any
 ---@param u string
 function Compiler:add_document(doc, u)
-  local before = {}
-  for n in pairs(self.ix.base) do before[n] = true end
+  local meta = type(doc) == "table" and doc["$schema"] or nil
+  local before
+  if meta ~= nil then
+    before = {}
+    for n in pairs(self.ix.base) do before[n] = true end
+  end
   resources.scan(self.ix, doc, u, doc == self.root and walk_components(self) or nil)
-  if type(doc) == "table" and doc["$schema"] ~= nil then
-    local vocabs = vocabulary.of(doc["$schema"], function(m) return self:document(m) end)
-    if vocabs and not vocabs.validation then
-      for n in pairs(self.ix.base) do if not before[n] then self.noval[n] = true end end
-    end
-    -- A meta-schema with the format-assertion vocabulary asks for formats to assert.
-    if vocabs and vocabs["format-assertion"] then
-      for n in pairs(self.ix.base) do if not before[n] then self.fmt_assert[n] = true end end
+  if meta == nil then return end
+  local vocabs = vocabulary.of(meta, function(m) return self:document(m) end)
+  -- Without the validation vocabulary its keywords are annotations; with
+  -- format-assertion, formats assert. Both mark the subschemas just indexed.
+  local noval, fmt = vocabs and not vocabs.validation, vocabs and vocabs["format-assertion"]
+  if not (noval or fmt) then return end
+  for n in pairs(self.ix.base) do
+    if not before[n] then
+      if noval then self.noval[n] = true end
+      if fmt then self.fmt_assert[n] = true end
     end
   end
 end
