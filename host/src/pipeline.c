@@ -66,7 +66,7 @@ static void deadline_closed(uv_handle_t *h);
 static int deadline_timer(crater__request *r);
 static void gone_tell(uv_timer_t *t);
 static void gone_over(uv_timer_t *t);
-static int gone_yield(crater__request *r, lua_State *T);
+static int push_closed(lua_State *T);
 static void describe(crater__task *t, char *buf, size_t size);
 static int respond_from_stack(crater__request *r, lua_State *T, unsigned flags,
                               char why[WHY_SIZE]);
@@ -264,11 +264,7 @@ static void gone_tell(uv_timer_t *t) {
   if (r == NULL || r->state == CRATER__REQ_IDLE) return;
   uv_timer_start(t, gone_over, d->grace_ms, 0);
   if (r->state == CRATER__REQ_DRAINING) {
-    lua_State *T = r->task.main.L;
-    lua_settop(T, 0);
-    lua_pushnil(T);
-    lua_pushliteral(T, "closed");
-    run(r, 2); /* write returns nil, "closed" */
+    run(r, push_closed(r->task.main.L)); /* write returns nil, "closed" */
     return;
   }
   if (r->state == CRATER__REQ_WAITING) crater__task_interrupt(&r->task);
@@ -290,10 +286,9 @@ static void gone_over(uv_timer_t *t) {
   finish(r, 0, 0);
 }
 
-/* A chunk the handler wrote after its client left: dropped, and write
- * returns nil, "closed" (2 results on T). */
-static int gone_yield(crater__request *r, lua_State *T) {
-  (void)r;
+/* What write returns once the stream's client left (a chunk written then
+ * is dropped): nil, "closed", as T's only values. Returns 2. */
+static int push_closed(lua_State *T) {
   lua_settop(T, 0);
   lua_pushnil(T);
   lua_pushliteral(T, "closed");
@@ -418,7 +413,7 @@ static void run(crater__request *r, int nargs) {
       }
       if ((r->pflags & P_STREAM) && lua_gettop(T) >= 1 && lua_type(T, 1) == LUA_TSTRING) {
         if (r->pflags & P_GONE) {
-          nargs = gone_yield(r, T);
+          nargs = push_closed(T);
           continue;
         }
         size_t len;
@@ -434,7 +429,7 @@ static void run(crater__request *r, int nargs) {
           return;
         }
         if (r->pflags & P_GONE) { /* the sink lost the client while taking it */
-          nargs = gone_yield(r, T);
+          nargs = push_closed(T);
           continue;
         }
         lua_settop(T, 0);
