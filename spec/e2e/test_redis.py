@@ -369,7 +369,7 @@ class Redis(unittest.TestCase):
         url = self.redis.url(db=9)
         got = self.get("/burst", url=url, n=40, pool_size=3, backlog=100)
         self.assertEqual(got["errors"], [])
-        self.assertLessEqual(got["most"], 3 + 2)  # + redis-cli's and the main pool's
+        self.assertLessEqual(got["most"], 3)
         # without backlog, each takes its own
         got = self.get("/burst", url=self.redis.url(db=10), n=40, pool_size=3)
         self.assertEqual(got["errors"], [])
@@ -381,9 +381,9 @@ class Redis(unittest.TestCase):
 
     def test_connect_timeout_covers_the_wait_for_a_pooled_connection(self):
         url = self.redis.url(db=13)
-        got = self.get("/starve", url=url, pool_size=1, backlog=4, connect_timeout=0.2, hold=1)
+        got = self.get("/starve", url=url, pool_size=1, backlog=4, connect_timeout=0.5, hold=3)
         self.assertEqual(got["err"], "redis %s: timeout" % url[8:].split("/")[0])
-        self.assertTrue(0.15 <= got["waited"] < 0.9, got)
+        self.assertTrue(0.4 <= got["waited"] < 2.5, got)
         # the same, held shorter than the timeout: handed over when put back
         got = self.get("/starve", url=self.redis.url(db=14), pool_size=1, backlog=4, connect_timeout=2, hold=0.2)
         self.assertEqual(got["value"], "PONG")
@@ -391,11 +391,11 @@ class Redis(unittest.TestCase):
 
     def test_idle_connections_are_closed(self):
         url = self.redis.url(db=15)
-        first = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 0.2})["value"][0]
+        first = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 1.0})["value"][0]
         in_db15 = lambda: [line for line in self.redis.cli("CLIENT", "LIST").split("\n") if " db=15 " in line]
         self.assertEqual(len(in_db15()), 1)
-        self.assertTrue(wait_for(lambda: not in_db15(), 10))   # closed after 0.2 s idle
-        again = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 0.2})["value"][0]
+        self.assertTrue(wait_for(lambda: not in_db15(), 10))   # closed after 1 s idle
+        again = self.get("/ids", url=url, n=1, opts={"keepalive_idle": 1.0})["value"][0]
         self.assertNotEqual(first, again)
 
     def test_a_timer_uses_redis_too(self):
@@ -582,10 +582,12 @@ class RedisGoesAway(unittest.TestCase):
             stop = threading.Event()
             results = []
 
+            # (when each request started, when it ended, status, body)
             def client():
                 while not stop.is_set():
+                    t0 = time.time()
                     status, _, body = srv.request("POST", "/call?" + q, body=["INCR", "n"])
-                    results.append((time.time(), status, json.loads(body)))
+                    results.append((t0, time.time(), status, json.loads(body)))
 
             threads = [threading.Thread(target=client) for _ in range(8)]
             for t in threads:
@@ -596,18 +598,19 @@ class RedisGoesAway(unittest.TestCase):
             time.sleep(0.3)
             r.start()
             restarted = time.time()
-            time.sleep(0.5)
+            # requests started once the server is back: a few of them answered
+            self.assertTrue(wait_for(lambda: sum(1 for t0, _, _, _ in results if t0 > restarted + 0.2) >= 8, 15))
             stop.set()
             for t in threads:
                 t.join(15)
             # every answer is a 200: a value, or a clean connection error
-            self.assertTrue(all(st == 200 for _, st, _ in results))
-            errors = [b["err"] for _, _, b in results if "err" in b]
+            self.assertTrue(all(st == 200 for _, _, st, _ in results))
+            errors = [b["err"] for _, _, _, b in results if "err" in b]
             self.assertTrue(errors, "no request saw the server down")
             for e in errors:
                 self.assertRegex(e, r"^redis 127\.0\.0\.1:\d+: (closed|connection reset|connection refused|broken pipe)$")
-            before = [b for t, _, b in results if t < killed - 0.05]
-            after = [b for t, _, b in results if t > restarted + 0.2]
+            before = [b for _, t1, _, b in results if t1 < killed - 0.05]
+            after = [b for t0, _, _, b in results if t0 > restarted + 0.2]
             self.assertTrue(before and all("value" in b for b in before))
             self.assertTrue(after and all("value" in b for b in after), after[:5])
         finally:

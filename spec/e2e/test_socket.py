@@ -15,7 +15,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import ROOT, Server, read_response, run
+from harness import ROOT, Server, read_response, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "socket.lua")
 
@@ -215,6 +215,13 @@ class Socket(unittest.TestCase):
     def port(self, name):
         return self.fx[name].port
 
+    def own(self, handler=lines):
+        """A fixture of the test's own, for a test that counts the connections
+        that end: a connection another test left closing cannot count."""
+        fx = Fixture(handler)
+        self.addCleanup(fx.close)
+        return fx
+
     def get(self, route, **query):
         if query:
             route += "?" + urllib.parse.urlencode(query)
@@ -350,8 +357,8 @@ class Socket(unittest.TestCase):
             self.assertEqual(again, ["%s:hi" % conn, str(i), "1"])
 
     def test_pool_size_evicts_least_recently_used(self):
-        lp = self.port("lines")
-        fx = self.fx["lines"]
+        fx = self.own()
+        lp = fx.port
         ended = fx.ended
         first = [l.split("|") for l in self.ok("/pool-many", port=lp, n=3, size=2).split("\n")]
         ids = [l[0].split(":")[0] for l in first]
@@ -366,17 +373,17 @@ class Socket(unittest.TestCase):
         self.assertNotIn(second[2][0].split(":")[0], ids)
 
     def test_pooled_connection_closed_when_the_peer_talks(self):
-        lp = self.port("lines")
-        fx = self.fx["lines"]
+        fx = self.own()
+        lp = fx.port
         ended = fx.ended
         body = self.ok("/pool-then-talk", port=lp)
         self.assertEqual(body, "OK|1")
-        # The fixture writes 100 ms later: the idle connection is closed.
+        # The fixture writes 1 s later: the idle connection is closed.
         self.assertTrue(fx.wait_ended(ended + 1))
 
     def test_pooled_connection_idle_timeout(self):
-        lp = self.port("lines")
-        fx = self.fx["lines"]
+        fx = self.own()
+        lp = fx.port
         ended = fx.ended
         first = self.ok("/pool", port=lp, pool="idle", idle=100).split("|")
         self.assertEqual(first[1:], ["0", "1"])
@@ -427,8 +434,9 @@ class Socket(unittest.TestCase):
             self.assertEqual(srv.get("/pool?port=%d&pool=bye" % self.port("lines"))[0], 200)
             lines_ended = lines_fx.ended
             s = srv.connect()
+            accepted = fx.accepted
             s.sendall(b"GET /wait-long?port=%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.port("silent"))
-            time.sleep(0.2)
+            self.assertTrue(wait_for(lambda: fx.accepted > accepted, 10))  # the handler waits on it
             t0 = time.time()
             self.assertEqual(srv.stop(), 0)
             self.assertLess(time.time() - t0, 5)
@@ -442,13 +450,16 @@ class Socket(unittest.TestCase):
 
     def test_socket_of_another_request(self):
         results = {}
-        t = threading.Thread(target=lambda: results.setdefault("hold", self.ok("/hold")))
+        t = threading.Thread(target=lambda: results.setdefault("hold", self.ok("/hold", s=2)))
         t.start()
-        time.sleep(0.1)
-        body = self.ok("/use-kept")
+        # once /hold made its socket (before that, /use-kept has none: 500)
+        got = []
+        self.assertTrue(wait_for(lambda: got.append(self.get("/use-kept")) or got[-1][0] == 200, 10), got)
+        body = got[-1][1]
         self.assertTrue(body.startswith("false|"), body)
         self.assertIn("belongs to another request", body)
         t.join()
+        self.assertEqual(results["hold"], "held")
         body = self.ok("/use-kept")
         self.assertIn("the request that made this socket has ended", body)
         st, body = self.get("/use-kept-raw")
@@ -464,10 +475,11 @@ class Socket(unittest.TestCase):
     def test_client_gone_while_waiting(self):
         fx = self.fx["silent"]
         ended = fx.ended
-        for _ in range(3):
+        accepted = fx.accepted
+        for i in range(3):
             s = self.srv.connect()
             s.sendall(b"GET /wait-long?port=%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.port("silent"))
-            time.sleep(0.1)
+            self.assertTrue(wait_for(lambda: fx.accepted >= accepted + i + 1, 10))  # the handler waits
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()  # a reset: the request is aborted
         self.assertTrue(fx.wait_ended(ended + 3))  # each handler's socket was closed

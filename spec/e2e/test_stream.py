@@ -150,9 +150,9 @@ class Gone(unittest.TestCase):
     def test_sleep_returns_closed_and_later_writes_too(self):
         # a FIN alone is the end of what the client sends: nothing changes
         # until a write finds the connection closed
-        s, _ = self.open("/gone/sleep?s=0.5&tag=fin", b"started")
+        s, _ = self.open("/gone/sleep?s=2&tag=fin", b"started")
         leave(s, False)
-        time.sleep(0.2)
+        time.sleep(0.2)  # well inside the handler's 2 s sleep
         self.assertEqual(self.seen("fin")["seen"], "write:true,nil")
         self.assertTrue(self.until_seen("fin", "done")["seen"].startswith("write:true,nil sleep:nil,nil write:"))
         for reset in (True,):

@@ -185,7 +185,7 @@ end)
 -- A pooled connection that the peer writes to is closed.
 app:get("/pool-then-talk", function(req)
   local sock = connected(req)
-  sock:send("LATER 100\n")
+  sock:send("LATER 1000\n") -- time enough to be pooled first, however slow the machine
   local line = sock:receive()
   return show(line, sock:setkeepalive())
 end)
@@ -240,9 +240,9 @@ end)
 
 -- Ownership: a socket of another request, of an ended request.
 local kept
-app:get("/hold", function()
+app:get("/hold", function(req)
   kept = tcp()
-  crater.sleep(0.3)
+  crater.sleep(tonumber(req.query.s) or 0.3)
   return "held"
 end)
 

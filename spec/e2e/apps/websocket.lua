@@ -50,8 +50,9 @@ app:websocket("/ws/closer", function(ws)
   last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
 end)
 
--- A heartbeat: a ping every 0.2 s; a client silent for that long is gone.
-app:websocket("/ws/heartbeat", { ping_interval = 0.2 }, function(ws)
+-- A heartbeat: a ping every second; a client silent for that long is gone.
+-- (A second, not less: a loaded machine may take a few hundred ms to answer.)
+app:websocket("/ws/heartbeat", { ping_interval = 1 }, function(ws)
   local _, kind, code, reason = ws:receive()
   last_close = ("%s %s %s"):format(kind, tostring(code), tostring(reason))
 end)
