@@ -215,13 +215,16 @@ class ScaleOut(unittest.TestCase):
 
             def slow_on_a():
                 try:
-                    direct["res"] = call(self.a.port, "GET", "/slow?ms=500")
+                    direct["res"] = call(self.a.port, "GET", "/slow?ms=500&tag=direct")
                 except Exception as e:
                     direct["res"] = (None, None, repr(e))
 
             slow = threading.Thread(target=slow_on_a)
             slow.start()
-            time.sleep(0.2)
+            # A has it (a request still in A's accept queue when A closes
+            # its listener would be reset): polled, not slept for.
+            self.assertTrue(wait_for(lambda: "slow started: direct" in self.a.log(), timeout=10),
+                            self.a.log())
             self.a.proc.send_signal(signal.SIGTERM)
             t_term = time.time()
             code = self.a.proc.wait(timeout=GRACE + 5)

@@ -58,6 +58,12 @@ class SqliteBase(unittest.TestCase):
             conns.append(c)
         return conns
 
+    def wait_open(self, name):
+        """Waits (polls, no fixed sleep: a loaded or ASan machine is slow) for
+        /slow-tx?a=name to have made its first insert: its transaction is open."""
+        self.assertTrue(wait_for(lambda: self.call("GET", "/gen")[1].get("open") == name,
+                                 timeout=WAIT), self.srv.log())
+
     def finish_all(self, conns):
         out = []
         for c in conns:
@@ -222,8 +228,8 @@ class Sqlite(SqliteBase):
         self.assertEqual(rows, [{"name": "outer"}])
 
     def test_other_requests_wait_for_an_open_transaction(self):
-        slow = self.start_all([("POST", "/slow-tx?a=t1&b=t2&hold=0.5")])
-        time.sleep(0.15)  # the transaction is open, between its two inserts
+        slow = self.start_all([("POST", "/slow-tx?a=t1&b=t2&hold=1")])
+        self.wait_open("t1")  # the transaction is open, between its two inserts
         t0 = time.time()
         readers = self.start_all([("GET", "/count")] * 5)
         counts = self.finish_all(readers)
@@ -246,7 +252,7 @@ class Sqlite(SqliteBase):
 
     def test_client_gone_mid_transaction_rolls_back(self):
         c = self.start_all([("POST", "/slow-tx?a=g1&b=g2&hold=2")])[0]
-        time.sleep(0.2)
+        self.wait_open("g1")
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.close()
@@ -319,7 +325,7 @@ class Sqlite(SqliteBase):
 
     def test_reload_with_a_transaction_open(self):
         slow = self.start_all([("POST", "/slow-tx?a=r1&b=r2&hold=1")])
-        time.sleep(0.2)
+        self.wait_open("r1")
         self.srv.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reloaded" in self.srv.log() or "reload failed" in self.srv.log(), timeout=WAIT)
         self.assertIn("reloaded", self.srv.log())
@@ -330,14 +336,16 @@ class Sqlite(SqliteBase):
         self.assertEqual(doc, {"n": 2})
 
     def test_a_write_at_load_time_during_a_transaction_fails_at_once(self):
-        slow = self.start_all([("POST", "/slow-tx?a=l1&b=l2&hold=1.5")])
-        time.sleep(0.2)
+        # held long enough that the reload below surely meets the open
+        # transaction, even on a slow machine
+        slow = self.start_all([("POST", "/slow-tx?a=l1&b=l2&hold=2")])
+        self.wait_open("l1")
         open(os.path.join(self.dir, "write-at-load"), "w").close()
         self.locked_in_log = True
         t0 = time.time()
         self.srv.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reload" in self.srv.log(), timeout=WAIT)
-        self.assertLess(time.time() - t0, 1.0)  # not the 5 s busy timeout
+        self.assertLess(time.time() - t0, 3.0)  # not the 5 s busy timeout
         self.assertIn("reload failed, generation 1 keeps serving: SQLITE_BUSY: database is locked by a "
                       "request's transaction", self.srv.log())
         self.assertEqual(self.finish_all(slow), [(200, {"ok": True})])
@@ -385,7 +393,8 @@ class SqliteStop(SqliteBase):
         # is interrupted, and its connection closed when it comes back (no
         # leak under ASan)
         c = self.start_all([("GET", "/slow-query?n=10000000")])[0]
-        time.sleep(0.2)
+        self.assertTrue(wait_for(lambda: self.call("GET", "/gen")[1]["queries"] == 1, timeout=WAIT),
+                        self.srv.log())
         self.srv.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.srv.proc.wait(timeout=WAIT), 0, self.srv.log())
         self.assertIn("grace period over", self.srv.log())

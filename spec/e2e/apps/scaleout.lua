@@ -56,8 +56,14 @@ app:get("/me", function(req)
 end)
 
 -- A request that takes a while, so that some are in flight when the test
--- sends SIGTERM: those must still be answered.
+-- sends SIGTERM: those must still be answered. With ?tag= it says in the log
+-- that it has started: the test waits for that line to know the request is
+-- in the server (not in its accept queue) before it sends SIGTERM.
 app:get("/slow", function(req)
+  if req.query.tag then
+    io.stderr:write("slow started: ", req.query.tag, "\n")
+    io.stderr:flush()
+  end
   crater.sleep((tonumber(req.query.ms) or 200) / 1000)
   return { instance = INSTANCE }
 end)

@@ -127,13 +127,21 @@ app:post("/move", function(req)
   end)
 end)
 
+-- What is running now, for GET /gen: the tests wait for it instead of
+-- sleeping and hoping a transaction or a query has started by then.
+-- (A request stopped mid-way leaves its mark: no test reads it after that.)
+local open_tx -- /slow-tx's ?a= while its transaction is open
+local queries = 0 -- /slow-query statements under way
+
 -- Holds a transaction open while it waits: other requests' statements wait.
 app:post("/slow-tx", { deadline = 5 }, function(req)
   local hold = tonumber(req.query.hold or "0.3")
   return db:transaction(function(tx)
     tx:query("INSERT INTO items (name, qty) VALUES ($1, 1)", req.query.a)
+    open_tx = req.query.a
     crater.sleep(hold)
     tx:query("INSERT INTO items (name, qty) VALUES ($1, 1)", req.query.b)
+    open_tx = nil
     return { ok = true }
   end)
 end)
@@ -174,13 +182,16 @@ end)
 local SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) "
   .. "SELECT count(*) AS n FROM c"
 app:get("/slow-query", function(req)
-  return db:query(SLOW, tonumber(req.query.n or "3000000"))[1]
+  queries = queries + 1
+  local rows = db:query(SLOW, tonumber(req.query.n or "3000000"))
+  queries = queries - 1
+  return rows[1]
 end)
 app:get("/slow-query-deadline", { deadline = 0.1 }, function(req)
   return db:query(SLOW, tonumber(req.query.n or "3000000"))[1]
 end)
 
-app:get("/gen", function() return { loads = loads } end)
+app:get("/gen", function() return { loads = loads, open = open_tx, queries = queries } end)
 
 app:get("/loaded", function()
   return db:query("SELECT v FROM vals ORDER BY id")
