@@ -159,6 +159,21 @@ class GracefulStop(unittest.TestCase):
         self.assertLess(time.time() - t0, 5)
         self.assertIn("grace period over", srv.log())
 
+    def test_grace_period_ends_connections_stuck_in_headers(self):
+        srv = Server(APP, "--grace", "300ms", "--header-timeout", "60s")
+        s = srv.connect()
+        f = s.makefile("rb")
+        # A first request answered: the connection is crater's (not in the
+        # accept queue); then a second one whose head never ends.
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(read_response(f)[0], 200)
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n")  # never finished
+        time.sleep(0.5)  # read by then: one loop turn of a server with nothing else to do
+        t0 = time.time()
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        self.assertLess(time.time() - t0, 5)
+        self.assertIn("grace period over", srv.log())
+
 
 class Workers(unittest.TestCase):
     def worker_pids(self, parent):
