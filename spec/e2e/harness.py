@@ -187,6 +187,19 @@ def wait_for(pred, timeout=20):
     return pred()
 
 
+def connection_refused(port):
+    """True when a connection to 127.0.0.1:port is refused: the server has
+    stopped listening. One that reached the backlog as the listener closed is
+    reset instead: not yet, ask again (poll it with wait_for)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionResetError:
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
 def read_response(f):
     """Reads one HTTP/1.1 response from a socket file object; returns
     (status, headers dict lowercase, body bytes). Handles Content-Length and

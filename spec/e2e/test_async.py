@@ -21,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Server, read_response, recv_all, run, wait_for
+from harness import ROOT, Server, connection_refused, read_response, recv_all, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "async.lua")
 WAIT = 20  # seconds anything expected may take to show (ASan builds are slow)
@@ -358,7 +358,7 @@ class Shutdown(unittest.TestCase):
             t0 = time.time()
             srv.proc.send_signal(signal.SIGTERM)
             # No new connections...
-            self.assertTrue(wait_for(lambda: refused(srv.port)), srv.log())
+            self.assertTrue(wait_for(lambda: connection_refused(srv.port)), srv.log())
             # ...but the requests in flight go on (new timers are refused) and
             # finish within the grace period,
             for i, s in enumerate(quick):
@@ -378,17 +378,6 @@ class Shutdown(unittest.TestCase):
                      "async: on_stop shutdown"):
             self.assertIn(line + "\n", log)
         self.assertLess(log.index("async: flushed"), log.index("async: on_stop shutdown"))
-
-
-def refused(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except ConnectionResetError:
-        # It reached the backlog as the listener closed: ask again.
-        return False
-    except ConnectionRefusedError:
-        return True
 
 
 RELOAD_APP = """local crater = require "crater"

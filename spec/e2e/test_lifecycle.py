@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN, ROOT, Server, example, read_response, recv_all, run, wait_for
+from harness import BIN, ROOT, Server, connection_refused, example, read_response, run, wait_for
 
 APP = example("bench", "app.lua")
 
@@ -24,18 +24,6 @@ def write_app(src):
 
 def crater(*args, timeout=20):
     return subprocess.run([BIN, *args], capture_output=True, timeout=timeout, cwd=ROOT)
-
-
-def refused(port):
-    """True when a connection to port is refused (as in test_async.py)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except ConnectionResetError:
-        # It reached the backlog as the listener closed: ask again.
-        return False
-    except ConnectionRefusedError:
-        return True
 
 
 def alive(pid):
@@ -135,7 +123,7 @@ class GracefulStop(unittest.TestCase):
         srv.proc.send_signal(signal.SIGTERM)
         # New connections are refused once it stopped listening (polled:
         # a loaded machine may take a while to get there).
-        self.assertTrue(wait_for(lambda: refused(srv.port), timeout=10), srv.log())
+        self.assertTrue(wait_for(lambda: connection_refused(srv.port), timeout=10), srv.log())
         s.sendall(b"\"price\":1}")
         st, h, body = read_response(f)
         self.assertEqual(st, 201)

@@ -2,7 +2,6 @@
 status and a problem+json body, one log line, and the server keeps serving."""
 import http.client
 import json
-import socket
 import subprocess
 import time
 import unittest

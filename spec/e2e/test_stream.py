@@ -6,7 +6,7 @@ import socket
 import time
 import unittest
 
-from harness import ROOT, Server, parse_responses, read_response, recv_all, run, wait_for
+from harness import ROOT, Server, parse_responses, read_response, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "stream.lua")
 
