@@ -200,6 +200,37 @@ def connection_refused(port):
         return True
 
 
+class HandlerNotes:
+    """For a TestCase (with cls.srv) whose app keeps what each handler tagged
+    ?tag= went through, as GET /seen/<tag> -> {"seen": "..."}: the tests of
+    clients that go away while a stream's or an SSE handler waits."""
+
+    def seen(self, tag):
+        return json.loads(self.srv.get("/seen/" + tag)[2])
+
+    def until_seen(self, tag, last, timeout=10):
+        """What the handler tagged `tag` noted, once it noted `last`."""
+        v = wait_for(lambda: (self.seen(tag)["seen"] or "").endswith(last) and self.seen(tag), timeout)
+        self.assertTrue(v, "handler %s did not get to %r: %r\n%s" % (tag, last, self.seen(tag), self.srv.log()))
+        return v
+
+    def open(self, path, marker, headers=b"", rcvbuf=None):
+        """A GET of path on a socket of its own, read until marker came:
+        (the socket, the bytes read)."""
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.srv.port))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), headers))
+        data = b""
+        while marker not in data:
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, data)
+            data += chunk
+        return s, data
+
+
 def read_response(f):
     """Reads one HTTP/1.1 response from a socket file object; returns
     (status, headers dict lowercase, body bytes). Handles Content-Length and

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import browser
-from harness import ROOT, Server, read_response, run, wait_for
+from harness import ROOT, HandlerNotes, Server, read_response, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "sse_app.lua")
 
@@ -206,7 +206,7 @@ def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-class Gone(unittest.TestCase):
+class Gone(HandlerNotes, unittest.TestCase):
     """A client that goes away while its handler waits: the wait in progress
     returns nil, "closed", so does every later send, and the code after it --
     the handler's cleanup -- runs (docs/sse.md, "When the client goes away")."""
@@ -219,29 +219,10 @@ class Gone(unittest.TestCase):
     def tearDownClass(cls):
         assert cls.srv.stop() == 0
 
-    def seen(self, tag):
-        return json.loads(self.srv.get("/seen/" + tag)[2])
-
-    def until_seen(self, tag, last, timeout=10):
-        """What the handler tagged `tag` noted, once it noted `last`."""
-        v = wait_for(lambda: (self.seen(tag)["seen"] or "").endswith(last) and self.seen(tag), timeout)
-        self.assertTrue(v, "handler %s did not get to %r: %r\n%s" % (tag, last, self.seen(tag), self.srv.log()))
-        return v
-
-    def open(self, path, marker, rcvbuf=None):
-        s = socket.socket()
-        if rcvbuf:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        s.settimeout(10)
-        s.connect(("127.0.0.1", self.srv.port))
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
-        read_until(s, marker)
-        return s
-
     def test_sleep_returns_closed_and_later_sends_too(self):
         for reset in (False, True):
             tag = "sleep%d" % reset
-            leave(self.open("/gone/sleep?tag=" + tag, b"data: started"), reset)
+            leave(self.open("/gone/sleep?tag=" + tag, b"data: started")[0], reset)
             v = self.until_seen(tag, "done")
             self.assertEqual(v["seen"], "sleep:nil,closed send:nil,closed comment:nil,closed done")
         self.assertEqual(self.srv.get("/plain")[2], b"plain")
@@ -249,7 +230,7 @@ class Gone(unittest.TestCase):
     def test_channel_receive_returns_closed_and_the_handler_unsubscribes(self):
         for reset in (False, True):
             tag = "chan%d" % reset
-            s = self.open("/gone/channel?tag=" + tag, b"event: ready")
+            s, _ = self.open("/gone/channel?tag=" + tag, b"event: ready")
             self.assertEqual(self.seen(tag)["subscribers"], 1)
             leave(s, reset)
             if not reset:  # a FIN alone is noticed when a write fails: publish one
@@ -261,14 +242,14 @@ class Gone(unittest.TestCase):
     def test_blocked_in_send_by_backpressure(self):
         for reset in (False, True):
             tag = "bp%d" % reset
-            s = self.open("/gone/backpressure?tag=" + tag, b"data: xxxx", rcvbuf=4096)
+            s, _ = self.open("/gone/backpressure?tag=" + tag, b"data: xxxx", rcvbuf=4096)
             time.sleep(0.3)  # the handler fills the socket and waits in send
             leave(s, reset)
             v = self.until_seen(tag, "sent>4")
             self.assertEqual(v["seen"], "send:nil,closed sent>4")
 
     def test_a_handler_that_ignores_it_is_stopped_after_its_grace(self):
-        s = self.open("/gone/ignore?tag=ign", b"data: started")
+        s, _ = self.open("/gone/ignore?tag=ign", b"data: started")
         leave(s, True)
         self.until_seen("ign", "first:nil,closed")
         wait_for(lambda: "still running 5 s after its client went away: stopped" in self.srv.log(), timeout=15)
@@ -291,7 +272,7 @@ class Gone(unittest.TestCase):
         before = fds(pid)
         for i in range(20):
             tag = "many%d" % i
-            leave(self.open("/gone/sleep?tag=" + tag, b"data: started"), i % 2 == 1)
+            leave(self.open("/gone/sleep?tag=" + tag, b"data: started")[0], i % 2 == 1)
         for i in range(20):
             self.until_seen("many%d" % i, "done")
         self.assertTrue(wait_for(lambda: fds(pid) <= before, timeout=10), (fds(pid), before))

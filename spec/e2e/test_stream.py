@@ -1,12 +1,11 @@
 """Streamed responses (crater.stream): chunked framing, HTTP/1.0, HEAD,
 pipelining behind a stream, backpressure, failures and disconnects."""
-import json
 import os
 import socket
 import time
 import unittest
 
-from harness import ROOT, Server, parse_responses, read_response, run, wait_for
+from harness import ROOT, HandlerNotes, Server, parse_responses, read_response, run, wait_for
 
 APP = os.path.join(ROOT, "spec", "e2e", "apps", "stream.lua")
 
@@ -112,7 +111,7 @@ def leave(s, reset):
     s.close()
 
 
-class Gone(unittest.TestCase):
+class Gone(HandlerNotes, unittest.TestCase):
     """A client that goes away while the stream's function waits: that wait
     returns nil, "closed", so does every later write, and its cleanup runs
     (docs/routing.md, "Streaming")."""
@@ -124,28 +123,6 @@ class Gone(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         assert cls.srv.stop() == 0
-
-    def seen(self, tag):
-        return json.loads(self.srv.get("/seen/" + tag)[2])
-
-    def until_seen(self, tag, last, timeout=10):
-        v = wait_for(lambda: (self.seen(tag)["seen"] or "").endswith(last) and self.seen(tag), timeout)
-        self.assertTrue(v, "handler %s did not get to %r: %r\n%s" % (tag, last, self.seen(tag), self.srv.log()))
-        return v
-
-    def open(self, path, marker, headers=b"", rcvbuf=None):
-        s = socket.socket()
-        if rcvbuf:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        s.settimeout(10)
-        s.connect(("127.0.0.1", self.srv.port))
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path.encode(), headers))
-        data = b""
-        while marker not in data:
-            chunk = s.recv(65536)
-            self.assertTrue(chunk, data)
-            data += chunk
-        return s, data
 
     def test_sleep_returns_closed_and_later_writes_too(self):
         # a FIN alone is the end of what the client sends: nothing changes

@@ -197,7 +197,7 @@ end)
 -- database's: other tests leave idle connections in the pools of theirs.)
 app:get("/burst", function(req)
   local r = handle(req)
-  local in_db = " db=" .. (req.query.url:match("/(%d+)$") or "0") .. " "
+  local in_db = " db=" .. (assert(redis.parse_url(req.query.url)).db or 0) .. " "
   local threads = {}
   for i = 1, tonumber(req.query.n) do
     threads[i] = crater.spawn(function() return r:call("CLIENT", "LIST") end)
